@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { CaiError, ErrorCodes } from '../errors.js';
+import '../storage/register.js';
+import { registerRunCommand } from './run-command.js';
+
+const program = new Command('cai')
+  .description('CAI: data-parallel batch inference. Plan the partitions of a dataset, run an ONNX model on each, summarize.')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .exitOverride();
+
+registerRunCommand(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // Help and version exit 0; every usage error exits 2.
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else if (err instanceof CaiError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    process.exitCode = err.code === ErrorCodes.option ? 2 : 1;
+  } else {
+    process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  }
+}

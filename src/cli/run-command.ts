@@ -1,0 +1,93 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { loadJob, parseColumnRef, parseInputMapping } from '../job/load.js';
+import { runJob } from '../job/run.js';
+import { DEVICES, PREDICTION_FORMATS, type JobSpecInput } from '../job/spec.js';
+import { Progress } from './progress.js';
+import { summaryText } from './summary-text.js';
+
+function positiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);
+    return n;
+  };
+}
+
+function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`must be a non-negative number, got "${value}"`);
+  return n;
+}
+
+/** Options shared by every command that takes a job (`cai run`, `cai aws run`, `cai bench`). */
+export function addJobOptions(cmd: Command): Command {
+  return cmd
+    .option('-i, --input <uri>', 'directory or s3:// prefix of partition files')
+    .option('-m, --model <uri>', 'ONNX model file (path or s3:// URI)')
+    .option('-o, --output <uri>', 'directory or s3:// prefix for predictions, records and summary')
+    .option('-b, --batch-size <n|auto>', 'items per model call, or "auto" to measure (default 128)', (v) =>
+      v === 'auto' ? 'auto' : positiveInt('--batch-size')(v),
+    )
+    .option('--file-limit <k>', 'use only the first K partitions in natural order', positiveInt('--file-limit'))
+    .option('-c, --concurrency <n>', 'worker processes (default: one per core)', positiveInt('--concurrency'))
+    .option('-t, --threads <n>', 'onnxruntime threads per worker (default: cores / workers)', positiveInt('--threads'))
+    .option('--inputs <mapping>', 'model input = partition column, by name or position: image=0,magnitude=1', parseInputMapping)
+    .option('--label <column>', 'partition column with the true value, for metrics (name or position)', parseColumnRef)
+    .addOption(new Option('--predictions-format <format>', 'how predictions are written (default parquet)').choices(PREDICTION_FORMATS))
+    .option('--max-attempts <n>', 'tries per partition before it fails (default 3)', positiveInt('--max-attempts'))
+    .option('--tolerated-failure-percentage <p>', 'share of partitions that may fail before the job fails (default 0)', nonNegativeNumber)
+    .option('--partition-timeout <seconds>', 'seconds one attempt may take before it is stopped (default 900)', nonNegativeNumber)
+    .addOption(new Option('--device <device>', 'where the model runs (default cpu)').choices(DEVICES))
+    .option('--s3-endpoint <url>', 'S3-compatible endpoint for s3:// URIs (MinIO, Ceph, R2...); also AWS_ENDPOINT_URL_S3');
+}
+
+/** Maps parsed CLI options to job fields (flags win over the job file). */
+export function jobOverrides(o: Record<string, unknown>): Partial<JobSpecInput> {
+  return {
+    input: o.input as string | undefined,
+    model: o.model as string | undefined,
+    output: o.output as string | undefined,
+    batchSize: o.batchSize as number | 'auto' | undefined,
+    fileLimit: o.fileLimit as number | undefined,
+    concurrency: o.concurrency as number | undefined,
+    threads: o.threads as number | undefined,
+    inputs: o.inputs as Record<string, string | number> | undefined,
+    label: o.label as string | number | undefined,
+    predictionsFormat: o.predictionsFormat as JobSpecInput['predictionsFormat'],
+    maxAttempts: o.maxAttempts as number | undefined,
+    toleratedFailurePercentage: o.toleratedFailurePercentage as number | undefined,
+    partitionTimeoutSeconds: o.partitionTimeout as number | undefined,
+    device: o.device as JobSpecInput['device'],
+    s3Endpoint: (o.s3Endpoint as string | undefined) ?? process.env.AWS_ENDPOINT_URL_S3,
+  };
+}
+
+/** `cai run [job.json] [flags]`. */
+export function registerRunCommand(program: Command): void {
+  addJobOptions(
+    program
+      .command('run')
+      .description('run a job on this machine: plan the partitions, run the model on each, summarize')
+      .argument('[job]', 'job file (JSON); flags override its fields'),
+  )
+    .option('--overwrite', 'ignore the results of an earlier run in the same output and start over')
+    .option('--json', 'print the summary as JSON on stdout')
+    .option('-q, --quiet', 'no progress output')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 the job succeeded, 1 the job failed (error budget spent), 2 usage error.\nRunning the same job again resumes: complete partitions are skipped.\n\nExample:\n  cai run --input parts/ --model astromae.onnx --output out/ --inputs image=0,magnitude=1 --label 2',
+    )
+    .action(async (file: string | undefined, o: Record<string, unknown>) => {
+      const spec = await loadJob(file, jobOverrides(o));
+      const progress = o.quiet ? undefined : new Progress();
+      const summary = await runJob(spec, {
+        overwrite: Boolean(o.overwrite),
+        onPlan: ({ partitions, todo }) => progress?.begin(todo, partitions.length),
+        onEvent: (e) => progress?.event(e),
+      });
+      progress?.end();
+      if (o.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+      else process.stdout.write(`${summaryText(summary)}\n`);
+      if (summary.status !== 'succeeded') process.exitCode = 1;
+    });
+}

@@ -1,0 +1,30 @@
+import type { JobSummary } from '../summarize/summarize.js';
+
+const f = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+
+/** A job summary as a few human-readable lines. @example console.log(summaryText(summary)) */
+export function summaryText(s: JobSummary): string {
+  const r = s.run;
+  const lines = [
+    `status:      ${s.status}`,
+    `partitions:  ${s.partitions.completed}/${s.partitions.planned} complete, ${s.partitions.failed} failed, ${s.partitions.resumed} resumed, ${s.partitions.not_started} not started`,
+    `items:       ${s.items}${s.failed_items ? ` (${s.failed_items} failed items)` : ''}, ${(s.bytes / 1e6).toFixed(1)} MB`,
+    `this run:    ${r.partitions} partitions, ${r.items} items in ${f(r.wall_seconds)} s wall (map ${f(r.map_seconds)} s): ${f(r.items_per_second, 1)} items/s; ${r.concurrency} worker(s) x ${r.threads} thread(s), batch ${r.batch_size}`,
+    `partition:   mean ${f(r.mean_partition_seconds)} s, p50 ${f(r.p50_partition_seconds)} s, p95 ${f(r.p95_partition_seconds)} s; ${r.retries} retries`,
+    `stages:      read ${f(s.stage_seconds.read)} s, decode ${f(s.stage_seconds.decode)} s, inference ${f(s.stage_seconds.inference)} s, write ${f(s.stage_seconds.write)} s (summed over partitions)`,
+    `cold start:  model load ${f(s.cold_start.mean_model_load_s, 3)} s, first prediction ${f(s.cold_start.mean_time_to_first_prediction_s, 3)} s after process start; peak RSS ${f(s.peak_rss_mb, 0)} MB`,
+  ];
+  const m = s.metrics;
+  if (m?.kind === 'regression') {
+    lines.push(
+      `metrics:     n=${m.n} MAE ${f(m.mae, 5)} MSE ${f(m.mse, 6)} bias ${f(m.bias, 5)} NMAD ${f(m.nmad, 5)} outliers ${f(m.outlier_fraction * 100, 2)}% R2 ${f(m.r2, 5)}`,
+    );
+  } else if (m?.kind === 'classification') {
+    lines.push(`metrics:     n=${m.n} accuracy ${f(m.accuracy * 100, 2)}% top-5 ${f(m.top5 * 100, 2)}%`);
+  }
+  for (const fail of s.failures) {
+    lines.push(`failed:      partition ${fail.partition} after ${fail.attempts} attempt(s): ${fail.error.code}: ${fail.error.message}`);
+  }
+  lines.push(`output:      ${s.output} (summary.json, result_stats.csv, combined_data.json, predictions/, results/)`);
+  return lines.join('\n');
+}

@@ -1,0 +1,37 @@
+// Entry point of a local worker process: loads the model once, then runs partitions as they come,
+// like a warm Lambda container. A crash here costs the engine a retry, never the job.
+import { describeError } from '../../errors.js';
+import '../../storage/register.js';
+import { createWorkerContext, type WorkerContext } from '../../worker/context.js';
+import { runPartition } from '../../worker/run-partition.js';
+import type { FromWorker, ToWorker } from './protocol.js';
+
+let ctx: WorkerContext | undefined;
+
+function send(message: FromWorker): void {
+  process.send?.(message);
+}
+
+process.on('message', (message: ToWorker) => {
+  void (async () => {
+    if (message.type === 'init') {
+      try {
+        ctx = await createWorkerContext(message.job);
+        send({ type: 'ready', modelLoadSeconds: ctx.modelLoadSeconds });
+      } catch (err) {
+        send({ type: 'init-failed', error: describeError(err) });
+      }
+      return;
+    }
+    if (!ctx) throw new Error('task before init');
+    try {
+      const record = await runPartition(ctx, message.task);
+      send({ type: 'done', record });
+    } catch (err) {
+      send({ type: 'failed', partition: message.task.partition.id, error: describeError(err) });
+    }
+  })();
+});
+
+// The engine going away (killed, Ctrl-C) must not leave orphaned workers behind.
+process.on('disconnect', () => process.exit(0));

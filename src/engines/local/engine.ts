@@ -1,0 +1,123 @@
+import { CaiError } from '../../errors.js';
+import type { ResolvedJob } from '../../job/spec.js';
+import type { PlannedPartition } from '../../plan/plan.js';
+import type { PartitionFailure, PartitionRecord } from '../../worker/record.js';
+import { backoffMs, budgetExceeded, PERMANENT_ERRORS, type EngineEvent, type MapResult } from '../events.js';
+import { WorkerProcess } from './worker-process.js';
+
+/** Knobs of the local engine that are not part of the job. */
+export interface LocalEngineOptions {
+  /** Base delay of the retry backoff. */
+  readonly retryBaseMs?: number;
+  readonly onEvent?: (event: EngineEvent) => void;
+}
+
+interface Pending {
+  readonly partition: PlannedPartition;
+  readonly attempt: number;
+}
+
+/**
+ * The embedded engine: a pool of `job.concurrency` child processes, each loading the model once. Each
+ * partition gets up to `maxAttempts` tries with jittered exponential backoff; a worker that crashes or
+ * times out is replaced; once failures exceed `toleratedFailurePercentage` no new partition starts and
+ * the map ends, as a Distributed Map does.
+ *
+ * @example const result = await runLocalMap(job, partitions, { onEvent: console.log });
+ */
+export async function runLocalMap(
+  job: ResolvedJob,
+  partitions: readonly PlannedPartition[],
+  options: LocalEngineOptions = {},
+): Promise<MapResult> {
+  const retryBaseMs = options.retryBaseMs ?? 500;
+  const emit = options.onEvent ?? (() => undefined);
+  const total = partitions.length;
+  const queue: Pending[] = partitions.map((partition) => ({ partition, attempt: 1 }));
+  const records: PartitionRecord[] = [];
+  const failures: PartitionFailure[] = [];
+  let retries = 0;
+  let waiting = 0; // retries sleeping in their backoff
+  let stop = false;
+  let fatal: unknown;
+  let sleepers: (() => void)[] = [];
+  const changed = () => {
+    const wake = sleepers;
+    sleepers = [];
+    for (const w of wake) w();
+  };
+
+  const next = async (): Promise<Pending | undefined> => {
+    for (;;) {
+      if (stop) return undefined;
+      const item = queue.shift();
+      if (item) return item;
+      if (waiting === 0) return undefined;
+      await new Promise<void>((resolve) => sleepers.push(resolve));
+    }
+  };
+
+  const slot = async (): Promise<void> => {
+    let worker: WorkerProcess | undefined;
+    try {
+      for (let item = await next(); item; item = await next()) {
+        if (!worker || worker.dead) {
+          worker = new WorkerProcess(job);
+          try {
+            await worker.ready;
+          } catch (err) {
+            // A model that cannot load fails every partition the same way: stop the job.
+            fatal ??= err;
+            stop = true;
+            queue.unshift(item);
+            changed();
+            return;
+          }
+        }
+        emit({ type: 'start', partition: item.partition, attempt: item.attempt, pid: worker.pid });
+        const result = await worker.attempt({ partition: item.partition, attempt: item.attempt }, job.partitionTimeoutSeconds * 1000);
+        if (result.ok) {
+          records.push(result.record);
+          emit({ type: 'done', record: result.record });
+          continue;
+        }
+        const permanent = PERMANENT_ERRORS.has(result.error.code);
+        if (!permanent && item.attempt < job.maxAttempts && !stop) {
+          const delayMs = backoffMs(item.attempt, retryBaseMs);
+          retries++;
+          waiting++;
+          emit({ type: 'retry', partition: item.partition, attempt: item.attempt, error: result.error, delayMs });
+          const again = { partition: item.partition, attempt: item.attempt + 1 };
+          setTimeout(() => {
+            waiting--;
+            queue.push(again);
+            changed();
+          }, delayMs);
+          continue;
+        }
+        const failure: PartitionFailure = {
+          status: 'failed',
+          partition: item.partition.id,
+          data_path: item.partition.key,
+          attempts: item.attempt,
+          error: result.error,
+        };
+        failures.push(failure);
+        emit({ type: 'failed', failure });
+        if (budgetExceeded(failures.length, total, job.toleratedFailurePercentage)) {
+          stop = true;
+          changed();
+        }
+      }
+    } finally {
+      await worker?.close();
+      changed();
+    }
+  };
+
+  const slots = Math.max(1, Math.min(job.concurrency, total));
+  await Promise.all(Array.from({ length: slots }, slot));
+  if (fatal) throw fatal instanceof CaiError ? fatal : new CaiError('E_WORKER', job.model, String(fatal));
+  const done = new Set([...records.map((r) => r.partition), ...failures.map((f) => f.partition)]);
+  return { records, failures, retries, skipped: partitions.filter((p) => !done.has(p.id)).length };
+}

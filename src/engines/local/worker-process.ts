@@ -1,0 +1,117 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { CaiError, ErrorCodes } from '../../errors.js';
+import type { ResolvedJob } from '../../job/spec.js';
+import type { PartitionRecord } from '../../worker/record.js';
+import type { PartitionTask } from '../../worker/run-partition.js';
+import type { FromWorker, ToWorker } from './protocol.js';
+
+const CHILD = fileURLToPath(new URL('./child.js', import.meta.url));
+
+/** How one attempt ended, seen from the engine. */
+export type AttemptResult =
+  | { readonly ok: true; readonly record: PartitionRecord }
+  | { readonly ok: false; readonly error: { code: string; message: string }; readonly workerLost: boolean };
+
+/**
+ * One worker child process holding one model session (a session per process, never threads: see
+ * DESIGN.md pitfall 2). Its death while it holds a partition is reported as a failed attempt.
+ */
+export class WorkerProcess {
+  private readonly child: ChildProcess;
+  private pendingAttempt?: (result: AttemptResult) => void;
+  private exited = false;
+  /** Resolves when the model is loaded; rejects (with the worker's own error) when it cannot be. */
+  readonly ready: Promise<void>;
+
+  constructor(job: ResolvedJob) {
+    this.child = fork(CHILD, [], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, OMP_NUM_THREADS: String(job.threads) },
+    });
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.child.on('message', (message: FromWorker) => {
+        if (message.type === 'ready') resolve();
+        else if (message.type === 'init-failed') reject(new CaiError(message.error.code, job.model, message.error.message));
+        else if (message.type === 'done') this.settle({ ok: true, record: message.record });
+        else if (message.type === 'failed') this.settle({ ok: false, error: message.error, workerLost: false });
+      });
+      this.child.on('exit', (code, signal) => {
+        this.exited = true;
+        const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+        reject(new CaiError(ErrorCodes.workerCrash, job.model, `worker process ${how} while loading the model`));
+        this.settle({
+          ok: false,
+          error: { code: ErrorCodes.workerCrash, message: `worker process ${this.child.pid} ${how}` },
+          workerLost: true,
+        });
+      });
+    });
+    this.ready.catch(() => undefined);
+    this.send({ type: 'init', job });
+  }
+
+  /** The child's process id. */
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  /** Whether the process is gone. */
+  get dead(): boolean {
+    return this.exited;
+  }
+
+  /**
+   * Runs one attempt, killing the worker if it takes longer than `timeoutMs`.
+   * @example const result = await worker.attempt(task, 900_000);
+   */
+  attempt(task: PartitionTask, timeoutMs: number): Promise<AttemptResult> {
+    return new Promise<AttemptResult>((resolve) => {
+      const timer = setTimeout(() => {
+        this.settle({
+          ok: false,
+          error: {
+            code: ErrorCodes.timeout,
+            message: `partition ${task.partition.id} took longer than ${timeoutMs / 1000} s; its worker was stopped (raise partitionTimeoutSeconds or use smaller partitions)`,
+          },
+          workerLost: true,
+        });
+        this.kill();
+      }, timeoutMs);
+      this.pendingAttempt = (result) => {
+        clearTimeout(timer);
+        resolve(result);
+      };
+      if (this.exited) {
+        this.settle({ ok: false, error: { code: ErrorCodes.workerCrash, message: 'worker process is gone' }, workerLost: true });
+      } else {
+        this.send({ type: 'task', task });
+      }
+    });
+  }
+
+  /** Stops the process at once. */
+  kill(): void {
+    if (!this.exited) this.child.kill('SIGKILL');
+  }
+
+  /** Asks the process to finish and waits for it. */
+  async close(): Promise<void> {
+    if (this.exited) return;
+    const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.disconnect();
+    const timer = setTimeout(() => this.kill(), 5000);
+    await gone;
+    clearTimeout(timer);
+  }
+
+  private send(message: ToWorker): void {
+    if (!this.exited && this.child.connected) this.child.send(message);
+  }
+
+  private settle(result: AttemptResult): void {
+    const pending = this.pendingAttempt;
+    this.pendingAttempt = undefined;
+    pending?.(result);
+  }
+}

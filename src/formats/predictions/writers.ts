@@ -1,0 +1,81 @@
+import { parquetWriteBuffer } from 'hyparquet-writer';
+import type { ColumnSource } from 'hyparquet-writer';
+import { cell, outputColumnNames, tableRows, type PredictionColumn, type PredictionTable } from './table.js';
+
+/** The formats predictions are written in, with their file extensions. */
+export const PREDICTION_EXTENSIONS = Object.freeze({ parquet: 'parquet', csv: 'csv', jsonl: 'jsonl' } as const);
+
+/** A predictions format name. */
+export type PredictionFormat = keyof typeof PREDICTION_EXTENSIONS;
+
+function rowValues(table: PredictionTable, row: number): unknown[] {
+  const values: unknown[] = [table.partition, table.index[row]];
+  if (table.ids) values.push(table.ids[row]);
+  for (const c of table.columns) values.push(cell(c, row));
+  if (table.label) values.push(cell(table.label, row));
+  if (table.errors) values.push(table.errors[row]);
+  return values;
+}
+
+function jsonNumber(v: unknown): unknown {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : null;
+  if (Array.isArray(v)) return v.map(jsonNumber);
+  return v;
+}
+
+function encodeJsonl(table: PredictionTable): string {
+  const names = outputColumnNames(table);
+  const lines: string[] = [];
+  for (let r = 0; r < tableRows(table); r++) {
+    const values = rowValues(table, r);
+    const obj: Record<string, unknown> = {};
+    names.forEach((n, i) => (obj[n] = jsonNumber(values[i])));
+    lines.push(JSON.stringify(obj));
+  }
+  return lines.length ? `${lines.join('\n')}\n` : '';
+}
+
+function csvField(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : '';
+  const s = Array.isArray(v) ? JSON.stringify(v.map(jsonNumber)) : String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+function encodeCsv(table: PredictionTable): string {
+  const lines = [outputColumnNames(table).map(csvField).join(',')];
+  for (let r = 0; r < tableRows(table); r++) lines.push(rowValues(table, r).map(csvField).join(','));
+  return `${lines.join('\n')}\n`;
+}
+
+function parquetColumn(c: PredictionColumn, name: string, rows: number): ColumnSource {
+  if (c.width === 1) return { name, data: Float64Array.from(c.data), type: 'DOUBLE', nullable: false };
+  const data: number[][] = [];
+  for (let r = 0; r < rows; r++) data.push(cell(c, r) as number[]);
+  return { name, data };
+}
+
+function encodeParquet(table: PredictionTable): Uint8Array {
+  const rows = tableRows(table);
+  const columnData: ColumnSource[] = [
+    { name: 'partition', data: new Array<string>(rows).fill(table.partition), type: 'STRING', nullable: false },
+    { name: 'index', data: Int32Array.from(table.index), type: 'INT32', nullable: false },
+  ];
+  if (table.ids) columnData.push({ name: 'id', data: [...table.ids], type: 'STRING', nullable: false });
+  for (const c of table.columns) columnData.push(parquetColumn(c, c.name, rows));
+  if (table.label) columnData.push(parquetColumn(table.label, 'label', rows));
+  if (table.errors) columnData.push({ name: 'error', data: [...table.errors], type: 'STRING' });
+  return new Uint8Array(parquetWriteBuffer({ columnData, createdBy: 'cai' }));
+}
+
+/**
+ * Serializes one partition's predictions. Non-finite values (an item that failed) become null in CSV
+ * and JSONL, NaN in Parquet.
+ *
+ * @example const bytes = encodePredictions(table, 'parquet');
+ */
+export function encodePredictions(table: PredictionTable, format: PredictionFormat): Uint8Array | string {
+  if (format === 'csv') return encodeCsv(table);
+  if (format === 'jsonl') return encodeJsonl(table);
+  return encodeParquet(table);
+}

@@ -1,0 +1,61 @@
+import { promises as fs } from 'node:fs';
+import { CaiError, ErrorCodes } from '../errors.js';
+import { parseJobSpec, type JobSpec, type JobSpecInput } from './spec.js';
+
+/**
+ * Loads a job from an optional JSON file and overrides (CLI flags win over the file), then validates
+ * the merged result.
+ *
+ * @example await loadJob('job.json', { batchSize: 256 })
+ */
+export async function loadJob(file: string | undefined, overrides: Partial<JobSpecInput> = {}): Promise<JobSpec> {
+  let base: Record<string, unknown> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = await fs.readFile(file, 'utf8');
+    } catch {
+      throw new CaiError(ErrorCodes.notFound, file, 'job file does not exist or cannot be read; check the path');
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new CaiError(ErrorCodes.option, file, `job file is not valid JSON (${(err as Error).message})`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new CaiError(ErrorCodes.option, file, 'job file must hold one JSON object of job fields');
+    }
+    base = parsed as Record<string, unknown>;
+  }
+  const merged: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(overrides)) if (v !== undefined) merged[k] = v;
+  return parseJobSpec(merged, file ?? 'job');
+}
+
+/**
+ * Parses the `--inputs` flag: `image=0,magnitude=1` or `image=images,magnitude=mags` (model input =
+ * column position or name).
+ *
+ * @example parseInputMapping('image=0,magnitude=1') // { image: 0, magnitude: 1 }
+ */
+export function parseInputMapping(text: string): Record<string, string | number> {
+  const out: Record<string, string | number> = {};
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0 || eq === part.length - 1) {
+      throw new CaiError(
+        ErrorCodes.option,
+        '--inputs',
+        `"${part}" is not of the form input=column; write e.g. --inputs image=0,magnitude=1`,
+      );
+    }
+    out[part.slice(0, eq).trim()] = parseColumnRef(part.slice(eq + 1).trim());
+  }
+  return out;
+}
+
+/** A column reference from text: digits are a position, anything else a name. @example parseColumnRef('2') // 2 */
+export function parseColumnRef(text: string): string | number {
+  return /^\d+$/.test(text) ? Number(text) : text;
+}

@@ -1,0 +1,101 @@
+import { performance } from 'node:perf_hooks';
+import type { EngineEvent, MapResult } from '../engines/events.js';
+import { runLocalMap } from '../engines/local/engine.js';
+import { CaiError, ErrorCodes } from '../errors.js';
+import { planPartitions, type PlannedPartition } from '../plan/plan.js';
+import { openStore } from '../storage/open.js';
+import type { Store } from '../storage/store.js';
+import { summarize, type JobSummary } from '../summarize/summarize.js';
+import { outputKeys } from '../worker/run-partition.js';
+import { resolveJob, type JobSpec, type ResolvedJob } from './spec.js';
+
+/** Hooks and knobs for one run of a job. */
+export interface RunOptions {
+  /** Called for every engine event (progress). */
+  readonly onEvent?: (event: EngineEvent) => void;
+  /** Called once the plan is known, before any work starts. */
+  readonly onPlan?: (plan: { partitions: readonly PlannedPartition[]; todo: number; job: ResolvedJob }) => void;
+  /** Base delay of retry backoff, ms (tests make it small). */
+  readonly retryBaseMs?: number;
+  /** Start over: ignore the outputs of an earlier run in the same output location. */
+  readonly overwrite?: boolean;
+}
+
+// Fields that change what the predictions are: a resumed run must match them.
+const IDENTITY_FIELDS = ['input', 'model', 'inputs', 'label', 'predictionsFormat', 'fileLimit'] as const;
+
+async function readJson<T>(store: Store, key: string): Promise<T | undefined> {
+  if (!(await store.head(key))) return undefined;
+  return JSON.parse(new TextDecoder().decode(await store.get(key))) as T;
+}
+
+async function planOrResume(spec: JobSpec, output: Store, overwrite: boolean): Promise<PlannedPartition[]> {
+  const previous = overwrite ? undefined : await readJson<JobSpec>(output, 'job.json');
+  if (previous) {
+    const changed = IDENTITY_FIELDS.filter((f) => JSON.stringify(previous[f]) !== JSON.stringify(spec[f]));
+    if (changed.length) {
+      throw new CaiError(
+        ErrorCodes.option,
+        output.describe('job.json'),
+        `this output holds a different job (${changed.join(', ')} changed); use a new --output, or --overwrite to start over`,
+      );
+    }
+    const plan = await readJson<PlannedPartition[]>(output, 'plan.json');
+    if (plan) return plan;
+  }
+  const input = await openStore(spec.input, { s3Endpoint: spec.s3Endpoint });
+  const plan = await planPartitions(input, { fileLimit: spec.fileLimit });
+  await output.put('job.json', `${JSON.stringify(spec, null, 2)}\n`);
+  await output.put('plan.json', `${JSON.stringify(plan, null, 2)}\n`);
+  return plan;
+}
+
+/**
+ * Runs a whole job: plan (Initialize, written to `plan.json` before any work), map the partitions that
+ * are not complete yet on the job's engine, then Summarize. Running the same job again resumes: only
+ * partitions without a record are processed.
+ *
+ * @example
+ * const summary = await runJob(parseJobSpec({ input: 'parts', model: 'm.onnx', output: 'out' }));
+ * if (summary.status === 'failed') process.exitCode = 1;
+ */
+export async function runJob(spec: JobSpec, options: RunOptions = {}): Promise<JobSummary> {
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const output = await openStore(spec.output, { s3Endpoint: spec.s3Endpoint });
+  const plan = await planOrResume(spec, output, options.overwrite ?? false);
+  const todo: PlannedPartition[] = [];
+  for (const p of plan) {
+    const keys = outputKeys(p.id, spec.predictionsFormat);
+    const complete = !options.overwrite && (await output.head(keys.record)) && (await output.head(keys.predictions));
+    if (!complete) todo.push(p);
+  }
+  const job = resolveJob(spec, { partitions: todo.length || plan.length });
+  options.onPlan?.({ partitions: plan, todo: todo.length, job });
+  const tMap = performance.now();
+  let map: MapResult;
+  if (todo.length === 0) map = { records: [], failures: [], retries: 0, skipped: 0 };
+  else if (job.engine === 'local') map = await runLocalMap(job, todo, { onEvent: options.onEvent, retryBaseMs: options.retryBaseMs });
+  else throw new CaiError(ErrorCodes.option, 'engine', `engine "${job.engine}" cannot run from here; use \`cai aws run\` for the aws engine`);
+  const mapSeconds = (performance.now() - tMap) / 1000;
+  return summarize({
+    output,
+    plan,
+    format: job.predictionsFormat,
+    map,
+    resumed: plan.length - todo.length,
+    startedAt,
+    wallSeconds: (performance.now() - t0) / 1000,
+    mapSeconds,
+    job: {
+      input: job.input,
+      model: job.model,
+      output: job.output,
+      engine: job.engine,
+      batchSize: job.batchSize,
+      concurrency: job.concurrency,
+      threads: job.threads,
+      toleratedFailurePercentage: job.toleratedFailurePercentage,
+    },
+  });
+}

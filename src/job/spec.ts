@@ -1,0 +1,113 @@
+import os from 'node:os';
+import { z } from 'zod';
+import { CaiError, ErrorCodes } from '../errors.js';
+
+/** Formats predictions can be written in. */
+export const PREDICTION_FORMATS = ['parquet', 'csv', 'jsonl'] as const;
+/** Engines that can run the map. */
+export const ENGINES = ['local', 'aws'] as const;
+/** Devices onnxruntime can run on. */
+export const DEVICES = ['cpu', 'cuda'] as const;
+
+/** A column of the partition: its name (`"image"`) or its position (`0`). */
+const columnRef = z.union([z.string().min(1), z.number().int().nonnegative()]);
+
+/**
+ * The job, as plain data (a JSON file, flags, or an object from code). Engines interpret it; nothing
+ * in it is live. Unknown fields are an error, so a typo never silently falls back to a default.
+ */
+export const JobSpecSchema = z.strictObject({
+  /** Directory or S3 prefix holding the partition files. */
+  input: z.string().min(1),
+  /** The ONNX model: a path or an S3 URI. */
+  model: z.string().min(1),
+  /** Directory or S3 prefix for plan, predictions, records and summary. */
+  output: z.string().min(1),
+  /** Items per model call, or `auto` to measure a few sizes on the first partition. */
+  batchSize: z.union([z.number().int().positive(), z.literal('auto')]).default(128),
+  /** Use only the first K partitions in natural order (the seeds' `file_limit`). */
+  fileLimit: z.number().int().positive().optional(),
+  /** Worker processes (local engine) or concurrent Lambdas (aws engine). */
+  concurrency: z.number().int().positive().optional(),
+  /** onnxruntime intra-op threads per worker. */
+  threads: z.number().int().positive().optional(),
+  /** Model input name -> partition column (name or position). Default: by position. */
+  inputs: z.record(z.string(), columnRef).optional(),
+  /** The partition column holding the true value, for metrics; written as `label`. */
+  label: columnRef.optional(),
+  /** How predictions are written. */
+  predictionsFormat: z.enum(PREDICTION_FORMATS).default('parquet'),
+  /** Tries per partition before it counts as failed. */
+  maxAttempts: z.number().int().min(1).max(20).default(3),
+  /** Share of partitions (0-100) that may fail before the job fails, as Step Functions' Distributed Map. */
+  toleratedFailurePercentage: z.number().min(0).max(100).default(0),
+  /** Seconds one attempt at a partition may take before its worker is killed and it is retried. */
+  partitionTimeoutSeconds: z.number().positive().default(900),
+  /** Which engine runs the map. */
+  engine: z.enum(ENGINES).default('local'),
+  /** Where onnxruntime runs the model. */
+  device: z.enum(DEVICES).default('cpu'),
+  /** An S3-compatible endpoint (MinIO, Ceph, R2...) for `s3://` URIs. */
+  s3Endpoint: z.string().url().optional(),
+});
+
+/** A job as written by a user: every field with a default may be left out. */
+export type JobSpecInput = z.input<typeof JobSpecSchema>;
+
+/** A validated job with every default filled in, except the ones that depend on the machine. */
+export type JobSpec = z.output<typeof JobSpecSchema>;
+
+/** A job ready to run: concurrency and threads decided for this machine. */
+export interface ResolvedJob extends JobSpec {
+  readonly concurrency: number;
+  readonly threads: number;
+}
+
+/** The names of every job field, for help texts and error messages. */
+export const JOB_FIELDS = Object.freeze(Object.keys(JobSpecSchema.shape));
+
+/**
+ * Validates a job, reporting every problem in one error that names each field and says what is
+ * expected.
+ *
+ * @example parseJobSpec({ input: 'data', model: 'm.onnx', output: 'out' }).batchSize // 128
+ */
+export function parseJobSpec(raw: unknown, source = 'job'): JobSpec {
+  const result = JobSpecSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const where = issue.path.length ? issue.path.join('.') : '(job)';
+    if (issue.code === 'unrecognized_keys') {
+      return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}; valid fields are ${JOB_FIELDS.join(', ')}`;
+    }
+    if (issue.code === 'invalid_type' && issue.input === undefined) {
+      return `"${where}" is missing; it is required`;
+    }
+    return `"${where}": ${issue.message}`;
+  });
+  throw new CaiError(ErrorCodes.option, source, `invalid job: ${problems.join('; ')}`);
+}
+
+/**
+ * Decides concurrency and threads so the cores are used without oversubscribing them: workers x threads
+ * never exceeds the cores unless the user asked for it. One worker per core with one thread each by
+ * default (data parallelism scales better than intra-op threads on small models), capped by the number
+ * of partitions so no worker idles while another has two threads' worth of work.
+ *
+ * @example resolveJob(spec, { partitions: 1, cores: 2 }) // concurrency 1, threads 2
+ */
+export function resolveJob(spec: JobSpec, context: { partitions: number; cores?: number }): ResolvedJob {
+  const cores = Math.max(1, context.cores ?? os.availableParallelism());
+  const parts = Math.max(1, context.partitions);
+  let concurrency = spec.concurrency;
+  let threads = spec.threads;
+  if (concurrency === undefined && threads === undefined) {
+    concurrency = Math.min(cores, parts);
+    threads = Math.max(1, Math.floor(cores / concurrency));
+  } else if (concurrency === undefined) {
+    concurrency = Math.max(1, Math.min(parts, Math.floor(cores / (threads as number))));
+  } else if (threads === undefined) {
+    threads = Math.max(1, Math.floor(cores / Math.min(concurrency, parts)));
+  }
+  return { ...spec, concurrency: concurrency as number, threads: threads as number };
+}

@@ -1,0 +1,122 @@
+// The only module that imports onnxruntime-node (design rule 4): everything else sees CAI tensors.
+import * as ort from 'onnxruntime-node';
+import { CaiError, ErrorCodes } from '../errors.js';
+import { DTYPES, type DType, type TypedArray } from '../tensor/dtype.js';
+import type { Tensor } from '../tensor/tensor.js';
+
+/** A model input or output as the session declares it. */
+export interface ModelValueInfo {
+  readonly name: string;
+  /** The element type, or the raw ONNX type name when CAI cannot feed it (e.g. `string`). */
+  readonly dtype: DType | string;
+  /** Dimensions; symbolic or unknown ones are strings or -1. Empty when the model does not say. */
+  readonly shape: readonly (number | string)[];
+}
+
+/** Options for creating a session. */
+export interface SessionOptions {
+  /** Intra-op threads. */
+  readonly threads: number;
+  /** `cpu` or `cuda`. */
+  readonly device?: string;
+}
+
+/**
+ * One loaded model, created once per worker process and reused for every batch.
+ *
+ * @example
+ * const model = await loadModel('astromae.onnx', { threads: 2 });
+ * const out = await model.run({ image, magnitude });
+ */
+export interface ModelSession {
+  readonly inputs: readonly ModelValueInfo[];
+  readonly outputs: readonly ModelValueInfo[];
+  /** Runs one batch. Inputs must already have the model's dtypes. */
+  run(feeds: Readonly<Record<string, Tensor>>): Promise<Record<string, Tensor>>;
+  /** Frees the native session. */
+  release(): Promise<void>;
+}
+
+function info(meta: ort.InferenceSession.ValueMetadata): ModelValueInfo {
+  if (!meta.isTensor) return { name: meta.name, dtype: 'non-tensor', shape: [] };
+  return {
+    name: meta.name,
+    dtype: meta.type,
+    shape: meta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : typeof d === 'string' ? d : -1)),
+  };
+}
+
+function toOrt(t: Tensor): ort.Tensor {
+  return new ort.Tensor(t.dtype, t.data, [...t.shape]);
+}
+
+function fromOrt(name: string, value: ort.OnnxValue): Tensor {
+  const t = value as ort.Tensor;
+  if (!(DTYPES as readonly string[]).includes(t.type)) {
+    throw new CaiError(ErrorCodes.model, name, `output type ${t.type} is not supported; CAI writes numeric outputs`);
+  }
+  const dtype = t.type as DType;
+  // float16 outputs may come as Float16Array on newer runtimes; CAI keeps half floats as raw bits.
+  const raw = t.data as unknown as TypedArray;
+  const data =
+    dtype === 'float16' && !(raw instanceof Uint16Array)
+      ? new Uint16Array(raw.buffer, raw.byteOffset, raw.byteLength / 2)
+      : raw;
+  return { dtype, shape: [...t.dims], data } as unknown as Tensor;
+}
+
+/**
+ * Creates the session: graph optimizations on, a memory arena, `threads` intra-op threads and one
+ * inter-op thread (CAI runs one batch at a time per process and parallelizes across processes).
+ *
+ * @example const model = await loadModel('/models/astromae.onnx', { threads: 1 });
+ */
+export async function loadModel(modelPath: string, options: SessionOptions): Promise<ModelSession> {
+  const device = options.device ?? 'cpu';
+  const sessionOptions: ort.InferenceSession.SessionOptions = {
+    intraOpNumThreads: options.threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    enableCpuMemArena: true,
+    enableMemPattern: true,
+    executionProviders: device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
+  };
+  if (device === 'cuda' && !ort.listSupportedBackends().some((b) => b.name === 'cuda')) {
+    throw new CaiError(
+      ErrorCodes.model,
+      'device cuda',
+      'this onnxruntime-node install has no CUDA provider; reinstall it with `npm install onnxruntime-node --onnxruntime-node-install=cuda12` on a machine with CUDA 12 and cuDNN 9, or use --device cpu',
+    );
+  }
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(modelPath, sessionOptions);
+  } catch (err) {
+    throw new CaiError(
+      ErrorCodes.model,
+      modelPath,
+      `cannot load the model (${(err as Error).message.split('\n')[0]}); check that it is a valid ONNX file`,
+      { cause: err },
+    );
+  }
+  const inputs = session.inputMetadata.map(info);
+  const outputs = session.outputMetadata.map(info);
+  return {
+    inputs,
+    outputs,
+    async run(feeds) {
+      const ortFeeds: Record<string, ort.Tensor> = {};
+      for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrt(t);
+      const result = await session.run(ortFeeds);
+      const out: Record<string, Tensor> = {};
+      for (const o of outputs) {
+        out[o.name] = fromOrt(o.name, result[o.name]);
+      }
+      return out;
+    },
+    async release() {
+      await session.release();
+    },
+  };
+}

@@ -1,0 +1,123 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { CaiError, ErrorCodes } from '../errors.js';
+import type { ObjectInfo, Store } from './store.js';
+
+/**
+ * A {@link Store} over a local directory. `put` writes a temporary file beside the target and renames
+ * it, so a crash never leaves a half-written object under the final name.
+ *
+ * @example const out = new FileStore('/data/run1'); await out.put('plan.json', '{}');
+ */
+export class FileStore implements Store {
+  readonly uri: string;
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+    this.uri = this.root;
+  }
+
+  describe(key: string): string {
+    return key === '' ? this.root : path.join(this.root, key);
+  }
+
+  async *list(prefix = ''): AsyncIterable<ObjectInfo> {
+    const start = path.join(this.root, prefix);
+    const stat = await fs.stat(start).catch(() => undefined);
+    if (!stat) {
+      if (prefix === '') {
+        throw new CaiError(ErrorCodes.notFound, this.root, 'directory does not exist; check the path');
+      }
+      return;
+    }
+    if (stat.isFile()) {
+      yield { key: prefix, size: stat.size };
+      return;
+    }
+    const walk = async function* (dir: string, rel: string): AsyncIterable<ObjectInfo> {
+      const entries = await fs.readdir(dir, { withFileTypes: true });
+      for (const e of entries) {
+        const childRel = rel ? `${rel}/${e.name}` : e.name;
+        const abs = path.join(dir, e.name);
+        if (e.isDirectory()) yield* walk(abs, childRel);
+        else if (e.isFile() && !e.name.includes('.tmp-')) {
+          const st = await fs.stat(abs);
+          yield { key: childRel, size: st.size };
+        }
+      }
+    };
+    yield* walk(start, prefix.replace(/\/+$/, ''));
+  }
+
+  async get(key: string): Promise<Uint8Array> {
+    try {
+      return new Uint8Array(await fs.readFile(this.describe(key)));
+    } catch (err) {
+      throw this.wrap(err, key);
+    }
+  }
+
+  async getRange(key: string, start: number, end: number): Promise<Uint8Array> {
+    let handle: fs.FileHandle | undefined;
+    try {
+      handle = await fs.open(this.describe(key), 'r');
+      const out = new Uint8Array(Math.max(0, end - start));
+      let done = 0;
+      while (done < out.length) {
+        const { bytesRead } = await handle.read(out, done, out.length - done, start + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      return done === out.length ? out : out.subarray(0, done);
+    } catch (err) {
+      throw this.wrap(err, key);
+    } finally {
+      await handle?.close();
+    }
+  }
+
+  async put(key: string, body: Uint8Array | string): Promise<void> {
+    const target = this.describe(key);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      await fs.writeFile(tmp, body);
+      await fs.rename(tmp, target);
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw this.wrap(err, key);
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    const st = await fs.stat(this.describe(key)).catch(() => undefined);
+    return st?.isFile() ? { key, size: st.size } : undefined;
+  }
+
+  async delete(key: string): Promise<void> {
+    await fs.rm(this.describe(key), { force: true });
+  }
+
+  async localPath(key: string): Promise<string> {
+    const p = this.describe(key);
+    if (!(await this.head(key))) throw new CaiError(ErrorCodes.notFound, p, 'file does not exist; check the path');
+    return p;
+  }
+
+  private wrap(err: unknown, key: string): unknown {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      return new CaiError(ErrorCodes.notFound, this.describe(key), 'file does not exist; check the path', {
+        cause: err,
+      });
+    }
+    if (code === 'EACCES' || code === 'EPERM') {
+      return new CaiError(ErrorCodes.notFound, this.describe(key), 'permission denied; check file permissions', {
+        cause: err,
+      });
+    }
+    return err;
+  }
+}

@@ -1,0 +1,61 @@
+import path from 'node:path';
+import { CaiError, ErrorCodes } from '../errors.js';
+import { FileStore } from './file-store.js';
+import type { Store } from './store.js';
+
+/** Options for opening remote stores (S3 endpoint and the like). */
+export interface StoreOptions {
+  /** An S3-compatible endpoint such as `http://127.0.0.1:9000`; also read from `AWS_ENDPOINT_URL_S3`. */
+  readonly s3Endpoint?: string;
+}
+
+type Opener = (uri: string, options: StoreOptions) => Promise<Store>;
+const openers = new Map<string, Opener>();
+
+/**
+ * Registers how to open URIs of a scheme (e.g. `s3`). Built-in stores register themselves.
+ * @example registerStore('s3', async (uri, o) => new S3Store(uri, o));
+ */
+export function registerStore(scheme: string, opener: Opener): void {
+  openers.set(scheme, opener);
+}
+
+/** The scheme of a URI (`s3`, `file`), or `file` for a plain path. */
+export function uriScheme(uri: string): string {
+  const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(uri);
+  return m ? m[1].toLowerCase() : 'file';
+}
+
+/**
+ * Opens the store rooted at a URI: a path or `file://` URI gives a {@link FileStore}; other schemes
+ * use what was registered for them.
+ *
+ * @example const input = await openStore('./data');
+ */
+export async function openStore(uri: string, options: StoreOptions = {}): Promise<Store> {
+  const scheme = uriScheme(uri);
+  if (scheme === 'file') return new FileStore(uri.startsWith('file://') ? new URL(uri).pathname : uri);
+  const opener = openers.get(scheme);
+  if (!opener) {
+    throw new CaiError(
+      ErrorCodes.unsupported,
+      uri,
+      `no store for "${scheme}://" URIs; use a local path${openers.size ? ` or one of ${[...openers.keys()].map((s) => `${s}://`).join(', ')}` : ''}`,
+    );
+  }
+  return opener(uri, options);
+}
+
+/**
+ * Splits a URI naming one object into the store of its folder and its key.
+ * @example await openParent('s3://b/models/astromae.onnx') // [store at s3://b/models, 'astromae.onnx']
+ */
+export async function openParent(uri: string, options: StoreOptions = {}): Promise<[Store, string]> {
+  const scheme = uriScheme(uri);
+  if (scheme === 'file') {
+    const p = uri.startsWith('file://') ? new URL(uri).pathname : uri;
+    return [new FileStore(path.dirname(path.resolve(p))), path.basename(p)];
+  }
+  const cut = uri.lastIndexOf('/');
+  return [await openStore(uri.slice(0, cut), options), uri.slice(cut + 1)];
+}

@@ -1,0 +1,34 @@
+/** One object in a store: its key relative to the store's root and its size in bytes. */
+export interface ObjectInfo {
+  readonly key: string;
+  readonly size: number;
+}
+
+/**
+ * Where data, models and outputs live: a local directory or an S3 prefix, chosen by URI. Keys are
+ * relative to the store's root and use `/`.
+ *
+ * @example
+ * const store = await openStore('s3://bucket/galaxies');
+ * for await (const o of store.list()) console.log(o.key, o.size);
+ */
+export interface Store {
+  /** The URI the store was opened from, for messages. */
+  readonly uri: string;
+  /** Every object under `prefix` (all of them when omitted), page by page, in no particular order. */
+  list(prefix?: string): AsyncIterable<ObjectInfo>;
+  /** The whole object. Throws `E_NOT_FOUND` naming the URI when it is missing. */
+  get(key: string): Promise<Uint8Array>;
+  /** Bytes `[start, end)` of an object. */
+  getRange(key: string, start: number, end: number): Promise<Uint8Array>;
+  /** Writes an object so that readers see either nothing or all of it, never a part. */
+  put(key: string, body: Uint8Array | string): Promise<void>;
+  /** Size of an object, or `undefined` when it does not exist. */
+  head(key: string): Promise<ObjectInfo | undefined>;
+  /** Removes an object; missing objects are not an error. */
+  delete(key: string): Promise<void>;
+  /** A human-readable location for a key, e.g. `/data/out/plan.json` or `s3://b/out/plan.json`. */
+  describe(key: string): string;
+  /** A local file path for the object, downloading it to a cache when the store is remote. */
+  localPath(key: string): Promise<string>;
+}

@@ -1,0 +1,214 @@
+import type { MapResult } from '../engines/events.js';
+import type { PredictionFormat } from '../formats/predictions/writers.js';
+import type { PlannedPartition } from '../plan/plan.js';
+import type { Store } from '../storage/store.js';
+import type { PartitionFailure, PartitionRecord } from '../worker/record.js';
+import { outputKeys } from '../worker/run-partition.js';
+import { classificationMetrics, quantile, regressionMetrics, type Metrics } from './metrics.js';
+import { readPredictions } from './read-predictions.js';
+
+/** The figures of one invocation of a job (a resumed job has several runs). */
+export interface RunStats {
+  readonly run: number;
+  readonly started_at: string;
+  readonly engine: string;
+  readonly batch_size: number | 'auto';
+  readonly concurrency: number;
+  readonly threads: number;
+  /** Partitions this run processed (resumed ones are not counted again). */
+  readonly partitions: number;
+  readonly items: number;
+  readonly bytes: number;
+  readonly wall_seconds: number;
+  readonly map_seconds: number;
+  readonly items_per_second: number;
+  readonly mean_partition_seconds: number;
+  readonly p50_partition_seconds: number;
+  readonly p95_partition_seconds: number;
+  readonly retries: number;
+  readonly failures: number;
+}
+
+/** `summary.json`: the whole job across its runs. */
+export interface JobSummary {
+  readonly status: 'succeeded' | 'failed';
+  readonly input: string;
+  readonly model: string;
+  readonly output: string;
+  readonly partitions: {
+    readonly planned: number;
+    readonly completed: number;
+    readonly failed: number;
+    /** Completed by an earlier run and skipped by this one. */
+    readonly resumed: number;
+    readonly not_started: number;
+  };
+  readonly items: number;
+  readonly failed_items: number;
+  readonly bytes: number;
+  /** Sums over the completed partitions, seconds. */
+  readonly stage_seconds: { read: number; decode: number; inference: number; write: number; total: number };
+  readonly peak_rss_mb: number;
+  readonly cold_start: { workers: number; mean_model_load_s: number; mean_time_to_first_prediction_s: number };
+  readonly failures: readonly PartitionFailure[];
+  readonly metrics?: Metrics;
+  /** This run's figures, also the last entry of `runs`. */
+  readonly run: RunStats;
+  readonly runs: readonly RunStats[];
+}
+
+const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+
+/** Columns of `result_stats.csv`, one row per run. */
+export const RESULT_STATS_COLUMNS = [
+  'run',
+  'started_at',
+  'engine',
+  'batch_size',
+  'concurrency',
+  'threads',
+  'partitions',
+  'items',
+  'bytes',
+  'data (GB)',
+  'wall_seconds',
+  'map_seconds',
+  'items_per_second',
+  'mean_partition_seconds',
+  'p50_partition_seconds',
+  'p95_partition_seconds',
+  'retries',
+  'failures',
+] as const;
+
+/** `result_stats.csv` text for the runs. @example resultStatsCsv(summary.runs) */
+export function resultStatsCsv(runs: readonly RunStats[]): string {
+  const rows = runs.map((r) =>
+    RESULT_STATS_COLUMNS.map((c) => {
+      if (c === 'data (GB)') return (r.bytes / 1e9).toFixed(6);
+      const v = r[c];
+      return typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(6) : String(v);
+    }).join(','),
+  );
+  return `${RESULT_STATS_COLUMNS.map((c) => (c.includes(',') ? `"${c}"` : c)).join(',')}\n${rows.join('\n')}\n`;
+}
+
+async function loadRecords(output: Store, plan: readonly PlannedPartition[], format: PredictionFormat): Promise<PartitionRecord[]> {
+  const records: PartitionRecord[] = [];
+  for (const p of plan) {
+    const key = outputKeys(p.id, format).record;
+    if (await output.head(key)) records.push(JSON.parse(new TextDecoder().decode(await output.get(key))) as PartitionRecord);
+  }
+  return records;
+}
+
+async function computeMetrics(output: Store, records: readonly PartitionRecord[], format: PredictionFormat): Promise<Metrics | undefined> {
+  const preds: number[] = [];
+  const labels: number[] = [];
+  let width = 0;
+  let outputName: string | undefined;
+  for (const r of records) {
+    const rows = await readPredictions(await output.get(outputKeys(r.partition, format).predictions), format);
+    for (const row of rows) {
+      if (!('label' in row)) return undefined;
+      outputName ??= Object.keys(row).find((k) => !['partition', 'index', 'id', 'label', 'error'].includes(k));
+      if (!outputName) return undefined;
+      const value = row[outputName];
+      const label = row.label;
+      const values = Array.isArray(value) ? (value as number[]) : [value as number];
+      width ||= values.length;
+      for (const v of values) preds.push(v ?? NaN);
+      labels.push(Array.isArray(label) ? Number(label[0]) : label === null ? NaN : Number(label));
+    }
+  }
+  if (!outputName || labels.length === 0) return undefined;
+  return width === 1 ? regressionMetrics(preds, labels) : classificationMetrics(preds, width, labels);
+}
+
+/** What Summarize needs to know about this invocation. */
+export interface SummarizeInput {
+  readonly output: Store;
+  readonly plan: readonly PlannedPartition[];
+  readonly format: PredictionFormat;
+  readonly map: MapResult;
+  readonly resumed: number;
+  readonly startedAt: Date;
+  readonly wallSeconds: number;
+  readonly mapSeconds: number;
+  readonly job: { input: string; model: string; output: string; engine: string; batchSize: number | 'auto'; concurrency: number; threads: number; toleratedFailurePercentage: number };
+}
+
+/**
+ * Summarize: combines every record of the job (this run's and earlier runs'), computes the run's
+ * figures and, with a label, the metrics from the predictions as written, then writes
+ * `combined_data.json`, `result_stats.csv` and `summary.json`.
+ *
+ * @example const summary = await summarize({ output, plan, format: 'parquet', map, ... });
+ */
+export async function summarize(input: SummarizeInput): Promise<JobSummary> {
+  const { output, plan, map } = input;
+  const records = await loadRecords(output, plan, input.format);
+  const runRecords = map.records;
+  const partitionSeconds = runRecords.map((r) => r.timings.total);
+  const items = runRecords.reduce((a, r) => a + r.items, 0);
+  const previous = await output.head('summary.json').then(async (h) =>
+    h ? (JSON.parse(new TextDecoder().decode(await output.get('summary.json'))) as Partial<JobSummary>) : undefined,
+  );
+  const runs = [...(previous?.runs ?? [])];
+  const run: RunStats = {
+    run: runs.length + 1,
+    started_at: input.startedAt.toISOString(),
+    engine: input.job.engine,
+    batch_size: input.job.batchSize,
+    concurrency: input.job.concurrency,
+    threads: input.job.threads,
+    partitions: runRecords.length,
+    items,
+    bytes: runRecords.reduce((a, r) => a + r.bytes, 0),
+    wall_seconds: input.wallSeconds,
+    map_seconds: input.mapSeconds,
+    items_per_second: input.mapSeconds > 0 ? items / input.mapSeconds : 0,
+    mean_partition_seconds: mean(partitionSeconds),
+    p50_partition_seconds: partitionSeconds.length ? quantile(partitionSeconds, 0.5) : 0,
+    p95_partition_seconds: partitionSeconds.length ? quantile(partitionSeconds, 0.95) : 0,
+    retries: map.retries,
+    failures: map.failures.length,
+  };
+  runs.push(run);
+  const done = new Set(records.map((r) => r.partition));
+  const failures = map.failures.filter((f) => !done.has(f.partition));
+  const failedShare = plan.length ? ((plan.length - records.length) / plan.length) * 100 : 0;
+  const cold = records.filter((r) => r.cold);
+  const stage = (k: 'read' | 'decode' | 'inference' | 'write' | 'total') => records.reduce((a, r) => a + r.timings[k], 0);
+  const summary: JobSummary = {
+    status: failedShare <= input.job.toleratedFailurePercentage && map.skipped === 0 ? 'succeeded' : 'failed',
+    input: input.job.input,
+    model: input.job.model,
+    output: input.job.output,
+    partitions: {
+      planned: plan.length,
+      completed: records.length,
+      failed: failures.length,
+      resumed: input.resumed,
+      not_started: plan.length - records.length - failures.length,
+    },
+    items: records.reduce((a, r) => a + r.items, 0),
+    failed_items: records.reduce((a, r) => a + r.failed_items, 0),
+    bytes: records.reduce((a, r) => a + r.bytes, 0),
+    stage_seconds: { read: stage('read'), decode: stage('decode'), inference: stage('inference'), write: stage('write'), total: stage('total') },
+    peak_rss_mb: Math.max(0, ...records.map((r) => r['total_cpu_memory (MB)'])),
+    cold_start: {
+      workers: cold.length,
+      mean_model_load_s: mean(cold.map((r) => r.model_load_s)),
+      mean_time_to_first_prediction_s: mean(cold.map((r) => r.time_to_first_prediction_s ?? 0)),
+    },
+    failures,
+    metrics: await computeMetrics(output, records, input.format),
+    run,
+    runs,
+  };
+  await output.put('combined_data.json', `${JSON.stringify(records, null, 2)}\n`);
+  await output.put('result_stats.csv', resultStatsCsv(runs));
+  await output.put('summary.json', `${JSON.stringify(summary, null, 2)}\n`);
+  return summary;
+}

@@ -1,0 +1,47 @@
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import type { ResolvedJob } from '../job/spec.js';
+import { loadModel, type ModelSession } from '../model/session.js';
+import { openParent, openStore } from '../storage/open.js';
+import type { Store } from '../storage/store.js';
+
+/**
+ * What a worker process keeps between partitions, like a warm Lambda container: the stores and the
+ * model session, created once.
+ */
+export interface WorkerContext {
+  readonly job: ResolvedJob;
+  readonly input: Store;
+  readonly output: Store;
+  readonly model: ModelSession;
+  /** Seconds spent downloading the model and creating the session. */
+  readonly modelLoadSeconds: number;
+  /** Partitions this process has finished; 0 means the next one is cold. */
+  partitionsDone: number;
+  readonly host: string;
+}
+
+/**
+ * Opens the job's stores and loads its model once for this process.
+ * @example const ctx = await createWorkerContext(job); const rec = await runPartition(ctx, task);
+ */
+export async function createWorkerContext(job: ResolvedJob): Promise<WorkerContext> {
+  const started = performance.now();
+  const storeOptions = { s3Endpoint: job.s3Endpoint };
+  const [input, output, [modelStore, modelKey]] = await Promise.all([
+    openStore(job.input, storeOptions),
+    openStore(job.output, storeOptions),
+    openParent(job.model, storeOptions),
+  ]);
+  const modelPath = await modelStore.localPath(modelKey);
+  const model = await loadModel(modelPath, { threads: job.threads, device: job.device });
+  return {
+    job,
+    input,
+    output,
+    model,
+    modelLoadSeconds: (performance.now() - started) / 1000,
+    partitionsDone: 0,
+    host: os.hostname(),
+  };
+}
