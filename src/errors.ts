@@ -25,6 +25,10 @@ export const ErrorCodes = Object.freeze({
   option: 'E_OPTION',
   /** A file or object that was named but is not there. */
   notFound: 'E_NOT_FOUND',
+  /** Access to an object or bucket was denied, or credentials are missing. */
+  accessDenied: 'E_ACCESS_DENIED',
+  /** Object storage kept failing after every retry. */
+  storage: 'E_STORAGE',
   /** A file whose bytes are not what its format says (truncated, corrupt, lying header). */
   corrupt: 'E_CORRUPT',
   /** A format CAI cannot read (unknown extension, unsupported feature). */

@@ -1,16 +1,22 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
+// The AWS SDK warns once per process about future Node versions; every worker would repeat it.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { CaiError, ErrorCodes } from '../errors.js';
 import '../storage/register.js';
+import { registerDemoCommand } from './demo-command.js';
 import { registerRunCommand } from './run-command.js';
 
 const program = new Command('cai')
-  .description('CAI: data-parallel batch inference. Plan the partitions of a dataset, run an ONNX model on each, summarize.')
+  .description(
+    'CAI: data-parallel batch inference. Plan the partitions of a dataset, run an ONNX model on each, summarize.',
+  )
   .version('0.1.0')
   .showHelpAfterError()
   .exitOverride();
 
 registerRunCommand(program);
+registerDemoCommand(program);
 
 try {
   await program.parseAsync(process.argv);

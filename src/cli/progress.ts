@@ -23,7 +23,9 @@ export class Progress {
     this.total = todo;
     this.started = Date.now();
     const resumed = planned - todo;
-    this.line(`planned ${planned} partitions${resumed ? `, ${resumed} already complete (resuming)` : ''}; running ${todo}`);
+    this.line(
+      `planned ${planned} partitions${resumed ? `, ${resumed} already complete (resuming)` : ''}; running ${todo}`,
+    );
   }
 
   /** Feeds one engine event. */
@@ -33,14 +35,21 @@ export class Progress {
       this.items += e.record.items;
       this.itemsPerPartition = this.items / this.done;
       if (e.record.attempt > 1) this.retrying = Math.max(0, this.retrying - 1);
-      if (!this.tty) this.line(`partition ${e.record.partition}: ${e.record.items} items in ${e.record.timings.total.toFixed(2)} s${e.record.attempt > 1 ? ` (attempt ${e.record.attempt})` : ''}`);
+      if (!this.tty)
+        this.line(
+          `partition ${e.record.partition}: ${e.record.items} items in ${e.record.timings.total.toFixed(2)} s${e.record.attempt > 1 ? ` (attempt ${e.record.attempt})` : ''}`,
+        );
     } else if (e.type === 'retry') {
       this.retrying++;
-      this.line(`partition ${e.partition.id}: attempt ${e.attempt} failed (${e.error.code}: ${e.error.message}); retrying in ${(e.delayMs / 1000).toFixed(1)} s`);
+      this.line(
+        `partition ${e.partition.id}: attempt ${e.attempt} failed (${e.error.code}: ${e.error.message}); retrying in ${(e.delayMs / 1000).toFixed(1)} s`,
+      );
     } else if (e.type === 'failed') {
       this.failed++;
       if (e.failure.attempts > 1) this.retrying = Math.max(0, this.retrying - 1);
-      this.line(`partition ${e.failure.partition}: FAILED after ${e.failure.attempts} attempt(s): ${e.failure.error.message}`);
+      this.line(
+        `partition ${e.failure.partition}: FAILED after ${e.failure.attempts} attempt(s): ${e.failure.error.message}`,
+      );
     }
     if (this.tty) this.redraw();
   }

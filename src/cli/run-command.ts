@@ -8,14 +8,16 @@ import { summaryText } from './summary-text.js';
 function positiveInt(name: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);
+    if (!Number.isInteger(n) || n <= 0)
+      throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);
     return n;
   };
 }
 
 function nonNegativeNumber(value: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`must be a non-negative number, got "${value}"`);
+  if (!Number.isFinite(n) || n < 0)
+    throw new InvalidArgumentError(`must be a non-negative number, got "${value}"`);
   return n;
 }
 
@@ -28,17 +30,52 @@ export function addJobOptions(cmd: Command): Command {
     .option('-b, --batch-size <n|auto>', 'items per model call, or "auto" to measure (default 128)', (v) =>
       v === 'auto' ? 'auto' : positiveInt('--batch-size')(v),
     )
-    .option('--file-limit <k>', 'use only the first K partitions in natural order', positiveInt('--file-limit'))
+    .option(
+      '--file-limit <k>',
+      'use only the first K partitions in natural order',
+      positiveInt('--file-limit'),
+    )
     .option('-c, --concurrency <n>', 'worker processes (default: one per core)', positiveInt('--concurrency'))
-    .option('-t, --threads <n>', 'onnxruntime threads per worker (default: cores / workers)', positiveInt('--threads'))
-    .option('--inputs <mapping>', 'model input = partition column, by name or position: image=0,magnitude=1', parseInputMapping)
-    .option('--label <column>', 'partition column with the true value, for metrics (name or position)', parseColumnRef)
-    .addOption(new Option('--predictions-format <format>', 'how predictions are written (default parquet)').choices(PREDICTION_FORMATS))
-    .option('--max-attempts <n>', 'tries per partition before it fails (default 3)', positiveInt('--max-attempts'))
-    .option('--tolerated-failure-percentage <p>', 'share of partitions that may fail before the job fails (default 0)', nonNegativeNumber)
-    .option('--partition-timeout <seconds>', 'seconds one attempt may take before it is stopped (default 900)', nonNegativeNumber)
+    .option(
+      '-t, --threads <n>',
+      'onnxruntime threads per worker (default: cores / workers)',
+      positiveInt('--threads'),
+    )
+    .option(
+      '--inputs <mapping>',
+      'model input = partition column, by name or position: image=0,magnitude=1',
+      parseInputMapping,
+    )
+    .option(
+      '--label <column>',
+      'partition column with the true value, for metrics (name or position)',
+      parseColumnRef,
+    )
+    .addOption(
+      new Option('--predictions-format <format>', 'how predictions are written (default parquet)').choices(
+        PREDICTION_FORMATS,
+      ),
+    )
+    .option(
+      '--max-attempts <n>',
+      'tries per partition before it fails (default 3)',
+      positiveInt('--max-attempts'),
+    )
+    .option(
+      '--tolerated-failure-percentage <p>',
+      'share of partitions that may fail before the job fails (default 0)',
+      nonNegativeNumber,
+    )
+    .option(
+      '--partition-timeout <seconds>',
+      'seconds one attempt may take before it is stopped (default 900)',
+      nonNegativeNumber,
+    )
     .addOption(new Option('--device <device>', 'where the model runs (default cpu)').choices(DEVICES))
-    .option('--s3-endpoint <url>', 'S3-compatible endpoint for s3:// URIs (MinIO, Ceph, R2...); also AWS_ENDPOINT_URL_S3');
+    .option(
+      '--s3-endpoint <url>',
+      'S3-compatible endpoint for s3:// URIs (MinIO, Ceph, R2...); also AWS_ENDPOINT_URL_S3',
+    );
 }
 
 /** Maps parsed CLI options to job fields (flags win over the job file). */

@@ -23,8 +23,12 @@ export function summaryText(s: JobSummary): string {
     lines.push(`metrics:     n=${m.n} accuracy ${f(m.accuracy * 100, 2)}% top-5 ${f(m.top5 * 100, 2)}%`);
   }
   for (const fail of s.failures) {
-    lines.push(`failed:      partition ${fail.partition} after ${fail.attempts} attempt(s): ${fail.error.code}: ${fail.error.message}`);
+    lines.push(
+      `failed:      partition ${fail.partition} after ${fail.attempts} attempt(s): ${fail.error.code}: ${fail.error.message}`,
+    );
   }
-  lines.push(`output:      ${s.output} (summary.json, result_stats.csv, combined_data.json, predictions/, results/)`);
+  lines.push(
+    `output:      ${s.output} (summary.json, result_stats.csv, combined_data.json, predictions/, results/)`,
+  );
   return lines.join('\n');
 }

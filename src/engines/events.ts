@@ -3,7 +3,12 @@ import type { PartitionFailure, PartitionRecord } from '../worker/record.js';
 
 /** What an engine reports while the map runs, for progress displays and tests. */
 export type EngineEvent =
-  | { readonly type: 'start'; readonly partition: PlannedPartition; readonly attempt: number; readonly pid: number }
+  | {
+      readonly type: 'start';
+      readonly partition: PlannedPartition;
+      readonly attempt: number;
+      readonly pid: number;
+    }
   | { readonly type: 'done'; readonly record: PartitionRecord }
   | {
       readonly type: 'retry';
@@ -31,6 +36,7 @@ export const PERMANENT_ERRORS: ReadonlySet<string> = new Set([
   'E_PICKLE_GLOBAL',
   'E_BINDING',
   'E_NOT_FOUND',
+  'E_ACCESS_DENIED',
   'E_OPTION',
 ]);
 

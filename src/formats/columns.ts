@@ -23,7 +23,11 @@ export interface ColumnSet {
  */
 export function columnSet(source: string, names: readonly string[], columns: readonly Tensor[]): ColumnSet {
   if (columns.length === 0) {
-    throw new CaiError(ErrorCodes.corrupt, source, 'holds no tensors; a partition needs at least one tensor column');
+    throw new CaiError(
+      ErrorCodes.corrupt,
+      source,
+      'holds no tensors; a partition needs at least one tensor column',
+    );
   }
   const items = columns[0].shape[0];
   columns.forEach((c, i) => {

@@ -8,14 +8,21 @@ import { parseJobSpec, type JobSpec, type JobSpecInput } from './spec.js';
  *
  * @example await loadJob('job.json', { batchSize: 256 })
  */
-export async function loadJob(file: string | undefined, overrides: Partial<JobSpecInput> = {}): Promise<JobSpec> {
+export async function loadJob(
+  file: string | undefined,
+  overrides: Partial<JobSpecInput> = {},
+): Promise<JobSpec> {
   let base: Record<string, unknown> = {};
   if (file) {
     let text: string;
     try {
       text = await fs.readFile(file, 'utf8');
     } catch {
-      throw new CaiError(ErrorCodes.notFound, file, 'job file does not exist or cannot be read; check the path');
+      throw new CaiError(
+        ErrorCodes.notFound,
+        file,
+        'job file does not exist or cannot be read; check the path',
+      );
     }
     let parsed: unknown;
     try {
@@ -41,7 +48,10 @@ export async function loadJob(file: string | undefined, overrides: Partial<JobSp
  */
 export function parseInputMapping(text: string): Record<string, string | number> {
   const out: Record<string, string | number> = {};
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const eq = part.indexOf('=');
     if (eq <= 0 || eq === part.length - 1) {
       throw new CaiError(

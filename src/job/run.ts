@@ -14,7 +14,11 @@ export interface RunOptions {
   /** Called for every engine event (progress). */
   readonly onEvent?: (event: EngineEvent) => void;
   /** Called once the plan is known, before any work starts. */
-  readonly onPlan?: (plan: { partitions: readonly PlannedPartition[]; todo: number; job: ResolvedJob }) => void;
+  readonly onPlan?: (plan: {
+    partitions: readonly PlannedPartition[];
+    todo: number;
+    job: ResolvedJob;
+  }) => void;
   /** Base delay of retry backoff, ms (tests make it small). */
   readonly retryBaseMs?: number;
   /** Start over: ignore the outputs of an earlier run in the same output location. */
@@ -63,11 +67,13 @@ export async function runJob(spec: JobSpec, options: RunOptions = {}): Promise<J
   const startedAt = new Date();
   const t0 = performance.now();
   const output = await openStore(spec.output, { s3Endpoint: spec.s3Endpoint });
+  if (options.overwrite) await output.delete('summary.json');
   const plan = await planOrResume(spec, output, options.overwrite ?? false);
   const todo: PlannedPartition[] = [];
   for (const p of plan) {
     const keys = outputKeys(p.id, spec.predictionsFormat);
-    const complete = !options.overwrite && (await output.head(keys.record)) && (await output.head(keys.predictions));
+    const complete =
+      !options.overwrite && (await output.head(keys.record)) && (await output.head(keys.predictions));
     if (!complete) todo.push(p);
   }
   const job = resolveJob(spec, { partitions: todo.length || plan.length });
@@ -75,8 +81,14 @@ export async function runJob(spec: JobSpec, options: RunOptions = {}): Promise<J
   const tMap = performance.now();
   let map: MapResult;
   if (todo.length === 0) map = { records: [], failures: [], retries: 0, skipped: 0 };
-  else if (job.engine === 'local') map = await runLocalMap(job, todo, { onEvent: options.onEvent, retryBaseMs: options.retryBaseMs });
-  else throw new CaiError(ErrorCodes.option, 'engine', `engine "${job.engine}" cannot run from here; use \`cai aws run\` for the aws engine`);
+  else if (job.engine === 'local')
+    map = await runLocalMap(job, todo, { onEvent: options.onEvent, retryBaseMs: options.retryBaseMs });
+  else
+    throw new CaiError(
+      ErrorCodes.option,
+      'engine',
+      `engine "${job.engine}" cannot run from here; use \`cai aws run\` for the aws engine`,
+    );
   const mapSeconds = (performance.now() - tMap) / 1000;
   return summarize({
     output,

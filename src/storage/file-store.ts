@@ -102,7 +102,8 @@ export class FileStore implements Store {
 
   async localPath(key: string): Promise<string> {
     const p = this.describe(key);
-    if (!(await this.head(key))) throw new CaiError(ErrorCodes.notFound, p, 'file does not exist; check the path');
+    if (!(await this.head(key)))
+      throw new CaiError(ErrorCodes.notFound, p, 'file does not exist; check the path');
     return p;
   }
 
@@ -114,9 +115,14 @@ export class FileStore implements Store {
       });
     }
     if (code === 'EACCES' || code === 'EPERM') {
-      return new CaiError(ErrorCodes.notFound, this.describe(key), 'permission denied; check file permissions', {
-        cause: err,
-      });
+      return new CaiError(
+        ErrorCodes.notFound,
+        this.describe(key),
+        'permission denied; check file permissions',
+        {
+          cause: err,
+        },
+      );
     }
     return err;
   }

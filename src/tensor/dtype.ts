@@ -1,5 +1,15 @@
 /** The element types CAI reads, casts and feeds to models. */
-export const DTYPES = ['float16', 'float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8', 'bool'] as const;
+export const DTYPES = [
+  'float16',
+  'float32',
+  'float64',
+  'int8',
+  'int16',
+  'int32',
+  'int64',
+  'uint8',
+  'bool',
+] as const;
 
 /** One of {@link DTYPES}. */
 export type DType = (typeof DTYPES)[number];

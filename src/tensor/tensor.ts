@@ -24,7 +24,9 @@ export function numel(shape: readonly number[]): number {
 /** A tensor over `data`, checking that its length fits the shape. @example tensor('float32', [2], new Float32Array(2)) */
 export function tensor<D extends DType>(dtype: D, shape: readonly number[], data: DTypeArrays[D]): Tensor<D> {
   if (data.length !== numel(shape)) {
-    throw new RangeError(`${dtype} tensor of shape [${shape.join(', ')}] needs ${numel(shape)} elements, got ${data.length}`);
+    throw new RangeError(
+      `${dtype} tensor of shape [${shape.join(', ')}] needs ${numel(shape)} elements, got ${data.length}`,
+    );
   }
   return { dtype, shape: [...shape], data };
 }

@@ -30,7 +30,11 @@ export class OutputCollector {
         col = { width, data: new Float64Array(this.items * width) };
         this.columns.set(name, col);
       } else if (col.width !== width) {
-        throw new CaiError(ErrorCodes.model, this.source, `output "${name}" changed width between batches (${col.width} then ${width})`);
+        throw new CaiError(
+          ErrorCodes.model,
+          this.source,
+          `output "${name}" changed width between batches (${col.width} then ${width})`,
+        );
       }
       const base = start * width;
       if (t.dtype === 'float32' || t.dtype === 'float64') col.data.set(t.data as Float32Array, base);

@@ -13,6 +13,8 @@ export interface StageTimings {
 /** Requests, bytes and seconds a partition spent talking to object storage, per stage. */
 export interface StorageStats {
   readonly requests: number;
+  /** Requests that were retries of a failed one (throttling, 5xx, dropped connections). */
+  readonly retries: number;
   readonly bytes: number;
   readonly seconds: number;
 }
@@ -82,7 +84,10 @@ export interface PartitionRecord {
   /** Set when the partition ran on AWS Lambda. */
   readonly lambda?: LambdaInfo;
   /** Set when the batch size was chosen by measurement (`--batch-size auto`). */
-  readonly batch_size_auto?: { readonly chosen: number; readonly seconds_per_item: Readonly<Record<string, number>> };
+  readonly batch_size_auto?: {
+    readonly chosen: number;
+    readonly seconds_per_item: Readonly<Record<string, number>>;
+  };
 }
 
 /** A partition that did not produce a record after every attempt. */

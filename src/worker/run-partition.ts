@@ -19,7 +19,10 @@ export interface PartitionTask {
 }
 
 /** Where a partition's outputs go, relative to the job's output root. */
-export function outputKeys(id: string, format: keyof typeof PREDICTION_EXTENSIONS): { predictions: string; record: string } {
+export function outputKeys(
+  id: string,
+  format: keyof typeof PREDICTION_EXTENSIONS,
+): { predictions: string; record: string } {
   return { predictions: `predictions/${id}.${PREDICTION_EXTENSIONS[format]}`, record: `results/${id}.json` };
 }
 
@@ -80,7 +83,12 @@ export async function runPartition(ctx: WorkerContext, task: PartitionTask): Pro
     // Cast the next batch while onnxruntime works on this one off the main thread.
     next = start + batchSize < set.items ? feeds(start + batchSize) : undefined;
     const outputs = await pending.catch((err: unknown) => {
-      throw new CaiError(ErrorCodes.model, source, `inference failed on items ${start}-${start + rows - 1}: ${(err as Error).message}`, { cause: err });
+      throw new CaiError(
+        ErrorCodes.model,
+        source,
+        `inference failed on items ${start}-${start + rows - 1}: ${(err as Error).message}`,
+        { cause: err },
+      );
     });
     inference += seconds(tb);
     numBatches++;

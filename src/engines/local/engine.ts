@@ -75,7 +75,10 @@ export async function runLocalMap(
           }
         }
         emit({ type: 'start', partition: item.partition, attempt: item.attempt, pid: worker.pid });
-        const result = await worker.attempt({ partition: item.partition, attempt: item.attempt }, job.partitionTimeoutSeconds * 1000);
+        const result = await worker.attempt(
+          { partition: item.partition, attempt: item.attempt },
+          job.partitionTimeoutSeconds * 1000,
+        );
         if (result.ok) {
           records.push(result.record);
           emit({ type: 'done', record: result.record });
@@ -86,7 +89,13 @@ export async function runLocalMap(
           const delayMs = backoffMs(item.attempt, retryBaseMs);
           retries++;
           waiting++;
-          emit({ type: 'retry', partition: item.partition, attempt: item.attempt, error: result.error, delayMs });
+          emit({
+            type: 'retry',
+            partition: item.partition,
+            attempt: item.attempt,
+            error: result.error,
+            delayMs,
+          });
           const again = { partition: item.partition, attempt: item.attempt + 1 };
           setTimeout(() => {
             waiting--;

@@ -3,11 +3,17 @@ import type { PartitionRecord } from '../../worker/record.js';
 import type { PartitionTask } from '../../worker/run-partition.js';
 
 /** Messages from the engine to a worker process: plain data only (design rule 3). */
-export type ToWorker = { readonly type: 'init'; readonly job: ResolvedJob } | { readonly type: 'task'; readonly task: PartitionTask };
+export type ToWorker =
+  | { readonly type: 'init'; readonly job: ResolvedJob }
+  | { readonly type: 'task'; readonly task: PartitionTask };
 
 /** Messages from a worker process to the engine. */
 export type FromWorker =
   | { readonly type: 'ready'; readonly modelLoadSeconds: number }
   | { readonly type: 'init-failed'; readonly error: { code: string; message: string } }
   | { readonly type: 'done'; readonly record: PartitionRecord }
-  | { readonly type: 'failed'; readonly partition: string; readonly error: { code: string; message: string } };
+  | {
+      readonly type: 'failed';
+      readonly partition: string;
+      readonly error: { code: string; message: string };
+    };

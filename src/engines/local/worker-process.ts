@@ -32,14 +32,18 @@ export class WorkerProcess {
     this.ready = new Promise<void>((resolve, reject) => {
       this.child.on('message', (message: FromWorker) => {
         if (message.type === 'ready') resolve();
-        else if (message.type === 'init-failed') reject(new CaiError(message.error.code, job.model, message.error.message));
+        else if (message.type === 'init-failed')
+          reject(new CaiError(message.error.code, job.model, message.error.message));
         else if (message.type === 'done') this.settle({ ok: true, record: message.record });
-        else if (message.type === 'failed') this.settle({ ok: false, error: message.error, workerLost: false });
+        else if (message.type === 'failed')
+          this.settle({ ok: false, error: message.error, workerLost: false });
       });
       this.child.on('exit', (code, signal) => {
         this.exited = true;
         const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-        reject(new CaiError(ErrorCodes.workerCrash, job.model, `worker process ${how} while loading the model`));
+        reject(
+          new CaiError(ErrorCodes.workerCrash, job.model, `worker process ${how} while loading the model`),
+        );
         this.settle({
           ok: false,
           error: { code: ErrorCodes.workerCrash, message: `worker process ${this.child.pid} ${how}` },
@@ -83,7 +87,11 @@ export class WorkerProcess {
         resolve(result);
       };
       if (this.exited) {
-        this.settle({ ok: false, error: { code: ErrorCodes.workerCrash, message: 'worker process is gone' }, workerLost: true });
+        this.settle({
+          ok: false,
+          error: { code: ErrorCodes.workerCrash, message: 'worker process is gone' },
+          workerLost: true,
+        });
       } else {
         this.send({ type: 'task', task });
       }

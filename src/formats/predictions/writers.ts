@@ -3,7 +3,11 @@ import type { ColumnSource } from 'hyparquet-writer';
 import { cell, outputColumnNames, tableRows, type PredictionColumn, type PredictionTable } from './table.js';
 
 /** The formats predictions are written in, with their file extensions. */
-export const PREDICTION_EXTENSIONS = Object.freeze({ parquet: 'parquet', csv: 'csv', jsonl: 'jsonl' } as const);
+export const PREDICTION_EXTENSIONS = Object.freeze({
+  parquet: 'parquet',
+  csv: 'csv',
+  jsonl: 'jsonl',
+} as const);
 
 /** A predictions format name. */
 export type PredictionFormat = keyof typeof PREDICTION_EXTENSIONS;
@@ -58,7 +62,12 @@ function parquetColumn(c: PredictionColumn, name: string, rows: number): ColumnS
 function encodeParquet(table: PredictionTable): Uint8Array {
   const rows = tableRows(table);
   const columnData: ColumnSource[] = [
-    { name: 'partition', data: new Array<string>(rows).fill(table.partition), type: 'STRING', nullable: false },
+    {
+      name: 'partition',
+      data: new Array<string>(rows).fill(table.partition),
+      type: 'STRING',
+      nullable: false,
+    },
     { name: 'index', data: Int32Array.from(table.index), type: 'INT32', nullable: false },
   ];
   if (table.ids) columnData.push({ name: 'id', data: [...table.ids], type: 'STRING', nullable: false });

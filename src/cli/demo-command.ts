@@ -1,0 +1,55 @@
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { makeDemo, DEMO_DEFAULTS } from '../demo/demo.js';
+import { runJob } from '../job/run.js';
+import { Progress } from './progress.js';
+import { summaryText } from './summary-text.js';
+
+function count(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new InvalidArgumentError(`must be a positive integer, got "${value}"`);
+  return n;
+}
+
+/** `cai demo`: makes the embedded dataset and model, runs the job, prints the summary. */
+export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description(
+      'make a synthetic SDSS-like dataset in CAI partitions and an AstroMAE-shaped model (no network), run the job, print the summary',
+    )
+    .option('-d, --dir <dir>', 'folder for data/, model/ and out/', 'cai-demo')
+    .option('--partitions <n>', 'partitions to make', count, DEMO_DEFAULTS.partitions)
+    .option('--items <n>', 'galaxies per partition', count, DEMO_DEFAULTS.itemsPerPartition)
+    .option('-c, --concurrency <n>', 'worker processes', count)
+    .option('-t, --threads <n>', 'onnxruntime threads per worker', count)
+    .option('--json', 'print the summary as JSON')
+    .action(
+      async (o: {
+        dir: string;
+        partitions: number;
+        items: number;
+        concurrency?: number;
+        threads?: number;
+        json?: boolean;
+      }) => {
+        process.stderr.write(
+          `making the demo in ${o.dir}: ${o.partitions} partitions x ${o.items} galaxies, AstroMAE-shaped model\n`,
+        );
+        const demo = await makeDemo({ dir: o.dir, partitions: o.partitions, itemsPerPartition: o.items });
+        const progress = new Progress();
+        const summary = await runJob(
+          { ...demo.job, concurrency: o.concurrency, threads: o.threads },
+          {
+            overwrite: true,
+            onPlan: ({ partitions, todo }) => progress.begin(todo, partitions.length),
+            onEvent: (e) => progress.event(e),
+          },
+        );
+        progress.end();
+        process.stdout.write(o.json ? `${JSON.stringify(summary, null, 2)}\n` : `${summaryText(summary)}\n`);
+        if (summary.status !== 'succeeded') process.exitCode = 1;
+      },
+    );
+}

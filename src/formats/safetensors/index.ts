@@ -1,0 +1,2 @@
+// The safetensors reader.
+export { decodeSafetensors, safetensorsFormat } from './safetensors-format.js';

@@ -1,0 +1,119 @@
+import type { StorageStats } from '../worker/record.js';
+import type { Store } from './store.js';
+
+/**
+ * Cumulative traffic of one store since it was opened. `requests` counts HTTP requests as sent,
+ * retries included; `retries` how many of them were retries; `bytes` the request and response bodies
+ * of every one of them (a retried download counts twice, as it was paid twice); `seconds` the
+ * wall-clock time of the store's calls, backoff included, summed over calls (concurrent calls add up).
+ *
+ * @example const { requests, retries, bytes, seconds }: StoreStats = store.stats();
+ */
+export interface StoreStats extends StorageStats {
+  readonly retries: number;
+}
+
+/**
+ * A store that counts its traffic, e.g. {@link S3Store}.
+ * @example if (isCountingStore(store)) console.log(store.stats().requests);
+ */
+export interface CountingStore extends Store {
+  /** A frozen snapshot of the counters; diff two snapshots to get one stage's traffic. */
+  stats(): StoreStats;
+}
+
+/**
+ * All zeros, the traffic of a store that has done nothing.
+ * @example const read = isCountingStore(input) ? input.stats() : zeroStats;
+ */
+export const zeroStats: StoreStats = Object.freeze({ requests: 0, retries: 0, bytes: 0, seconds: 0 });
+
+/**
+ * The traffic between two snapshots of the same store: what one stage cost.
+ *
+ * @example
+ * const before = input.stats();
+ * const bytes = await input.get('1.pt');
+ * record.storage = { read: diffStats(input.stats(), before) };
+ */
+export function diffStats(after: StoreStats, before: StoreStats): StoreStats {
+  return Object.freeze({
+    requests: after.requests - before.requests,
+    retries: after.retries - before.retries,
+    bytes: after.bytes - before.bytes,
+    seconds: after.seconds - before.seconds,
+  });
+}
+
+/**
+ * The sum of several stores' traffic, e.g. input and output stores of one stage.
+ * @example const total = addStats(input.stats(), output.stats());
+ */
+export function addStats(...all: StoreStats[]): StoreStats {
+  return Object.freeze(
+    all.reduce<StoreStats>(
+      (a, b) => ({
+        requests: a.requests + b.requests,
+        retries: a.retries + b.retries,
+        bytes: a.bytes + b.bytes,
+        seconds: a.seconds + b.seconds,
+      }),
+      zeroStats,
+    ),
+  );
+}
+
+/**
+ * Whether a store counts its traffic; local stores do not, and the record leaves `storage` out.
+ * @example const snap = isCountingStore(store) ? store.stats() : undefined;
+ */
+export function isCountingStore(store: Store): store is CountingStore {
+  return typeof (store as Partial<CountingStore>).stats === 'function';
+}
+
+/**
+ * The mutable counters behind {@link CountingStore.stats}; the S3 client's middleware and the
+ * store's calls add to it.
+ *
+ * @example const c = new StatsCounter(); c.request(1024); c.stats().requests // 1
+ */
+export class StatsCounter {
+  private requests = 0;
+  private retries = 0;
+  private bytes = 0;
+  private seconds = 0;
+
+  /** One HTTP request sent, with the bytes of its request and response bodies. */
+  request(bytes: number): void {
+    this.requests += 1;
+    this.bytes += bytes;
+  }
+
+  /** Bytes of a body that arrived or left after the request was counted. */
+  addBytes(bytes: number): void {
+    this.bytes += bytes;
+  }
+
+  retry(): void {
+    this.retries += 1;
+  }
+
+  /** Times one call of the store, backoff included, whether it succeeds or throws. */
+  async time<T>(fn: () => Promise<T>): Promise<T> {
+    const start = performance.now();
+    try {
+      return await fn();
+    } finally {
+      this.seconds += (performance.now() - start) / 1000;
+    }
+  }
+
+  stats(): StoreStats {
+    return Object.freeze({
+      requests: this.requests,
+      retries: this.retries,
+      bytes: this.bytes,
+      seconds: this.seconds,
+    });
+  }
+}

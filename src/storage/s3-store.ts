@@ -1,0 +1,346 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  type HeadObjectCommandOutput,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { CaiError, ErrorCodes } from '../errors.js';
+import type { StoreOptions } from './open.js';
+import { defaultRetryPolicy, type RetryPolicy } from './retry.js';
+import { cachedDownload, defaultCacheDir } from './s3-cache.js';
+import { createS3Client, type S3ClientSettings } from './s3-client.js';
+import { s3ErrorName, s3ErrorStatus, toS3Error } from './s3-errors.js';
+import { type CountingStore, StatsCounter, type StoreStats } from './s3-stats.js';
+import type { ObjectInfo } from './store.js';
+
+/**
+ * Options of {@link S3Store} beyond the shared {@link StoreOptions}.
+ * @example new S3Store('s3://b/out', { s3Endpoint: 'http://127.0.0.1:9000', retry: { attempts: 4 } });
+ */
+export interface S3StoreOptions extends StoreOptions {
+  /** Region; otherwise `AWS_REGION`/`AWS_DEFAULT_REGION`, the profile, or `us-east-1` with an endpoint. */
+  readonly region?: string;
+  /** Static credentials; otherwise the SDK's standard credential chain. */
+  readonly credentials?: S3ClientSettings['credentials'];
+  /** Checksum mode; `when_required` by default with a custom endpoint (see {@link S3ClientSettings}). */
+  readonly checksums?: S3ClientSettings['checksums'];
+  /** Retry policy for every request; {@link defaultRetryPolicy} by default. */
+  readonly retry?: Partial<RetryPolicy>;
+  /** A uniform random source for backoff jitter, for reproducible tests. */
+  readonly random?: () => number;
+  /** Bodies larger than this go up as a multipart upload of parts this size; 8 MiB, at least 5 MiB. */
+  readonly partSize?: number;
+  /** Parts uploaded at once; 4. */
+  readonly queueSize?: number;
+  /** Where {@link S3Store.localPath} keeps downloads; `<tmpdir>/cai-s3-cache`. */
+  readonly cacheDir?: string;
+  /** Ranged GETs of this size download large objects for `localPath`; 64 MiB. */
+  readonly downloadChunkSize?: number;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * Splits `s3://bucket/some/prefix` into its bucket and key prefix (empty, or ending with `/`).
+ * @example parseS3Uri('s3://b/galaxies') // { bucket: 'b', prefix: 'galaxies/' }
+ */
+export function parseS3Uri(uri: string): { bucket: string; prefix: string } {
+  const m = /^s3:\/\/([^/]+)(?:\/(.*))?$/i.exec(uri);
+  if (!m) {
+    throw new CaiError(
+      ErrorCodes.option,
+      uri,
+      'not an S3 URI; write it as s3://bucket or s3://bucket/prefix',
+    );
+  }
+  const rest = (m[2] ?? '').replace(/^\/+|\/+$/g, '');
+  return { bucket: m[1], prefix: rest ? `${rest}/` : '' };
+}
+
+/**
+ * A {@link Store} over an S3 bucket and prefix, or any S3-compatible server (MinIO, Ceph, R2, s3rver)
+ * given an endpoint. Every request is retried on throttling, 5xx and dropped connections with CAI's
+ * backoff; a missing bucket or key or denied access is a `CaiError` naming the `s3://` URI at once.
+ * Traffic is counted: {@link S3Store.stats}.
+ *
+ * @example
+ * const store = new S3Store('s3://bucket/galaxies', { s3Endpoint: 'http://127.0.0.1:9000' });
+ * for await (const o of store.list()) console.log(o.key, o.size);
+ * const head = await store.getRange('1.pt', 0, 1024);
+ */
+export class S3Store implements CountingStore {
+  readonly uri: string;
+  readonly bucket: string;
+  /** Key prefix of the store's root: empty or ending with `/`. */
+  readonly prefix: string;
+  /** The custom endpoint, when not AWS. */
+  readonly endpoint: string | undefined;
+  private readonly client: S3Client;
+  private readonly counter = new StatsCounter();
+  private readonly partSize: number;
+  private readonly queueSize: number;
+  private readonly cacheDir: string;
+  private readonly downloadChunkSize: number;
+  private bucketSeen = false;
+
+  constructor(uri: string, options: S3StoreOptions = {}) {
+    const { bucket, prefix } = parseS3Uri(uri);
+    this.bucket = bucket;
+    this.prefix = prefix;
+    this.uri = `s3://${bucket}${prefix ? `/${prefix.slice(0, -1)}` : ''}`;
+    this.endpoint =
+      options.s3Endpoint || process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL || undefined;
+    if (this.endpoint !== undefined && !/^https?:\/\/[^/]+/i.test(this.endpoint)) {
+      throw new CaiError(
+        ErrorCodes.option,
+        's3Endpoint',
+        `"${this.endpoint}" is not an http(s) URL; write it like http://127.0.0.1:9000`,
+      );
+    }
+    this.partSize = Math.max(5 * MiB, options.partSize ?? 8 * MiB);
+    this.queueSize = Math.max(1, options.queueSize ?? 4);
+    this.cacheDir = options.cacheDir ?? defaultCacheDir();
+    this.downloadChunkSize = Math.max(1, options.downloadChunkSize ?? 64 * MiB);
+    this.client = createS3Client(
+      {
+        endpoint: this.endpoint,
+        region: options.region,
+        credentials: options.credentials,
+        checksums: options.checksums,
+        retry: { ...defaultRetryPolicy, ...options.retry },
+        random: options.random,
+      },
+      this.counter,
+    );
+  }
+
+  describe(key: string): string {
+    return key === '' ? this.uri : `s3://${this.bucket}/${this.prefix}${key}`;
+  }
+
+  /** Requests, retries, bytes and seconds since the store was opened; diff snapshots per stage. */
+  stats(): StoreStats {
+    return this.counter.stats();
+  }
+
+  /** Closes the client's pooled connections; the store cannot be used afterwards. */
+  close(): void {
+    this.client.destroy();
+  }
+
+  /**
+   * Like a directory listing: `prefix` names a key or a folder (`a` lists `a` and `a/...`, not `ab`).
+   * Follows ListObjectsV2 continuation tokens to the end, 1000 keys a page, however many there are.
+   */
+  async *list(prefix = ''): AsyncIterable<ObjectInfo> {
+    const rel = prefix.replace(/^\/+|\/+$/g, '');
+    const where = this.describe(rel);
+    let token: string | undefined;
+    do {
+      const page = await this.call(where, () =>
+        this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: this.prefix + rel || undefined,
+            ContinuationToken: token,
+          }),
+        ),
+      );
+      this.bucketSeen = true;
+      for (const o of page.Contents ?? []) {
+        if (!o.Key) continue;
+        const key = o.Key.slice(this.prefix.length);
+        // Keys ending in `/` are the empty "folder" markers consoles create, not data.
+        if (key === '' || key.endsWith('/')) continue;
+        if (rel && key !== rel && !key.startsWith(`${rel}/`)) continue;
+        yield { key, size: o.Size ?? 0 };
+      }
+      if (page.IsTruncated && !page.NextContinuationToken) {
+        throw new CaiError(
+          ErrorCodes.corrupt,
+          where,
+          'the server said the listing goes on but sent no continuation token',
+        );
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async get(key: string): Promise<Uint8Array> {
+    return this.call(this.describe(key), async () => {
+      const res = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }),
+      );
+      return res.Body ? res.Body.transformToByteArray() : new Uint8Array(0);
+    });
+  }
+
+  async getRange(key: string, start: number, end: number): Promise<Uint8Array> {
+    return this.call(this.describe(key), () => this.fetchRange(key, start, end));
+  }
+
+  /**
+   * Readers see all of the object or none of it, because S3 makes an object visible only when a
+   * PutObject or CompleteMultipartUpload has succeeded: an interrupted PutObject stores nothing, and
+   * parts of an unfinished multipart upload are never listed or readable. So no temporary key and
+   * rename (which S3 lacks) is needed. A failed multipart upload is aborted so its parts stop costing
+   * storage; if that abort itself fails, a bucket lifecycle rule `AbortIncompleteMultipartUpload`
+   * cleans up.
+   */
+  async put(key: string, body: Uint8Array | string): Promise<void> {
+    const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+    const params = { Bucket: this.bucket, Key: this.prefix + key, Body: bytes };
+    await this.call(this.describe(key), async () => {
+      if (bytes.byteLength <= this.partSize) {
+        await this.client.send(new PutObjectCommand(params));
+        return;
+      }
+      const upload = new Upload({
+        client: this.client,
+        params,
+        partSize: this.partSize,
+        queueSize: this.queueSize,
+        // We abort ourselves: lib-storage's abort can replace the upload's real error with its own.
+        leavePartsOnError: true,
+      });
+      try {
+        await upload.done();
+      } catch (err) {
+        // A CompleteMultipartUpload whose answer was lost and that was retried finds its upload gone:
+        // only this call knows the upload id and it has not aborted it, so the first try completed it.
+        if (
+          s3ErrorName(err) === 'NoSuchUpload' &&
+          (await this.headObject(key))?.ContentLength === bytes.byteLength
+        ) {
+          return;
+        }
+        if (upload.uploadId) await this.abortUpload(params.Key, upload.uploadId);
+        throw err;
+      }
+    });
+    this.bucketSeen = true;
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    const res = await this.headObject(key);
+    return res ? { key, size: res.ContentLength ?? 0 } : undefined;
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.call(this.describe(key), () =>
+      this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key })),
+    );
+  }
+
+  /**
+   * Downloads the object once per version into a cache under the OS temp directory and returns that
+   * file; later calls (in this process or another on the machine) cost one HEAD request. Large objects
+   * come down as ranged GETs, each retried on its own.
+   */
+  async localPath(key: string): Promise<string> {
+    const uri = this.describe(key);
+    const res = await this.headObject(key);
+    if (!res)
+      throw new CaiError(ErrorCodes.notFound, uri, 'the object does not exist; check the key or prefix');
+    const size = res.ContentLength ?? 0;
+    const etag = res.ETag ?? `mtime${res.LastModified?.getTime() ?? 0}`;
+    const object = {
+      id: `${this.endpoint ?? 'aws'}|${this.bucket}|${this.prefix}${key}`,
+      uri,
+      etag,
+      size,
+      basename: path.posix.basename(key),
+    };
+    return cachedDownload(this.cacheDir, object, async (file) => {
+      const fh = await fs.open(file, 'w');
+      try {
+        for (let at = 0; at < size; at += this.downloadChunkSize) {
+          const end = Math.min(size, at + this.downloadChunkSize);
+          const part = await this.call(uri, () => this.fetchRange(key, at, end, res.ETag));
+          await fh.write(part, 0, part.byteLength, at);
+        }
+      } finally {
+        await fh.close();
+      }
+    });
+  }
+
+  private async fetchRange(key: string, start: number, end: number, ifMatch?: string): Promise<Uint8Array> {
+    if (end <= start) return new Uint8Array(0);
+    try {
+      const res = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: this.prefix + key,
+          Range: `bytes=${start}-${end - 1}`,
+          IfMatch: ifMatch,
+        }),
+      );
+      const bytes = res.Body ? await res.Body.transformToByteArray() : new Uint8Array(0);
+      // Trust the bytes' own Content-Range over our request: a server that ignores Range sends the
+      // whole object with none, and s3rver answers `bytes=0-0` with everything.
+      const sent = /^bytes (\d+)-/.exec(res.ContentRange ?? '');
+      const offset = start - (sent ? Number(sent[1]) : 0);
+      return bytes.subarray(offset, offset + (end - start));
+    } catch (err) {
+      // Like reading past the end of a file: no bytes, not an error.
+      if (s3ErrorName(err) === 'InvalidRange' || s3ErrorStatus(err) === 416) return new Uint8Array(0);
+      throw err;
+    }
+  }
+
+  /** HeadObject, or `undefined` for a missing key; a missing bucket is an error, not a missing key. */
+  private async headObject(key: string): Promise<HeadObjectCommandOutput | undefined> {
+    return this.call(this.describe(key), async () => {
+      try {
+        const res = await this.client.send(
+          new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }),
+        );
+        this.bucketSeen = true;
+        return res;
+      } catch (err) {
+        if (s3ErrorStatus(err) !== 404) throw err;
+        // HEAD responses carry no error code, so a 404 is ambiguous until the bucket is known to exist.
+        if (!this.bucketSeen) {
+          await this.client
+            .send(new HeadBucketCommand({ Bucket: this.bucket }))
+            .catch((bucketErr: unknown) => {
+              if (s3ErrorStatus(bucketErr) === 404) {
+                throw Object.assign(new Error('The specified bucket does not exist'), {
+                  name: 'NoSuchBucket',
+                });
+              }
+              throw bucketErr;
+            });
+          this.bucketSeen = true;
+        }
+        return undefined;
+      }
+    });
+  }
+
+  private async abortUpload(key: string, uploadId: string): Promise<void> {
+    await this.client
+      .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }))
+      .catch(() => undefined);
+  }
+
+  /** Times a call and turns errors a person must fix into `CaiError`s naming the URI. */
+  private call<T>(uri: string, fn: () => Promise<T>): Promise<T> {
+    return this.counter.time(async () => {
+      try {
+        return await fn();
+      } catch (err) {
+        throw toS3Error(err, uri, `s3://${this.bucket}`);
+      }
+    });
+  }
+}

@@ -1,0 +1,188 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** Which faults a {@link startFaultProxy} injects, and how many. */
+export interface FaultProxyOptions {
+  /** The server to forward to, e.g. the s3rver endpoint `http://127.0.0.1:4568`. Loopback only. */
+  readonly target: string;
+  /** Seed of the fault draws; the same seed and request order give the same faults. */
+  readonly seed?: number;
+  /** Share of requests answered `503 SlowDown` with S3's XML error body, without reaching the server. */
+  readonly slowDownRate?: number;
+  /**
+   * Share of requests whose connection is destroyed: before the request reaches the server, or, for
+   * GET, halfway through the response body, and for PUT, after the server has stored the object but
+   * before the client hears so (both retry-safe). POSTs (multipart initiate/complete) are only dropped
+   * before they reach the server: s3rver answers a repeated CompleteMultipartUpload with a 500.
+   */
+  readonly dropRate?: number;
+  /**
+   * Where drops happen: `before` the server sees the request, `after` it answered (GET and PUT only,
+   * others are dropped before), or `either`, drawn per drop (the default).
+   */
+  readonly dropWhere?: 'before' | 'after' | 'either';
+  /** Only requests for which this returns true may fail; all by default. */
+  readonly eligible?: (method: string, url: string) => boolean;
+  /** At most this many faults in all; 500 by default. */
+  readonly maxFaults?: number;
+  /**
+   * At most this many faults in a row for the same request (method, URL and range), so a client that
+   * retries `maxConsecutive` times always gets through; 2 by default.
+   */
+  readonly maxConsecutive?: number;
+  /** The proxy closes itself after this many milliseconds; 120 s by default. */
+  readonly lifetimeMs?: number;
+}
+
+/** What the proxy did so far. */
+export interface FaultCounts {
+  readonly requests: number;
+  readonly forwarded: number;
+  readonly slowDowns: number;
+  readonly drops: number;
+  /** Drops after the server handled the request: GET bodies cut halfway, PUT answers lost. */
+  readonly dropsAfterServer: number;
+}
+
+/** A running fault proxy. */
+export interface FaultProxy {
+  /** `http://127.0.0.1:<port>`: give this to the client instead of the server's endpoint. */
+  readonly endpoint: string;
+  counts(): FaultCounts;
+  /** Closes the proxy and every connection. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** mulberry32: a small seeded PRNG, plenty for spreading faults. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const slowDownBody = (id: number): string =>
+  '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>' +
+  `<Message>Please reduce your request rate.</Message><RequestId>cai-fault-${id}</RequestId></Error>`;
+
+/**
+ * Starts an HTTP proxy on 127.0.0.1 in front of a local S3 server that, for a seeded share of
+ * requests, answers `503 SlowDown` or drops the connection, so tests can check that retries keep
+ * every object intact. Bounded in faults and lifetime; it closes itself if a test forgets to.
+ *
+ * @example
+ * const proxy = await startFaultProxy({ target: s3.endpoint, seed: 7, slowDownRate: 0.1, dropRate: 0.1 });
+ * const store = new S3Store('s3://b/x', { s3Endpoint: proxy.endpoint });
+ */
+export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
+  const target = new URL(options.target);
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname)) {
+    throw new Error(`fault proxy forwards to loopback only, not ${target.hostname}`);
+  }
+  const random = seeded(options.seed ?? 1);
+  const slowDownRate = options.slowDownRate ?? 0;
+  const dropRate = options.dropRate ?? 0;
+  const maxFaults = options.maxFaults ?? 500;
+  const maxConsecutive = options.maxConsecutive ?? 2;
+  const agent = new http.Agent({ keepAlive: true });
+  const streak = new Map<string, number>();
+  const counts = { requests: 0, forwarded: 0, slowDowns: 0, drops: 0, dropsAfterServer: 0 };
+
+  const server = http.createServer((req, res) => {
+    counts.requests += 1;
+    const method = req.method ?? 'GET';
+    const url = req.url ?? '/';
+    const signature = `${method} ${url} ${req.headers.range ?? ''}`;
+    const draw = random();
+    const faults = counts.slowDowns + counts.drops;
+    const allowed =
+      faults < maxFaults &&
+      (streak.get(signature) ?? 0) < maxConsecutive &&
+      (options.eligible?.(method, url) ?? true);
+    const fault = !allowed
+      ? 'none'
+      : draw < slowDownRate
+        ? 'slowdown'
+        : draw < slowDownRate + dropRate
+          ? 'drop'
+          : 'none';
+    streak.set(signature, fault === 'none' ? 0 : (streak.get(signature) ?? 0) + 1);
+
+    if (fault === 'slowdown') {
+      counts.slowDowns += 1;
+      // Read the whole request first, as S3 does, so the client sees the 503 and not a broken pipe.
+      req.resume();
+      req.on('end', () => {
+        const body = method === 'HEAD' ? '' : slowDownBody(counts.requests);
+        res.writeHead(503, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+      });
+      return;
+    }
+    // Where a drop happens: before the server sees the request (any method), or after (GET, PUT).
+    const where = options.dropWhere ?? 'either';
+    const dropLate =
+      fault === 'drop' &&
+      (method === 'GET' || method === 'PUT') &&
+      (where === 'after' || (where === 'either' && random() < 0.5));
+    if (fault === 'drop') {
+      counts.drops += 1;
+      if (dropLate) counts.dropsAfterServer += 1;
+      else {
+        req.socket.destroy();
+        return;
+      }
+    }
+
+    counts.forwarded += 1;
+    const upstream = http.request(
+      { host: target.hostname, port: target.port, method, path: url, headers: req.headers, agent },
+      (up) => {
+        if (!dropLate) {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+          return;
+        }
+        if (method !== 'GET') {
+          up.resume();
+          up.on('end', () => res.socket?.destroy());
+          return;
+        }
+        // Send the headers and half the body, then cut the connection mid-stream.
+        const cut = Math.floor(Number(up.headers['content-length'] ?? 0) / 2);
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        let sent = 0;
+        up.on('data', (chunk: Buffer) => {
+          if (sent >= cut) return;
+          const piece = chunk.subarray(0, cut - sent);
+          sent += piece.length;
+          res.write(piece);
+          if (sent >= cut) res.socket?.destroy();
+        });
+        up.on('end', () => res.socket?.destroy());
+      },
+    );
+    upstream.on('error', () => res.socket?.destroy());
+    req.pipe(upstream);
+  });
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopped ??= new Promise<void>((resolve) => {
+      clearTimeout(lifetime);
+      server.close(() => resolve());
+      server.closeAllConnections();
+      agent.destroy();
+    }));
+  const lifetime = setTimeout(() => void stop(), options.lifetimeMs ?? 120_000);
+  lifetime.unref();
+
+  return { endpoint: `http://127.0.0.1:${port}`, counts: () => ({ ...counts }), stop };
+}
