@@ -4,6 +4,9 @@ import { Command, CommanderError } from 'commander';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { CaiError, ErrorCodes } from '../errors.js';
 import '../storage/register.js';
+import { registerCostCommand } from './commands/cost.js';
+import { registerEstimateCommand } from './commands/estimate.js';
+import { registerReportCommand } from './commands/report.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerRunCommand } from './run-command.js';
 
@@ -17,6 +20,9 @@ const program = new Command('cai')
 
 registerRunCommand(program);
 registerDemoCommand(program);
+registerCostCommand(program);
+registerEstimateCommand(program);
+registerReportCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -48,7 +48,7 @@ async function planOrResume(spec: JobSpec, output: Store, overwrite: boolean): P
     if (plan) return plan;
   }
   const input = await openStore(spec.input, { s3Endpoint: spec.s3Endpoint });
-  const plan = await planPartitions(input, { fileLimit: spec.fileLimit });
+  const plan = await planPartitions(input, { job: spec });
   await output.put('job.json', `${JSON.stringify(spec, null, 2)}\n`);
   await output.put('plan.json', `${JSON.stringify(plan, null, 2)}\n`);
   return plan;

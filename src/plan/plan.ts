@@ -1,16 +1,30 @@
 import { CaiError, ErrorCodes } from '../errors.js';
-import { formatForKey } from '../formats/registry.js';
-import type { Store } from '../storage/store.js';
+import type { JobSpec } from '../job/spec.js';
+import { sourceByName, sourceForKey, sourceKinds } from '../formats/sources.js';
+import type { SourceKind } from '../formats/source.js';
+import type { ObjectInfo, Store } from '../storage/store.js';
 import { naturalCompare } from './natural-sort.js';
 
-/** One unit of work: a partition object in the input store. */
+/** One unit of work: a partition of the input. */
 export interface PlannedPartition {
   /** Stable id used to name its outputs: the key without its extension, `/` turned into `__`. */
   readonly id: string;
-  /** Key relative to the input root. */
+  /** Key relative to the input root (the first key, for partitions of many objects). */
   readonly key: string;
+  /** Bytes of its source objects. */
   readonly bytes: number;
+  /** The source kind that reads it (`tensor`, `image`...); `tensor` when absent. */
+  readonly source?: string;
+  /** Every key of a partition made of many objects (a folder of images), in item order. */
+  readonly keys?: readonly string[];
+  /** Items, when known before reading. */
+  readonly items?: number;
+  /** Rows `[start, end)` of the object, for partitions that are a slice of one file. */
+  readonly rows?: readonly [number, number];
 }
+
+/** What planning needs of the job. */
+export type PlanOptions = Partial<Pick<JobSpec, 'fileLimit'>> & { readonly job?: Partial<JobSpec> & { format?: string } };
 
 /**
  * The partition id for a key: the key without extension, nested folders joined by `__`.
@@ -23,31 +37,51 @@ export function partitionId(key: string): string {
   return stem.replace(/\//g, '__');
 }
 
+function describeKinds(): string {
+  return sourceKinds()
+    .map((k) => k.name)
+    .join(', ');
+}
+
 /**
- * Initialize: lists every readable partition under the input (all pages of the listing), in natural
- * order, keeps the first `fileLimit`. Files of other types are skipped; if nothing readable is found
- * the error says which extensions are understood.
+ * Initialize: lists every object under the input (all pages of the listing), keeps those a source can
+ * read, in natural order (`2.pt` before `10.pt`), lets the source group them into partitions, and keeps
+ * the first `fileLimit` partitions. An input that mixes kinds of files must name one with `format`.
  *
  * @example const partitions = await planPartitions(await openStore('data'), { fileLimit: 4 });
  */
-export async function planPartitions(input: Store, options: { fileLimit?: number } = {}): Promise<PlannedPartition[]> {
-  const found: PlannedPartition[] = [];
+export async function planPartitions(input: Store, options: PlanOptions = {}): Promise<PlannedPartition[]> {
+  const job = options.job ?? {};
+  const forced = job.format ? sourceByName(job.format) : undefined;
+  const byKind = new Map<SourceKind, ObjectInfo[]>();
   const skipped: string[] = [];
   for await (const obj of input.list()) {
     const base = obj.key.slice(obj.key.lastIndexOf('/') + 1);
     if (base.startsWith('.')) continue;
-    if (formatForKey(obj.key)) found.push({ id: partitionId(obj.key), key: obj.key, bytes: obj.size });
-    else skipped.push(obj.key);
+    const kind = forced ? (forced.accepts(obj.key) ? forced : undefined) : sourceForKey(obj.key);
+    if (!kind) {
+      skipped.push(obj.key);
+      continue;
+    }
+    const list = byKind.get(kind) ?? [];
+    list.push(obj);
+    byKind.set(kind, list);
   }
-  if (found.length === 0) {
+  if (byKind.size === 0) {
     const seen = skipped.length ? ` (found ${skipped.slice(0, 3).join(', ')}${skipped.length > 3 ? ', ...' : ''})` : '';
     throw new CaiError(
       ErrorCodes.notFound,
       input.uri,
-      `no partition files to read${seen}; CAI reads .pt, .pth, .npy, .npz and .safetensors partitions`,
+      `no partition files to read${seen}; CAI reads .pt, .pth, .npy, .npz and .safetensors partitions${sourceKinds().length > 1 ? ` and the inputs of the formats ${describeKinds()}` : ''}`,
     );
   }
-  found.sort((a, b) => naturalCompare(a.key, b.key));
+  if (byKind.size > 1) {
+    const kinds = [...byKind.entries()].map(([k, objs]) => `${objs.length} ${k.name} (e.g. ${objs[0].key})`);
+    throw new CaiError(ErrorCodes.option, input.uri, `the input mixes kinds of files: ${kinds.join(', ')}; choose one with --format`);
+  }
+  const [[kind, objects]] = [...byKind.entries()];
+  objects.sort((a, b) => naturalCompare(a.key, b.key));
+  const found = kind.plan(objects, job as JobSpec).map((p) => (kind.name === 'tensor' ? p : { ...p, source: kind.name }));
   const ids = new Map<string, string>();
   for (const p of found) {
     const other = ids.get(p.id);
@@ -60,5 +94,6 @@ export async function planPartitions(input: Store, options: { fileLimit?: number
     }
     ids.set(p.id, p.key);
   }
-  return options.fileLimit ? found.slice(0, options.fileLimit) : found;
+  const limit = options.fileLimit ?? job.fileLimit;
+  return limit ? found.slice(0, limit) : found;
 }

@@ -2,9 +2,23 @@ import { CaiError, ErrorCodes } from '../errors.js';
 import type { PredictionColumn } from '../formats/predictions/table.js';
 import { elementAsNumber, numel, type Tensor } from '../tensor/tensor.js';
 
+function scatter(dst: Float64Array, width: number, t: Tensor, indices: ArrayLike<number>): void {
+  const dense = t.dtype === 'float32' || t.dtype === 'float64';
+  const contiguous = indices.length > 0 && indices[indices.length - 1] - indices[0] === indices.length - 1;
+  if (dense && contiguous) {
+    dst.set(t.data as Float32Array, indices[0] * width);
+    return;
+  }
+  for (let r = 0; r < indices.length; r++) {
+    const base = indices[r] * width;
+    for (let j = 0; j < width; j++) dst[base + j] = elementAsNumber(t, r * width + j);
+  }
+}
+
 /**
- * Collects a model output batch by batch into one flat array per output, checking that every batch
- * gives one row per item with the same width.
+ * Collects model outputs batch by batch into one flat array per output, placed by item index, and
+ * checks that every batch gives one row per item with the same width. Items never predicted (failed to
+ * decode) stay NaN.
  */
 export class OutputCollector {
   private readonly columns = new Map<string, { width: number; data: Float64Array }>();
@@ -14,8 +28,9 @@ export class OutputCollector {
     private readonly source: string,
   ) {}
 
-  /** Adds the outputs for rows `[start, start + rows)`. */
-  add(outputs: Readonly<Record<string, Tensor>>, start: number, rows: number): void {
+  /** Adds the outputs of one batch whose rows are the items at `indices`. */
+  add(outputs: Readonly<Record<string, Tensor>>, indices: ArrayLike<number>): void {
+    const rows = indices.length;
     for (const [name, t] of Object.entries(outputs)) {
       if (t.shape.length === 0 || t.shape[0] !== rows) {
         throw new CaiError(
@@ -27,7 +42,7 @@ export class OutputCollector {
       const width = numel(t.shape.slice(1));
       let col = this.columns.get(name);
       if (!col) {
-        col = { width, data: new Float64Array(this.items * width) };
+        col = { width, data: new Float64Array(this.items * width).fill(NaN) };
         this.columns.set(name, col);
       } else if (col.width !== width) {
         throw new CaiError(
@@ -36,9 +51,7 @@ export class OutputCollector {
           `output "${name}" changed width between batches (${col.width} then ${width})`,
         );
       }
-      const base = start * width;
-      if (t.dtype === 'float32' || t.dtype === 'float64') col.data.set(t.data as Float32Array, base);
-      else for (let i = 0; i < t.data.length; i++) col.data[base + i] = elementAsNumber(t, i);
+      scatter(col.data, width, t, indices);
     }
   }
 
@@ -51,11 +64,24 @@ export class OutputCollector {
   }
 }
 
-/** A label column flattened to numbers, one `width`-wide row per item. @example labelColumn(t) */
-export function labelColumn(t: Tensor): PredictionColumn {
-  const width = numel(t.shape.slice(1));
-  const data = new Float64Array(t.data.length);
-  if (t.dtype === 'float32' || t.dtype === 'float64') data.set(t.data as Float32Array);
-  else for (let i = 0; i < data.length; i++) data[i] = elementAsNumber(t, i);
-  return { name: 'label', width, data };
+/** Collects the label column's values, placed by item index. */
+export class LabelCollector {
+  private data?: Float64Array;
+  private width = 1;
+
+  constructor(private readonly items: number) {}
+
+  /** Adds the label values of the rows at `indices`. */
+  add(t: Tensor, indices: ArrayLike<number>): void {
+    if (!this.data) {
+      this.width = numel(t.shape.slice(1));
+      this.data = new Float64Array(this.items * this.width).fill(NaN);
+    }
+    scatter(this.data, this.width, t, indices);
+  }
+
+  /** The label column, or undefined when no row had one. */
+  column(): PredictionColumn | undefined {
+    return this.data ? { name: 'label', width: this.width, data: this.data } : undefined;
+  }
 }

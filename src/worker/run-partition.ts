@@ -1,14 +1,14 @@
 import { performance } from 'node:perf_hooks';
 import { CaiError, ErrorCodes } from '../errors.js';
-import { sliceColumns, type ColumnSet } from '../formats/columns.js';
-import { PREDICTION_EXTENSIONS } from '../formats/predictions/writers.js';
-import { encodePredictions } from '../formats/predictions/writers.js';
-import { decodeTensorFile } from '../formats/registry.js';
-import { bindInputs, feedsFor, resolveColumn } from '../model/binding.js';
+import { PREDICTION_EXTENSIONS, encodePredictions } from '../formats/predictions/writers.js';
+import type { PredictionTable } from '../formats/predictions/table.js';
+import type { PartitionStream, SourceBatch } from '../formats/source.js';
+import { sourceByName } from '../formats/sources.js';
+import { bindInputs, feedsFor, resolveColumn, type InputBinding } from '../model/binding.js';
 import type { PlannedPartition } from '../plan/plan.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { WorkerContext } from './context.js';
-import { labelColumn, OutputCollector } from './outputs.js';
+import { LabelCollector, OutputCollector } from './outputs.js';
 import type { PartitionRecord } from './record.js';
 
 /** One attempt at one partition, as engines hand it to a worker. */
@@ -41,10 +41,16 @@ function checkBatchDimension(ctx: WorkerContext, batchSize: number, source: stri
   }
 }
 
+/** Opens the partition with the source kind that planned it. */
+export function openPartition(ctx: WorkerContext, partition: PlannedPartition): Promise<PartitionStream> {
+  return sourceByName(partition.source ?? 'tensor').open(ctx.input, partition, ctx.job);
+}
+
 /**
- * Runs one partition: read, decode, bind, batched inference (the next batch is prepared while the
- * model runs the current one), then writes the predictions and, last, the execution record. Both are
- * written atomically, and the record's presence is what marks the partition complete, so a crash at any
+ * Runs one partition: open it with its source, bind its columns to the model's inputs (checked on the
+ * first batch, before any inference), run batch after batch (the next batch is read and cast while the
+ * model runs the current one), then write the predictions and, last, the execution record. Both are
+ * written atomically and the record's presence is what marks the partition complete, so a crash at any
  * point leaves either nothing or everything.
  *
  * @example const record = await runPartition(ctx, { partition: { id: '1', key: '1.pt', bytes }, attempt: 1 });
@@ -57,52 +63,79 @@ export async function runPartition(ctx: WorkerContext, task: PartitionTask): Pro
   const cpu0 = process.cpuUsage();
   const cold = ctx.partitionsDone === 0;
   const source = ctx.input.describe(partition.key);
-
-  const bytes = await ctx.input.get(partition.key);
-  const read = seconds(t0);
-
-  const t1 = performance.now();
-  const set: ColumnSet = decodeTensorFile(bytes, source);
-  const bindings = bindInputs(set, ctx.model.inputs, job.inputs, source);
-  const labelIndex = job.label === undefined ? undefined : resolveColumn(set, job.label, source, 'label');
   const batchSize = job.batchSize === 'auto' ? 128 : job.batchSize;
-  if (set.items > 0) checkBatchDimension(ctx, Math.min(batchSize, set.items), source);
-  const decode = seconds(t1);
 
-  const collector = new OutputCollector(set.items, source);
+  const stream = await openPartition(ctx, partition);
+  const items = stream.items;
+  const outputs = new OutputCollector(items, source);
+  const labels = job.label === undefined ? undefined : new LabelCollector(items);
+  const ids = stream.hasIds ? new Array<string>(items).fill('') : undefined;
+  const errors = new Array<string | null>(items).fill(null);
+  let failedItems = 0;
+  let bindings: InputBinding[] | undefined;
+  let labelIndex: number | undefined;
   let inference = 0;
   let numBatches = 0;
   let firstPrediction: number | undefined;
-  const feeds = (start: number): Record<string, Tensor> =>
-    feedsFor(sliceColumns(set, start, Math.min(start + batchSize, set.items)), bindings);
-  let next = set.items > 0 ? feeds(0) : undefined;
-  for (let start = 0; start < set.items; start += batchSize) {
-    const rows = Math.min(batchSize, set.items - start);
+
+  const prepare = (batch: SourceBatch): { batch: SourceBatch; feeds?: Record<string, Tensor> } => {
+    for (const f of batch.failed ?? []) {
+      errors[f.index] = f.reason;
+      if (ids && f.id !== undefined) ids[f.index] = f.id;
+      failedItems++;
+    }
+    if (batch.rows.items === 0) return { batch };
+    if (!bindings) {
+      bindings = bindInputs(batch.rows, ctx.model.inputs, job.inputs, source);
+      labelIndex = job.label === undefined ? undefined : resolveColumn(batch.rows, job.label, source, 'label');
+      checkBatchDimension(ctx, Math.min(batchSize, items), source);
+    }
+    if (ids && batch.ids) for (let i = 0; i < batch.ids.length; i++) ids[batch.indices[i]] = batch.ids[i];
+    if (labels && labelIndex !== undefined) labels.add(batch.rows.columns[labelIndex], batch.indices);
+    return { batch, feeds: feedsFor(batch.rows, bindings) };
+  };
+
+  const iterator = stream.batches(batchSize)[Symbol.asyncIterator]();
+  const pull = async () => {
+    const r = await iterator.next();
+    return r.done ? undefined : prepare(r.value);
+  };
+  let current = await pull();
+  while (current) {
+    if (!current.feeds) {
+      current = await pull();
+      continue;
+    }
     const tb = performance.now();
-    const pending = ctx.model.run(next as Record<string, Tensor>);
-    // Cast the next batch while onnxruntime works on this one off the main thread.
-    next = start + batchSize < set.items ? feeds(start + batchSize) : undefined;
-    const outputs = await pending.catch((err: unknown) => {
+    const pending = ctx.model.run(current.feeds);
+    // Read and cast the next batch while onnxruntime works on this one off the main thread.
+    const upcoming = pull();
+    const { indices } = current.batch;
+    const result = await pending.catch((err: unknown) => {
       throw new CaiError(
         ErrorCodes.model,
         source,
-        `inference failed on items ${start}-${start + rows - 1}: ${(err as Error).message}`,
+        `inference failed on items ${indices[0]}-${indices[indices.length - 1]}: ${(err as Error).message}`,
         { cause: err },
       );
     });
     inference += seconds(tb);
     numBatches++;
     firstPrediction ??= performance.now() / 1000;
-    collector.add(outputs, start, rows);
+    outputs.add(result, indices);
+    current = await upcoming;
   }
+  const read = stream.stats();
 
   const t3 = performance.now();
   const keys = outputKeys(partition.id, job.predictionsFormat);
-  const table = {
+  const table: PredictionTable = {
     partition: partition.id,
-    index: Int32Array.from({ length: set.items }, (_, i) => i),
-    columns: collector.columnsFor(ctx.model.outputs.map((o) => o.name)),
-    label: labelIndex === undefined ? undefined : labelColumn(set.columns[labelIndex]),
+    index: Int32Array.from({ length: items }, (_, i) => i),
+    columns: outputs.columnsFor(ctx.model.outputs.map((o) => o.name)),
+    label: labels?.column(),
+    ids,
+    errors: failedItems > 0 ? errors : undefined,
   };
   await ctx.output.put(keys.predictions, encodePredictions(table, job.predictionsFormat));
   const write = seconds(t3);
@@ -115,19 +148,19 @@ export async function runPartition(ctx: WorkerContext, task: PartitionTask): Pro
     data_path: source,
     result_path: ctx.output.describe(keys.predictions),
     attempt: task.attempt,
-    items: set.items,
-    failed_items: 0,
-    bytes: bytes.byteLength,
+    items,
+    failed_items: failedItems,
+    bytes: read.bytes,
     batch_size: batchSize,
     num_batches: numBatches,
     device: job.device,
     threads: job.threads,
-    timings: { read, decode, inference, write, total },
+    timings: { read: read.read, decode: read.decode, inference, write, total },
     'execution_time (seconds/batch)': numBatches ? inference / numBatches : 0,
     'total_cpu_time (seconds)': (cpu.user + cpu.system) / 1e6,
     'total_cpu_memory (MB)': process.resourceUsage().maxRSS / 1024,
-    sample_persec: total > 0 ? set.items / total : 0,
-    throughput_bps: total > 0 ? bytes.byteLength / total : 0,
+    sample_persec: total > 0 ? items / total : 0,
+    throughput_bps: total > 0 ? read.bytes / total : 0,
     model_load_s: cold ? ctx.modelLoadSeconds : 0,
     cold,
     ...(cold && firstPrediction !== undefined ? { time_to_first_prediction_s: firstPrediction } : {}),

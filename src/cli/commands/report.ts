@@ -1,0 +1,36 @@
+import type { Command } from 'commander';
+import { CaiError, ErrorCodes } from '../../errors.js';
+import { writeReport } from '../../report/report.js';
+
+/**
+ * Registers `cai report <output>`: writes `report.html` (figures inline, tables, cost) and
+ * `figures/*.svg|png` into the output folder of a finished run or sweep.
+ * @example registerReportCommand(program); await program.parseAsync(['node', 'cai', 'report', 'cai-out']);
+ */
+export function registerReportCommand(
+  program: Command,
+  out: (text: string) => void = (t) => process.stdout.write(t),
+): Command {
+  return program
+    .command('report')
+    .description('write report.html with figures and tables for a finished run or sweep')
+    .argument('<output>', 'output folder of `cai run` or `cai bench`')
+    .option('--memory <mb>', 'Lambda memory to bill local records at, MB', '10240')
+    .option('--json', 'print what was written as JSON')
+    .action(async (dir: string, flags: { memory: string; json?: boolean }) => {
+      const memoryMB = Number(flags.memory);
+      if (!Number.isFinite(memoryMB))
+        throw new CaiError(ErrorCodes.option, '--memory', `expects a number of MB, got "${flags.memory}"`);
+      const result = await writeReport(dir, { memoryMB });
+      if (flags.json) {
+        out(JSON.stringify(result, null, 2) + '\n');
+        return;
+      }
+      const lines = [
+        `wrote ${result.html}`,
+        ...result.figures.map((f) => `  ${f.id}: ${f.marks} points, ${f.svg}, ${f.png}`),
+        ...result.warnings.map((w) => `warning: ${w}`),
+      ];
+      out(lines.join('\n') + '\n');
+    });
+}

@@ -1,0 +1,59 @@
+import type { JobSpec } from '../job/spec.js';
+import type { PlannedPartition } from '../plan/plan.js';
+import type { ObjectInfo, Store } from '../storage/store.js';
+import type { ColumnSet } from './columns.js';
+
+/** One batch of rows read from a partition, in partition order. */
+export interface SourceBatch {
+  /** The decoded rows (only items that could be decoded). */
+  readonly rows: ColumnSet;
+  /** Position within the partition of each row of `rows`. */
+  readonly indices: ArrayLike<number>;
+  /** A stable id per row of `rows` (e.g. the image's key), when items are separate objects. */
+  readonly ids?: readonly string[];
+  /** Items of this stretch that could not be decoded: they get an error row instead of a prediction. */
+  readonly failed?: readonly FailedItem[];
+}
+
+/** An item that could not be decoded (a corrupt image, say): recorded, not fatal to its partition. */
+export interface FailedItem {
+  readonly index: number;
+  readonly id?: string;
+  readonly reason: string;
+}
+
+/** Wall-clock seconds a source spent fetching bytes and decoding them, and the bytes it read. */
+export interface ReadStats {
+  readonly read: number;
+  readonly decode: number;
+  readonly bytes: number;
+}
+
+/** A partition opened for reading: its item count is known before any batch is read. */
+export interface PartitionStream {
+  readonly items: number;
+  /** Whether rows carry ids (then predictions get an `id` column). */
+  readonly hasIds: boolean;
+  /** Batches of at most `batchSize` rows, in order. */
+  batches(batchSize: number): AsyncIterable<SourceBatch>;
+  /** Read and decode time so far. */
+  stats(): ReadStats;
+}
+
+/**
+ * A kind of input CAI reads (tensor files, images, FITS, Parquet). A source only describes and opens
+ * partitions; the worker does the rest (design rule 1).
+ *
+ * @example
+ * const stream = await tensorFiles.open(store, partition, job);
+ * for await (const batch of stream.batches(128)) ...
+ */
+export interface SourceKind {
+  readonly name: string;
+  /** Whether an object of the input belongs to this source (by its key). */
+  accepts(key: string): boolean;
+  /** Groups the input's objects (already filtered by `accepts`, in natural order) into partitions. */
+  plan(objects: readonly ObjectInfo[], job: JobSpec): PlannedPartition[];
+  /** Opens one planned partition. */
+  open(store: Store, partition: PlannedPartition, job: JobSpec): Promise<PartitionStream>;
+}

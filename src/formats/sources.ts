@@ -1,0 +1,32 @@
+import { CaiError, ErrorCodes } from '../errors.js';
+import type { SourceKind } from './source.js';
+import { tensorFiles } from './tensor-source.js';
+
+const kinds: SourceKind[] = [tensorFiles];
+
+/**
+ * Adds a source kind (images, FITS, Parquet...). Later registrations are tried first.
+ * @example registerSource(imageFiles);
+ */
+export function registerSource(kind: SourceKind): void {
+  kinds.unshift(kind);
+}
+
+/** Every registered source kind. */
+export function sourceKinds(): readonly SourceKind[] {
+  return kinds;
+}
+
+/** The source kind with this name, or a clear error listing the valid names. @example sourceByName('tensor') */
+export function sourceByName(name: string): SourceKind {
+  const kind = kinds.find((k) => k.name === name);
+  if (!kind) {
+    throw new CaiError(ErrorCodes.option, 'format', `unknown input format "${name}"; valid formats are ${kinds.map((k) => k.name).join(', ')}`);
+  }
+  return kind;
+}
+
+/** The source kind that reads a key, if any. @example sourceForKey('12.pt')?.name // 'tensor' */
+export function sourceForKey(key: string): SourceKind | undefined {
+  return kinds.find((k) => k.accepts(key));
+}

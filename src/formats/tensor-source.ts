@@ -1,0 +1,36 @@
+import { performance } from 'node:perf_hooks';
+import { partitionId, type PlannedPartition } from '../plan/plan.js';
+import { sliceColumns } from './columns.js';
+import { decodeTensorFile, formatForKey } from './registry.js';
+import type { PartitionStream, SourceBatch, SourceKind } from './source.js';
+
+/**
+ * Tensor files (`.pt`, `.npy`, `.npz`, `.safetensors`): each file is one partition, read whole and
+ * decoded zero-copy where the layout allows; batches are views into it.
+ */
+export const tensorFiles: SourceKind = Object.freeze<SourceKind>({
+  name: 'tensor',
+  accepts: (key: string) => formatForKey(key) !== undefined,
+  plan: (objects) => objects.map((o): PlannedPartition => ({ id: partitionId(o.key), key: o.key, bytes: o.size })),
+  async open(store, partition): Promise<PartitionStream> {
+    const t0 = performance.now();
+    const bytes = await store.get(partition.key);
+    const t1 = performance.now();
+    const set = decodeTensorFile(bytes, store.describe(partition.key));
+    const t2 = performance.now();
+    const stats = { read: (t1 - t0) / 1000, decode: (t2 - t1) / 1000, bytes: bytes.byteLength };
+    return {
+      items: set.items,
+      hasIds: false,
+      stats: () => stats,
+      async *batches(batchSize: number): AsyncIterable<SourceBatch> {
+        for (let start = 0; start < set.items; start += batchSize) {
+          const end = Math.min(set.items, start + batchSize);
+          const indices = new Int32Array(end - start);
+          for (let i = 0; i < indices.length; i++) indices[i] = start + i;
+          yield { rows: sliceColumns(set, start, end), indices };
+        }
+      },
+    };
+  },
+});

@@ -1,0 +1,219 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { billRecords, type BillOptions } from '../bench/cost.js';
+import { PRICES } from '../bench/prices.js';
+import type { PartitionRecord } from '../worker/record.js';
+import { runFigures, sweepFigures, type Figure } from './figures.js';
+import { loadOutput, type LoadedOutput } from './load.js';
+import { pngFont, renderSvg, svgToPng } from './render.js';
+import { configKey, resultStatsCsv, resultStatsRows, sweepRowFromRecords, type SweepRow } from './sweep.js';
+import { escapeHtml, htmlTable, num, usd, type Table } from './table.js';
+import { billTable, resultStatsTable, seedsStyleCost, sweepCostTable } from './tables.js';
+
+/**
+ * What `writeReport` wrote.
+ * @example const { html, figures } = await writeReport('cai-out');
+ */
+export interface ReportResult {
+  readonly html: string;
+  readonly figures: readonly {
+    readonly id: string;
+    readonly svg: string;
+    readonly png: string;
+    readonly marks: number;
+  }[];
+  /** Problems worth telling the user (e.g. no font for PNG text). */
+  readonly warnings: readonly string[];
+}
+
+/** Makes the ids of one inline SVG unique in the page, so clip paths of two charts cannot collide. */
+function scopeSvgIds(svg: string, prefix: string): string {
+  return svg
+    .replace(/\bid="([^"]+)"/g, `id="${prefix}-$1"`)
+    .replace(/url\(#([^)]+)\)/g, `url(#${prefix}-$1)`)
+    .replace(/href="#([^"]+)"/g, `href="#${prefix}-$1"`);
+}
+
+function flatten(value: unknown, prefix = '', out: [string, string][] = []): [string, string][] {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
+  } else if (Array.isArray(value)) {
+    const simple = value.every((v) => v === null || typeof v !== 'object');
+    const n = value.length;
+    out.push([prefix, simple && n <= 12 ? value.join(', ') : `[${n} ${n === 1 ? 'entry' : 'entries'}]`]);
+  } else {
+    out.push([prefix, typeof value === 'number' ? num(value, 6) : String(value)]);
+  }
+  return out;
+}
+
+/** Splits one CSV line, honouring double-quoted cells (column names such as `"a, b"`). */
+function csvCells(line: string): string[] {
+  const cells: string[] = [];
+  for (const m of line.matchAll(/(?:^|,)(?:"((?:[^"]|"")*)"|([^,]*))/g))
+    cells.push(m[1] !== undefined ? m[1].replace(/""/g, '"') : m[2]);
+  return cells;
+}
+
+function csvTable(csv: string, title: string): Table {
+  const [head, ...rows] = csv.trim().split(/\r?\n/).map(csvCells);
+  return { title, columns: head, rows, leftAlign: [] };
+}
+
+function costSection(records: readonly PartitionRecord[], options: BillOptions): string {
+  const x86 = billRecords(records, { ...options, arch: 'x86_64' });
+  const arm = billRecords(records, { ...options, arch: 'arm64' });
+  const memory = options.memoryMB ?? 10240;
+  const compare: Table = {
+    title: 'Side by side',
+    columns: ['Model', 'Cost ($)'],
+    rows: [
+      [
+        "Seeds' formula: requests x mean duration x peak memory used x $0.00001667",
+        usd(seedsStyleCost(records)),
+      ],
+      [`Honest bill, ${memory} MB x86_64`, usd(x86.totalUSD)],
+      [`Honest bill, ${memory} MB arm64`, usd(arm.totalUSD)],
+    ],
+  };
+  const notes = x86.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('');
+  return `${htmlTable(billTable(x86, `Honest bill (x86_64, prices ${PRICES.region}, published ${PRICES.publishedAsOf})`))}
+${htmlTable(compare)}<ul class="notes">${notes}</ul>`;
+}
+
+const STYLE = `
+body{font-family:"DejaVu Sans",Verdana,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
+h1{font-size:1.6rem}h2{font-size:1.25rem;border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2rem}
+table{border-collapse:collapse;margin:1rem 0;font-size:.8rem;display:block;overflow-x:auto}
+caption{text-align:left;font-weight:bold;padding:.3rem 0}
+th,td{border:1px solid #ddd;padding:.25rem .5rem;white-space:nowrap}th{background:#f4f4f4}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+figure{margin:1.5rem 0}figcaption{font-size:.85rem;color:#555;max-width:720px}
+.notes{font-size:.85rem;color:#555}`;
+
+function page(title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
+<body>
+${body}
+</body></html>
+`;
+}
+
+async function figureSection(
+  dir: string,
+  figures: readonly Figure[],
+  written: { id: string; svg: string; png: string; marks: number }[],
+): Promise<string> {
+  const out = path.join(dir, 'figures');
+  await mkdir(out, { recursive: true });
+  const parts: string[] = [];
+  for (const f of figures) {
+    const svg = await renderSvg(f.spec);
+    const svgFile = path.join(out, `${f.id}.svg`);
+    const pngFile = path.join(out, `${f.id}.png`);
+    await writeFile(svgFile, svg);
+    await writeFile(pngFile, svgToPng(svg));
+    written.push({ id: f.id, svg: svgFile, png: pngFile, marks: f.marks });
+    parts.push(`<figure id="fig-${f.id}" data-marks="${f.marks}" data-mark-type="${f.markType}">
+<h3>${escapeHtml(f.title)}</h3>
+${scopeSvgIds(svg, f.id)}
+<figcaption>${escapeHtml(f.caption)} <span class="file">(figures/${f.id}.png)</span></figcaption></figure>`);
+  }
+  return parts.join('\n');
+}
+
+/** The latest run's figures in `summary.json` (`run`), read defensively: the summary is another module's. */
+function summaryRun(summary?: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const run = summary?.run;
+  return run !== null && typeof run === 'object' ? (run as Record<string, unknown>) : {};
+}
+
+function inferConfig(
+  records: readonly PartitionRecord[],
+  summary?: Readonly<Record<string, unknown>>,
+): SweepRow['config'] {
+  const bytes = records.reduce((s, r) => s + r.bytes, 0);
+  const run = summaryRun(summary);
+  const engine =
+    typeof run.engine === 'string' ? run.engine : records.some((r) => r.lambda) ? 'aws' : 'local';
+  return {
+    dataGB: Number((bytes / 2 ** 30).toFixed(4)),
+    partitionMB: Number((bytes / Math.max(1, records.length) / 2 ** 20).toFixed(2)),
+    batchSize: records[0]?.batch_size ?? 0,
+    partitions: records.length,
+    engine,
+  };
+}
+
+function runTiming(summary?: Readonly<Record<string, unknown>>): {
+  wallSeconds?: number;
+  mapSeconds?: number;
+} {
+  const run = summaryRun(summary);
+  const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  return { wallSeconds: n(run.wall_seconds), mapSeconds: n(run.map_seconds) };
+}
+
+async function body(
+  out: LoadedOutput,
+  options: BillOptions,
+  written: ReportResult['figures'][number][],
+): Promise<string> {
+  const when = new Date().toISOString();
+  const head = `<h1>CAI report</h1><p>Output folder <code>${escapeHtml(out.dir)}</code>, generated ${when}.</p>`;
+  if (out.kind === 'sweep') {
+    const rows = out.rows;
+    const figures = await figureSection(out.dir, sweepFigures(rows), written);
+    const items = rows.reduce((s, r) => s + r.items, 0);
+    return `${head}<p>A sweep of ${rows.length} runs over ${new Set(rows.map((r) => configKey(r.config))).size} configurations, ${num(items)} items in all.</p>
+<h2>Figures</h2>${figures}
+<h2>Results</h2>${htmlTable(resultStatsTable(resultStatsRows(rows)))}
+<h2>Cost</h2>${htmlTable(sweepCostTable(rows, options))}`;
+  }
+  const { records, summary } = out;
+  const figures = await figureSection(out.dir, runFigures(records), written);
+  const summaryTable: Table = {
+    title: 'summary.json',
+    columns: ['Field', 'Value'],
+    rows: flatten(summary ?? {}),
+    leftAlign: [0, 1],
+  };
+  const row = sweepRowFromRecords(inferConfig(records, summary), 1, records, runTiming(summary));
+  const seedsColumns = resultStatsTable(resultStatsRows([row]).filter((r) => r.run !== 'mean'));
+  const stats = out.resultStatsCsv
+    ? `${htmlTable(csvTable(out.resultStatsCsv, 'result_stats.csv (as written by the run)'))}${htmlTable({ ...seedsColumns, title: "In the seeds' columns" })}`
+    : htmlTable(seedsColumns);
+  return `${head}<p>One run: ${records.length} partitions, ${num(records.reduce((s, r) => s + r.items, 0))} items.</p>
+<h2>Figures</h2>${figures}
+<h2>Results</h2>${stats}
+<h2>Cost</h2>${costSection(records, options)}
+<h2>Summary</h2>${summary ? htmlTable(summaryTable) : '<p>No summary.json in this folder.</p>'}`;
+}
+
+/**
+ * Writes `report.html` into a finished run's or sweep's output folder: every figure inline as SVG (also
+ * saved as `figures/<id>.svg` and `.png`), the result and cost tables, and the summary. The page needs no
+ * network: no scripts, no external styles, a CSP that forbids fetching. A sweep folder also gets its
+ * `result_stats.csv`.
+ * @example const { html } = await writeReport('cai-out'); console.log(`open ${html}`);
+ */
+export async function writeReport(outputDir: string, options: BillOptions = {}): Promise<ReportResult> {
+  const out = await loadOutput(outputDir);
+  const figures: ReportResult['figures'][number][] = [];
+  const warnings: string[] = [];
+  if (!pngFont())
+    warnings.push('no DejaVu font found: PNG text may be missing (apt-get install fonts-dejavu-core)');
+  const html = page(
+    `CAI report: ${path.basename(path.resolve(outputDir))}`,
+    await body(out, options, figures),
+  );
+  const file = path.join(outputDir, 'report.html');
+  await writeFile(file, html);
+  if (out.kind === 'sweep')
+    await writeFile(path.join(outputDir, 'result_stats.csv'), resultStatsCsv(out.rows));
+  return { html: file, figures, warnings };
+}
