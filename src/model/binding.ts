@@ -23,7 +23,9 @@ function findColumn(set: ColumnSet, ref: ColumnRef): number {
 }
 
 function describeColumns(set: ColumnSet): string {
-  return set.names.map((n, i) => `${i}:"${n}" [${set.columns[i].shape.join(',')}] ${set.columns[i].dtype}`).join(', ');
+  return set.names
+    .map((n, i) => `${i}:"${n}" [${set.columns[i].shape.join(',')}] ${set.columns[i].dtype}`)
+    .join(', ');
 }
 
 /**
@@ -66,7 +68,8 @@ export function bindInputs(
   const names = inputs.map((i) => i.name);
   if (mapping) {
     for (const key of Object.keys(mapping)) {
-      if (!names.includes(key)) problems.push(`mapping names input "${key}", but the model's inputs are ${names.join(', ')}`);
+      if (!names.includes(key))
+        problems.push(`mapping names input "${key}", but the model's inputs are ${names.join(', ')}`);
     }
   } else if (inputs.length > set.columns.length) {
     problems.push(
@@ -77,12 +80,16 @@ export function bindInputs(
   inputs.forEach((input, position) => {
     const ref = mapping ? mapping[input.name] : position;
     if (ref === undefined) {
-      problems.push(`input "${input.name}" is not mapped; add it to --inputs (columns: ${describeColumns(set)})`);
+      problems.push(
+        `input "${input.name}" is not mapped; add it to --inputs (columns: ${describeColumns(set)})`,
+      );
       return;
     }
     const column = findColumn(set, ref);
     if (column < 0) {
-      problems.push(`input "${input.name}" maps to column ${JSON.stringify(ref)}, which does not exist (columns: ${describeColumns(set)})`);
+      problems.push(
+        `input "${input.name}" maps to column ${JSON.stringify(ref)}, which does not exist (columns: ${describeColumns(set)})`,
+      );
       return;
     }
     const t = set.columns[column];
@@ -92,7 +99,9 @@ export function bindInputs(
     }
     const dtype = input.dtype as DType;
     if (!castable(t.dtype, dtype)) {
-      problems.push(`input "${input.name}" takes ${dtype} but column "${set.names[column]}" is ${t.dtype}, which would lose values; convert the data or the model`);
+      problems.push(
+        `input "${input.name}" takes ${dtype} but column "${set.names[column]}" is ${t.dtype}, which would lose values; convert the data or the model`,
+      );
     }
     const expected = input.shape;
     const actual = t.shape;

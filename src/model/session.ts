@@ -53,7 +53,11 @@ function toOrt(t: Tensor): ort.Tensor {
 function fromOrt(name: string, value: ort.OnnxValue): Tensor {
   const t = value as ort.Tensor;
   if (!(DTYPES as readonly string[]).includes(t.type)) {
-    throw new CaiError(ErrorCodes.model, name, `output type ${t.type} is not supported; CAI writes numeric outputs`);
+    throw new CaiError(
+      ErrorCodes.model,
+      name,
+      `output type ${t.type} is not supported; CAI writes numeric outputs`,
+    );
   }
   const dtype = t.type as DType;
   // float16 outputs may come as Float16Array on newer runtimes; CAI keeps half floats as raw bits.

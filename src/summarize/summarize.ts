@@ -49,7 +49,11 @@ export interface JobSummary {
   /** Sums over the completed partitions, seconds. */
   readonly stage_seconds: { read: number; decode: number; inference: number; write: number; total: number };
   readonly peak_rss_mb: number;
-  readonly cold_start: { workers: number; mean_model_load_s: number; mean_time_to_first_prediction_s: number };
+  readonly cold_start: {
+    workers: number;
+    mean_model_load_s: number;
+    mean_time_to_first_prediction_s: number;
+  };
   readonly failures: readonly PartitionFailure[];
   readonly metrics?: Metrics;
   /** This run's figures, also the last entry of `runs`. */
@@ -93,16 +97,25 @@ export function resultStatsCsv(runs: readonly RunStats[]): string {
   return `${RESULT_STATS_COLUMNS.map((c) => (c.includes(',') ? `"${c}"` : c)).join(',')}\n${rows.join('\n')}\n`;
 }
 
-async function loadRecords(output: Store, plan: readonly PlannedPartition[], format: PredictionFormat): Promise<PartitionRecord[]> {
+async function loadRecords(
+  output: Store,
+  plan: readonly PlannedPartition[],
+  format: PredictionFormat,
+): Promise<PartitionRecord[]> {
   const records: PartitionRecord[] = [];
   for (const p of plan) {
     const key = outputKeys(p.id, format).record;
-    if (await output.head(key)) records.push(JSON.parse(new TextDecoder().decode(await output.get(key))) as PartitionRecord);
+    if (await output.head(key))
+      records.push(JSON.parse(new TextDecoder().decode(await output.get(key))) as PartitionRecord);
   }
   return records;
 }
 
-async function computeMetrics(output: Store, records: readonly PartitionRecord[], format: PredictionFormat): Promise<Metrics | undefined> {
+async function computeMetrics(
+  output: Store,
+  records: readonly PartitionRecord[],
+  format: PredictionFormat,
+): Promise<Metrics | undefined> {
   const preds: number[] = [];
   const labels: number[] = [];
   let width = 0;
@@ -111,7 +124,9 @@ async function computeMetrics(output: Store, records: readonly PartitionRecord[]
     const rows = await readPredictions(await output.get(outputKeys(r.partition, format).predictions), format);
     for (const row of rows) {
       if (!('label' in row)) return undefined;
-      outputName ??= Object.keys(row).find((k) => !['partition', 'index', 'id', 'label', 'error'].includes(k));
+      outputName ??= Object.keys(row).find(
+        (k) => !['partition', 'index', 'id', 'label', 'error'].includes(k),
+      );
       if (!outputName) return undefined;
       const value = row[outputName];
       const label = row.label;
@@ -135,7 +150,16 @@ export interface SummarizeInput {
   readonly startedAt: Date;
   readonly wallSeconds: number;
   readonly mapSeconds: number;
-  readonly job: { input: string; model: string; output: string; engine: string; batchSize: number | 'auto'; concurrency: number; threads: number; toleratedFailurePercentage: number };
+  readonly job: {
+    input: string;
+    model: string;
+    output: string;
+    engine: string;
+    batchSize: number | 'auto';
+    concurrency: number;
+    threads: number;
+    toleratedFailurePercentage: number;
+  };
 }
 
 /**
@@ -151,9 +175,13 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
   const runRecords = map.records;
   const partitionSeconds = runRecords.map((r) => r.timings.total);
   const items = runRecords.reduce((a, r) => a + r.items, 0);
-  const previous = await output.head('summary.json').then(async (h) =>
-    h ? (JSON.parse(new TextDecoder().decode(await output.get('summary.json'))) as Partial<JobSummary>) : undefined,
-  );
+  const previous = await output
+    .head('summary.json')
+    .then(async (h) =>
+      h
+        ? (JSON.parse(new TextDecoder().decode(await output.get('summary.json'))) as Partial<JobSummary>)
+        : undefined,
+    );
   const runs = [...(previous?.runs ?? [])];
   const run: RunStats = {
     run: runs.length + 1,
@@ -179,7 +207,8 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
   const failures = map.failures.filter((f) => !done.has(f.partition));
   const failedShare = plan.length ? ((plan.length - records.length) / plan.length) * 100 : 0;
   const cold = records.filter((r) => r.cold);
-  const stage = (k: 'read' | 'decode' | 'inference' | 'write' | 'total') => records.reduce((a, r) => a + r.timings[k], 0);
+  const stage = (k: 'read' | 'decode' | 'inference' | 'write' | 'total') =>
+    records.reduce((a, r) => a + r.timings[k], 0);
   const summary: JobSummary = {
     status: failedShare <= input.job.toleratedFailurePercentage && map.skipped === 0 ? 'succeeded' : 'failed',
     input: input.job.input,
@@ -195,7 +224,13 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
     items: records.reduce((a, r) => a + r.items, 0),
     failed_items: records.reduce((a, r) => a + r.failed_items, 0),
     bytes: records.reduce((a, r) => a + r.bytes, 0),
-    stage_seconds: { read: stage('read'), decode: stage('decode'), inference: stage('inference'), write: stage('write'), total: stage('total') },
+    stage_seconds: {
+      read: stage('read'),
+      decode: stage('decode'),
+      inference: stage('inference'),
+      write: stage('write'),
+      total: stage('total'),
+    },
     peak_rss_mb: Math.max(0, ...records.map((r) => r['total_cpu_memory (MB)'])),
     cold_start: {
       workers: cold.length,

@@ -20,14 +20,19 @@ test('defaults fill in and a minimal job validates', () => {
 test('an unknown field is named, with the valid ones', () => {
   assert.throws(
     () => parseJobSpec({ ...base, batchsize: 64 }),
-    (err: unknown) => err instanceof CaiError && err.code === 'E_OPTION' && /unknown field "batchsize"/.test(err.message) && /batchSize/.test(err.message),
+    (err: unknown) =>
+      err instanceof CaiError &&
+      err.code === 'E_OPTION' &&
+      /unknown field "batchsize"/.test(err.message) &&
+      /batchSize/.test(err.message),
   );
 });
 
 test('every problem is reported at once: missing input, wrong type', () => {
   assert.throws(
     () => parseJobSpec({ model: 'm.onnx', output: 'o', batchSize: 'big' }),
-    (err: unknown) => err instanceof CaiError && /"input" is missing/.test(err.message) && /"batchSize"/.test(err.message),
+    (err: unknown) =>
+      err instanceof CaiError && /"input" is missing/.test(err.message) && /"batchSize"/.test(err.message),
   );
 });
 
@@ -44,7 +49,10 @@ test('a job file that is not JSON gets a clear error naming it', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cai-job-'));
   const file = path.join(dir, 'job.json');
   await writeFile(file, '{ input: ');
-  await assert.rejects(loadJob(file), (err: unknown) => err instanceof CaiError && err.object === file && /not valid JSON/.test(err.message));
+  await assert.rejects(
+    loadJob(file),
+    (err: unknown) => err instanceof CaiError && err.object === file && /not valid JSON/.test(err.message),
+  );
 });
 
 test('--inputs maps names to positions or column names', () => {
@@ -57,8 +65,14 @@ test('workers x threads never oversubscribe the cores by default', () => {
   const spec = parseJobSpec(base);
   assert.deepEqual(pick(resolveJob(spec, { partitions: 10, cores: 2 })), [2, 1]);
   assert.deepEqual(pick(resolveJob(spec, { partitions: 1, cores: 2 })), [1, 2]);
-  assert.deepEqual(pick(resolveJob(parseJobSpec({ ...base, threads: 2 }), { partitions: 10, cores: 2 })), [1, 2]);
-  assert.deepEqual(pick(resolveJob(parseJobSpec({ ...base, concurrency: 4 }), { partitions: 10, cores: 8 })), [4, 2]);
+  assert.deepEqual(
+    pick(resolveJob(parseJobSpec({ ...base, threads: 2 }), { partitions: 10, cores: 2 })),
+    [1, 2],
+  );
+  assert.deepEqual(
+    pick(resolveJob(parseJobSpec({ ...base, concurrency: 4 }), { partitions: 10, cores: 8 })),
+    [4, 2],
+  );
 });
 
 function pick(j: { concurrency: number; threads: number }): [number, number] {

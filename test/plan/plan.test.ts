@@ -32,17 +32,26 @@ test('partitions come in natural order with their sizes, other files skipped', a
 test('fileLimit keeps the first K in natural order', async () => {
   const dir = await folder({ '10.pt': 1, '9.pt': 1, '100.pt': 1, '11.pt': 1 });
   const plan = await planPartitions(new FileStore(dir), { fileLimit: 2 });
-  assert.deepEqual(plan.map((p) => p.key), ['9.pt', '10.pt']);
+  assert.deepEqual(
+    plan.map((p) => p.key),
+    ['9.pt', '10.pt'],
+  );
 });
 
 test('nested keys get ids without slashes; clashing ids are refused', async () => {
   assert.equal(partitionId('sdss/run1/12.pt'), 'sdss__run1__12');
   const dir = await folder({ '1.pt': 1, '1.npy': 1 });
-  await assert.rejects(planPartitions(new FileStore(dir)), (e: unknown) => e instanceof CaiError && /both be partition "1"/.test(e.message));
+  await assert.rejects(
+    planPartitions(new FileStore(dir)),
+    (e: unknown) => e instanceof CaiError && /both be partition "1"/.test(e.message),
+  );
 });
 
 test('an input with nothing readable says which formats are read', async () => {
   const dir = await folder({ 'a.txt': 1 });
   await assert.rejects(planPartitions(new FileStore(dir)), /\.pt, \.pth, \.npy, \.npz and \.safetensors/);
-  await assert.rejects(planPartitions(new FileStore(path.join(dir, 'missing'))), (e: unknown) => e instanceof CaiError && e.code === 'E_NOT_FOUND');
+  await assert.rejects(
+    planPartitions(new FileStore(path.join(dir, 'missing'))),
+    (e: unknown) => e instanceof CaiError && e.code === 'E_NOT_FOUND',
+  );
 });

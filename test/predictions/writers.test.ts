@@ -33,7 +33,10 @@ for (const format of PREDICTION_FORMATS) {
 
 test('non-finite outputs become null in JSONL and CSV', async () => {
   const t: PredictionTable = { partition: 'x', index: [0], columns: [{ name: 'y', width: 1, data: [NaN] }] };
-  const rows = await readPredictions(new TextEncoder().encode(encodePredictions(t, 'jsonl') as string), 'jsonl');
+  const rows = await readPredictions(
+    new TextEncoder().encode(encodePredictions(t, 'jsonl') as string),
+    'jsonl',
+  );
   assert.equal(rows[0].y, null);
   const csv = encodePredictions(t, 'csv') as string;
   assert.equal(csv.trim().split('\n')[1], 'x,0,');
