@@ -18,6 +18,8 @@ export interface WorkerContext {
   readonly modelLoadSeconds: number;
   /** Partitions this process has finished; 0 means the next one is cold. */
   partitionsDone: number;
+  /** The batch size `--batch-size auto` chose on this process's first partition, with its timings. */
+  autoBatch?: { chosen: number; seconds_per_item: Record<string, number> };
   readonly host: string;
 }
 

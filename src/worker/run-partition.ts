@@ -9,7 +9,11 @@ import type { PlannedPartition } from '../plan/plan.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { WorkerContext } from './context.js';
 import { LabelCollector, OutputCollector } from './outputs.js';
+import { rebatch } from './rebatch.js';
 import type { PartitionRecord } from './record.js';
+
+/** Batch sizes `--batch-size auto` tries, each twice, on the first batches of a worker's first partition. */
+export const AUTO_BATCH_CANDIDATES = Object.freeze([32, 64, 128, 256, 512]);
 
 /** One attempt at one partition, as engines hand it to a worker. */
 export interface PartitionTask {
@@ -41,9 +45,46 @@ function checkBatchDimension(ctx: WorkerContext, batchSize: number, source: stri
   }
 }
 
-/** Opens the partition with the source kind that planned it. */
+/**
+ * Opens the partition with the source kind that planned it. Engines call this early for the next
+ * partition (prefetch) so its reading overlaps the current partition's inference.
+ *
+ * @example const next = openPartition(ctx, partition); next.catch(() => {}); ... runPartition(ctx, task, next)
+ */
 export function openPartition(ctx: WorkerContext, partition: PlannedPartition): Promise<PartitionStream> {
   return sourceByName(partition.source ?? 'tensor').open(ctx.input, partition, ctx.job);
+}
+
+/**
+ * Chooses the batch size by measurement: hands out each candidate twice (the first call at a new shape
+ * pays onnxruntime's allocations), then the size with the least time per item. Sizes are handed out
+ * one batch ahead of their timings, since the worker reads batch i+1 while batch i runs.
+ */
+class BatchSizer {
+  private readonly schedule: number[];
+  private handed = 0;
+  readonly timings = new Map<number, number>();
+
+  constructor(items: number) {
+    const sizes = AUTO_BATCH_CANDIDATES.filter((c) => c <= Math.max(AUTO_BATCH_CANDIDATES[0], items));
+    this.schedule = [...sizes, ...sizes];
+  }
+
+  next(): number {
+    return this.handed < this.schedule.length ? this.schedule[this.handed++] : this.best();
+  }
+
+  record(size: number, secondsTaken: number): void {
+    if (!AUTO_BATCH_CANDIDATES.includes(size)) return;
+    this.timings.set(size, Math.min(this.timings.get(size) ?? Infinity, secondsTaken / size));
+  }
+
+  best(): number {
+    let best = 128;
+    let bestTime = Infinity;
+    for (const [size, t] of this.timings) if (t < bestTime) [best, bestTime] = [size, t];
+    return best;
+  }
 }
 
 /**
@@ -55,7 +96,11 @@ export function openPartition(ctx: WorkerContext, partition: PlannedPartition): 
  *
  * @example const record = await runPartition(ctx, { partition: { id: '1', key: '1.pt', bytes }, attempt: 1 });
  */
-export async function runPartition(ctx: WorkerContext, task: PartitionTask): Promise<PartitionRecord> {
+export async function runPartition(
+  ctx: WorkerContext,
+  task: PartitionTask,
+  opened?: Promise<PartitionStream>,
+): Promise<PartitionRecord> {
   const { job } = ctx;
   const { partition } = task;
   const startedAt = new Date();
@@ -63,10 +108,11 @@ export async function runPartition(ctx: WorkerContext, task: PartitionTask): Pro
   const cpu0 = process.cpuUsage();
   const cold = ctx.partitionsDone === 0;
   const source = ctx.input.describe(partition.key);
-  const batchSize = job.batchSize === 'auto' ? 128 : job.batchSize;
-
-  const stream = await openPartition(ctx, partition);
+  const stream = await (opened ?? openPartition(ctx, partition));
   const items = stream.items;
+  const sizer = job.batchSize === 'auto' && !ctx.autoBatch ? new BatchSizer(items) : undefined;
+  const batchSize =
+    job.batchSize === 'auto' ? (ctx.autoBatch?.chosen ?? AUTO_BATCH_CANDIDATES[0]) : job.batchSize;
   const outputs = new OutputCollector(items, source);
   const labels = job.label === undefined ? undefined : new LabelCollector(items);
   const ids = stream.hasIds ? new Array<string>(items).fill('') : undefined;
@@ -87,15 +133,17 @@ export async function runPartition(ctx: WorkerContext, task: PartitionTask): Pro
     if (batch.rows.items === 0) return { batch };
     if (!bindings) {
       bindings = bindInputs(batch.rows, ctx.model.inputs, job.inputs, source);
-      labelIndex = job.label === undefined ? undefined : resolveColumn(batch.rows, job.label, source, 'label');
-      checkBatchDimension(ctx, Math.min(batchSize, items), source);
+      labelIndex =
+        job.label === undefined ? undefined : resolveColumn(batch.rows, job.label, source, 'label');
+      if (job.batchSize !== 'auto') checkBatchDimension(ctx, Math.min(batchSize, items), source);
     }
     if (ids && batch.ids) for (let i = 0; i < batch.ids.length; i++) ids[batch.indices[i]] = batch.ids[i];
     if (labels && labelIndex !== undefined) labels.add(batch.rows.columns[labelIndex], batch.indices);
     return { batch, feeds: feedsFor(batch.rows, bindings) };
   };
 
-  const iterator = stream.batches(batchSize)[Symbol.asyncIterator]();
+  const batches = sizer ? rebatch(stream.batches(batchSize), () => sizer.next()) : stream.batches(batchSize);
+  const iterator = batches[Symbol.asyncIterator]();
   const pull = async () => {
     const r = await iterator.next();
     return r.done ? undefined : prepare(r.value);
@@ -119,13 +167,19 @@ export async function runPartition(ctx: WorkerContext, task: PartitionTask): Pro
         { cause: err },
       );
     });
-    inference += seconds(tb);
+    const took = seconds(tb);
+    inference += took;
+    sizer?.record(indices.length, took);
     numBatches++;
     firstPrediction ??= performance.now() / 1000;
     outputs.add(result, indices);
     current = await upcoming;
   }
   const read = stream.stats();
+  if (sizer && sizer.timings.size > 0) {
+    ctx.autoBatch = { chosen: sizer.best(), seconds_per_item: Object.fromEntries(sizer.timings) };
+  }
+  const usedBatchSize = ctx.autoBatch?.chosen ?? batchSize;
 
   const t3 = performance.now();
   const keys = outputKeys(partition.id, job.predictionsFormat);
@@ -151,7 +205,7 @@ export async function runPartition(ctx: WorkerContext, task: PartitionTask): Pro
     items,
     failed_items: failedItems,
     bytes: read.bytes,
-    batch_size: batchSize,
+    batch_size: usedBatchSize,
     num_batches: numBatches,
     device: job.device,
     threads: job.threads,
@@ -164,6 +218,7 @@ export async function runPartition(ctx: WorkerContext, task: PartitionTask): Pro
     model_load_s: cold ? ctx.modelLoadSeconds : 0,
     cold,
     ...(cold && firstPrediction !== undefined ? { time_to_first_prediction_s: firstPrediction } : {}),
+    ...(job.batchSize === 'auto' && ctx.autoBatch ? { batch_size_auto: ctx.autoBatch } : {}),
     worker: { pid: process.pid, host: ctx.host },
     started_at: startedAt.toISOString(),
     finished_at: new Date().toISOString(),

@@ -3,10 +3,13 @@
 import { describeError } from '../../errors.js';
 import '../../storage/register.js';
 import { createWorkerContext, type WorkerContext } from '../../worker/context.js';
-import { runPartition } from '../../worker/run-partition.js';
+import type { PartitionStream } from '../../formats/source.js';
+import { openPartition, runPartition } from '../../worker/run-partition.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 
 let ctx: WorkerContext | undefined;
+// Partitions opened ahead of their turn, so reading overlaps the current partition's inference.
+const prefetched = new Map<string, Promise<PartitionStream>>();
 
 function send(message: FromWorker): void {
   process.send?.(message);
@@ -24,8 +27,18 @@ process.on('message', (message: ToWorker) => {
       return;
     }
     if (!ctx) throw new Error('task before init');
+    const id = message.task.partition.id;
+    const opened = prefetched.get(id);
+    prefetched.delete(id);
+    const ahead = message.prefetch;
+    if (ahead && !prefetched.has(ahead.id)) {
+      const next = openPartition(ctx, ahead);
+      // A prefetch that fails is reported when its partition runs (and then opened afresh on retry).
+      next.catch(() => undefined);
+      prefetched.set(ahead.id, next);
+    }
     try {
-      const record = await runPartition(ctx, message.task);
+      const record = await runPartition(ctx, message.task, opened);
       send({ type: 'done', record });
     } catch (err) {
       send({ type: 'failed', partition: message.task.partition.id, error: describeError(err) });

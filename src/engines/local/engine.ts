@@ -3,7 +3,7 @@ import type { ResolvedJob } from '../../job/spec.js';
 import type { PlannedPartition } from '../../plan/plan.js';
 import type { PartitionFailure, PartitionRecord } from '../../worker/record.js';
 import { backoffMs, budgetExceeded, PERMANENT_ERRORS, type EngineEvent, type MapResult } from '../events.js';
-import { WorkerProcess } from './worker-process.js';
+import { WorkerProcess, type AttemptResult } from './worker-process.js';
 
 /** Knobs of the local engine that are not part of the job. */
 export interface LocalEngineOptions {
@@ -57,10 +57,47 @@ export async function runLocalMap(
     }
   };
 
+  const settle = (item: Pending, result: AttemptResult): void => {
+    if (result.ok) {
+      records.push(result.record);
+      emit({ type: 'done', record: result.record });
+      return;
+    }
+    const permanent = PERMANENT_ERRORS.has(result.error.code);
+    if (!permanent && item.attempt < job.maxAttempts && !stop) {
+      const delayMs = backoffMs(item.attempt, retryBaseMs);
+      retries++;
+      waiting++;
+      emit({ type: 'retry', partition: item.partition, attempt: item.attempt, error: result.error, delayMs });
+      const again = { partition: item.partition, attempt: item.attempt + 1 };
+      setTimeout(() => {
+        waiting--;
+        queue.push(again);
+        changed();
+      }, delayMs);
+      return;
+    }
+    const failure: PartitionFailure = {
+      status: 'failed',
+      partition: item.partition.id,
+      data_path: item.partition.key,
+      attempts: item.attempt,
+      error: result.error,
+    };
+    failures.push(failure);
+    emit({ type: 'failed', failure });
+    if (budgetExceeded(failures.length, total, job.toleratedFailurePercentage)) {
+      stop = true;
+      changed();
+    }
+  };
+
+  const slots = Math.max(1, Math.min(job.concurrency, total));
   const slot = async (): Promise<void> => {
     let worker: WorkerProcess | undefined;
     try {
-      for (let item = await next(); item; item = await next()) {
+      let item = await next();
+      while (item) {
         if (!worker || worker.dead) {
           worker = new WorkerProcess(job);
           try {
@@ -75,48 +112,17 @@ export async function runLocalMap(
           }
         }
         emit({ type: 'start', partition: item.partition, attempt: item.attempt, pid: worker.pid });
+        // Reserve this slot's next partition so the worker reads it during this one's inference; only
+        // while there is work for every slot, so no slot idles at the tail while another holds two.
+        const ahead = queue.length >= slots ? queue.shift() : undefined;
         const result = await worker.attempt(
           { partition: item.partition, attempt: item.attempt },
           job.partitionTimeoutSeconds * 1000,
+          ahead?.partition,
         );
-        if (result.ok) {
-          records.push(result.record);
-          emit({ type: 'done', record: result.record });
-          continue;
-        }
-        const permanent = PERMANENT_ERRORS.has(result.error.code);
-        if (!permanent && item.attempt < job.maxAttempts && !stop) {
-          const delayMs = backoffMs(item.attempt, retryBaseMs);
-          retries++;
-          waiting++;
-          emit({
-            type: 'retry',
-            partition: item.partition,
-            attempt: item.attempt,
-            error: result.error,
-            delayMs,
-          });
-          const again = { partition: item.partition, attempt: item.attempt + 1 };
-          setTimeout(() => {
-            waiting--;
-            queue.push(again);
-            changed();
-          }, delayMs);
-          continue;
-        }
-        const failure: PartitionFailure = {
-          status: 'failed',
-          partition: item.partition.id,
-          data_path: item.partition.key,
-          attempts: item.attempt,
-          error: result.error,
-        };
-        failures.push(failure);
-        emit({ type: 'failed', failure });
-        if (budgetExceeded(failures.length, total, job.toleratedFailurePercentage)) {
-          stop = true;
-          changed();
-        }
+        settle(item, result);
+        if (ahead && stop) queue.unshift(ahead);
+        item = ahead && !stop ? ahead : await next();
       }
     } finally {
       await worker?.close();
@@ -124,7 +130,6 @@ export async function runLocalMap(
     }
   };
 
-  const slots = Math.max(1, Math.min(job.concurrency, total));
   await Promise.all(Array.from({ length: slots }, slot));
   if (fatal) throw fatal instanceof CaiError ? fatal : new CaiError('E_WORKER', job.model, String(fatal));
   const done = new Set([...records.map((r) => r.partition), ...failures.map((f) => f.partition)]);

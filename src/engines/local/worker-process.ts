@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { CaiError, ErrorCodes } from '../../errors.js';
 import type { ResolvedJob } from '../../job/spec.js';
+import type { PlannedPartition } from '../../plan/plan.js';
 import type { PartitionRecord } from '../../worker/record.js';
 import type { PartitionTask } from '../../worker/run-partition.js';
 import type { FromWorker, ToWorker } from './protocol.js';
@@ -69,7 +70,7 @@ export class WorkerProcess {
    * Runs one attempt, killing the worker if it takes longer than `timeoutMs`.
    * @example const result = await worker.attempt(task, 900_000);
    */
-  attempt(task: PartitionTask, timeoutMs: number): Promise<AttemptResult> {
+  attempt(task: PartitionTask, timeoutMs: number, prefetch?: PlannedPartition): Promise<AttemptResult> {
     return new Promise<AttemptResult>((resolve) => {
       const timer = setTimeout(() => {
         this.settle({
@@ -93,7 +94,7 @@ export class WorkerProcess {
           workerLost: true,
         });
       } else {
-        this.send({ type: 'task', task });
+        this.send({ type: 'task', task, ...(prefetch ? { prefetch } : {}) });
       }
     });
   }
