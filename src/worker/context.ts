@@ -3,7 +3,9 @@ import { performance } from 'node:perf_hooks';
 import type { ResolvedJob } from '../job/spec.js';
 import { loadModel, type ModelSession } from '../model/session.js';
 import { openParent, openStore } from '../storage/open.js';
+import { diffStats, isCountingStore } from '../storage/s3-stats.js';
 import type { Store } from '../storage/store.js';
+import type { StorageStats } from './record.js';
 
 /**
  * What a worker process keeps between partitions, like a warm Lambda container: the stores and the
@@ -16,6 +18,8 @@ export interface WorkerContext {
   readonly model: ModelSession;
   /** Seconds spent downloading the model and creating the session. */
   readonly modelLoadSeconds: number;
+  /** Object-storage traffic of downloading the model, when it came from a remote store. */
+  readonly modelTraffic?: StorageStats;
   /** Partitions this process has finished; 0 means the next one is cold. */
   partitionsDone: number;
   /** The batch size `--batch-size auto` chose on this process's first partition, with its timings. */
@@ -35,7 +39,10 @@ export async function createWorkerContext(job: ResolvedJob): Promise<WorkerConte
     openStore(job.output, storeOptions),
     openParent(job.model, storeOptions),
   ]);
+  const before = isCountingStore(modelStore) ? modelStore.stats() : undefined;
   const modelPath = await modelStore.localPath(modelKey);
+  const modelTraffic =
+    before && isCountingStore(modelStore) ? diffStats(modelStore.stats(), before) : undefined;
   const model = await loadModel(modelPath, { threads: job.threads, device: job.device });
   return {
     job,
@@ -43,6 +50,7 @@ export async function createWorkerContext(job: ResolvedJob): Promise<WorkerConte
     output,
     model,
     modelLoadSeconds: (performance.now() - started) / 1000,
+    modelTraffic,
     partitionsDone: 0,
     host: os.hostname(),
   };

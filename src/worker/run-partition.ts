@@ -7,6 +7,8 @@ import { sourceByName } from '../formats/sources.js';
 import { bindInputs, feedsFor, resolveColumn, type InputBinding } from '../model/binding.js';
 import type { PlannedPartition } from '../plan/plan.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { diffStats, isCountingStore, type StoreStats } from '../storage/s3-stats.js';
+import type { Store } from '../storage/store.js';
 import type { WorkerContext } from './context.js';
 import { LabelCollector, OutputCollector } from './outputs.js';
 import { rebatch } from './rebatch.js';
@@ -51,8 +53,21 @@ function checkBatchDimension(ctx: WorkerContext, batchSize: number, source: stri
  *
  * @example const next = openPartition(ctx, partition); next.catch(() => {}); ... runPartition(ctx, task, next)
  */
-export function openPartition(ctx: WorkerContext, partition: PlannedPartition): Promise<PartitionStream> {
-  return sourceByName(partition.source ?? 'tensor').open(ctx.input, partition, ctx.job);
+export async function openPartition(
+  ctx: WorkerContext,
+  partition: PlannedPartition,
+): Promise<PartitionStream> {
+  const before = storeStats(ctx.input);
+  const stream = await sourceByName(partition.source ?? 'tensor').open(ctx.input, partition, ctx.job);
+  if (before) openTraffic.set(stream, diffStats(storeStats(ctx.input) as StoreStats, before));
+  return stream;
+}
+
+// Object-storage traffic spent opening each stream (for a whole-object source, its whole read).
+const openTraffic = new WeakMap<PartitionStream, StoreStats>();
+
+function storeStats(store: Store): StoreStats | undefined {
+  return isCountingStore(store) ? store.stats() : undefined;
 }
 
 /**
@@ -182,6 +197,7 @@ export async function runPartition(
   const usedBatchSize = ctx.autoBatch?.chosen ?? batchSize;
 
   const t3 = performance.now();
+  const outputBefore = storeStats(ctx.output);
   const keys = outputKeys(partition.id, job.predictionsFormat);
   const table: PredictionTable = {
     partition: partition.id,
@@ -193,6 +209,11 @@ export async function runPartition(
   };
   await ctx.output.put(keys.predictions, encodePredictions(table, job.predictionsFormat));
   const write = seconds(t3);
+  const storage: Record<string, StoreStats> = {};
+  const readTraffic = openTraffic.get(stream);
+  if (readTraffic) storage.read = readTraffic;
+  if (outputBefore) storage.write = diffStats(storeStats(ctx.output) as StoreStats, outputBefore);
+  if (cold && ctx.modelTraffic) storage.model = ctx.modelTraffic;
 
   const total = seconds(t0);
   const cpu = process.cpuUsage(cpu0);
@@ -219,6 +240,7 @@ export async function runPartition(
     cold,
     ...(cold && firstPrediction !== undefined ? { time_to_first_prediction_s: firstPrediction } : {}),
     ...(job.batchSize === 'auto' && ctx.autoBatch ? { batch_size_auto: ctx.autoBatch } : {}),
+    ...(Object.keys(storage).length ? { storage } : {}),
     worker: { pid: process.pid, host: ctx.host },
     started_at: startedAt.toISOString(),
     finished_at: new Date().toISOString(),
