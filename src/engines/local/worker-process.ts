@@ -22,6 +22,7 @@ export class WorkerProcess {
   private readonly child: ChildProcess;
   private pendingAttempt?: (result: AttemptResult) => void;
   private exited = false;
+  private killed = false;
   /** Resolves when the model is loaded; rejects (with the worker's own error) when it cannot be. */
   readonly ready: Promise<void>;
 
@@ -63,7 +64,7 @@ export class WorkerProcess {
 
   /** Whether the process is gone. */
   get dead(): boolean {
-    return this.exited;
+    return this.exited || this.killed;
   }
 
   /**
@@ -101,6 +102,8 @@ export class WorkerProcess {
 
   /** Stops the process at once. */
   kill(): void {
+    // Dead from now on, before its exit event arrives: it must never be handed another partition.
+    this.killed = true;
     if (!this.exited) this.child.kill('SIGKILL');
   }
 
@@ -108,7 +111,7 @@ export class WorkerProcess {
   async close(): Promise<void> {
     if (this.exited) return;
     const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    this.child.disconnect();
+    if (this.child.connected) this.child.disconnect();
     const timer = setTimeout(() => this.kill(), 5000);
     await gone;
     clearTimeout(timer);
