@@ -1,4 +1,6 @@
 // CAI's public API: named exports only. See README.md for the command line.
+// Loading the library registers the built-in remote stores (s3://).
+import './storage/register.js';
 export { CaiError, ErrorCodes, describeError } from './errors.js';
 export { DTYPES, allocate, bytesPerElement, type DType, type TypedArray } from './tensor/dtype.js';
 export { cast, numel, sliceRows, tensor, type Tensor } from './tensor/tensor.js';

@@ -3,7 +3,7 @@ import type { EngineEvent, MapResult } from '../engines/events.js';
 import { runLocalMap } from '../engines/local/engine.js';
 import { CaiError, ErrorCodes } from '../errors.js';
 import { planPartitions, type PlannedPartition } from '../plan/plan.js';
-import { openStore } from '../storage/open.js';
+import { openParent, openStore } from '../storage/open.js';
 import type { Store } from '../storage/store.js';
 import { summarize, type JobSummary } from '../summarize/summarize.js';
 import { outputKeys } from '../worker/run-partition.js';
@@ -67,6 +67,15 @@ export async function runJob(spec: JobSpec, options: RunOptions = {}): Promise<J
   const startedAt = new Date();
   const t0 = performance.now();
   const output = await openStore(spec.output, { s3Endpoint: spec.s3Endpoint });
+  // A missing model should fail before any planning or worker start-up, not after.
+  const [modelStore, modelKey] = await openParent(spec.model, { s3Endpoint: spec.s3Endpoint });
+  if (!(await modelStore.head(modelKey))) {
+    throw new CaiError(
+      ErrorCodes.notFound,
+      modelStore.describe(modelKey),
+      'the model does not exist; check --model',
+    );
+  }
   if (options.overwrite) await output.delete('summary.json');
   const plan = await planOrResume(spec, output, options.overwrite ?? false);
   const todo: PlannedPartition[] = [];

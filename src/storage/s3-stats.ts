@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { StorageStats } from '../worker/record.js';
 import type { Store } from './store.js';
 
@@ -29,7 +30,8 @@ export interface CountingStore extends Store {
 export const zeroStats: StoreStats = Object.freeze({ requests: 0, retries: 0, bytes: 0, seconds: 0 });
 
 /**
- * The traffic between two snapshots of the same store: what one stage cost.
+ * The traffic between two snapshots of the same store: what one stage cost, when nothing else used
+ * the store meanwhile (otherwise use {@link measureTraffic}).
  *
  * @example
  * const before = input.stats();
@@ -71,31 +73,72 @@ export function isCountingStore(store: Store): store is CountingStore {
   return typeof (store as Partial<CountingStore>).stats === 'function';
 }
 
+/** Mutable totals; the counters of stores and of {@link measureTraffic} scopes add to them. */
+class Totals {
+  requests = 0;
+  retries = 0;
+  bytes = 0;
+  seconds = 0;
+
+  snapshot(): StoreStats {
+    return Object.freeze({
+      requests: this.requests,
+      retries: this.retries,
+      bytes: this.bytes,
+      seconds: this.seconds,
+    });
+  }
+}
+
+// The scopes of the measureTraffic calls the current async context runs inside, innermost last.
+const scopes = new AsyncLocalStorage<readonly Totals[]>();
+
+/**
+ * Runs `fn` and returns, with its result, the traffic of every counting store that `fn` (and only
+ * `fn`: whatever it awaits, not work running beside it) caused. Diffing a store's snapshots before and
+ * after cannot tell apart two operations that overlap on the same store, such as a worker reading its
+ * current partition while it prefetches the next; this can, because each request is charged to the
+ * scopes of the async context that sent it. Scopes nest: an outer scope sees its inner scopes' traffic.
+ *
+ * @example
+ * const { result: bytes, traffic } = await measureTraffic(() => input.get('1.pt'));
+ * record.storage = { read: traffic };
+ */
+export async function measureTraffic<T>(fn: () => Promise<T>): Promise<{ result: T; traffic: StoreStats }> {
+  const totals = new Totals();
+  const result = await scopes.run([...(scopes.getStore() ?? []), totals], fn);
+  return { result, traffic: totals.snapshot() };
+}
+
+function charge(own: Totals, add: (t: Totals) => void): void {
+  add(own);
+  for (const scope of scopes.getStore() ?? []) add(scope);
+}
+
 /**
  * The mutable counters behind {@link CountingStore.stats}; the S3 client's middleware and the
- * store's calls add to it.
+ * store's calls add to it, and to the {@link measureTraffic} scopes they run in.
  *
  * @example const c = new StatsCounter(); c.request(1024); c.stats().requests // 1
  */
 export class StatsCounter {
-  private requests = 0;
-  private retries = 0;
-  private bytes = 0;
-  private seconds = 0;
+  private readonly totals = new Totals();
 
   /** One HTTP request sent, with the bytes of its request and response bodies. */
   request(bytes: number): void {
-    this.requests += 1;
-    this.bytes += bytes;
+    charge(this.totals, (t) => {
+      t.requests += 1;
+      t.bytes += bytes;
+    });
   }
 
   /** Bytes of a body that arrived or left after the request was counted. */
   addBytes(bytes: number): void {
-    this.bytes += bytes;
+    charge(this.totals, (t) => (t.bytes += bytes));
   }
 
   retry(): void {
-    this.retries += 1;
+    charge(this.totals, (t) => (t.retries += 1));
   }
 
   /** Times one call of the store, backoff included, whether it succeeds or throws. */
@@ -104,16 +147,12 @@ export class StatsCounter {
     try {
       return await fn();
     } finally {
-      this.seconds += (performance.now() - start) / 1000;
+      const seconds = (performance.now() - start) / 1000;
+      charge(this.totals, (t) => (t.seconds += seconds));
     }
   }
 
   stats(): StoreStats {
-    return Object.freeze({
-      requests: this.requests,
-      retries: this.retries,
-      bytes: this.bytes,
-      seconds: this.seconds,
-    });
+    return this.totals.snapshot();
   }
 }

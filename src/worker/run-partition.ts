@@ -7,7 +7,7 @@ import { sourceByName } from '../formats/sources.js';
 import { bindInputs, feedsFor, resolveColumn, type InputBinding } from '../model/binding.js';
 import type { PlannedPartition } from '../plan/plan.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { diffStats, isCountingStore, type StoreStats } from '../storage/s3-stats.js';
+import { diffStats, isCountingStore, measureTraffic, type StoreStats } from '../storage/s3-stats.js';
 import type { Store } from '../storage/store.js';
 import type { WorkerContext } from './context.js';
 import { LabelCollector, OutputCollector } from './outputs.js';
@@ -57,9 +57,11 @@ export async function openPartition(
   ctx: WorkerContext,
   partition: PlannedPartition,
 ): Promise<PartitionStream> {
-  const before = storeStats(ctx.input);
-  const stream = await sourceByName(partition.source ?? 'tensor').open(ctx.input, partition, ctx.job);
-  if (before) openTraffic.set(stream, diffStats(storeStats(ctx.input) as StoreStats, before));
+  // Measured per call, not by diffing the store's counters: a prefetch may be reading meanwhile.
+  const { result: stream, traffic } = await measureTraffic(() =>
+    sourceByName(partition.source ?? 'tensor').open(ctx.input, partition, ctx.job),
+  );
+  if (isCountingStore(ctx.input)) openTraffic.set(stream, traffic);
   return stream;
 }
 

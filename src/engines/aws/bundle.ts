@@ -1,0 +1,158 @@
+import { promises as fs } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build, type Plugin } from 'esbuild';
+import { zipSync, type Zippable } from 'fflate';
+import { CaiError, ErrorCodes } from '../../errors.js';
+import type { Architecture } from './params.js';
+
+/** Lambda's limit on a function's unzipped code, bytes (250 MB). */
+export const LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024;
+
+/** The folder, next to the bundle, holding onnxruntime-node's native files. */
+export const ORT_FOLDER = 'onnxruntime';
+
+/** One Lambda deployment package. */
+export interface LambdaBundle {
+  /** The unzipped package: `index.mjs` and, for inference, `onnxruntime/`. */
+  readonly dir: string;
+  /** The deployment zip, made from `dir`. */
+  readonly zip: string;
+  readonly unzippedBytes: number;
+  readonly zippedBytes: number;
+}
+
+/** The two packages of the stack: control (Initialize and Summarize) and inference. */
+export interface LambdaBundles {
+  readonly control: LambdaBundle;
+  readonly inference: LambdaBundle;
+  readonly architecture: Architecture;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+
+// ESM bundles of CommonJS packages need `require` for Node's built-ins, and onnxruntime-node finds its
+// native binding by a path relative to its own file, which bundling breaks: the binding is required from
+// the folder next to the bundle instead.
+const BANNER = [
+  "import { createRequire as __caiCreateRequire } from 'node:module';",
+  "import { fileURLToPath as __caiFileURLToPath } from 'node:url';",
+  'const require = __caiCreateRequire(import.meta.url);',
+  `const __caiOrtBinding = __caiFileURLToPath(new URL('./${ORT_FOLDER}/onnxruntime_binding.node', import.meta.url));`,
+].join('\n');
+
+const ortBindingPlugin: Plugin = {
+  name: 'cai-onnxruntime-binding',
+  setup(b) {
+    b.onLoad({ filter: /onnxruntime-node[\\/]dist[\\/]binding\.js$/ }, async (args) => {
+      const source = await fs.readFile(args.path, 'utf8');
+      const rewritten = source.replace(
+        /require\(`\.\.\/bin\/napi-v\d+\/[^`]*onnxruntime_binding\.node`\)/,
+        'require(__caiOrtBinding)',
+      );
+      if (rewritten === source) {
+        throw new Error(
+          `${args.path}: onnxruntime-node no longer loads its binding the way CAI's bundler expects; update src/engines/aws/bundle.ts`,
+        );
+      }
+      return { contents: rewritten, loader: 'js' };
+    });
+  },
+};
+
+/** Where onnxruntime-node keeps the Linux binaries for an architecture. */
+export function ortLinuxBinaries(architecture: Architecture): string {
+  const pkg = path.dirname(require.resolve('onnxruntime-node/package.json'));
+  const napi = (require('onnxruntime-node/package.json') as { binary: { napi_versions: number[] } }).binary
+    .napi_versions[0];
+  return path.join(pkg, 'bin', `napi-v${napi}`, 'linux', architecture === 'x86_64' ? 'x64' : 'arm64');
+}
+
+async function bundleEntry(entry: string, dir: string): Promise<void> {
+  await fs.rm(dir, { recursive: true, force: true });
+  await fs.mkdir(dir, { recursive: true });
+  const result = await build({
+    entryPoints: [entry],
+    outfile: path.join(dir, 'index.mjs'),
+    bundle: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'esm',
+    banner: { js: BANNER },
+    plugins: [ortBindingPlugin],
+    minify: true,
+    keepNames: true,
+    legalComments: 'eof',
+    logLevel: 'silent',
+  });
+  if (result.errors.length) {
+    throw new CaiError(ErrorCodes.unsupported, entry, result.errors.map((e) => e.text).join('; '));
+  }
+}
+
+async function filesOf(dir: string, base = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await fs.readdir(path.join(dir, base), { withFileTypes: true })) {
+    const rel = base ? `${base}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...(await filesOf(dir, rel)));
+    else out.push(rel);
+  }
+  return out.sort();
+}
+
+// A fixed timestamp and Unix permissions (Lambda needs files readable by all) make the zip depend only on
+// the files' contents, so an unchanged bundle keeps its asset hash and is not uploaded again.
+async function zipFolder(dir: string, zip: string): Promise<{ unzipped: number; zipped: number }> {
+  const entries: Zippable = {};
+  let unzipped = 0;
+  for (const rel of await filesOf(dir)) {
+    const data = await fs.readFile(path.join(dir, rel));
+    unzipped += data.byteLength;
+    entries[rel] = [
+      data,
+      { level: 6, mtime: new Date('2020-01-01T00:00:00Z'), os: 3, attrs: 0o100644 << 16 },
+    ];
+  }
+  const bytes = zipSync(entries);
+  await fs.writeFile(zip, bytes);
+  return { unzipped, zipped: bytes.byteLength };
+}
+
+async function pack(dir: string): Promise<LambdaBundle> {
+  const zip = `${dir}.zip`;
+  const { unzipped, zipped } = await zipFolder(dir, zip);
+  if (unzipped > LAMBDA_UNZIPPED_LIMIT) {
+    throw new CaiError(
+      ErrorCodes.unsupported,
+      dir,
+      `the package is ${(unzipped / 2 ** 20).toFixed(1)} MiB unzipped, over Lambda's 250 MiB; deploy with --packaging image`,
+    );
+  }
+  return { dir, zip, unzippedBytes: unzipped, zippedBytes: zipped };
+}
+
+/**
+ * Builds the stack's Lambda packages into `outDir`: `control/` (Initialize and Summarize, no native
+ * code) and `inference/` (the worker with onnxruntime-node's Linux binaries for `architecture` next to
+ * the bundle), each a folder and a deterministic zip. Throws if a package would exceed Lambda's 250 MB.
+ *
+ * @example const { inference } = await buildLambdaBundles({ outDir: 'cdk.out/bundles', architecture: 'arm64' });
+ */
+export async function buildLambdaBundles(options: {
+  outDir: string;
+  architecture: Architecture;
+}): Promise<LambdaBundles> {
+  const control = path.join(options.outDir, 'control');
+  const inference = path.join(options.outDir, `inference-${options.architecture}`);
+  await bundleEntry(path.join(here, 'lambda', 'control-entry.js'), control);
+  await bundleEntry(path.join(here, 'lambda', 'inference-entry.js'), inference);
+  const ort = ortLinuxBinaries(options.architecture);
+  await fs.mkdir(path.join(inference, ORT_FOLDER));
+  for (const f of ['onnxruntime_binding.node', 'libonnxruntime.so.1']) {
+    await fs.copyFile(path.join(ort, f), path.join(inference, ORT_FOLDER, f));
+  }
+  const [c, i] = await Promise.all([pack(control), pack(inference)]);
+  return { control: c, inference: i, architecture: options.architecture };
+}

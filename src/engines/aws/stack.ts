@@ -1,0 +1,224 @@
+import { CfnOutput, Duration, RemovalPolicy, Size, Stack, type StackProps } from 'aws-cdk-lib';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { STEPFUNCTIONS_USE_DISTRIBUTED_MAP_RESULT_WRITER_V2 } from 'aws-cdk-lib/cx-api';
+import type { Construct } from 'constructs';
+import type { LambdaBundles } from './bundle.js';
+import { handlerEnvironment } from './config.js';
+import { bucketAndPrefix, type StackParams } from './params.js';
+import { buildDefinition } from './state-machine.js';
+
+/** The Lambda runtime of every function: a current one (nodejs20.x is deprecated). */
+export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
+
+/** Names of the stack's outputs, which `cai aws run` reads. */
+export const STACK_OUTPUTS = Object.freeze({
+  stateMachineArn: 'StateMachineArn',
+  data: 'DataUri',
+  output: 'OutputUri',
+  model: 'ModelUri',
+  memoryMb: 'InferenceMemoryMb',
+} as const);
+
+/** What the stack is made from. */
+export interface CaiStackProps extends StackProps {
+  readonly params: StackParams;
+  /** The Lambda packages, built by `buildLambdaBundles`. */
+  readonly bundles: LambdaBundles;
+  /** With `packaging: 'image'`: a folder with a Dockerfile and the inference package, built at deploy. */
+  readonly imageContext?: string;
+}
+
+const objectsUnder = (bucket: s3.IBucket, prefix: string) =>
+  bucket.arnForObjects(prefix ? `${prefix}/*` : '*');
+
+// Listing limited to a prefix: the condition keeps a function from even seeing other keys' names.
+function listUnder(bucket: s3.IBucket, prefix: string): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    actions: ['s3:ListBucket'],
+    resources: [bucket.bucketArn],
+    ...(prefix ? { conditions: { StringLike: { 's3:prefix': [`${prefix}/*`] } } } : {}),
+  });
+}
+
+/**
+ * CAI on AWS as infrastructure as code: three functions (Initialize, Inference, Summarize) with roles
+ * that read only the data prefix and the model and write only the output prefix, their log groups
+ * (deleted with the stack), and the state machine (Initialize -> Distributed Map -> Summarize) whose role
+ * may invoke only these functions and touch only the output prefix.
+ *
+ * @example new CaiStack(app, 'Cai', { params, bundles });
+ */
+export class CaiStack extends Stack {
+  readonly stateMachine: sfn.StateMachine;
+  readonly functions: {
+    readonly initialize: lambda.IFunction;
+    readonly inference: lambda.IFunction;
+    readonly summarize: lambda.IFunction;
+  };
+
+  constructor(scope: Construct, id: string, props: CaiStackProps) {
+    super(scope, id, props);
+    // Without it the Map's ResultWriter is silently dropped from the definition (DESIGN.md pitfall 5).
+    this.node.setContext(STEPFUNCTIONS_USE_DISTRIBUTED_MAP_RESULT_WRITER_V2, true);
+    const { params, bundles } = props;
+    const data = bucketAndPrefix(params.data);
+    const out = bucketAndPrefix(params.output);
+    const model = bucketAndPrefix(params.model);
+    const dataBucket = s3.Bucket.fromBucketName(this, 'DataBucket', data.bucket);
+    const outputBucket =
+      out.bucket === data.bucket ? dataBucket : s3.Bucket.fromBucketName(this, 'OutputBucket', out.bucket);
+    const modelBucket = [data.bucket, out.bucket].includes(model.bucket)
+      ? model.bucket === data.bucket
+        ? dataBucket
+        : outputBucket
+      : s3.Bucket.fromBucketName(this, 'ModelBucket', model.bucket);
+
+    const readOutput = new iam.PolicyStatement({
+      actions: ['s3:GetObject'],
+      resources: [objectsUnder(outputBucket, out.prefix)],
+    });
+    const writeOutput = new iam.PolicyStatement({
+      actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+      resources: [objectsUnder(outputBucket, out.prefix)],
+    });
+    const readData = new iam.PolicyStatement({
+      actions: ['s3:GetObject'],
+      resources: [objectsUnder(dataBucket, data.prefix)],
+    });
+    const environment = handlerEnvironment(params);
+    const architecture =
+      params.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
+
+    const makeFunction = (
+      name: string,
+      statements: iam.PolicyStatement[],
+      settings: Omit<
+        lambda.FunctionProps,
+        'role' | 'logGroup' | 'environment' | 'runtime' | 'handler' | 'code'
+      > & {
+        handler: string;
+        code: lambda.Code;
+      },
+      image?: lambda.DockerImageCode,
+    ): lambda.Function => {
+      const logGroup = new logs.LogGroup(this, `${name}Logs`, {
+        retention: logs.RetentionDays.TWO_WEEKS,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      const role = new iam.Role(this, `${name}Role`, {
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        description: `CAI ${name}: the job's prefixes and its own log group, nothing else`,
+      });
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          resources: [logGroup.logGroupArn],
+        }),
+      );
+      for (const s of statements) role.addToPolicy(s);
+      const common = { role, logGroup, environment, description: `CAI ${name}` };
+      if (image) {
+        const { handler: _h, code: _c, ...rest } = settings;
+        return new lambda.DockerImageFunction(this, `${name}Function`, { ...rest, ...common, code: image });
+      }
+      return new lambda.Function(this, `${name}Function`, {
+        ...settings,
+        ...common,
+        runtime: LAMBDA_RUNTIME,
+      });
+    };
+
+    const controlCode = lambda.Code.fromAsset(bundles.control.zip);
+    const initialize = makeFunction(
+      'Initialize',
+      [
+        listUnder(dataBucket, data.prefix),
+        listUnder(outputBucket, out.prefix),
+        readOutput,
+        writeOutput,
+        new iam.PolicyStatement({
+          actions: ['s3:DeleteObject'],
+          resources: [outputBucket.arnForObjects(`${out.prefix ? `${out.prefix}/` : ''}*summary.json`)],
+        }),
+      ],
+      {
+        handler: 'index.initialize',
+        code: controlCode,
+        memorySize: 1024,
+        timeout: Duration.minutes(5),
+        architecture,
+      },
+    );
+    const inference = makeFunction(
+      'Inference',
+      [
+        readData,
+        new iam.PolicyStatement({
+          actions: ['s3:GetObject'],
+          resources: [modelBucket.arnForObjects(model.prefix)],
+        }),
+        listUnder(outputBucket, out.prefix),
+        readOutput,
+        writeOutput,
+      ],
+      {
+        handler: 'index.handler',
+        code: lambda.Code.fromAsset(bundles.inference.zip),
+        memorySize: params.memoryMb,
+        timeout: Duration.seconds(params.timeoutSeconds),
+        ephemeralStorageSize: Size.mebibytes(params.ephemeralStorageMb),
+        architecture,
+      },
+      params.packaging === 'image' && props.imageContext
+        ? lambda.DockerImageCode.fromImageAsset(props.imageContext, {
+            platform: params.architecture === 'arm64' ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
+          })
+        : undefined,
+    );
+    const summarize = makeFunction(
+      'Summarize',
+      [listUnder(outputBucket, out.prefix), readOutput, writeOutput],
+      {
+        handler: 'index.summarize',
+        code: controlCode,
+        memorySize: 2048,
+        timeout: Duration.minutes(15),
+        architecture,
+      },
+    );
+    this.functions = { initialize, inference, summarize };
+
+    const mapObjects = objectsUnder(outputBucket, out.prefix);
+    const definition = buildDefinition(this, {
+      initialize,
+      inference,
+      summarize,
+      outputBucket,
+      readManifest: [new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [mapObjects] })],
+      writeResults: [
+        new iam.PolicyStatement({
+          actions: ['s3:PutObject', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload'],
+          resources: [mapObjects],
+        }),
+      ],
+      itemsPerBatch: params.itemsPerBatch,
+      crashAttempts: params.crashAttempts,
+    });
+    this.stateMachine = new sfn.StateMachine(this, 'Jobs', {
+      definitionBody: sfn.DefinitionBody.fromChainable(definition),
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      comment: 'CAI: Initialize -> Distributed Map of inference Lambdas -> Summarize',
+    });
+
+    new CfnOutput(this, STACK_OUTPUTS.stateMachineArn, { value: this.stateMachine.stateMachineArn });
+    new CfnOutput(this, STACK_OUTPUTS.data, { value: params.data });
+    new CfnOutput(this, STACK_OUTPUTS.output, { value: params.output });
+    new CfnOutput(this, STACK_OUTPUTS.model, { value: params.model });
+    new CfnOutput(this, STACK_OUTPUTS.memoryMb, { value: String(params.memoryMb) });
+  }
+}

@@ -1,0 +1,197 @@
+import { Duration } from 'aws-cdk-lib';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import type { Construct } from 'constructs';
+import { CRASH_ERRORS, LAMBDA_ERRORS, LAMBDA_SERVICE_ERRORS } from './lambda-errors.js';
+
+/** Names of the states, for tests and for reading executions. */
+export const STATES = Object.freeze({
+  initialize: 'Initialize',
+  map: 'Inference',
+  infer: 'Infer',
+  summarize: 'Summarize',
+  choice: 'JobSucceeded',
+  done: 'Done',
+  failed: 'JobFailed',
+} as const);
+
+/** The most tries a job may ask for (the job schema's `maxAttempts` limit). */
+const MAX_JOB_ATTEMPTS = 20;
+
+// The Map's ItemReader and ResultWriter bring their own IAM statements for the whole bucket; these
+// subclasses hand the state machine's role exactly the statements given instead (the output prefix).
+class ScopedJsonItemReader extends sfn.S3JsonItemReader {
+  constructor(
+    props: sfn.S3FileItemReaderProps,
+    private readonly statements: iam.PolicyStatement[],
+  ) {
+    super(props);
+  }
+  override providePolicyStatements(): iam.PolicyStatement[] {
+    return this.statements;
+  }
+}
+
+class ScopedResultWriter extends sfn.ResultWriterV2 {
+  constructor(
+    props: sfn.ResultWriterV2Props,
+    private readonly statements: iam.PolicyStatement[],
+  ) {
+    super(props);
+  }
+  override providePolicyStatements(): iam.PolicyStatement[] {
+    return this.statements;
+  }
+}
+
+/** What the definition is built from. */
+export interface DefinitionParts {
+  readonly initialize: lambda.IFunction;
+  readonly inference: lambda.IFunction;
+  readonly summarize: lambda.IFunction;
+  readonly outputBucket: s3.IBucket;
+  /** Statements letting Step Functions read the manifest and write the Map's results. */
+  readonly readManifest: iam.PolicyStatement[];
+  readonly writeResults: iam.PolicyStatement[];
+  readonly itemsPerBatch: number;
+  readonly crashAttempts: number;
+}
+
+function invoke(
+  scope: Construct,
+  id: string,
+  fn: lambda.IFunction,
+  payload: Record<string, unknown>,
+  resultPath?: string,
+) {
+  const task = new tasks.LambdaInvoke(scope, id, {
+    lambdaFunction: fn,
+    payload: sfn.TaskInput.fromObject(payload),
+    payloadResponseOnly: true,
+    retryOnServiceExceptions: false,
+    resultPath,
+  });
+  // Throttling and transient Lambda faults: back off with jitter so that a thousand Map children do not
+  // retry in lockstep.
+  task.addRetry({
+    errors: [...LAMBDA_SERVICE_ERRORS],
+    interval: Duration.seconds(2),
+    backoffRate: 2,
+    maxAttempts: 6,
+    maxDelay: Duration.seconds(60),
+    jitterStrategy: sfn.JitterType.FULL,
+  });
+  return task;
+}
+
+/**
+ * CAI's state machine: Initialize (plan, manifest) -> a Distributed Map over the manifest whose children
+ * invoke the inference function (retried on Lambda throttling and service errors, on the worker's
+ * retryable failures while the job allows, and on crashes and timeouts), with the job's concurrency and
+ * tolerated failure percentage, results exported to S3 -> Summarize, which also runs when the Map failed
+ * -> succeed or fail on the summary's status.
+ *
+ * @example const definition = buildDefinition(stack, parts); new sfn.StateMachine(stack, 'Jobs', { definitionBody: sfn.DefinitionBody.fromChainable(definition) });
+ */
+export function buildDefinition(scope: Construct, parts: DefinitionParts): sfn.IChainable {
+  const init = invoke(
+    scope,
+    STATES.initialize,
+    parts.initialize,
+    {
+      input: sfn.JsonPath.objectAt('$'),
+      executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
+      executionStartTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
+    },
+    '$.init',
+  );
+
+  const batched = parts.itemsPerBatch > 1;
+  const infer = invoke(
+    scope,
+    STATES.infer,
+    parts.inference,
+    batched
+      ? {
+          items: sfn.JsonPath.listAt('$.Items'),
+          task: sfn.JsonPath.objectAt('$.BatchInput.task'),
+          retryCount: sfn.JsonPath.numberAt('$$.State.RetryCount'),
+        }
+      : {
+          partition: sfn.JsonPath.objectAt('$.partition'),
+          task: sfn.JsonPath.objectAt('$.task'),
+          retryCount: sfn.JsonPath.numberAt('$$.State.RetryCount'),
+        },
+  );
+  // The handler stops asking for retries once the job's maxAttempts are spent; this cap only bounds it.
+  infer.addRetry({
+    errors: [LAMBDA_ERRORS.retryable],
+    interval: Duration.seconds(1),
+    backoffRate: 2,
+    maxAttempts: MAX_JOB_ATTEMPTS - 1,
+    maxDelay: Duration.seconds(60),
+    jitterStrategy: sfn.JitterType.FULL,
+  });
+  if (parts.crashAttempts > 1) {
+    infer.addRetry({
+      errors: Object.keys(CRASH_ERRORS),
+      interval: Duration.seconds(2),
+      backoffRate: 2,
+      maxAttempts: parts.crashAttempts - 1,
+      maxDelay: Duration.seconds(60),
+      jitterStrategy: sfn.JitterType.FULL,
+    });
+  }
+
+  const map = new sfn.DistributedMap(scope, STATES.map, {
+    itemReader: new ScopedJsonItemReader(
+      { bucket: parts.outputBucket, key: sfn.JsonPath.stringAt('$.init.manifest.key') },
+      parts.readManifest,
+    ),
+    ...(batched
+      ? {
+          itemBatcher: new sfn.ItemBatcher({
+            maxItemsPerBatch: parts.itemsPerBatch,
+            batchInput: { task: sfn.JsonPath.objectAt('$.init.task') },
+          }),
+        }
+      : {
+          itemSelector: {
+            partition: sfn.JsonPath.objectAt('$$.Map.Item.Value'),
+            task: sfn.JsonPath.objectAt('$.init.task'),
+          },
+        }),
+    maxConcurrencyPath: sfn.JsonPath.stringAt('$.init.maxConcurrency'),
+    toleratedFailurePercentagePath: sfn.JsonPath.stringAt('$.init.toleratedFailurePercentage'),
+    resultWriterV2: new ScopedResultWriter(
+      { bucket: parts.outputBucket, prefix: sfn.JsonPath.stringAt('$.init.resultWriter.prefix') },
+      parts.writeResults,
+    ),
+    mapExecutionType: sfn.StateMachineType.STANDARD,
+    label: STATES.map,
+    resultPath: '$.map',
+  });
+  map.itemProcessor(infer);
+
+  const summarize = invoke(
+    scope,
+    STATES.summarize,
+    parts.summarize,
+    {
+      state: sfn.JsonPath.objectAt('$'),
+      executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
+      executionStartTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
+    },
+    '$.summary',
+  );
+  map.addCatch(summarize, { errors: ['States.ALL'], resultPath: '$.mapError' });
+
+  const verdict = new sfn.Choice(scope, STATES.choice)
+    .when(sfn.Condition.stringEquals('$.summary.status', 'succeeded'), new sfn.Succeed(scope, STATES.done))
+    .otherwise(new sfn.Fail(scope, STATES.failed, { error: 'CaiJobFailed', causePath: '$.summary.message' }));
+
+  return init.next(map).next(summarize).next(verdict);
+}
