@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { CaiError, ErrorCodes } from '../errors.js';
 import '../storage/register.js';
+import { registerBenchCommand } from './commands/bench.js';
 import { registerCostCommand } from './commands/cost.js';
 import { registerEstimateCommand } from './commands/estimate.js';
 import { registerReportCommand } from './commands/report.js';
@@ -20,6 +21,7 @@ const program = new Command('cai')
 
 registerRunCommand(program);
 registerDemoCommand(program);
+registerBenchCommand(program);
 registerCostCommand(program);
 registerEstimateCommand(program);
 registerReportCommand(program);
