@@ -2,7 +2,7 @@ import type { MapResult } from '../engines/events.js';
 import type { PredictionFormat } from '../formats/predictions/writers.js';
 import type { PlannedPartition } from '../plan/plan.js';
 import type { Store } from '../storage/store.js';
-import type { PartitionFailure, PartitionRecord } from '../worker/record.js';
+import type { PartitionFailure, PartitionRecord, StorageStats } from '../worker/record.js';
 import { outputKeys } from '../worker/run-partition.js';
 import { classificationMetrics, quantile, regressionMetrics, type Metrics } from './metrics.js';
 import { readPredictions } from './read-predictions.js';
@@ -49,6 +49,8 @@ export interface JobSummary {
   /** Sums over the completed partitions, seconds. */
   readonly stage_seconds: { read: number; decode: number; inference: number; write: number; total: number };
   readonly peak_rss_mb: number;
+  /** Object-storage traffic of the workers, summed over completed partitions by stage (remote stores only). */
+  readonly storage?: Readonly<Record<string, StorageStats>>;
   readonly cold_start: {
     workers: number;
     mean_model_load_s: number;
@@ -59,6 +61,20 @@ export interface JobSummary {
   /** This run's figures, also the last entry of `runs`. */
   readonly run: RunStats;
   readonly runs: readonly RunStats[];
+}
+
+function storageTotals(records: readonly PartitionRecord[]): Record<string, StorageStats> | undefined {
+  const totals: Record<string, { requests: number; retries: number; bytes: number; seconds: number }> = {};
+  for (const r of records) {
+    for (const [stage, s] of Object.entries(r.storage ?? {})) {
+      const t = (totals[stage] ??= { requests: 0, retries: 0, bytes: 0, seconds: 0 });
+      t.requests += s.requests;
+      t.retries += s.retries ?? 0;
+      t.bytes += s.bytes;
+      t.seconds += s.seconds;
+    }
+  }
+  return Object.keys(totals).length ? totals : undefined;
 }
 
 const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
@@ -232,6 +248,7 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
       total: stage('total'),
     },
     peak_rss_mb: Math.max(0, ...records.map((r) => r['total_cpu_memory (MB)'])),
+    storage: storageTotals(records),
     cold_start: {
       workers: cold.length,
       mean_model_load_s: mean(cold.map((r) => r.model_load_s)),
