@@ -14,6 +14,13 @@ export function summaryText(s: JobSummary): string {
     `stages:      read ${f(s.stage_seconds.read)} s, decode ${f(s.stage_seconds.decode)} s, inference ${f(s.stage_seconds.inference)} s, write ${f(s.stage_seconds.write)} s (summed over partitions)`,
     `cold start:  model load ${f(s.cold_start.mean_model_load_s, 3)} s, first prediction ${f(s.cold_start.mean_time_to_first_prediction_s, 3)} s after process start; peak RSS ${f(s.peak_rss_mb, 0)} MB`,
   ];
+  if (s.storage) {
+    const parts = Object.entries(s.storage).map(
+      ([stage, t]) =>
+        `${stage} ${t.requests} requests (${t.retries} retried), ${(t.bytes / 1e6).toFixed(1)} MB, ${f(t.seconds)} s`,
+    );
+    lines.push(`storage:     ${parts.join('; ')}`);
+  }
   const m = s.metrics;
   if (m?.kind === 'regression') {
     lines.push(
