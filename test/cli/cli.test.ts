@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { JobSummary } from '../../src/summarize/summarize.js';
+import { smallDemo } from '../helpers/demo-fixture.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+function cai(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, CI: 'true' },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('--help lists every command and run --help every job flag', () => {
+  const top = cai('--help');
+  assert.equal(top.code, 0);
+  for (const c of ['run', 'demo', 'bench', 'cost', 'estimate', 'report'])
+    assert.match(top.stdout, new RegExp(`\\n  ${c}\\b`));
+  const run = cai('run', '--help');
+  for (const f of [
+    '--input',
+    '--model',
+    '--output',
+    '--batch-size',
+    '--file-limit',
+    '--concurrency',
+    '--threads',
+    '--inputs',
+    '--label',
+    '--predictions-format',
+    '--max-attempts',
+    '--tolerated-failure-percentage',
+    '--partition-timeout',
+  ]) {
+    assert.ok(run.stdout.includes(f), f);
+  }
+});
+
+test('usage errors exit 2 with a message naming the problem', async () => {
+  const unknown = cai('run', '--input', 'x', '--bogus');
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /unknown option '--bogus'/);
+  const missing = cai('run', '--model', 'm.onnx', '--output', 'o');
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /"input" is missing/);
+  const badBatch = cai('run', '--input', 'x', '--model', 'm', '--output', 'o', '--batch-size', 'big');
+  assert.equal(badBatch.code, 2);
+  assert.match(badBatch.stderr, /--batch-size must be a positive integer/);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'cai-cli-'));
+  const job = path.join(dir, 'job.json');
+  await writeFile(job, JSON.stringify({ input: 'x', model: 'm', output: 'o', fileLimt: 3 }));
+  const typo = cai('run', job);
+  assert.equal(typo.code, 2);
+  assert.match(typo.stderr, /unknown field "fileLimt"/);
+});
+
+test('cai run on the demo data exits 0 with a JSON summary; a failed job exits 1', async () => {
+  const demo = await smallDemo();
+  const out = await mkdtemp(path.join(os.tmpdir(), 'cai-cli-out-'));
+  const ok = cai(
+    'run',
+    '--input',
+    demo.data,
+    '--model',
+    demo.model,
+    '--output',
+    out,
+    '--inputs',
+    'image=0,magnitude=1',
+    '--label',
+    '2',
+    '--json',
+    '--predictions-format',
+    'csv',
+  );
+  assert.equal(ok.code, 0, ok.stderr);
+  const summary = JSON.parse(ok.stdout) as JobSummary;
+  assert.equal(summary.items, demo.items);
+  assert.equal(summary.metrics?.kind, 'regression');
+  assert.match(ok.stderr, /partition 4: 60 items/);
+
+  // The model has two inputs; mapping one to a column of the wrong shape fails before any batch.
+  const bad = cai(
+    'run',
+    '--input',
+    demo.data,
+    '--model',
+    demo.model,
+    '--output',
+    `${out}-bad`,
+    '--inputs',
+    'image=1,magnitude=0',
+    '-q',
+  );
+  assert.equal(bad.code, 1);
+  assert.match(bad.stdout, /input "image" expects shape \[N, 5, 32, 32\] but column "1" has \[N, 5\]/);
+});
