@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadJob, parseColumnRef, parseInputMapping } from '../job/load.js';
 import { runJob } from '../job/run.js';
 import { DEVICES, PREDICTION_FORMATS, type JobSpecInput } from '../job/spec.js';
+import { addSourceOptions, sourceOverrides } from './commands/partition.js';
 import { Progress } from './progress.js';
 import { summaryText } from './summary-text.js';
 
@@ -23,7 +24,7 @@ function nonNegativeNumber(value: string): number {
 
 /** Options shared by every command that takes a job (`cai run`, `cai aws run`, `cai bench`). */
 export function addJobOptions(cmd: Command): Command {
-  return cmd
+  cmd
     .option('-i, --input <uri>', 'directory or s3:// prefix of partition files')
     .option('-m, --model <uri>', 'ONNX model file (path or s3:// URI)')
     .option('-o, --output <uri>', 'directory or s3:// prefix for predictions, records and summary')
@@ -76,6 +77,7 @@ export function addJobOptions(cmd: Command): Command {
       '--s3-endpoint <url>',
       'S3-compatible endpoint for s3:// URIs (MinIO, Ceph, R2...); also AWS_ENDPOINT_URL_S3',
     );
+  return addSourceOptions(cmd);
 }
 
 /** Maps parsed CLI options to job fields (flags win over the job file). */
@@ -96,6 +98,7 @@ export function jobOverrides(o: Record<string, unknown>): Partial<JobSpecInput> 
     partitionTimeoutSeconds: o.partitionTimeout as number | undefined,
     device: o.device as JobSpecInput['device'],
     s3Endpoint: (o.s3Endpoint as string | undefined) ?? process.env.AWS_ENDPOINT_URL_S3,
+    ...sourceOverrides(o),
   };
 }
 

@@ -1,32 +1,44 @@
 import { CaiError, ErrorCodes } from '../errors.js';
+import { fitsFiles } from './fits/fits-source.js';
+import { imageFiles } from './image/image-source.js';
+import { parquetFiles } from './parquet/parquet-source.js';
 import type { SourceKind } from './source.js';
 import { tensorFiles } from './tensor-source.js';
 
-const kinds: SourceKind[] = [tensorFiles];
+// Built on first use: the sources import the planner (for partition ids), which imports this registry,
+// so reading them while this module is first evaluated could meet one not yet initialized.
+let registered: SourceKind[] | undefined;
+const all = (): SourceKind[] => (registered ??= [imageFiles, fitsFiles, parquetFiles, tensorFiles]);
 
 /**
  * Adds a source kind (images, FITS, Parquet...). Later registrations are tried first.
  * @example registerSource(imageFiles);
  */
 export function registerSource(kind: SourceKind): void {
-  kinds.unshift(kind);
+  all().unshift(kind);
 }
 
 /** Every registered source kind. */
 export function sourceKinds(): readonly SourceKind[] {
-  return kinds;
+  return all();
 }
 
 /** The source kind with this name, or a clear error listing the valid names. @example sourceByName('tensor') */
 export function sourceByName(name: string): SourceKind {
-  const kind = kinds.find((k) => k.name === name);
+  const kind = all().find((k) => k.name === name);
   if (!kind) {
-    throw new CaiError(ErrorCodes.option, 'format', `unknown input format "${name}"; valid formats are ${kinds.map((k) => k.name).join(', ')}`);
+    throw new CaiError(
+      ErrorCodes.option,
+      'format',
+      `unknown input format "${name}"; valid formats are ${all()
+        .map((k) => k.name)
+        .join(', ')}`,
+    );
   }
   return kind;
 }
 
 /** The source kind that reads a key, if any. @example sourceForKey('12.pt')?.name // 'tensor' */
 export function sourceForKey(key: string): SourceKind | undefined {
-  return kinds.find((k) => k.accepts(key));
+  return all().find((k) => k.accepts(key));
 }

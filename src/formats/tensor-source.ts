@@ -11,7 +11,8 @@ import type { PartitionStream, SourceBatch, SourceKind } from './source.js';
 export const tensorFiles: SourceKind = Object.freeze<SourceKind>({
   name: 'tensor',
   accepts: (key: string) => formatForKey(key) !== undefined,
-  plan: (objects) => objects.map((o): PlannedPartition => ({ id: partitionId(o.key), key: o.key, bytes: o.size })),
+  plan: (objects) =>
+    objects.map((o): PlannedPartition => ({ id: partitionId(o.key), key: o.key, bytes: o.size })),
   async open(store, partition): Promise<PartitionStream> {
     const t0 = performance.now();
     const bytes = await store.get(partition.key);

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { CaiError, ErrorCodes } from '../errors.js';
+import { PRESET_NAMES, PreprocessSchema } from '../formats/image/preprocess.js';
 
 /** Formats predictions can be written in. */
 export const PREDICTION_FORMATS = ['parquet', 'csv', 'jsonl'] as const;
@@ -49,6 +50,36 @@ export const JobSpecSchema = z.strictObject({
   device: z.enum(DEVICES).default('cpu'),
   /** An S3-compatible endpoint (MinIO, Ceph, R2...) for `s3://` URIs. */
   s3Endpoint: z.string().url().optional(),
+  /** Which source reads the input (`tensor`, `image`, `fits`, `parquet`); by file extension when left out. */
+  format: z.string().min(1).optional(),
+  /** Named image preprocessing, e.g. `imagenet` (resize 256, center crop 224, ImageNet mean/std, NCHW). */
+  preset: z.enum(PRESET_NAMES as [string, ...string[]]).optional(),
+  /** Image preprocessing steps, over the preset: resize, centerCrop, scale, mean, std, channels, layout, dtype. */
+  preprocess: PreprocessSchema.optional(),
+  /** Items per partition for inputs of many small files (images, FITS) or rows of big ones (Parquet). */
+  partitionItems: z.number().int().positive().optional(),
+  /** Bytes per partition for inputs of many small files. */
+  partitionBytes: z.number().int().positive().optional(),
+  /** An item holding NaN (FITS BLANK, Parquet values): `fail` it (default), `keep` it, or replace NaN by a number. */
+  nan: z.union([z.enum(['fail', 'keep']), z.number()]).optional(),
+  /** FITS: the HDU holding the image, by index (0 = primary) or EXTNAME; default the first with data. */
+  fitsHdu: z.union([z.number().int().nonnegative(), z.string().min(1)]).optional(),
+  /** FITS: one file per band, named by `fitsPattern`; these bands, in this order, make one item. */
+  fitsBands: z.array(z.string().min(1)).min(1).optional(),
+  /** FITS: file name pattern of one-file-per-band inputs, with `{id}` and `{band}`, e.g. `{id}_{band}.fits`. */
+  fitsPattern: z.string().min(1).optional(),
+  /** FITS: the last axis counts cutouts (NAXIS3 of a 3-D file is items, not bands); NAXIS4 always does. */
+  fitsCutouts: z.boolean().optional(),
+  /** Parquet: column whose values become the predictions' item ids. */
+  idColumn: z.string().min(1).optional(),
+  /** Parquet: column of encoded image bytes or raw pixel arrays, decoded and preprocessed like images. */
+  imageColumn: z.string().min(1).optional(),
+  /** Parquet: column giving each raw pixel array's shape (height, width, channels). */
+  shapeColumn: z.string().min(1).optional(),
+  /** Parquet: the shape of every raw pixel array, e.g. [256, 256, 3] (height, width, channels). */
+  imageShape: z.array(z.number().int().positive()).min(1).max(4).optional(),
+  /** Parquet: numeric columns read as features (default: every numeric column but id, image and shape). */
+  featureColumns: z.array(z.string().min(1)).min(1).optional(),
 });
 
 /** A job as written by a user: every field with a default may be left out. */

@@ -24,7 +24,9 @@ export interface PlannedPartition {
 }
 
 /** What planning needs of the job. */
-export type PlanOptions = Partial<Pick<JobSpec, 'fileLimit'>> & { readonly job?: Partial<JobSpec> & { format?: string } };
+export type PlanOptions = Partial<Pick<JobSpec, 'fileLimit'>> & {
+  readonly job?: Partial<JobSpec> & { format?: string };
+};
 
 /**
  * The partition id for a key: the key without extension, nested folders joined by `__`.
@@ -68,7 +70,9 @@ export async function planPartitions(input: Store, options: PlanOptions = {}): P
     byKind.set(kind, list);
   }
   if (byKind.size === 0) {
-    const seen = skipped.length ? ` (found ${skipped.slice(0, 3).join(', ')}${skipped.length > 3 ? ', ...' : ''})` : '';
+    const seen = skipped.length
+      ? ` (found ${skipped.slice(0, 3).join(', ')}${skipped.length > 3 ? ', ...' : ''})`
+      : '';
     throw new CaiError(
       ErrorCodes.notFound,
       input.uri,
@@ -77,11 +81,17 @@ export async function planPartitions(input: Store, options: PlanOptions = {}): P
   }
   if (byKind.size > 1) {
     const kinds = [...byKind.entries()].map(([k, objs]) => `${objs.length} ${k.name} (e.g. ${objs[0].key})`);
-    throw new CaiError(ErrorCodes.option, input.uri, `the input mixes kinds of files: ${kinds.join(', ')}; choose one with --format`);
+    throw new CaiError(
+      ErrorCodes.option,
+      input.uri,
+      `the input mixes kinds of files: ${kinds.join(', ')}; choose one with --format`,
+    );
   }
   const [[kind, objects]] = [...byKind.entries()];
   objects.sort((a, b) => naturalCompare(a.key, b.key));
-  const found = kind.plan(objects, job as JobSpec).map((p) => (kind.name === 'tensor' ? p : { ...p, source: kind.name }));
+  const found = kind
+    .plan(objects, job as JobSpec)
+    .map((p) => (kind.name === 'tensor' ? p : { ...p, source: kind.name }));
   const ids = new Map<string, string>();
   for (const p of found) {
     const other = ids.get(p.id);

@@ -8,7 +8,7 @@ import {
   gatherStrided,
   isRowMajor,
   type StridedLayout,
-} from '../../src/formats/pt/index.js';
+} from '../../src/formats/strided.js';
 import { assertCaiError } from './fixtures.js';
 
 function lcg(seed: number): () => number {

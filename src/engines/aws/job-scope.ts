@@ -9,7 +9,7 @@ import { isWithin, vcpusForMemory } from './params.js';
  *
  * @example checkJobScope(spec, config) // throws E_OPTION naming the field when it is out of scope
  */
-export function checkJobScope(job: JobSpec, config: HandlerConfig): void {
+export function checkJobScope(job: JobSpec, config: Pick<HandlerConfig, 'data' | 'output' | 'model'>): void {
   const problems: string[] = [];
   if (!isWithin(job.input, config.data))
     problems.push(`input ${job.input} is not under the stack's data prefix ${config.data}`);

@@ -10,19 +10,11 @@ import type { Construct } from 'constructs';
 import type { LambdaBundles } from './bundle.js';
 import { handlerEnvironment } from './config.js';
 import { bucketAndPrefix, type StackParams } from './params.js';
+import { STACK_OUTPUTS } from './stack-outputs.js';
 import { buildDefinition } from './state-machine.js';
 
 /** The Lambda runtime of every function: a current one (nodejs20.x is deprecated). */
 export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
-
-/** Names of the stack's outputs, which `cai aws run` reads. */
-export const STACK_OUTPUTS = Object.freeze({
-  stateMachineArn: 'StateMachineArn',
-  data: 'DataUri',
-  output: 'OutputUri',
-  model: 'ModelUri',
-  memoryMb: 'InferenceMemoryMb',
-} as const);
 
 /** What the stack is made from. */
 export interface CaiStackProps extends StackProps {

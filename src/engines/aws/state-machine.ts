@@ -155,7 +155,9 @@ export function buildDefinition(scope: Construct, parts: DefinitionParts): sfn.I
       ? {
           itemBatcher: new sfn.ItemBatcher({
             maxItemsPerBatch: parts.itemsPerBatch,
-            batchInput: { task: sfn.JsonPath.objectAt('$.init.task') },
+            // aws-cdk-lib renders BatchInput verbatim (no `.$` suffixing as for ItemSelector), so a
+            // JsonPath token here would reach the children as the literal string "$.init.task".
+            batchInput: { 'task.$': '$.init.task' },
           }),
         }
       : {

@@ -4,7 +4,7 @@ import { bytesPerElement, type DType, viewBytes } from '../../tensor/dtype.js';
 import { numel, tensor, type Tensor } from '../../tensor/tensor.js';
 import { columnSet, type ColumnSet } from '../columns.js';
 import type { TensorFormat } from '../format.js';
-import { denseBytes } from '../pt/strided.js';
+import { denseBytes } from '../strided.js';
 import { parseNpyHeader } from './npy-header.js';
 
 const KINDS: Readonly<Record<string, DType>> = Object.freeze({

@@ -3,7 +3,7 @@ import { CaiError } from '../../errors.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { columnSet, type ColumnSet } from '../columns.js';
 import type { TensorFormat } from '../format.js';
-import { listZip, readZipEntry } from '../pt/zip.js';
+import { listZip, readZipEntry } from '../zip.js';
 import { decodeNpyTensor } from './npy-format.js';
 
 /**

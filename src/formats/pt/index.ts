@@ -1,4 +1,5 @@
-// The torch.save reader and the building blocks other zip- or strided-layout readers share.
+// The torch.save reader and its restricted unpickler. Zip and strided-layout helpers live in
+// formats/zip.ts and formats/strided.ts, shared with the NumPy readers.
 export { decodePt, ptFormat } from './pt-format.js';
 export { unpickle } from './pickle.js';
 export { PyDict, PyObject, pyTypeName, refuse, type PyValue, type UnpickleHooks } from './py-value.js';
@@ -9,5 +10,3 @@ export {
   type StorageDType,
   type StorageLookup,
 } from './torch-globals.js';
-export { denseBytes, extentOf, gatherStrided, isRowMajor, type StridedLayout } from './strided.js';
-export { isZip, listZip, readZipEntry, type ZipEntry } from './zip.js';

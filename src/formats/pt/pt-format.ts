@@ -6,7 +6,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { unpickle } from './pickle.js';
 import { PyDict, pyTypeName, type PyValue } from './py-value.js';
 import { TensorDatasetValue, TensorValue, torchHooks } from './torch-globals.js';
-import { isZip, listZip, readZipEntry, type ZipEntry } from './zip.js';
+import { isZip, listZip, readZipEntry, type ZipEntry } from '../zip.js';
 
 const SUPPORTED =
   'CAI reads a TensorDataset, a tensor, a tuple or list of tensors, or a dict of tensors saved with torch.save';

@@ -4,7 +4,7 @@ import { CaiError, ErrorCodes } from '../../errors.js';
 import { type DType, viewBytes } from '../../tensor/dtype.js';
 import { tensor, type Tensor } from '../../tensor/tensor.js';
 import { PyDict, PyObject, pyTypeName, type PyValue, type UnpickleHooks } from './py-value.js';
-import { denseBytes, extentOf } from './strided.js';
+import { denseBytes, extentOf } from '../strided.js';
 
 /**
  * A storage element type: CAI's dtypes plus bfloat16, which is widened to float32 when read.

@@ -5,7 +5,7 @@
 // inflated with fflate. CRCs are not checked: hashing 100 MB in JS would cost more than the whole decode,
 // and every entry's bounds are still validated.
 import { inflateSync } from 'fflate';
-import { CaiError, ErrorCodes } from '../../errors.js';
+import { CaiError, ErrorCodes } from '../errors.js';
 
 /**
  * One member of a zip archive, located but not yet read.

@@ -1,8 +1,8 @@
 // Strided views over raw element storage: torch tensors keep (offset, sizes, strides) into a shared
 // storage, and Fortran-order .npy files are a strided view of their own data. CAI's tensors are dense and
 // row-major, so a view is used in place when it already is, and gathered into a new array otherwise.
-import { CaiError, ErrorCodes } from '../../errors.js';
-import { byteswapInPlace } from '../../tensor/tensor.js';
+import { CaiError, ErrorCodes } from '../errors.js';
+import { byteswapInPlace } from '../tensor/tensor.js';
 
 /**
  * A strided view in elements: element `[i0, i1, ...]` is at `offset + i0 * strides[0] + i1 * strides[1] ...`.

@@ -1,0 +1,333 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { sdkAwsApi, type AwsApi, type AwsSession } from '../../engines/aws/cloud.js';
+import {
+  ARCHITECTURES,
+  PACKAGINGS,
+  parseStackParams,
+  type StackParamsInput,
+} from '../../engines/aws/params.js';
+import type { AwsProgressEvent, AwsRunResult } from '../../engines/aws/run-on-aws.js';
+import { jobOfExecution, prepareAwsJob, readRunSummary, runOnAws } from '../../engines/aws/run-on-aws.js';
+import { CaiError, ErrorCodes } from '../../errors.js';
+import type { JobSpecInput } from '../../job/spec.js';
+import { addJobOptions, jobOverrides } from '../run-command.js';
+import { summaryText } from '../summary-text.js';
+
+/** What the `aws` commands use from the outside world; tests replace parts of it. */
+export interface AwsCommandDeps {
+  /** Connects to AWS (credentials and region checked); the SDK by default. */
+  readonly api?: (session: AwsSession) => Promise<AwsApi>;
+  readonly out?: (text: string) => void;
+  readonly err?: (text: string) => void;
+  /** Seconds between status polls of `cai aws run`; 2 by default. */
+  readonly pollSeconds?: number;
+}
+
+const number =
+  (name: string, integer = true) =>
+  (value: string) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < 0)
+      throw new InvalidArgumentError(
+        `${name} must be a non-negative ${integer ? 'integer' : 'number'}, got "${value}"`,
+      );
+    return n;
+  };
+
+function addStackOptions(cmd: Command): Command {
+  return cmd
+    .option('--params <file>', 'stack parameters as JSON (flags override its fields)')
+    .option('--stack-name <name>', 'CloudFormation stack name (default Cai)')
+    .option('--data <s3uri>', 'S3 prefix of the partitions jobs may read, e.g. s3://bucket/galaxies')
+    .option('--output <s3uri>', 'S3 prefix jobs may write to, e.g. s3://bucket/cai-out')
+    .option('--model <s3uri>', 'the ONNX model object, e.g. s3://bucket/models/astromae.onnx')
+    .option('--memory <mb>', 'inference Lambda memory, MB (default 10240 = 6 vCPUs)', number('--memory'))
+    .option('--timeout <seconds>', 'inference Lambda timeout (default 900)', number('--timeout'))
+    .option(
+      '--max-concurrency <n>',
+      'most inference Lambdas at once (default 1000)',
+      number('--max-concurrency'),
+    )
+    .addOption(
+      new Option('--architecture <arch>', 'Lambda architecture (default x86_64)').choices(ARCHITECTURES),
+    )
+    .option(
+      '--tolerated-failure-percentage <p>',
+      'for jobs that set none: share of partitions that may fail (default 0)',
+      number('--tolerated-failure-percentage', false),
+    )
+    .option(
+      '--items-per-batch <n>',
+      'partitions per inference invocation (default 1: no ItemBatcher)',
+      number('--items-per-batch'),
+    )
+    .option(
+      '--crash-attempts <n>',
+      'tries of an invocation that crashed or timed out (default 3)',
+      number('--crash-attempts'),
+    )
+    .addOption(
+      new Option('--packaging <kind>', 'inference code as a zip or a container image (default zip)').choices(
+        PACKAGINGS,
+      ),
+    )
+    .option(
+      '--ephemeral-storage <mb>',
+      'inference Lambda /tmp size, MB (default 512)',
+      number('--ephemeral-storage'),
+    );
+}
+
+async function stackParams(o: Record<string, unknown>): Promise<StackParamsInput> {
+  let base: Record<string, unknown> = {};
+  if (typeof o.params === 'string') {
+    try {
+      base = JSON.parse(await fs.readFile(o.params, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new CaiError(
+        ErrorCodes.option,
+        o.params,
+        `cannot read stack parameters (${(err as Error).message})`,
+      );
+    }
+  }
+  const flags: Record<string, unknown> = {
+    stackName: o.stackName,
+    data: o.data,
+    output: o.output,
+    model: o.model,
+    memoryMb: o.memory,
+    timeoutSeconds: o.timeout,
+    maxConcurrency: o.maxConcurrency,
+    architecture: o.architecture,
+    toleratedFailurePercentage: o.toleratedFailurePercentage,
+    itemsPerBatch: o.itemsPerBatch,
+    crashAttempts: o.crashAttempts,
+    packaging: o.packaging,
+    ephemeralStorageMb: o.ephemeralStorage,
+  };
+  for (const [k, v] of Object.entries(flags)) if (v !== undefined) base[k] = v;
+  return base as unknown as StackParamsInput;
+}
+
+function addSessionOptions(cmd: Command): Command {
+  return cmd
+    .option('--region <region>', 'AWS region (default: AWS_REGION or your profile)')
+    .option('--profile <name>', 'AWS profile (default: AWS_PROFILE or default)');
+}
+
+const session = (o: Record<string, unknown>): AwsSession => ({
+  region: o.region as string | undefined,
+  profile: o.profile as string | undefined,
+  stackName: (o.stackName as string | undefined) ?? 'Cai',
+});
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/** Reads the job file's fields (if any) and the flags that were given, without defaults. */
+async function rawJob(file: string | undefined, o: Record<string, unknown>): Promise<Partial<JobSpecInput>> {
+  let base: Record<string, unknown> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = await fs.readFile(file, 'utf8');
+    } catch {
+      throw new CaiError(
+        ErrorCodes.notFound,
+        file,
+        'job file does not exist or cannot be read; check the path',
+      );
+    }
+    try {
+      base = JSON.parse(text) as Record<string, unknown>;
+    } catch (err) {
+      throw new CaiError(ErrorCodes.option, file, `job file is not valid JSON (${(err as Error).message})`);
+    }
+    if (typeof base !== 'object' || base === null || Array.isArray(base))
+      throw new CaiError(ErrorCodes.option, file, 'job file must hold one JSON object of job fields');
+  }
+  for (const [k, v] of Object.entries(jobOverrides(o))) if (v !== undefined) base[k] = v;
+  return base as Partial<JobSpecInput>;
+}
+
+function progressLine(e: AwsProgressEvent): string {
+  const t = `${e.elapsedSeconds.toFixed(0)} s`;
+  if (!e.items) return `${e.status.toLowerCase()} (${t}): planning`;
+  const i = e.items;
+  return `${e.status.toLowerCase()} (${t}): partitions ${i.succeeded}/${i.total} done, ${i.failed + i.timedOut} failed, ${i.running} running, ${i.pending} pending`;
+}
+
+function report(result: AwsRunResult, o: Record<string, unknown>, out: (t: string) => void): void {
+  if (result.summary) {
+    out(o.json ? `${JSON.stringify(result.summary, null, 2)}\n` : `${summaryText(result.summary)}\n`);
+    if (result.summary.status !== 'succeeded') process.exitCode = 1;
+    return;
+  }
+  let cause = result.cause ?? '';
+  try {
+    cause = (JSON.parse(cause) as { errorMessage?: string }).errorMessage ?? cause;
+  } catch {
+    // A Step Functions cause in plain text.
+  }
+  throw new CaiError(
+    ErrorCodes.budget,
+    result.executionArn,
+    `the execution ended ${result.status}${result.error ? ` with ${result.error}` : ''} before writing a summary${cause ? `: ${cause}` : ''}`,
+  );
+}
+
+/**
+ * Registers `cai aws synth | deploy | destroy | bootstrap | run | status`: CAI on Step Functions
+ * Distributed Map and Lambda, deployed with the AWS CDK. The lead wires it into `cai`.
+ *
+ * @example registerAwsCommand(program); await program.parseAsync(['node', 'cai', 'aws', 'synth', '--data', 's3://b/d', '--output', 's3://b/o', '--model', 's3://b/m.onnx']);
+ */
+export function registerAwsCommand(program: Command, deps: AwsCommandDeps = {}): Command {
+  const out = deps.out ?? ((t: string) => process.stdout.write(t));
+  const err = deps.err ?? ((t: string) => process.stderr.write(t));
+  const connect = deps.api ?? sdkAwsApi;
+  const aws = program
+    .command('aws')
+    .description(
+      'run CAI on AWS: Step Functions Distributed Map + Lambda, deployed with the AWS CDK (see docs/aws.md)',
+    );
+
+  addStackOptions(
+    aws
+      .command('synth')
+      .description('write the CloudFormation template and Lambda packages to a folder (no account needed)'),
+  )
+    .option('--out <dir>', 'where to write them', 'cdk.out')
+    .action(async (o: Record<string, unknown>) => {
+      const { synthesize } = await import('../../engines/aws/app.js');
+      const s = await synthesize(await stackParams(o), String(o.out));
+      out(
+        `template:  ${s.templateFile}\nassembly:  ${s.assemblyDir}\n` +
+          `inference package (${s.params.architecture}): ${mib(s.bundles.inference.zippedBytes)} zipped, ${mib(s.bundles.inference.unzippedBytes)} unzipped (Lambda allows 250 MiB)\n` +
+          `control package: ${mib(s.bundles.control.zippedBytes)} zipped\n` +
+          `next: cai aws deploy with the same parameters (docs/aws.md)\n`,
+      );
+    });
+
+  addSessionOptions(
+    addStackOptions(aws.command('deploy').description('synthesize, then deploy the stack with the CDK CLI')),
+  )
+    .option('--out <dir>', 'where to synthesize', 'cdk.out')
+    .option(
+      '--require-approval <level>',
+      "CDK's approval of IAM changes: never, any-change, broadening",
+      'never',
+    )
+    .action(async (o: Record<string, unknown>) => {
+      const params = parseStackParams(await stackParams(o));
+      await connect({ ...session(o), stackName: params.stackName });
+      const { synthesize } = await import('../../engines/aws/app.js');
+      const { runCdk } = await import('../../engines/aws/cdk-cli.js');
+      const s = await synthesize(params, String(o.out));
+      const code = await runCdk(
+        ['deploy', params.stackName, '--app', s.assemblyDir, '--require-approval', String(o.requireApproval)],
+        session(o),
+      );
+      if (code !== 0)
+        throw new CaiError(
+          ErrorCodes.option,
+          'cdk deploy',
+          `failed (exit ${code}); if it says the environment is not bootstrapped, run \`cai aws bootstrap\` once`,
+        );
+      out(`deployed ${params.stackName}; run a job with: cai aws run job.json\n`);
+    });
+
+  addSessionOptions(
+    aws
+      .command('destroy')
+      .description('delete the stack (functions, state machine, roles, log groups); your buckets stay'),
+  )
+    .option('--stack-name <name>', 'CloudFormation stack name (default Cai)')
+    .option(
+      '--out <dir>',
+      'where to synthesize the assembly the CDK CLI needs',
+      path.join(os.tmpdir(), 'cai-destroy'),
+    )
+    .action(async (o: Record<string, unknown>) => {
+      const s0 = session(o);
+      await connect(s0);
+      const { synthesize } = await import('../../engines/aws/app.js');
+      const { runCdk } = await import('../../engines/aws/cdk-cli.js');
+      // `cdk destroy` only needs the stack's name from the assembly; the buckets here are placeholders.
+      const s = await synthesize(
+        {
+          stackName: s0.stackName,
+          data: 's3://placeholder-bucket',
+          output: 's3://placeholder-bucket/out',
+          model: 's3://placeholder-bucket/model.onnx',
+        },
+        String(o.out),
+      );
+      const code = await runCdk(['destroy', s0.stackName, '--app', s.assemblyDir, '--force'], s0);
+      if (code !== 0) throw new CaiError(ErrorCodes.option, 'cdk destroy', `failed (exit ${code})`);
+    });
+
+  addSessionOptions(
+    aws
+      .command('bootstrap')
+      .description("prepare the account and region for CDK deployments (once; the CDK's own bootstrap)"),
+  ).action(async (o: Record<string, unknown>) => {
+    await connect(session(o));
+    const { runCdk } = await import('../../engines/aws/cdk-cli.js');
+    const code = await runCdk(['bootstrap'], session(o));
+    if (code !== 0) throw new CaiError(ErrorCodes.option, 'cdk bootstrap', `failed (exit ${code})`);
+  });
+
+  addSessionOptions(
+    addJobOptions(
+      aws
+        .command('run')
+        .description('run a job on the deployed stack, with live progress; prints the summary')
+        .argument('[job]', 'job file (JSON), the same as for `cai run`; flags override its fields'),
+    ),
+  )
+    .option('--stack-name <name>', 'CloudFormation stack name (default Cai)')
+    .option('--overwrite', 'ignore the results of an earlier run in the same output and start over')
+    .option('--json', 'print the summary as JSON on stdout')
+    .option('-q, --quiet', 'no progress output')
+    .addHelpText(
+      'after',
+      "\nExit codes: 0 the job succeeded, 1 the job failed, 2 usage error.\nInput and model default to the stack's data prefix and model.",
+    )
+    .action(async (file: string | undefined, o: Record<string, unknown>) => {
+      const job = await rawJob(file, o);
+      const api = await connect(session(o));
+      const deployment = await api.describeStack(session(o).stackName);
+      const { raw, spec } = prepareAwsJob(job, deployment);
+      const result = await runOnAws(api, deployment, spec, raw, {
+        overwrite: Boolean(o.overwrite),
+        pollMs: (deps.pollSeconds ?? 2) * 1000,
+        onProgress: o.quiet ? undefined : (e) => err(`${progressLine(e)}\n`),
+      });
+      if (!o.quiet) err(`execution ${result.executionArn}\n`);
+      report(result, o, out);
+    });
+
+  addSessionOptions(
+    aws
+      .command('status')
+      .description('show an execution: status, Map Run progress, and its summary once it ended')
+      .argument('<executionArn>'),
+  )
+    .option('--json', 'print the summary as JSON on stdout')
+    .action(async (executionArn: string, o: Record<string, unknown>) => {
+      const api = await connect(session(o));
+      const state = await api.describeExecution(executionArn);
+      const items = await api.mapRun(executionArn);
+      const elapsedSeconds = ((state.stopDate ?? new Date()).getTime() - state.startDate.getTime()) / 1000;
+      err(`${progressLine({ executionArn, status: state.status, items, elapsedSeconds })}\n`);
+      if (state.status === 'RUNNING') return;
+      const summary = await readRunSummary(jobOfExecution(state), state.startDate);
+      report({ executionArn, status: state.status, summary, error: state.error, cause: state.cause }, o, out);
+    });
+
+  return aws;
+}

@@ -1,0 +1,134 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CaiError, ErrorCodes } from '../../errors.js';
+import { parseJobSpec, type JobSpec, type JobSpecInput } from '../../job/spec.js';
+import { openStore } from '../../storage/open.js';
+import type { JobSummary } from '../../summarize/summarize.js';
+import type { AwsApi, Deployment, ExecutionState, MapRunItems } from './cloud.js';
+import { checkJobScope } from './job-scope.js';
+import type { ExecutionInput } from './protocol.js';
+
+/** What `cai aws run` shows while it waits. */
+export interface AwsProgressEvent {
+  readonly executionArn: string;
+  readonly status: ExecutionState['status'];
+  /** The Map Run's item counts, once the Map has started. */
+  readonly items?: MapRunItems;
+  readonly elapsedSeconds: number;
+}
+
+/** How an execution ended, with its summary when Summarize wrote one. */
+export interface AwsRunResult {
+  readonly executionArn: string;
+  readonly status: ExecutionState['status'];
+  readonly summary?: JobSummary;
+  readonly error?: string;
+  readonly cause?: string;
+}
+
+/**
+ * The job an execution starts with: the user's fields, the stack's data prefix and model where the job
+ * names none, `engine: "aws"`; validated and checked against the stack's prefixes here, so that a bad
+ * job fails before anything starts.
+ *
+ * @example const { raw, spec } = prepareAwsJob({ output: 's3://b/out/run1' }, deployment);
+ */
+export function prepareAwsJob(
+  job: Partial<JobSpecInput>,
+  deployment: Deployment,
+): { raw: JobSpecInput; spec: JobSpec } {
+  const given = Object.fromEntries(Object.entries(job).filter(([, v]) => v !== undefined));
+  const raw = { input: deployment.data, model: deployment.model, ...given, engine: 'aws' } as JobSpecInput;
+  const spec = parseJobSpec(raw, 'job');
+  checkJobScope(spec, deployment);
+  return { raw, spec };
+}
+
+/** A fresh, sortable execution name: `cai-20260125-142501-9f3a`. */
+export function executionName(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `cai-${stamp}-${randomBytes(2).toString('hex')}`;
+}
+
+/**
+ * The summary of the run that started at `startDate`, or `undefined` when the output holds none or
+ * only an earlier run's (Summarize did not get to write this one).
+ */
+export async function readRunSummary(spec: JobSpec, startDate: Date): Promise<JobSummary | undefined> {
+  const out = await openStore(spec.output, { s3Endpoint: spec.s3Endpoint });
+  if (!(await out.head('summary.json'))) return undefined;
+  const summary = JSON.parse(new TextDecoder().decode(await out.get('summary.json'))) as JobSummary;
+  return Math.abs(Date.parse(summary.run.started_at) - startDate.getTime()) < 1000 ? summary : undefined;
+}
+
+/**
+ * Starts an execution of the deployed state machine with a job and follows it to its end, reporting the
+ * Map Run's item counts, then reads the summary Summarize wrote.
+ *
+ * @example const result = await runOnAws(api, deployment, spec, raw, { onProgress: console.log });
+ */
+export async function runOnAws(
+  api: AwsApi,
+  deployment: Deployment,
+  spec: JobSpec,
+  raw: JobSpecInput,
+  options: {
+    overwrite?: boolean;
+    name?: string;
+    pollMs?: number;
+    onProgress?: (e: AwsProgressEvent) => void;
+  } = {},
+): Promise<AwsRunResult> {
+  const input: ExecutionInput = { job: raw, overwrite: options.overwrite ?? false };
+  const executionArn = await api.startExecution(
+    deployment.stateMachineArn,
+    options.name ?? executionName(),
+    JSON.stringify(input),
+  );
+  return followExecution(api, executionArn, spec, options);
+}
+
+/**
+ * Polls an execution until it ends, reporting progress; returns its end and the run's summary.
+ * @example const result = await followExecution(api, arn, spec, { pollMs: 2000 });
+ */
+export async function followExecution(
+  api: AwsApi,
+  executionArn: string,
+  spec: JobSpec,
+  options: { pollMs?: number; onProgress?: (e: AwsProgressEvent) => void } = {},
+): Promise<AwsRunResult> {
+  const pollMs = options.pollMs ?? 2000;
+  for (;;) {
+    const state = await api.describeExecution(executionArn);
+    const items = await api.mapRun(executionArn);
+    options.onProgress?.({
+      executionArn,
+      status: state.status,
+      items,
+      elapsedSeconds: ((state.stopDate ?? new Date()).getTime() - state.startDate.getTime()) / 1000,
+    });
+    if (state.status !== 'RUNNING') {
+      const summary = await readRunSummary(spec, state.startDate);
+      return { executionArn, status: state.status, summary, error: state.error, cause: state.cause };
+    }
+    await sleep(pollMs);
+  }
+}
+
+/**
+ * The job an execution was started with, read back from its input (for `cai aws status`).
+ * @example const spec = jobOfExecution(await api.describeExecution(arn));
+ */
+export function jobOfExecution(state: ExecutionState): JobSpec {
+  if (!state.input)
+    throw new CaiError(ErrorCodes.notFound, 'execution input', 'not readable; check your permissions');
+  const input = JSON.parse(state.input) as Partial<ExecutionInput>;
+  if (!input.job)
+    throw new CaiError(
+      ErrorCodes.option,
+      'execution input',
+      'has no job; it was not started by `cai aws run`',
+    );
+  return parseJobSpec(input.job, 'execution input');
+}

@@ -1,0 +1,198 @@
+// What turns a decoded image into a model input row: the job's `preprocess` object over a named preset.
+import { z } from 'zod';
+import { CaiError, ErrorCodes } from '../../errors.js';
+
+/** A size: one number (square, or the shorter side for resize) or `[width, height]`. */
+const size = z.union([
+  z.number().int().positive(),
+  z.tuple([z.number().int().positive(), z.number().int().positive()]),
+]);
+
+/** Channel orders an image row can have. */
+export const CHANNEL_ORDERS = ['rgb', 'bgr', 'gray'] as const;
+/** Memory layouts of an image batch. */
+export const IMAGE_LAYOUTS = ['nchw', 'nhwc'] as const;
+/** Element types an image row can be written in. */
+export const IMAGE_DTYPES = ['float32', 'uint8'] as const;
+
+/**
+ * The job's `preprocess` field: every key is optional and overrides the preset's value.
+ *
+ * @example PreprocessSchema.parse({ resize: 256, centerCrop: 224, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] })
+ */
+export const PreprocessSchema = z.strictObject({
+  /** One number: the shorter side becomes this long (aspect kept, like torchvision's Resize(n)); `[w, h]`: exactly. */
+  resize: size.optional(),
+  /** Crop of this size from the center, after resizing (torchvision's CenterCrop). */
+  centerCrop: size.optional(),
+  /** Divide 0-255 values by 255 (true) or keep 0-255 (false). */
+  scale: z.boolean().optional(),
+  /** Per-channel mean subtracted after scaling. */
+  mean: z.array(z.number()).min(1).max(3).optional(),
+  /** Per-channel standard deviation divided by after the mean. */
+  std: z.array(z.number().positive()).min(1).max(3).optional(),
+  /** Channel order of the row: `rgb`, `bgr` (OpenCV / Caffe models) or `gray` (one channel). */
+  channels: z.enum(CHANNEL_ORDERS).optional(),
+  /** `nchw` (PyTorch, the default) or `nhwc` (TensorFlow). */
+  layout: z.enum(IMAGE_LAYOUTS).optional(),
+  /** `float32` (default) or `uint8` (raw 0-255 values; mean/std and scaling are then not allowed). */
+  dtype: z.enum(IMAGE_DTYPES).optional(),
+});
+
+/** The job's `preprocess` object as written. */
+export type PreprocessOptions = z.infer<typeof PreprocessSchema>;
+
+/** Every step of preprocessing decided. */
+export interface ResolvedPreprocess {
+  /** Shorter side, or exact `[width, height]`; undefined keeps the decoded size. */
+  readonly resize?: number | readonly [number, number];
+  readonly centerCrop?: readonly [number, number];
+  readonly scale: boolean;
+  readonly mean?: readonly number[];
+  readonly std?: readonly number[];
+  readonly channels: (typeof CHANNEL_ORDERS)[number];
+  readonly layout: (typeof IMAGE_LAYOUTS)[number];
+  readonly dtype: (typeof IMAGE_DTYPES)[number];
+}
+
+const IMAGENET: ResolvedPreprocess = Object.freeze({
+  resize: 256,
+  centerCrop: Object.freeze([224, 224] as const),
+  scale: true,
+  mean: Object.freeze([0.485, 0.456, 0.406]),
+  std: Object.freeze([0.229, 0.224, 0.225]),
+  channels: 'rgb',
+  layout: 'nchw',
+  dtype: 'float32',
+});
+
+/**
+ * Named preprocessing recipes. `imagenet` is torchvision's evaluation transform for ResNet-50 and the
+ * Ray batch-inference benchmark: Resize(256), CenterCrop(224), ToTensor, Normalize(ImageNet mean/std).
+ * `none` decodes to RGB NCHW float32 in [0, 1] at the image's own size.
+ */
+export const PREPROCESS_PRESETS: Readonly<Record<string, ResolvedPreprocess>> = Object.freeze({
+  imagenet: IMAGENET,
+  none: Object.freeze({ scale: true, channels: 'rgb', layout: 'nchw', dtype: 'float32' } as const),
+});
+
+/** Preset names, for flags and messages. */
+export const PRESET_NAMES = Object.freeze(Object.keys(PREPROCESS_PRESETS));
+
+/**
+ * The preprocessing a job asks for: the preset (default `none`) with the job's `preprocess` fields over
+ * it. Checks that mean/std match the channel count and that uint8 output is not asked to be normalized.
+ *
+ * @example resolvePreprocess({ preset: 'imagenet', preprocess: { layout: 'nhwc' } }).centerCrop // [224, 224]
+ */
+export function resolvePreprocess(job: {
+  preset?: string;
+  preprocess?: PreprocessOptions;
+}): ResolvedPreprocess {
+  const name = job.preset ?? 'none';
+  const base = PREPROCESS_PRESETS[name];
+  if (!base) {
+    throw new CaiError(
+      ErrorCodes.option,
+      'preset',
+      `unknown preset "${name}"; valid presets are ${PRESET_NAMES.join(', ')}`,
+    );
+  }
+  const o = job.preprocess ?? {};
+  const crop = o.centerCrop ?? base.centerCrop;
+  const out: ResolvedPreprocess = {
+    resize: o.resize ?? base.resize,
+    centerCrop: crop === undefined ? undefined : typeof crop === 'number' ? [crop, crop] : [crop[0], crop[1]],
+    scale: o.scale ?? base.scale,
+    mean: o.mean ?? base.mean,
+    std: o.std ?? base.std,
+    channels: o.channels ?? base.channels,
+    layout: o.layout ?? base.layout,
+    dtype: o.dtype ?? base.dtype,
+  };
+  const bands = out.channels === 'gray' ? 1 : 3;
+  for (const [field, values] of [
+    ['mean', out.mean],
+    ['std', out.std],
+  ] as const) {
+    if (values && values.length !== 1 && values.length !== bands) {
+      throw new CaiError(
+        ErrorCodes.option,
+        `preprocess.${field}`,
+        `has ${values.length} values for ${bands} channel${bands > 1 ? 's' : ''} (${out.channels}); give one value per channel or one for all`,
+      );
+    }
+  }
+  if (out.dtype === 'uint8' && (out.mean || out.std || job.preprocess?.scale === true)) {
+    throw new CaiError(
+      ErrorCodes.option,
+      'preprocess.dtype',
+      'uint8 rows hold raw 0-255 values; drop mean/std/scale, or use dtype float32',
+    );
+  }
+  return out;
+}
+
+/** Channels a row has. @example channelCount(resolvePreprocess({})) // 3 */
+export function channelCount(p: ResolvedPreprocess): number {
+  return p.channels === 'gray' ? 1 : 3;
+}
+
+/**
+ * The target size of the resize step for an image of `width` x `height`: torchvision's rule for a
+ * single size (the shorter side becomes `n`, the longer one `floor(n * long / short)`), or the exact size.
+ *
+ * @example resizeTarget(500, 375, 256) // [341, 256]
+ */
+export function resizeTarget(
+  width: number,
+  height: number,
+  resize: number | readonly [number, number],
+): [number, number] {
+  if (typeof resize !== 'number') return [resize[0], resize[1]];
+  if (width <= height) return [resize, Math.floor((resize * height) / width)];
+  return [Math.floor((resize * width) / height), resize];
+}
+
+/** Python's round(): halves go to the even neighbour (round(6.5) is 6), as torchvision's CenterCrop uses. */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * The crop window of torchvision's CenterCrop: `round((size - crop) / 2)` from each edge, with Python's
+ * rounding of halves to even.
+ *
+ * @example centerCropBox(341, 256, [224, 224]) // { left: 58, top: 16, width: 224, height: 224 }
+ */
+export function centerCropBox(
+  width: number,
+  height: number,
+  crop: readonly [number, number],
+): { left: number; top: number; width: number; height: number } {
+  return {
+    left: roundHalfEven((width - crop[0]) / 2),
+    top: roundHalfEven((height - crop[1]) / 2),
+    width: crop[0],
+    height: crop[1],
+  };
+}
+
+/**
+ * The shape of one row of a preprocessed image, when it is known before decoding (a crop, or an exact
+ * resize); `undefined` when it depends on the image.
+ *
+ * @example rowShape(resolvePreprocess({ preset: 'imagenet' })) // [3, 224, 224]
+ */
+export function rowShape(p: ResolvedPreprocess): number[] | undefined {
+  const wh = p.centerCrop ?? (typeof p.resize === 'object' ? p.resize : undefined);
+  if (!wh) return undefined;
+  return shapeFor(p, wh[0], wh[1]);
+}
+
+/** The row shape for an image of this size. @example shapeFor(p, 224, 224) // [3, 224, 224] */
+export function shapeFor(p: ResolvedPreprocess, width: number, height: number): number[] {
+  const c = channelCount(p);
+  return p.layout === 'nchw' ? [c, height, width] : [height, width, c];
+}
