@@ -4,9 +4,11 @@ import { Command, CommanderError } from 'commander';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { CaiError, ErrorCodes } from '../errors.js';
 import '../storage/register.js';
+import { registerAwsCommand } from './commands/aws.js';
 import { registerBenchCommand } from './commands/bench.js';
 import { registerCostCommand } from './commands/cost.js';
 import { registerEstimateCommand } from './commands/estimate.js';
+import { registerPartitionCommand } from './commands/partition.js';
 import { registerReportCommand } from './commands/report.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerRunCommand } from './run-command.js';
@@ -25,6 +27,8 @@ registerBenchCommand(program);
 registerCostCommand(program);
 registerEstimateCommand(program);
 registerReportCommand(program);
+registerPartitionCommand(program);
+registerAwsCommand(program);
 
 try {
   await program.parseAsync(process.argv);
