@@ -2,12 +2,16 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { STEPFUNCTIONS_USE_DISTRIBUTED_MAP_RESULT_WRITER_V2 } from 'aws-cdk-lib/cx-api';
+import { CaiError, ErrorCodes } from '../../errors.js';
 import { buildLambdaBundles, type LambdaBundles } from './bundle.js';
 import { parseStackParams, type StackParams, type StackParamsInput } from './params.js';
-import { CaiStack } from './stack.js';
+import { CaiStack, LAMBDA_RUNTIME } from './stack.js';
 
-/** The Lambda Node.js base image the container option builds on (built at deploy time only). */
-export const LAMBDA_BASE_IMAGE = 'public.ecr.aws/lambda/nodejs:24';
+/**
+ * The Lambda Node.js base image the container option builds on (built at deploy time only): AWS's image
+ * of the same Node.js version as the zip functions' runtime, e.g. `public.ecr.aws/lambda/nodejs:24`.
+ */
+export const LAMBDA_BASE_IMAGE = `public.ecr.aws/lambda/nodejs:${LAMBDA_RUNTIME.name.replace(/^nodejs(\d+)\.x$/, '$1')}`;
 
 /** What {@link synthesize} wrote. */
 export interface Synthesized {
@@ -25,7 +29,10 @@ export interface Synthesized {
  */
 export function dockerfile(): string {
   return [
+    "# CAI's inference function as a container image (`cai aws deploy --packaging image`), for code over",
+    "# Lambda's 250 MB zip limit. The CDK builds it at deploy time, never when synthesizing.",
     `FROM ${LAMBDA_BASE_IMAGE}`,
+    "# The esbuild bundle and onnxruntime-node's Linux binaries, which it loads from ./onnxruntime/.",
     'COPY index.mjs ${LAMBDA_TASK_ROOT}/',
     'COPY onnxruntime/ ${LAMBDA_TASK_ROOT}/onnxruntime/',
     'CMD ["index.handler"]',
@@ -46,10 +53,21 @@ export async function synthesize(
   options: { bundles?: LambdaBundles } = {},
 ): Promise<Synthesized> {
   const params = parseStackParams(input);
+  if (options.bundles && options.bundles.architecture !== params.architecture) {
+    throw new CaiError(
+      ErrorCodes.option,
+      'architecture',
+      `the packages given were built for ${options.bundles.architecture}, the stack is ${params.architecture}; build them for ${params.architecture}`,
+    );
+  }
   const root = path.resolve(outDir);
   const bundles =
     options.bundles ??
-    (await buildLambdaBundles({ outDir: path.join(root, 'bundles'), architecture: params.architecture }));
+    (await buildLambdaBundles({
+      outDir: path.join(root, 'bundles'),
+      architecture: params.architecture,
+      packaging: params.packaging,
+    }));
   let imageContext: string | undefined;
   if (params.packaging === 'image') {
     imageContext = path.join(root, 'image');

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 import { zipSync, type Zippable } from 'fflate';
 import { CaiError, ErrorCodes } from '../../errors.js';
-import type { Architecture } from './params.js';
+import type { Architecture, Packaging } from './params.js';
 
 /** Lambda's limit on a function's unzipped code, bytes (250 MB). */
 export const LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024;
@@ -120,10 +120,10 @@ async function zipFolder(dir: string, zip: string): Promise<{ unzipped: number; 
   return { unzipped, zipped: bytes.byteLength };
 }
 
-async function pack(dir: string): Promise<LambdaBundle> {
+async function pack(dir: string, limit = true): Promise<LambdaBundle> {
   const zip = `${dir}.zip`;
   const { unzipped, zipped } = await zipFolder(dir, zip);
-  if (unzipped > LAMBDA_UNZIPPED_LIMIT) {
+  if (limit && unzipped > LAMBDA_UNZIPPED_LIMIT) {
     throw new CaiError(
       ErrorCodes.unsupported,
       dir,
@@ -136,13 +136,15 @@ async function pack(dir: string): Promise<LambdaBundle> {
 /**
  * Builds the stack's Lambda packages into `outDir`: `control/` (Initialize and Summarize, no native
  * code) and `inference/` (the worker with onnxruntime-node's Linux binaries for `architecture` next to
- * the bundle), each a folder and a deterministic zip. Throws if a package would exceed Lambda's 250 MB.
+ * the bundle), each a folder and a deterministic zip. Throws if a zip package would exceed Lambda's 250 MB.
  *
  * @example const { inference } = await buildLambdaBundles({ outDir: 'cdk.out/bundles', architecture: 'arm64' });
  */
 export async function buildLambdaBundles(options: {
   outDir: string;
   architecture: Architecture;
+  /** With `image` the inference package goes into a container image (up to 10 GB): no 250 MB check. */
+  packaging?: Packaging;
 }): Promise<LambdaBundles> {
   const control = path.join(options.outDir, 'control');
   const inference = path.join(options.outDir, `inference-${options.architecture}`);
@@ -153,6 +155,6 @@ export async function buildLambdaBundles(options: {
   for (const f of ['onnxruntime_binding.node', 'libonnxruntime.so.1']) {
     await fs.copyFile(path.join(ort, f), path.join(inference, ORT_FOLDER, f));
   }
-  const [c, i] = await Promise.all([pack(control), pack(inference)]);
+  const [c, i] = await Promise.all([pack(control), pack(inference, options.packaging !== 'image')]);
   return { control: c, inference: i, architecture: options.architecture };
 }

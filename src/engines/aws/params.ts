@@ -9,6 +9,8 @@ export const PACKAGINGS = ['zip', 'image'] as const;
 
 /** A Lambda architecture. */
 export type Architecture = (typeof ARCHITECTURES)[number];
+/** How the inference function is packaged. */
+export type Packaging = (typeof PACKAGINGS)[number];
 
 /** The largest memory setting Lambda offers, MB: 6 vCPUs, as the seeds' inference functions used. */
 export const MAX_LAMBDA_MEMORY_MB = 10_240;

@@ -7,6 +7,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { STEPFUNCTIONS_USE_DISTRIBUTED_MAP_RESULT_WRITER_V2 } from 'aws-cdk-lib/cx-api';
 import type { Construct } from 'constructs';
+import { CaiError, ErrorCodes } from '../../errors.js';
 import type { LambdaBundles } from './bundle.js';
 import { handlerEnvironment } from './config.js';
 import { bucketAndPrefix, type StackParams } from './params.js';
@@ -58,6 +59,13 @@ export class CaiStack extends Stack {
     // Without it the Map's ResultWriter is silently dropped from the definition (DESIGN.md pitfall 5).
     this.node.setContext(STEPFUNCTIONS_USE_DISTRIBUTED_MAP_RESULT_WRITER_V2, true);
     const { params, bundles } = props;
+    if (params.packaging === 'image' && !props.imageContext) {
+      throw new CaiError(
+        ErrorCodes.option,
+        'packaging',
+        '"image" needs the folder with the Dockerfile (imageContext); synthesize() makes it',
+      );
+    }
     const data = bucketAndPrefix(params.data);
     const out = bucketAndPrefix(params.output);
     const model = bucketAndPrefix(params.model);
@@ -166,9 +174,11 @@ export class CaiStack extends Stack {
         ephemeralStorageSize: Size.mebibytes(params.ephemeralStorageMb),
         architecture,
       },
-      params.packaging === 'image' && props.imageContext
+      props.imageContext && params.packaging === 'image'
         ? lambda.DockerImageCode.fromImageAsset(props.imageContext, {
             platform: params.architecture === 'arm64' ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
+            // Also the Dockerfile's CMD; in the template it tells the offline executor which handler runs.
+            cmd: ['index.handler'],
           })
         : undefined,
     );

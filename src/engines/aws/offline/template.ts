@@ -161,8 +161,11 @@ export async function loadSynthesizedTemplate(templateFile: string): Promise<Syn
       functions.set(arn, {
         logicalId: id,
         arn,
-        handler: String(p.Handler ?? ''),
-        runtime: String(p.Runtime ?? ''),
+        // A container image function has no Handler: its image's command names it.
+        handler: String(
+          p.Handler ?? ((p.ImageConfig as { Command?: string[] } | undefined)?.Command ?? [''])[0],
+        ),
+        runtime: String(p.Runtime ?? (p.PackageType === 'Image' ? 'image' : '')),
         memoryMb: Number(p.MemorySize ?? 128),
         timeoutSeconds: Number(p.Timeout ?? 3),
         architecture: String(((p.Architectures as Json[] | undefined) ?? ['x86_64'])[0]),
