@@ -4,6 +4,7 @@ import sharp from 'sharp';
 import { CaiError, ErrorCodes } from '../../errors.js';
 import type { ItemRow } from '../partition/object-items.js';
 import { centerCropBox, resizeTarget, shapeFor, type ResolvedPreprocess } from './preprocess.js';
+import { resampleBilinear } from './resample.js';
 
 /** Pixels already decoded, interleaved (HWC) 8-bit: the Ray benchmark's Parquet layout. */
 export interface RawPixels {
@@ -27,7 +28,8 @@ sharp.cache(false);
 /**
  * Decodes an encoded image (JPEG, PNG, WebP, TIFF, GIF's first frame...) or raw HWC pixels and applies
  * the libvips part of preprocessing: alpha dropped (as PIL's `convert('RGB')` does), converted to sRGB
- * or gray, resized with a linear (antialiased) kernel like torchvision's bilinear Resize, center-cropped.
+ * or gray, resized like torchvision's bilinear Resize of a PIL image (libvips' linear kernel when shrinking, PIL's
+ * filter in JS when enlarging), center-cropped.
  * EXIF orientation is not applied, like PIL and torchvision. Throws naming `source` when the bytes are
  * not an image sharp can decode.
  *
@@ -63,8 +65,17 @@ export async function decodeImage(
       img = sharp(flat.data, { raw: { width: flat.info.width, height: flat.info.height, channels: 3 } });
     }
     if (p.resize !== undefined && width !== undefined && height !== undefined) {
-      [width, height] = resizeTarget(width, height, p.resize);
-      img = img.resize(width, height, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: false });
+      const [w, h] = resizeTarget(width, height, p.resize);
+      if (w > width || h > height) {
+        // Enlarging: libvips' interpolator is not PIL's bilinear filter, so enlarge in JS (exact).
+        const flat = await img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+        const { channels } = flat.info;
+        const big = resampleBilinear(flat.data, flat.info.width, flat.info.height, channels, w, h);
+        img = sharp(big, { raw: { width: w, height: h, channels: channels as 1 | 2 | 3 | 4 } });
+      } else {
+        img = img.resize(w, h, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: false });
+      }
+      [width, height] = [w, h];
     }
     if (p.centerCrop && width !== undefined && height !== undefined) {
       if (width < p.centerCrop[0] || height < p.centerCrop[1]) {

@@ -42,7 +42,9 @@ function rawShape(ctx: BatchContext, row: ParquetRow): number[] {
 async function imageRow(ctx: BatchContext, row: ParquetRow, id: string): Promise<ItemRow> {
   const col = ctx.layout.image as ParquetColumn;
   const value = row[col.name];
-  if (value === null || value === undefined) throw new Error(`image column "${col.name}" is null`);
+  if (value === null || value === undefined) {
+    throw new CaiError(ErrorCodes.corrupt, id, `image column "${col.name}" is null: the row has no image`);
+  }
   if (col.kind !== 'list') {
     const bytes =
       col.kind === 'struct-bytes' ? (value as { bytes?: Uint8Array }).bytes : (value as Uint8Array);
@@ -76,7 +78,9 @@ async function imageRow(ctx: BatchContext, row: ParquetRow, id: string): Promise
 
 function featureRow(ctx: BatchContext, col: ParquetColumn, row: ParquetRow, id: string): ItemRow {
   const v = row[col.name];
-  if (v === null || v === undefined) throw new Error(`feature column "${col.name}" is null`);
+  if (v === null || v === undefined) {
+    throw new CaiError(ErrorCodes.corrupt, id, `feature column "${col.name}" is null: the row has no value`);
+  }
   const dtype = col.dtype as DType;
   const values =
     col.kind === 'list' ? (v as ArrayLike<number>) : [typeof v === 'boolean' ? Number(v) : (v as number)];

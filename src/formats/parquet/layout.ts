@@ -129,11 +129,17 @@ export function parquetLayout(metadata: FileMetaData, job: ParquetJobFields, sou
       image = columns.find((c) => c.kind === 'binary' || c.kind === 'struct-bytes');
     }
   }
+  // A list column named like an image is pixels, not features: without a shape it cannot be read as
+  // either, unless the job names it a feature on purpose.
+  const pixels = columns.find(
+    (c) => c.kind === 'list' && ['image', 'img', 'images'].includes(c.name.toLowerCase()),
+  );
+  if (!image && pixels && !raw && !job.featureColumns?.includes(pixels.name)) image = pixels;
   if (image?.kind === 'list' && !raw) {
     throw new CaiError(
       ErrorCodes.option,
       source,
-      `image column "${image.name}" holds raw pixel arrays; give their shape with imageShape (e.g. --image-shape 256,256,3) or shapeColumn`,
+      `image column "${image.name}" holds raw pixel arrays; give their shape with imageShape (e.g. --image-shape 256,256,3) or shapeColumn, or list it in featureColumns to read it as a flat vector`,
     );
   }
   const used = new Set([id?.name, shape?.name, image?.name]);
