@@ -5,6 +5,7 @@ import { CaiError, ErrorCodes } from '../errors.js';
 import { runJob, type RunOptions } from '../job/run.js';
 import type { JobSpec } from '../job/spec.js';
 import { planPartitions } from '../plan/plan.js';
+import { awsJobRunner } from './aws-runner.js';
 import type { BillOptions } from './cost.js';
 import { writeReport, type ReportResult } from '../report/report.js';
 import { resultStatsCsv, sweepRowFromRecords, type SweepRow } from '../report/sweep.js';
@@ -123,17 +124,14 @@ export interface SweepResult {
 }
 
 /**
- * The job runner of an engine. The aws engine is not wired into sweeps yet: pass `runner` to `runSweep`
- * with the function of `src/engines/aws` that runs a whole job and returns its summary.
+ * The job runner of an engine: `runJob` for local, `awsJobRunner` on the default stack (`Cai`, the SDK's
+ * region and credentials) for aws; pass `runner` to `runSweep` for another stack.
  * @example const summary = await runnerFor('local')(spec, { overwrite: true });
  */
 export function runnerFor(engine: string): JobRunner {
   if (engine === 'local') return runJob;
-  throw new CaiError(
-    ErrorCodes.option,
-    '--engine',
-    `sweeps on the "${engine}" engine are not wired yet (the AWS job runner is being written in src/engines/aws); use --engine local`,
-  );
+  if (engine === 'aws') return awsJobRunner({ session: { stackName: 'Cai' } });
+  throw new CaiError(ErrorCodes.option, '--engine', `unknown engine "${engine}"; use local or aws`);
 }
 
 /** Joins a folder path or a URI (`s3://b/p`) with a child name. */

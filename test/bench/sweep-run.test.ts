@@ -88,7 +88,7 @@ test('planning labels inputs by mean partition MB, merges data sizes of the same
   );
 });
 
-test('flags: data sizes from --partitions and --data; the aws engine says it is not wired yet', () => {
+test('flags: data sizes from --partitions and --data; an unknown engine names the valid ones', () => {
   assert.deepEqual(benchDataSizes('1,2,all', '512MB,1.5'), [
     { partitions: 1 },
     { partitions: 2 },
@@ -98,9 +98,10 @@ test('flags: data sizes from --partitions and --data; the aws engine says it is 
   ]);
   assert.equal(benchDataSizes(undefined, undefined), undefined);
   assert.throws(() => benchDataSizes('0', undefined), CaiError);
+  assert.equal(typeof runnerFor('aws'), 'function');
   assert.throws(
-    () => runnerFor('aws'),
-    (e: unknown) => e instanceof CaiError && /--engine local/.test(e.message),
+    () => runnerFor('ray'),
+    (e: unknown) => e instanceof CaiError && /unknown engine "ray"; use local or aws/.test(e.message),
   );
 });
 
@@ -373,15 +374,19 @@ test('cai bench: a run whose job fails is listed, left out of sweep.json, and ex
   assert.match(printed, /failed: p[\d.]+MB-n2-b16 run 1/);
   assert.ok(!existsSync(path.join(out, 'report.html')), '--no-report');
   await assert.rejects(
-    caiBench('--input', data.small, ...common, '--engine', 'aws', '--runs', '1'),
-    (e: unknown) => e instanceof CaiError && /--engine local/.test(e.message),
-  );
-  await assert.rejects(
     caiBench('--input', data.small, ...common, '--batch-size', 'auto'),
     (e: unknown) => e instanceof CaiError && /"auto" is not one/.test(e.message),
   );
   await assert.rejects(
     caiBench('--input', data.small, '--input-dirs', data.large, ...common),
     (e: unknown) => e instanceof CaiError && /not both/.test(e.message),
+  );
+  await assert.rejects(
+    caiBench('--input-dirs', data.large, '--partition-sizes', '1MB', ...common),
+    (e: unknown) => e instanceof CaiError && /not both/.test(e.message),
+  );
+  await assert.rejects(
+    caiBench('--input', data.small, '--partition-sizes', '25 parsecs', ...common),
+    (e: unknown) => e instanceof CaiError && /"25 parsecs" is not a size/.test(e.message),
   );
 });

@@ -2,6 +2,8 @@ import { Option, type Command } from 'commander';
 import { fastestBatchSizes, runSweep, type SweepEvent, type SweepResult } from '../../bench/sweep.js';
 import type { DataSize } from '../../bench/sweep-plan.js';
 import { parseDataSizes } from '../../bench/estimate.js';
+import { awsJobRunner, type AwsRunnerOptions } from '../../bench/aws-runner.js';
+import { repartitionForSweep } from '../../bench/repartition.js';
 import { CaiError, ErrorCodes } from '../../errors.js';
 import { loadJob } from '../../job/load.js';
 import { ENGINES } from '../../job/spec.js';
@@ -12,6 +14,8 @@ import { addJobOptions, jobOverrides } from '../run-command.js';
 interface BenchFlags extends Record<string, unknown> {
   input?: string;
   inputDirs?: string;
+  partitionSizes?: string;
+  partitionsOutput?: string;
   partitions?: string;
   data?: string;
   batchSizes?: string;
@@ -23,6 +27,9 @@ interface BenchFlags extends Record<string, unknown> {
   report: boolean;
   json?: boolean;
   quiet?: boolean;
+  stackName?: string;
+  region?: string;
+  profile?: string;
 }
 
 function list(text: string): string[] {
@@ -177,6 +184,7 @@ export function registerBenchCommand(
   exit: (code: number) => void = (code) => {
     process.exitCode = code;
   },
+  aws: Pick<AwsRunnerOptions, 'connect' | 'pollMs'> = {},
 ): Command {
   return addJobOptions(
     program
@@ -190,6 +198,14 @@ export function registerBenchCommand(
       '--input-dirs <uris>',
       'folders or s3:// prefixes holding the same data at different partition sizes, comma-separated (instead of --input); each is labelled by its mean partition MB',
     )
+    .option(
+      '--partition-sizes <sizes>',
+      're-partition --input at these sizes with `cai partition` (e.g. 25MB,50MB,75MB,100MB) and sweep over each',
+    )
+    .option(
+      '--partitions-output <uri>',
+      'where --partition-sizes writes (default <output>/partitions); partitions of the same input and size are reused',
+    )
     .option('--partitions <list>', 'data sizes as the first K partitions, e.g. 1,2,4,all')
     .option(
       '--data <sizes>',
@@ -199,6 +215,9 @@ export function registerBenchCommand(
     .option('--runs <n>', 'repeats of every configuration, interleaved', '3')
     .addOption(new Option('--engine <engine>', 'engine that runs each job (default local)').choices(ENGINES))
     .option('--runs-output <uri>', "where the runs' job outputs go (default <output>/runs)")
+    .option('--stack-name <name>', 'with --engine aws: the deployed CloudFormation stack (default Cai)')
+    .option('--region <region>', 'with --engine aws: AWS region (default: AWS_REGION or your profile)')
+    .option('--profile <name>', 'with --engine aws: AWS profile (default: AWS_PROFILE or default)')
     .option('--warmup', 'run the first configuration once, unrecorded, before the timed runs')
     .option('--memory <mb>', 'Lambda memory the report bills local records at, MB', '10240')
     .option('--no-report', 'skip the figures and report.html')
@@ -214,10 +233,10 @@ Writes bench.json (what ran), sweep.json (one row per run, with its records), re
 seeds' columns plus wall clock, items/s, p50/p95 partition time, peak RSS; a mean row per
 configuration), figures/*.svg|png and report.html. \`cai report <output>\` redraws them.
 
-Partition sizes: give --input-dirs folders partitioned at different sizes.
-TODO: --partition-sizes 25MB,50MB (re-partitioning one source through \`cai partition\`) once
-src/formats/partition exports a function that partitions a source. TODO: --engine aws once
-src/engines/aws exports a job runner (runSweep already takes one as \`runner\`).
+Partition sizes: --partition-sizes 25MB,50MB re-partitions --input (any source \`cai partition\` reads)
+into <output>/partitions/<bytes>B/ once and reuses it in later sweeps; or give --input-dirs folders
+already partitioned at different sizes. --engine aws runs every job on the deployed stack (\`cai aws
+run\`); give --runs-output an s3:// prefix under the stack's output prefix.
 
 Exit codes: 0 every run succeeded, 1 some run failed (left out of sweep.json), 2 usage error.
 
@@ -236,9 +255,15 @@ Example (the seeds' batch sweep on 1 and 2 GB):
           '--input-dirs',
           'give either --input (one folder) or --input-dirs (one folder per partition size), not both',
         );
-      const inputs = flags.inputDirs ? list(flags.inputDirs) : undefined;
+      if (flags.partitionSizes && flags.inputDirs)
+        throw new CaiError(
+          ErrorCodes.option,
+          '--partition-sizes',
+          're-partitions --input; give either it or --input-dirs (folders already partitioned), not both',
+        );
+      let inputs = flags.inputDirs ? list(flags.inputDirs) : undefined;
       const overrides = jobOverrides(flags);
-      const job = await loadJob(file, {
+      let job = await loadJob(file, {
         ...overrides,
         // The job schema wants one input; with --input-dirs the first stands for it.
         input: overrides.input ?? inputs?.[0],
@@ -247,6 +272,20 @@ Example (the seeds' batch sweep on 1 and 2 GB):
       const dataSizes = benchDataSizes(flags.partitions, flags.data);
       const batchSizes = flags.batchSizes ? positiveInts('--batch-sizes', flags.batchSizes) : undefined;
       const live = flags.quiet || flags.json ? undefined : liveTable(out);
+      if (flags.partitionSizes) {
+        const sized = await repartitionForSweep({
+          job,
+          sizes: list(flags.partitionSizes),
+          into: flags.partitionsOutput ?? `${job.output.replace(/\/+$/, '')}/partitions`,
+          onSize: (size, reused) =>
+            flags.quiet || flags.json
+              ? undefined
+              : out(`${reused ? 'reusing' : 'partitioning'} ${job.input} at ${size}\n`),
+        });
+        inputs = sized.map((s) => s.input);
+        // The partitions are tensor files whatever the source was (images, FITS, Parquet...).
+        job = { ...job, input: inputs[0], format: 'tensor' };
+      }
       const result = await runSweep({
         job,
         output: job.output,
@@ -259,6 +298,17 @@ Example (the seeds' batch sweep on 1 and 2 GB):
         bill: { memoryMB },
         report: flags.report,
         onProgress: live,
+        runner:
+          job.engine === 'aws'
+            ? awsJobRunner({
+                ...aws,
+                session: {
+                  stackName: flags.stackName ?? 'Cai',
+                  region: flags.region,
+                  profile: flags.profile,
+                },
+              })
+            : undefined,
       });
       if (flags.json) {
         const rows = result.rows.map(({ records: _records, ...r }) => r);
