@@ -2,18 +2,19 @@
 // named 1, 2, ... (safetensors, or CAI-compatible .pt), plus manifest.json. Memory stays bounded: rows
 // are read in chunks, at most one partition is held, and each partition is written atomically.
 import { performance } from 'node:perf_hooks';
-import { CaiError, ErrorCodes } from '../../errors.js';
+import { CaiError, describeError, ErrorCodes } from '../../errors.js';
 import type { JobSpec } from '../../job/spec.js';
 import { openParent, openStore } from '../../storage/open.js';
 import type { ObjectInfo, Store } from '../../storage/store.js';
 import { allocate, bytesPerElement, type DTypeArrays } from '../../tensor/dtype.js';
 import { numel, type Tensor } from '../../tensor/tensor.js';
 import { sliceColumns, type ColumnSet } from '../columns.js';
+import { extensionOf } from '../registry.js';
 import { sourceByName, sourceForKey } from '../sources.js';
 import { encodePtDataset } from '../writers/pt-writer.js';
 import { encodeSafetensors } from '../writers/safetensors-writer.js';
 import { sourceChunks, tensorChunks, type RowChunk, type SkippedItem, type SourceRange } from './rows.js';
-import type { ColumnInfo } from './tensor-ranges.js';
+import { openTensorRows, type ColumnInfo } from './tensor-ranges.js';
 
 /** Output formats of `cai partition`. */
 export const PARTITION_FORMATS = ['safetensors', 'pt'] as const;
@@ -161,20 +162,66 @@ function concat(parts: readonly RowChunk[]): RowChunk {
   return { set: { names: first.names, columns, items }, from, ids };
 }
 
+/**
+ * Opens the header of every `.npy` and `.safetensors` input (a few bytes each) before anything is
+ * written, so a truncated file or one of another layout is reported with nothing written at all.
+ */
+async function checkTensorInputs(store: Store, inputs: readonly ObjectInfo[]): Promise<void> {
+  let first: { key: string; columns: readonly ColumnInfo[] } | undefined;
+  for (const o of inputs) {
+    if (!['.npy', '.safetensors'].includes(extensionOf(o.key))) continue;
+    const t = await openTensorRows(store, o.key, o.size);
+    if (!t.ranged) continue;
+    if (first && !sameLayout(first.columns, t.columns)) {
+      throw new CaiError(
+        ErrorCodes.corrupt,
+        store.describe(o.key),
+        `has columns ${describeLayout(t.columns)} but ${first.key} has ${describeLayout(first.columns)}; partition inputs of one layout together`,
+      );
+    }
+    first ??= { key: o.key, columns: t.columns };
+  }
+}
+
+/** Keys of an earlier run in the output: its manifest and partition files (`1.safetensors`, `2.pt`...). */
+async function existingOutput(output: Store): Promise<string[]> {
+  const keys: string[] = [];
+  try {
+    for await (const o of output.list()) {
+      if (o.key === 'manifest.json' || /^\d+\.(safetensors|pt)$/.test(o.key)) keys.push(o.key);
+    }
+  } catch (err) {
+    if (!(err instanceof CaiError && err.code === ErrorCodes.notFound)) throw err;
+  }
+  return keys.sort((a, b) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** The error that stopped a run, saying which partitions it had written (they are complete and kept). */
+function partialFailure(err: unknown, written: readonly ManifestPartition[], output: Store): unknown {
+  if (written.length === 0) return err;
+  const note = `; partitions ${written[0].key} to ${written[written.length - 1].key} were written to ${output.describe('')} before this (no manifest.json): fix the input and run again with --overwrite`;
+  if (err instanceof CaiError)
+    return new CaiError(err.code, err.object, `${err.message.slice(err.object.length + 2)}${note}`, {
+      cause: err,
+    });
+  const { code, message } = describeError(err);
+  return new CaiError(code, output.describe(''), `${message}${note}`, { cause: err });
+}
+
 async function resolveInput(
   uri: string,
   job: Partial<JobSpec>,
-): Promise<{ store: Store; objects: ObjectInfo[] }> {
+): Promise<{ store: Store; objects: ObjectInfo[]; single: boolean }> {
   const storeOptions = { s3Endpoint: job.s3Endpoint };
   const [parent, key] = await openParent(uri, storeOptions);
   const single = key ? await parent.head(key).catch(() => undefined) : undefined;
-  if (single) return { store: parent, objects: [single] };
+  if (single) return { store: parent, objects: [single], single: true };
   const store = await openStore(uri, storeOptions);
   const objects: ObjectInfo[] = [];
   for await (const o of store.list()) {
     if (!/(^|\/)\./.test(o.key)) objects.push(o);
   }
-  return { store, objects };
+  return { store, objects, single: false };
 }
 
 /**
@@ -198,28 +245,30 @@ export async function partitionDataset(options: PartitionOptions): Promise<Parti
     );
   }
   const output = await openStore(options.output, { s3Endpoint: job.s3Endpoint });
-  if (await output.head('manifest.json')) {
-    if (!options.overwrite) {
-      throw new CaiError(
-        ErrorCodes.option,
-        output.describe('manifest.json'),
-        'the output already holds partitions; choose another output or pass --overwrite',
-      );
-    }
-    // Remove the earlier run's partitions, or a later `cai run` over the output would read stale ones.
-    const old = JSON.parse(
-      new TextDecoder().decode(await output.get('manifest.json')),
-    ) as Partial<PartitionManifest>;
-    await output.delete('manifest.json');
-    for (const p of old.partitions ?? []) await output.delete(p.key);
+  // Partitions of an earlier run, finished (with a manifest) or not: never replaced without --overwrite.
+  const earlier = await existingOutput(output);
+  if (earlier.length && !options.overwrite) {
+    throw new CaiError(
+      ErrorCodes.option,
+      output.describe(''),
+      `already holds partitions (${earlier.slice(0, 3).join(', ')}${earlier.length > 3 ? ', ...' : ''}); choose another output or pass --overwrite to replace them`,
+    );
   }
-  const { store, objects } = await resolveInput(options.input, job);
+  const { store, objects, single } = await resolveInput(options.input, job);
   const kinds = new Map<string, ObjectInfo[]>();
   const forced = job.format ? sourceByName(job.format) : undefined;
   for (const o of objects) {
     const kind = forced ? (forced.accepts(o.key) ? forced : undefined) : sourceForKey(o.key);
     if (!kind) continue;
     kinds.set(kind.name, [...(kinds.get(kind.name) ?? []), o]);
+  }
+  if (kinds.size === 0 && single) {
+    const key = objects[0].key;
+    throw new CaiError(
+      ErrorCodes.unsupported,
+      store.describe(key),
+      `${forced ? `is not read by --input-format ${forced.name}` : `has an extension CAI does not read (${extensionOf(key) || 'none'})`}; give a .npy, .safetensors, .pt, .npz, an image, a FITS or a Parquet file, or a folder of them`,
+    );
   }
   if (kinds.size !== 1) {
     throw new CaiError(
@@ -231,6 +280,10 @@ export async function partitionDataset(options: PartitionOptions): Promise<Parti
     );
   }
   const [[kindName, inputs]] = [...kinds.entries()];
+  // The earlier run's manifest goes first, so an output this run leaves half-written is never taken
+  // for a finished one; its partitions are replaced one by one, and the extra ones removed at the end.
+  if (earlier.includes('manifest.json')) await output.delete('manifest.json');
+  if (kindName === 'tensor') await checkTensorInputs(store, inputs);
   const skipped: SkippedItem[] = [];
   const readWhole: string[] = [];
   const chunks =
@@ -275,24 +328,30 @@ export async function partitionDataset(options: PartitionOptions): Promise<Parti
     bytes += body.byteLength;
     options.onPartition?.(entry);
   };
-  for await (const chunk of chunks) {
-    const info = infoOf(chunk.set);
-    if (!columns) {
-      columns = info;
-      firstKey = chunk.from[0]?.key ?? chunk.ids?.[0] ?? '';
-      perPartition ||= Math.max(1, Math.floor((options.size as number) / Math.max(1, rowBytes(columns))));
-    } else if (!sameLayout(columns, info)) {
-      const where = chunk.from[0]?.key ?? chunk.ids?.[0] ?? 'an item';
-      throw new CaiError(
-        ErrorCodes.corrupt,
-        where,
-        `has columns ${describeLayout(info)} but ${firstKey} has ${describeLayout(columns)}; partition inputs of one layout together`,
-      );
+  try {
+    for await (const chunk of chunks) {
+      const info = infoOf(chunk.set);
+      if (!columns) {
+        columns = info;
+        firstKey = chunk.from[0]?.key ?? chunk.ids?.[0] ?? '';
+        perPartition ||= Math.max(1, Math.floor((options.size as number) / Math.max(1, rowBytes(columns))));
+      } else if (!sameLayout(columns, info)) {
+        const where = chunk.from[0]?.key ?? chunk.ids?.[0] ?? 'an item';
+        throw new CaiError(
+          ErrorCodes.corrupt,
+          where,
+          `has columns ${describeLayout(info)} but ${firstKey} has ${describeLayout(columns)}; partition inputs of one layout together`,
+        );
+      }
+      pending.push(chunk);
+      while (pending.count >= perPartition) await flush(perPartition);
     }
-    pending.push(chunk);
-    while (pending.count >= perPartition) await flush(perPartition);
+    if (pending.count > 0) await flush(pending.count);
+  } catch (err) {
+    throw partialFailure(err, partitions, output);
   }
-  if (pending.count > 0) await flush(pending.count);
+  const kept = new Set(partitions.map((p) => p.key));
+  for (const key of earlier) if (key !== 'manifest.json' && !kept.has(key)) await output.delete(key);
   if (!columns) {
     throw new CaiError(
       ErrorCodes.corrupt,
