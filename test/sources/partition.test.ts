@@ -444,3 +444,84 @@ test('the CLI: a target is required, an existing output exits 2, a run prints it
   assert.equal(badSize.code, 2);
   assert.match(badSize.stderr, /"big" is not a size; .*25MB/);
 });
+
+const TORCH_SCRIPT = fileURLToPath(
+  new URL('../../../scripts/fixtures/torch_load_partitions.py', import.meta.url),
+);
+const hasTorch = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+
+test(
+  '--format pt partitions load with torch.load as TensorDatasets of every dtype',
+  { skip: hasTorch ? false : 'needs /usr/bin/python3 with python3-torch' },
+  async () => {
+    const dir = await tmp('torch-in');
+    const out = await tmp('torch');
+    const n = 9;
+    const columns: Record<string, Tensor> = {
+      f32: { dtype: 'float32', shape: [n, 2, 2], data: values(n * 4, 5) },
+      f64: { dtype: 'float64', shape: [n], data: Float64Array.from({ length: n }, (_, i) => i / 3) },
+      f16: {
+        dtype: 'float16',
+        shape: [n],
+        data: Uint16Array.from({ length: n }, (_, i) => 0x3c00 + i * 256),
+      },
+      i64: {
+        dtype: 'int64',
+        shape: [n],
+        data: BigInt64Array.from({ length: n }, (_, i) => BigInt(i) * 10n ** 12n),
+      },
+      i32: { dtype: 'int32', shape: [n, 3], data: Int32Array.from({ length: n * 3 }, (_, i) => i - 13) },
+      i16: { dtype: 'int16', shape: [n], data: Int16Array.from({ length: n }, (_, i) => -i * 1000) },
+      i8: { dtype: 'int8', shape: [n], data: Int8Array.from({ length: n }, (_, i) => i - 4) },
+      u8: { dtype: 'uint8', shape: [n], data: Uint8Array.from({ length: n }, (_, i) => 250 + i) },
+      b: { dtype: 'bool', shape: [n], data: Uint8Array.from({ length: n }, (_, i) => i % 2) },
+    };
+    await writeFile(path.join(dir, 'all.safetensors'), encodeSafetensors(columns));
+    await partitionDataset({ input: path.join(dir, 'all.safetensors'), output: out, items: 4, format: 'pt' });
+    const r = spawnSync('/usr/bin/python3', [TORCH_SCRIPT, out], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const seen = JSON.parse(r.stdout) as {
+      partitions: {
+        key: string;
+        class: string;
+        len: number;
+        tensors: { dtype: string; shape: number[]; values: number[] }[];
+      }[];
+    };
+    assert.deepEqual(
+      seen.partitions.map((p) => [p.key, p.class, p.len]),
+      [
+        ['1.pt', 'torch.utils.data.dataset.TensorDataset', 4],
+        ['2.pt', 'torch.utils.data.dataset.TensorDataset', 4],
+        ['3.pt', 'torch.utils.data.dataset.TensorDataset', 1],
+      ],
+    );
+    const torchNames: Record<string, string> = {
+      f32: 'torch.float32',
+      f64: 'torch.float64',
+      f16: 'torch.float16',
+      i64: 'torch.int64',
+      i32: 'torch.int32',
+      i16: 'torch.int16',
+      i8: 'torch.int8',
+      u8: 'torch.uint8',
+      b: 'torch.bool',
+    };
+    Object.entries(columns).forEach(([name, t], k) => {
+      const got = seen.partitions.map((p) => p.tensors[k]);
+      assert.deepEqual(
+        got.map((g) => [g.dtype, g.shape]),
+        [4, 4, 1].map((rows) => [torchNames[name], [rows, ...t.shape.slice(1)]]),
+        name,
+      );
+      const flat = got.flatMap((g) => g.values);
+      // float16 bits decoded by hand: 2^(exponent - 15) x (1 + mantissa / 1024).
+      const half = (h: number) => 2 ** (((h >> 10) & 31) - 15) * (1 + (h & 1023) / 1024);
+      const want =
+        t.dtype === 'float16'
+          ? Array.from(t.data as Uint16Array, half)
+          : Array.from(t.data as ArrayLike<number | bigint>, Number);
+      assert.deepEqual(flat, want, name);
+    });
+  },
+);
