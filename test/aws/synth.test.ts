@@ -66,6 +66,14 @@ const mapState = (t: SynthesizedTemplate): Json => (t.stateMachine.definition.St
 const inferState = (t: SynthesizedTemplate): Json =>
   ((mapState(t).ItemProcessor as Json).States as States)[STATES.infer];
 
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+    .sort();
+}
+
 const list = (v: string | readonly string[]) => (typeof v === 'string' ? [v] : [...v]);
 
 test('three functions on a current runtime with their own log groups, one standard state machine', async () => {
@@ -380,8 +388,16 @@ test('--packaging image: a container image function built at deploy, synthesized
   assert.equal(LAMBDA_BASE_IMAGE, 'public.ecr.aws/lambda/nodejs:24', 'the same Node.js as the zip runtime');
   assert.match(dockerfile, /^FROM public\.ecr\.aws\/lambda\/nodejs:24$/m);
   assert.match(dockerfile, /^CMD \["index\.handler"\]$/m);
-  // The image holds exactly the files of the tested zip package.
-  for (const f of ['index.mjs', 'onnxruntime/onnxruntime_binding.node', 'onnxruntime/libonnxruntime.so.1']) {
+  // The image gets exactly the files of the zip package (which bundle.test.ts runs), nothing else.
+  assert.match(dockerfile, /^COPY \. \$\{LAMBDA_TASK_ROOT\}\/$/m);
+  assert.deepEqual(
+    (await fs.readFile(path.join(context, '.dockerignore'), 'utf8')).split('\n').filter(Boolean).sort(),
+    ['.dockerignore', 'Dockerfile'],
+  );
+  const files = await filesUnder(bundles.inference.dir);
+  assert.ok(files.includes('index.mjs') && files.includes('onnxruntime/libonnxruntime.so.1'));
+  assert.deepEqual(await filesUnder(context), [...files, '.dockerignore', 'Dockerfile'].sort());
+  for (const f of files) {
     assert.deepEqual(
       await fs.readFile(path.join(context, f)),
       await fs.readFile(path.join(bundles.inference.dir, f)),

@@ -32,9 +32,9 @@ export function dockerfile(): string {
     "# CAI's inference function as a container image (`cai aws deploy --packaging image`), for code over",
     "# Lambda's 250 MB zip limit. The CDK builds it at deploy time, never when synthesizing.",
     `FROM ${LAMBDA_BASE_IMAGE}`,
-    "# The esbuild bundle and onnxruntime-node's Linux binaries, which it loads from ./onnxruntime/.",
-    'COPY index.mjs ${LAMBDA_TASK_ROOT}/',
-    'COPY onnxruntime/ ${LAMBDA_TASK_ROOT}/onnxruntime/',
+    "# The inference package: the esbuild bundle, onnxruntime-node's Linux binaries in onnxruntime/ and",
+    "# sharp's in node_modules/@img/ (see .dockerignore).",
+    'COPY . ${LAMBDA_TASK_ROOT}/',
     'CMD ["index.handler"]',
     '',
   ].join('\n');
@@ -74,6 +74,7 @@ export async function synthesize(
     await fs.rm(imageContext, { recursive: true, force: true });
     await fs.cp(bundles.inference.dir, imageContext, { recursive: true });
     await fs.writeFile(path.join(imageContext, 'Dockerfile'), dockerfile());
+    await fs.writeFile(path.join(imageContext, '.dockerignore'), 'Dockerfile\n.dockerignore\n');
   }
   const assemblyDir = path.join(root, 'assembly');
   await fs.rm(assemblyDir, { recursive: true, force: true });

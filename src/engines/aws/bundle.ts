@@ -15,7 +15,10 @@ export const ORT_FOLDER = 'onnxruntime';
 
 /** One Lambda deployment package. */
 export interface LambdaBundle {
-  /** The unzipped package: `index.mjs` and, for inference, `onnxruntime/`. */
+  /**
+   * The unzipped package: `index.mjs` and, for inference, `onnxruntime/` and sharp's binaries under
+   * `node_modules/@img/` (when installed for the architecture).
+   */
   readonly dir: string;
   /** The deployment zip, made from `dir`. */
   readonly zip: string;
@@ -70,7 +73,51 @@ export function ortLinuxBinaries(architecture: Architecture): string {
   return path.join(pkg, 'bin', `napi-v${napi}`, 'linux', architecture === 'x86_64' ? 'x64' : 'arm64');
 }
 
-async function bundleEntry(entry: string, dir: string): Promise<void> {
+/** The folders of sharp's prebuilt binaries for Linux on an architecture, when they are installed. */
+export function sharpLinuxPackages(
+  architecture: Architecture,
+): { binding: string; libvips: string } | undefined {
+  const arch = architecture === 'x86_64' ? 'x64' : 'arm64';
+  try {
+    // Resolved from sharp's own folder, as sharp resolves them at run time.
+    const fromSharp = createRequire(require.resolve('sharp'));
+    return {
+      binding: path.dirname(fromSharp.resolve(`@img/sharp-linux-${arch}/package`)),
+      libvips: path.dirname(fromSharp.resolve(`@img/sharp-libvips-linux-${arch}/package`)),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+// sharp loads its native binding when it is imported, and CAI's image decoder imports it eagerly: a
+// package without sharp's binaries gets this stand-in, which loads and fails only when an image is decoded.
+function sharpStubPlugin(reason: string): Plugin {
+  return {
+    name: 'cai-sharp-stub',
+    setup(b) {
+      b.onResolve({ filter: /^sharp$/ }, () => ({ path: 'sharp', namespace: 'cai-sharp-stub' }));
+      b.onLoad({ filter: /.*/, namespace: 'cai-sharp-stub' }, () => ({
+        resolveDir: here,
+        loader: 'js',
+        contents: [
+          "import { CaiError, ErrorCodes } from '../../errors.js';",
+          'function sharp() {',
+          `  throw new CaiError(ErrorCodes.unsupported, 'sharp', ${JSON.stringify(reason)});`,
+          '}',
+          'sharp.cache = () => {};',
+          'sharp.concurrency = () => 0;',
+          'export default sharp;',
+        ].join('\n'),
+      }));
+    },
+  };
+}
+
+/** How a package gets sharp: its binaries next to the bundle, or a stand-in that says why not. */
+type SharpPackaging = { readonly external: true } | { readonly stub: string };
+
+async function bundleEntry(entry: string, dir: string, sharp: SharpPackaging): Promise<void> {
   await fs.rm(dir, { recursive: true, force: true });
   await fs.mkdir(dir, { recursive: true });
   const result = await build({
@@ -81,7 +128,10 @@ async function bundleEntry(entry: string, dir: string): Promise<void> {
     target: 'node22',
     format: 'esm',
     banner: { js: BANNER },
-    plugins: [ortBindingPlugin],
+    // sharp's JavaScript is bundled; its binding (`@img/sharp-linux-*`) is required at run time from the
+    // package's node_modules, where the binding's rpath finds libvips next to it.
+    external: 'external' in sharp ? ['@img/sharp-*'] : [],
+    plugins: [ortBindingPlugin, ...('stub' in sharp ? [sharpStubPlugin(sharp.stub)] : [])],
     minify: true,
     keepNames: true,
     legalComments: 'eof',
@@ -135,8 +185,8 @@ async function pack(dir: string, limit = true): Promise<LambdaBundle> {
 
 /**
  * Builds the stack's Lambda packages into `outDir`: `control/` (Initialize and Summarize, no native
- * code) and `inference/` (the worker with onnxruntime-node's Linux binaries for `architecture` next to
- * the bundle), each a folder and a deterministic zip. Throws if a zip package would exceed Lambda's 250 MB.
+ * code) and `inference/` (the worker with onnxruntime-node's and sharp's Linux binaries for
+ * `architecture` next to the bundle), each a folder and a deterministic zip. Throws if a zip package would exceed Lambda's 250 MB.
  *
  * @example const { inference } = await buildLambdaBundles({ outDir: 'cdk.out/bundles', architecture: 'arm64' });
  */
@@ -148,12 +198,33 @@ export async function buildLambdaBundles(options: {
 }): Promise<LambdaBundles> {
   const control = path.join(options.outDir, 'control');
   const inference = path.join(options.outDir, `inference-${options.architecture}`);
-  await bundleEntry(path.join(here, 'lambda', 'control-entry.js'), control);
-  await bundleEntry(path.join(here, 'lambda', 'inference-entry.js'), inference);
+  await bundleEntry(path.join(here, 'lambda', 'control-entry.js'), control, {
+    stub: 'Initialize and Summarize do not decode images',
+  });
+  const sharp = sharpLinuxPackages(options.architecture);
+  const arch = options.architecture === 'x86_64' ? 'x64' : 'arm64';
+  await bundleEntry(
+    path.join(here, 'lambda', 'inference-entry.js'),
+    inference,
+    sharp
+      ? { external: true }
+      : {
+          stub: `image sources need sharp's linux-${arch} binaries, which were not installed when this package was built: run \`npm install --os=linux --cpu=${arch} sharp\` and deploy again`,
+        },
+  );
   const ort = ortLinuxBinaries(options.architecture);
   await fs.mkdir(path.join(inference, ORT_FOLDER));
   for (const f of ['onnxruntime_binding.node', 'libonnxruntime.so.1']) {
     await fs.copyFile(path.join(ort, f), path.join(inference, ORT_FOLDER, f));
+  }
+  if (sharp) {
+    for (const from of [sharp.binding, sharp.libvips]) {
+      await fs.cp(from, path.join(inference, 'node_modules', '@img', path.basename(from)), {
+        recursive: true,
+        // Headers are for compiling against libvips, not for running.
+        filter: (f) => !path.relative(from, f).split(path.sep).includes('include'),
+      });
+    }
   }
   const [c, i] = await Promise.all([pack(control), pack(inference, options.packaging !== 'image')]);
   return { control: c, inference: i, architecture: options.architecture };

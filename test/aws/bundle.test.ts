@@ -1,0 +1,279 @@
+// The Lambda packages are self-contained: unzipped into a temporary folder, they run in a fresh Node
+// process that cannot see the repository's node_modules, with Lambda-shaped events, against local S3.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { unzipSync } from 'fflate';
+import {
+  buildLambdaBundles,
+  LAMBDA_UNZIPPED_LIMIT,
+  sharpLinuxPackages,
+  type LambdaBundles,
+} from '../../src/engines/aws/bundle.js';
+import { handlerEnvironment } from '../../src/engines/aws/config.js';
+import { parseStackParams } from '../../src/engines/aws/params.js';
+import type { InferenceResult, InitializeResult } from '../../src/engines/aws/protocol.js';
+import { runJob } from '../../src/job/run.js';
+import { parseJobSpec } from '../../src/job/spec.js';
+import type { PlannedPartition } from '../../src/plan/plan.js';
+import '../../src/storage/register.js';
+import type { PartitionRecord } from '../../src/worker/record.js';
+import { predictionsOf } from './compare.js';
+import { DEPLOYMENT, startAwsFixture, testBundles, type AwsFixture } from './fixture.js';
+
+const REPO = path.resolve(fileURLToPath(new URL('../../..', import.meta.url)));
+// A 1,769 MB function gets one vCPU, so one onnxruntime thread, as the local baseline below uses.
+const MEMORY_MB = 1769;
+
+let fx: AwsFixture;
+let bundles: LambdaBundles;
+let scratch: string;
+
+before(async () => {
+  [fx, bundles] = await Promise.all([startAwsFixture(), testBundles()]);
+  scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'cai-aws-lambda-'));
+});
+after(async () => {
+  await fx?.s3.stop();
+  if (scratch) await fs.rm(scratch, { recursive: true, force: true });
+});
+
+/** Unzips a deployment package into a fresh folder, as Lambda does into /var/task. */
+async function unzipPackage(zip: string, name: string): Promise<{ dir: string; sizes: Map<string, number> }> {
+  const dir = path.join(scratch, name);
+  const sizes = new Map<string, number>();
+  for (const [rel, data] of Object.entries(unzipSync(await fs.readFile(zip)))) {
+    await fs.mkdir(path.dirname(path.join(dir, rel)), { recursive: true });
+    await fs.writeFile(path.join(dir, rel), data);
+    sizes.set(rel, data.byteLength);
+  }
+  return { dir, sizes };
+}
+
+// What the Lambda Node.js runtime does, reduced to what matters here: load the module once, call the
+// handler with each event and a context, report results and errors as JSON. It also lists the native
+// libraries of onnxruntime and sharp mapped into the process, to show where they were loaded from.
+const RUNNER = `
+import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+const [taskRoot, handlerName, eventsFile] = process.argv.slice(2);
+const mod = await import(pathToFileURL(taskRoot + '/index.mjs').href);
+const results = [];
+for (const [i, event] of JSON.parse(readFileSync(eventsFile, 'utf8')).entries()) {
+  const deadline = Date.now() + 900_000;
+  const context = {
+    awsRequestId: 'request-' + i,
+    functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
+    memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    getRemainingTimeInMillis: () => deadline - Date.now(),
+  };
+  try {
+    results.push({ result: await mod[handlerName](event, context) });
+  } catch (err) {
+    results.push({ errorType: err.name, errorMessage: err.message });
+  }
+}
+const native = readFileSync('/proc/self/maps', 'utf8').split('\\n')
+  .map((line) => line.trim().split(/\\s+/)[5]).filter((p) => p && /onnxruntime|sharp|vips/.test(p) && /\\.(node|so[.\\d]*)$/.test(p));
+process.stdout.write(JSON.stringify({ results, native: [...new Set(native)] }));
+`;
+
+interface Invocation<T> {
+  results: ({ result: T } | { errorType: string; errorMessage: string })[];
+  native: string[];
+}
+
+/** Runs a handler of an unzipped package in a fresh `node`, its cwd and HOME outside the repository. */
+async function invokeFresh<T>(taskRoot: string, handler: string, events: unknown[]): Promise<Invocation<T>> {
+  const cwd = await fs.mkdtemp(path.join(scratch, 'cwd-'));
+  await fs.writeFile(path.join(cwd, 'runtime.mjs'), RUNNER);
+  await fs.writeFile(path.join(cwd, 'events.json'), JSON.stringify(events));
+  const params = parseStackParams({ ...DEPLOYMENT, memoryMb: MEMORY_MB });
+  const env: Record<string, string> = {
+    PATH: '/usr/bin:/bin',
+    HOME: cwd,
+    TZ: 'UTC',
+    LAMBDA_TASK_ROOT: taskRoot,
+    AWS_LAMBDA_FUNCTION_NAME: `Cai-${handler}`,
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(MEMORY_MB),
+    AWS_REGION: 'us-east-1',
+    // s3rver's credentials; no profile files, no instance metadata: nothing leaves this machine.
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_CONFIG_FILE: path.join(cwd, 'no-config'),
+    AWS_SHARED_CREDENTIALS_FILE: path.join(cwd, 'no-credentials'),
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    ...handlerEnvironment(params),
+  };
+  const child = spawn(process.execPath, ['runtime.mjs', taskRoot, handler, 'events.json'], {
+    cwd,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  assert.equal(code, 0, `the runtime exited ${code}: ${stderr.slice(-3000)}`);
+  return JSON.parse(stdout) as Invocation<T>;
+}
+
+function ok<T>(r: Invocation<T>['results'][number]): T {
+  assert.ok('result' in r, `the handler threw ${JSON.stringify(r)}`);
+  return r.result;
+}
+
+/** The ELF machine of a shared object: 62 x86-64, 183 AArch64. */
+async function elfMachine(file: string): Promise<number> {
+  const head = Buffer.alloc(20);
+  const fd = await fs.open(file, 'r');
+  try {
+    await fd.read(head, 0, 20, 0);
+  } finally {
+    await fd.close();
+  }
+  assert.equal(head.subarray(0, 4).toString('latin1'), '\x7fELF', file);
+  return head.readUInt16LE(18);
+}
+
+test("the inference zip unpacks to the bundle and onnxruntime's Linux binaries, far under 250 MB", async (t) => {
+  const { dir, sizes } = await unzipPackage(bundles.inference.zip, 'inference-size');
+  const files = [...sizes.keys()];
+  assert.deepEqual(files.filter((f) => !f.startsWith('node_modules/')).sort(), [
+    'index.mjs',
+    'onnxruntime/libonnxruntime.so.1',
+    'onnxruntime/onnxruntime_binding.node',
+  ]);
+  // sharp's binding and libvips, for image sources (installed here for linux-x64).
+  assert.ok(sharpLinuxPackages('x86_64'), "this machine has sharp's linux-x64 binaries");
+  const sharpBinding = files.find((f) => /^node_modules\/@img\/sharp-linux-x64\/lib\/.*\.node$/.test(f));
+  const libvips = files.find((f) =>
+    /^node_modules\/@img\/sharp-libvips-linux-x64\/lib\/libvips-cpp\.so/.test(f),
+  );
+  assert.ok(sharpBinding && libvips, files.join(', '));
+  assert.ok(!files.some((f) => f.includes('/include/')), 'no C headers');
+  const unzipped = [...sizes.values()].reduce((a, b) => a + b, 0);
+  assert.equal(unzipped, bundles.inference.unzippedBytes);
+  assert.ok(unzipped < LAMBDA_UNZIPPED_LIMIT, `${unzipped} bytes unzipped`);
+  assert.equal((await fs.stat(bundles.inference.zip)).size, bundles.inference.zippedBytes);
+  t.diagnostic(
+    `inference package: ${(bundles.inference.zippedBytes / 2 ** 20).toFixed(1)} MiB zipped, ` +
+      `${(unzipped / 2 ** 20).toFixed(1)} MiB unzipped; control: ${(bundles.control.zippedBytes / 2 ** 20).toFixed(2)} MiB zipped`,
+  );
+  const control = await unzipPackage(bundles.control.zip, 'control-size');
+  assert.deepEqual([...control.sizes.keys()], ['index.mjs'], 'no native code in Initialize and Summarize');
+  for (const f of [
+    'onnxruntime/libonnxruntime.so.1',
+    'onnxruntime/onnxruntime_binding.node',
+    sharpBinding,
+    libvips,
+  ])
+    assert.equal(await elfMachine(path.join(dir, f)), 62, `${f} is x86-64`);
+});
+
+test('the arm64 packages carry AArch64 binaries', async () => {
+  const arm = await buildLambdaBundles({ outDir: path.join(scratch, 'arm'), architecture: 'arm64' });
+  assert.equal(arm.architecture, 'arm64');
+  const { dir } = await unzipPackage(arm.inference.zip, 'inference-arm64');
+  for (const f of ['onnxruntime/libonnxruntime.so.1', 'onnxruntime/onnxruntime_binding.node'])
+    assert.equal(await elfMachine(path.join(dir, f)), 183, `${f} is AArch64`);
+  assert.ok(arm.inference.unzippedBytes < LAMBDA_UNZIPPED_LIMIT);
+  // sharp's arm64 binaries go in when installed; otherwise the bundle says how to get them, on use only.
+  const bundle = await fs.readFile(path.join(dir, 'index.mjs'), 'utf8');
+  if (sharpLinuxPackages('arm64')) {
+    assert.ok((await fs.stat(path.join(dir, 'node_modules/@img/sharp-linux-arm64'))).isDirectory());
+  } else {
+    await assert.rejects(fs.stat(path.join(dir, 'node_modules')));
+    assert.ok(bundle.includes('npm install --os=linux --cpu=arm64 sharp'));
+  }
+});
+
+test('unzipped packages run in a fresh node outside the repository: Initialize plans, Inference writes predictions', async () => {
+  const control = await unzipPackage(bundles.control.zip, 'control');
+  const inference = await unzipPackage(bundles.inference.zip, 'inference');
+  for (const dir of [control.dir, inference.dir, scratch]) {
+    assert.ok(!path.resolve(dir).startsWith(REPO + path.sep), `${dir} is outside ${REPO}`);
+  }
+
+  const job = fx.job('bundle', { batchSize: 16 });
+  const init = await invokeFresh<InitializeResult>(control.dir, 'initialize', [
+    { input: { job }, executionName: 'bundle-test', executionStartTime: new Date().toISOString() },
+  ]);
+  const planned = ok(init.results[0]);
+  assert.equal(planned.planned, 5);
+  assert.equal(planned.todo, 5);
+  assert.deepEqual(init.native, [], 'the control package loads no onnxruntime');
+  const manifest = JSON.parse(
+    new TextDecoder().decode(await fx.store(`s3://${planned.manifest.bucket}`).get(planned.manifest.key)),
+  ) as PlannedPartition[];
+  const byId = new Map(manifest.map((p) => [p.id, p]));
+
+  // One partition alone, then an ItemBatcher batch of two: the second invocation is warm.
+  const infer = await invokeFresh<InferenceResult>(inference.dir, 'handler', [
+    { task: planned.task, partition: byId.get('1'), retryCount: 0 },
+    { task: planned.task, items: [byId.get('2'), byId.get('3')], retryCount: 0 },
+    { task: planned.task, partition: { ...byId.get('4'), id: 'missing', key: 'missing.pt' }, retryCount: 0 },
+  ]);
+  assert.deepEqual(
+    ok(infer.results[0]).partitions.map((p) => [p.id, p.status, p.items]),
+    [['1', 'ok', fx.items['1']]],
+  );
+  assert.deepEqual(
+    ok(infer.results[1]).partitions.map((p) => [p.id, p.status, p.items]),
+    [
+      ['2', 'ok', fx.items['2']],
+      ['3', 'ok', fx.items['3']],
+    ],
+  );
+  // A failure comes back named as Step Functions' Retry and Catch match it.
+  const failed = infer.results[2];
+  assert.ok(
+    'errorType' in failed && /^Cai(Retryable|Partition)Error$/.test(failed.errorType),
+    JSON.stringify(failed),
+  );
+
+  // onnxruntime and sharp were loaded from the unzipped package, not from the repository.
+  assert.equal(infer.native.length, 4, `native libraries: ${infer.native.join(', ')}`);
+  for (const lib of infer.native) {
+    assert.ok(lib.startsWith(inference.dir + path.sep), `${lib} loaded`);
+  }
+  assert.ok(infer.native.some((l) => l.endsWith('onnxruntime/libonnxruntime.so.1')));
+  assert.ok(infer.native.some((l) => /sharp-libvips-linux-x64\/lib\/libvips-cpp\.so/.test(l)));
+
+  const out = fx.store(`${DEPLOYMENT.output}/bundle`);
+  const records = await Promise.all(
+    ['1', '2', '3'].map(
+      async (id) =>
+        JSON.parse(new TextDecoder().decode(await out.get(`results/${id}.json`))) as PartitionRecord,
+    ),
+  );
+  assert.deepEqual(
+    records.map((r) => [
+      r.partition,
+      r.items,
+      r.lambda?.memory_mb,
+      r.lambda?.cold_start,
+      r.lambda?.request_id,
+    ]),
+    [
+      ['1', fx.items['1'], MEMORY_MB, true, 'request-0'],
+      ['2', fx.items['2'], MEMORY_MB, false, 'request-1'],
+      ['3', fx.items['3'], MEMORY_MB, false, 'request-1'],
+    ],
+  );
+
+  // The same predictions as the local engine's, item for item.
+  const local = await runJob(parseJobSpec(fx.job('bundle-local', { threads: 1, fileLimit: 3 })), {
+    retryBaseMs: 10,
+  });
+  assert.equal(local.status, 'succeeded');
+  const rows = await predictionsOf(out);
+  assert.equal(rows.length, fx.items['1'] + fx.items['2'] + fx.items['3']);
+  assert.deepEqual(rows, await predictionsOf(fx.store(`${DEPLOYMENT.output}/bundle-local`)));
+});
