@@ -319,7 +319,9 @@ export function registerAwsCommand(program: Command, deps: AwsCommandDeps = {}):
   )
     .option('--json', 'print the summary as JSON on stdout')
     .action(async (executionArn: string, o: Record<string, unknown>) => {
-      const api = await connect(session(o));
+      // An execution lives in the region its ARN names, whatever the profile's default region is.
+      const arnRegion = /^arn:[^:]+:states:([^:]+):/.exec(executionArn)?.[1];
+      const api = await connect({ ...session(o), region: (o.region as string | undefined) ?? arnRegion });
       const state = await api.describeExecution(executionArn);
       const items = await api.mapRun(executionArn);
       const elapsedSeconds = ((state.stopDate ?? new Date()).getTime() - state.startDate.getTime()) / 1000;

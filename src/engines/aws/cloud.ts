@@ -97,6 +97,22 @@ export function awsError(err: unknown, session: AwsSession, region?: string): Er
       { cause: err },
     );
   }
+  if (name === 'ExecutionDoesNotExist' || name === 'InvalidArn') {
+    return new CaiError(
+      ErrorCodes.notFound,
+      'execution',
+      `${message}; pass the execution ARN that \`cai aws run\` printed (executions are kept 90 days)`,
+      { cause: err },
+    );
+  }
+  if (name === 'StateMachineDoesNotExist') {
+    return new CaiError(
+      ErrorCodes.notFound,
+      `stack ${session.stackName}`,
+      'its state machine no longer exists; deploy the stack again with `cai aws deploy`',
+      { cause: err },
+    );
+  }
   if (/ExpiredToken|InvalidClientTokenId|UnrecognizedClient|SignatureDoesNotMatch/i.test(name)) {
     return new CaiError(
       ErrorCodes.accessDenied,

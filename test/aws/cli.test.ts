@@ -1,0 +1,209 @@
+// `cai aws` through the real CLI in a child process: synth needs no account, and without credentials or
+// a deployed stack every command says what to run. No request leaves this machine: the environment has
+// no credentials, no profiles and no instance metadata, and AWS endpoints point at a loopback fake.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { DEPLOYMENT } from './fixture.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+let home: string;
+let baseEnv: Record<string, string>;
+
+before(async () => {
+  home = await fs.mkdtemp(path.join(os.tmpdir(), 'cai-aws-cli-'));
+  const empty = path.join(home, 'empty');
+  await fs.writeFile(empty, '');
+  // Built from nothing, so no AWS_* variable of this machine leaks in.
+  baseEnv = {
+    PATH: path.dirname(process.execPath),
+    HOME: home,
+    CI: 'true',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_CONFIG_FILE: empty,
+    AWS_SHARED_CREDENTIALS_FILE: empty,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+});
+after(async () => {
+  if (home) await fs.rm(home, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  seconds: number;
+}
+
+// Asynchronous, so that the fake AWS endpoint in this process can answer meanwhile.
+async function cai(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const started = Date.now();
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: home,
+    env: { ...baseEnv, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { code, stdout, stderr, seconds: (Date.now() - started) / 1000 };
+}
+
+const stackFlags = ['--data', DEPLOYMENT.data, '--output', DEPLOYMENT.output, '--model', DEPLOYMENT.model];
+
+test('cai aws synth writes the template and packages with no account, no Docker on PATH', async () => {
+  const out = path.join(home, 'synth');
+  const params = path.join(home, 'params.json');
+  await fs.writeFile(params, JSON.stringify({ ...DEPLOYMENT, memoryMb: 2048, stackName: 'CaiFromFile' }));
+  const r = await cai(['aws', 'synth', '--out', out, '--params', params, '--memory', '3008']);
+  assert.equal(r.code, 0, r.stderr);
+  const templateFile = path.join(out, 'assembly', 'CaiFromFile.template.json');
+  assert.ok(r.stdout.includes(templateFile), r.stdout);
+  assert.match(r.stdout, /inference package \(x86_64\): [\d.]+ MiB zipped, [\d.]+ MiB unzipped/);
+  const template = JSON.parse(await fs.readFile(templateFile, 'utf8')) as {
+    Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+    Outputs: Record<string, { Value: unknown }>;
+  };
+  const fns = Object.values(template.Resources).filter((x) => x.Type === 'AWS::Lambda::Function');
+  assert.equal(fns.length, 3);
+  // The flag wins over the file.
+  assert.equal(fns.find((f) => f.Properties.Handler === 'index.handler')?.Properties.MemorySize, 3008);
+  assert.equal(template.Outputs.DataUri.Value, DEPLOYMENT.data);
+  const assets = (await fs.readdir(path.join(out, 'assembly'))).filter((f) => /^asset\..*\.zip$/.test(f));
+  assert.equal(assets.length, 2, 'the control and inference zips');
+});
+
+test('cai aws synth with a missing or bad parameter is a usage error naming it', async () => {
+  const missing = await cai(['aws', 'synth', '--out', path.join(home, 'bad'), '--data', DEPLOYMENT.data]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /"output" is required/);
+  assert.match(missing.stderr, /"model" is required/);
+  const arch = await cai(['aws', 'synth', ...stackFlags, '--architecture', 'sparc']);
+  assert.equal(arch.code, 2);
+  assert.match(arch.stderr, /Allowed choices are x86_64, arm64/);
+});
+
+test('without a region or credentials, run, status, deploy, destroy and bootstrap say what to do, quickly', async () => {
+  const noRegion = await cai(['aws', 'run']);
+  assert.equal(noRegion.code, 2);
+  assert.match(noRegion.stderr, /AWS region: not set; pass --region or set AWS_REGION/);
+
+  const region = { AWS_REGION: 'eu-west-1' };
+  const deployOut = path.join(home, 'deploy-out');
+  const commands = [
+    ['aws', 'run'],
+    ['aws', 'status', 'arn:aws:states:eu-west-1:123456789012:execution:Cai:x'],
+    ['aws', 'deploy', ...stackFlags, '--out', deployOut],
+    ['aws', 'destroy'],
+    ['aws', 'bootstrap'],
+  ];
+  for (const args of commands) {
+    const r = await cai(args, region);
+    assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /AWS credentials: none found; run `aws configure`/, args.join(' '));
+    assert.ok(r.seconds < 20, `${args.join(' ')} took ${r.seconds} s`);
+  }
+  // deploy stopped before building anything.
+  await assert.rejects(fs.stat(deployOut));
+  // The region of an execution comes from its ARN.
+  const status = await cai(['aws', 'status', 'arn:aws:states:eu-west-1:123456789012:execution:Cai:x']);
+  assert.match(status.stderr, /AWS credentials: none found/);
+});
+
+/** A loopback stand-in for CloudFormation (query protocol) and Step Functions (JSON protocol). */
+async function fakeAws(): Promise<{ endpoint: string; requests: string[]; close(): Promise<void> }> {
+  const requests: string[] = [];
+  const body = async (req: IncomingMessage) => {
+    let text = '';
+    for await (const chunk of req) text += (chunk as Buffer).toString();
+    return text;
+  };
+  const server: Server = createServer((req, res) => {
+    void body(req).then((text) => {
+      const target = req.headers['x-amz-target'];
+      if (typeof target === 'string') {
+        requests.push(target);
+        const { executionArn } = JSON.parse(text) as { executionArn?: string };
+        res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
+        res.end(
+          JSON.stringify({
+            __type: 'com.amazonaws.swf.service.v2.model#ExecutionDoesNotExist',
+            message: `Execution Does Not Exist: '${executionArn}'`,
+          }),
+        );
+        return;
+      }
+      const form = new URLSearchParams(text);
+      const stack = form.get('StackName') ?? '';
+      requests.push(`${form.get('Action')} ${stack}`);
+      res.writeHead(stack === 'NotCai' ? 200 : 400, { 'content-type': 'text/xml' });
+      const ns = 'http://cloudformation.amazonaws.com/doc/2010-05-15/';
+      res.end(
+        stack === 'NotCai'
+          ? `<DescribeStacksResponse xmlns="${ns}"><DescribeStacksResult><Stacks><member><StackName>NotCai</StackName><StackId>arn:aws:cloudformation:eu-west-1:123456789012:stack/NotCai/1</StackId><StackStatus>CREATE_COMPLETE</StackStatus><CreationTime>2026-01-01T00:00:00Z</CreationTime><Outputs><member><OutputKey>Other</OutputKey><OutputValue>x</OutputValue></member></Outputs></member></Stacks></DescribeStacksResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></DescribeStacksResponse>`
+          : `<ErrorResponse xmlns="${ns}"><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Stack with id ${stack} does not exist</Message></Error><RequestId>r2</RequestId></ErrorResponse>`,
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    requests,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+test('with credentials but no deployed stack, run and status name the command to run', async () => {
+  const aws = await fakeAws();
+  try {
+    const env = {
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'not-a-secret',
+      AWS_ENDPOINT_URL_CLOUDFORMATION: aws.endpoint,
+      AWS_ENDPOINT_URL_SFN: aws.endpoint,
+    };
+    const job = path.join(home, 'job.json');
+    await fs.writeFile(job, JSON.stringify({ output: `${DEPLOYMENT.output}/run1`, batchSize: 64 }));
+    const run = await cai(['aws', 'run', job], env);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(
+      run.stderr,
+      /stack Cai: not deployed in eu-west-1; run `cai aws deploy --data s3:\/\/\.\.\./,
+    );
+    assert.deepEqual(aws.requests, ['DescribeStacks Cai']);
+
+    const other = await cai(['aws', 'run', job, '--stack-name', 'Mine'], env);
+    assert.match(other.stderr, /stack Mine: not deployed in eu-west-1/);
+
+    const foreign = await cai(['aws', 'run', job, '--stack-name', 'NotCai'], env);
+    assert.equal(foreign.code, 1);
+    assert.match(
+      foreign.stderr,
+      /stack NotCai: has no output StateMachineArn; it was not deployed by `cai aws deploy`/,
+    );
+
+    const arn = 'arn:aws:states:eu-west-1:123456789012:execution:Cai:gone';
+    const status = await cai(['aws', 'status', arn], env);
+    assert.equal(status.code, 1, status.stderr);
+    assert.match(
+      status.stderr,
+      /Execution Does Not Exist: 'arn:aws:states:eu-west-1:123456789012:execution:Cai:gone'/,
+    );
+    assert.match(status.stderr, /pass the execution ARN that `cai aws run` printed/);
+    assert.ok(aws.requests.includes('AWSStepFunctions.DescribeExecution'), aws.requests.join(', '));
+  } finally {
+    await aws.close();
+  }
+});
