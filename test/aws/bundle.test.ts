@@ -190,7 +190,7 @@ test('the arm64 packages carry AArch64 binaries', async () => {
     assert.ok((await fs.stat(path.join(dir, 'node_modules/@img/sharp-linux-arm64'))).isDirectory());
   } else {
     await assert.rejects(fs.stat(path.join(dir, 'node_modules')));
-    assert.ok(bundle.includes('npm install --os=linux --cpu=arm64 sharp'));
+    assert.ok(bundle.includes('npm install --os=linux --cpu=arm64 --libc=glibc sharp'));
   }
 });
 

@@ -209,7 +209,7 @@ export async function buildLambdaBundles(options: {
     sharp
       ? { external: true }
       : {
-          stub: `image sources need sharp's linux-${arch} binaries, which were not installed when this package was built: run \`npm install --os=linux --cpu=${arch} sharp\` and deploy again`,
+          stub: `image sources need sharp's linux-${arch} binaries, which were not installed when this package was built: run \`npm install --os=linux --cpu=${arch} --libc=glibc sharp\` and deploy again`,
         },
   );
   const ort = ortLinuxBinaries(options.architecture);
