@@ -17,7 +17,8 @@ import { decodeImage, resolvePreprocess, toRow } from '../../src/formats/image/i
 import { runJob } from '../../src/job/run.js';
 import { parseJobSpec } from '../../src/job/spec.js';
 import { buildTrivial } from '../../src/model/zoo/trivial.js';
-import type { ColumnSet } from '../../src/formats/columns.js';
+import { sliceColumns, type ColumnSet } from '../../src/formats/columns.js';
+import { encodeSafetensorsRows } from '../../src/formats/partition/safetensors-rows.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { allPredictions } from '../helpers/demo-fixture.js';
 import { assertSameValues, expectedNpy, fixture, FIXTURES, rejectsWith } from './helpers.js';
@@ -116,6 +117,21 @@ test('a .npy numpy wrote is split by --items into safetensors partitions with a 
     '3.safetensors',
     'manifest.json',
   ]);
+});
+
+test('a partition written from its row chunks is byte for byte what encodeSafetensors writes', () => {
+  const n = 7;
+  const image: Tensor = { dtype: 'float32', shape: [n, 2, 3], data: values(n * 6, 9) };
+  const id: Tensor = {
+    dtype: 'int64',
+    shape: [n],
+    data: BigInt64Array.from({ length: n }, (_, i) => BigInt(i)),
+  };
+  const whole: ColumnSet = { names: ['image', 'id'], columns: [image, id], items: n };
+  const meta = { input: 'x.npy', first: '0' };
+  const pieces = [sliceColumns(whole, 0, 2), sliceColumns(whole, 2, 3), sliceColumns(whole, 3, n)];
+  assert.deepEqual(encodeSafetensorsRows(pieces, meta), encodeSafetensors({ image, id }, meta));
+  assert.deepEqual(encodeSafetensorsRows([whole]), encodeSafetensors({ image, id }));
 });
 
 test('--size fills partitions with whole items up to the target bytes of tensor data', async () => {

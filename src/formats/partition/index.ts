@@ -18,6 +18,7 @@ export {
 } from './partition.js';
 export {
   CHUNK_BYTES,
+  readAhead,
   sourceChunks,
   tensorChunks,
   type RowChunk,

@@ -9,11 +9,18 @@ import type { ObjectInfo, Store } from '../../storage/store.js';
 import { allocate, bytesPerElement, type DTypeArrays } from '../../tensor/dtype.js';
 import { numel, type Tensor } from '../../tensor/tensor.js';
 import { sliceColumns, type ColumnSet } from '../columns.js';
+import { encodeSafetensorsRows } from './safetensors-rows.js';
 import { extensionOf } from '../registry.js';
 import { sourceByName, sourceForKey } from '../sources.js';
 import { encodePtDataset } from '../writers/pt-writer.js';
-import { encodeSafetensors } from '../writers/safetensors-writer.js';
-import { sourceChunks, tensorChunks, type RowChunk, type SkippedItem, type SourceRange } from './rows.js';
+import {
+  readAhead,
+  sourceChunks,
+  tensorChunks,
+  type RowChunk,
+  type SkippedItem,
+  type SourceRange,
+} from './rows.js';
 import { openTensorRows, type ColumnInfo } from './tensor-ranges.js';
 
 /** Output formats of `cai partition`. */
@@ -103,7 +110,8 @@ class Pending {
     this.count += chunk.set.items;
   }
 
-  take(n: number): RowChunk {
+  /** The first `n` rows as the pieces they are in (cut where a piece straddles `n`). */
+  take(n: number): RowChunk[] {
     const parts: RowChunk[] = [];
     let need = n;
     while (need > 0) {
@@ -119,7 +127,7 @@ class Pending {
       }
     }
     this.count -= n;
-    return parts.length === 1 ? parts[0] : concat(parts);
+    return parts;
   }
 }
 
@@ -137,7 +145,9 @@ function cut(chunk: RowChunk, a: number, b: number): RowChunk {
   return { set: sliceColumns(chunk.set, a, b), from, ids: chunk.ids?.slice(a, b) };
 }
 
-function concat(parts: readonly RowChunk[]): RowChunk {
+/** The columns of consecutive pieces joined into one set (one copy). */
+function joinColumns(parts: readonly RowChunk[]): ColumnSet {
+  if (parts.length === 1) return parts[0].set;
   const items = parts.reduce((s, p) => s + p.set.items, 0);
   const first = parts[0].set;
   const columns: Tensor[] = first.columns.map((c, k) => {
@@ -150,6 +160,11 @@ function concat(parts: readonly RowChunk[]): RowChunk {
     }
     return { dtype: c.dtype, shape: [items, ...c.shape.slice(1)], data };
   });
+  return { names: first.names, columns, items };
+}
+
+/** Where consecutive pieces came from, adjacent ranges of one object merged, and their ids. */
+function provenance(parts: readonly RowChunk[]): { from: SourceRange[]; ids?: string[] } {
   const from: SourceRange[] = [];
   for (const p of parts) {
     for (const r of p.from) {
@@ -159,7 +174,7 @@ function concat(parts: readonly RowChunk[]): RowChunk {
     }
   }
   const ids = parts.every((p) => p.ids) ? parts.flatMap((p) => p.ids as string[]) : undefined;
-  return { set: { names: first.names, columns, items }, from, ids };
+  return { from, ids };
 }
 
 /**
@@ -300,18 +315,16 @@ export async function partitionDataset(options: PartitionOptions): Promise<Parti
   let written = 0;
   let bytes = 0;
   const flush = async (n: number) => {
-    const chunk = pending.take(n);
+    const parts = pending.take(n);
+    const chunk = provenance(parts);
     const id = String(partitions.length + 1);
     const key = `${id}.${ext}`;
     const body =
       format === 'pt'
-        ? encodePtDataset(chunk.set.columns, id)
-        : encodeSafetensors(
-            Object.fromEntries(chunk.set.names.map((name, i) => [name, chunk.set.columns[i]])),
-            {
-              input: options.input,
-              first: String(written),
-            },
+        ? encodePtDataset(joinColumns(parts).columns, id)
+        : encodeSafetensorsRows(
+            parts.map((p) => p.set),
+            { input: options.input, first: String(written) },
           );
     await output.put(key, body);
     const entry: ManifestPartition = {
@@ -329,7 +342,8 @@ export async function partitionDataset(options: PartitionOptions): Promise<Parti
     options.onPartition?.(entry);
   };
   try {
-    for await (const chunk of chunks) {
+    // The next chunk is read while this one's partition is encoded and written.
+    for await (const chunk of readAhead(chunks)) {
       const info = infoOf(chunk.set);
       if (!columns) {
         columns = info;

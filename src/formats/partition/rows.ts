@@ -95,3 +95,26 @@ export async function* sourceChunks(
     }
   }
 }
+
+/**
+ * Yields what `source` yields, asking for the next value as soon as one is handed out, so producing the
+ * next (a ranged read) overlaps consuming this one (encoding and writing). Holds at most one value ahead.
+ *
+ * @example for await (const chunk of readAhead(tensorChunks(store, objects))) await write(chunk);
+ */
+export async function* readAhead<T>(source: AsyncIterable<T>): AsyncIterable<T> {
+  const it = source[Symbol.asyncIterator]();
+  let next = it.next();
+  try {
+    for (;;) {
+      const r = await next;
+      if (r.done) return;
+      next = it.next();
+      // A consumer that stops early never awaits this one: keep its failure from going unhandled.
+      next.catch(() => undefined);
+      yield r.value;
+    }
+  } finally {
+    await it.return?.();
+  }
+}
