@@ -85,6 +85,8 @@ process.stdout.write(JSON.stringify({ results, native: [...new Set(native)] }));
 interface Invocation<T> {
   results: ({ result: T } | { errorType: string; errorMessage: string })[];
   native: string[];
+  /** The process's home folder (and cwd). */
+  home: string;
 }
 
 /** Runs a handler of an unzipped package in a fresh `node`, its cwd and HOME outside the repository. */
@@ -121,7 +123,7 @@ async function invokeFresh<T>(taskRoot: string, handler: string, events: unknown
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   assert.equal(code, 0, `the runtime exited ${code}: ${stderr.slice(-3000)}`);
-  return JSON.parse(stdout) as Invocation<T>;
+  return { ...(JSON.parse(stdout) as Omit<Invocation<T>, 'home'>), home: cwd };
 }
 
 function ok<T>(r: Invocation<T>['results'][number]): T {
@@ -245,6 +247,8 @@ test('unzipped packages run in a fresh node outside the repository: Initialize p
   }
   assert.ok(infer.native.some((l) => l.endsWith('onnxruntime/libonnxruntime.so.1')));
   assert.ok(infer.native.some((l) => /sharp-libvips-linux-x64\/lib\/libvips-cpp\.so/.test(l)));
+  // The stack's environment turns onnxruntime's telemetry off: it stored nothing in the home folder.
+  assert.deepEqual(await fs.readdir(infer.home), ['events.json', 'runtime.mjs']);
 
   const out = fx.store(`${DEPLOYMENT.output}/bundle`);
   const records = await Promise.all(

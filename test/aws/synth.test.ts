@@ -120,6 +120,7 @@ test('memory, timeout, /tmp and architecture flow into the functions and their e
   assert.equal(d.architecture, 'x86_64');
   assert.equal(d.environment[ENV.inferenceMemoryMb], '10240');
   assert.equal(d.environment[ENV.model], DEPLOYMENT.model);
+  assert.equal(d.environment.ORT_DISABLE_TELEMETRY, '1', "onnxruntime's telemetry off");
 
   const b = fnByHandler(batchedTemplate, 'index.handler');
   assert.equal(b.memoryMb, 3008);

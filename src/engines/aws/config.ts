@@ -11,6 +11,8 @@ export const ENV = Object.freeze({
   toleratedFailurePercentage: 'CAI_TOLERATED_FAILURE_PERCENTAGE',
   inferenceMemoryMb: 'CAI_INFERENCE_MEMORY_MB',
   crashAttempts: 'CAI_CRASH_ATTEMPTS',
+  /** onnxruntime's own switch for its telemetry (on Linux it stores a device id and uploads over HTTPS). */
+  ortTelemetryOff: 'ORT_DISABLE_TELEMETRY',
 } as const);
 
 /**
@@ -45,6 +47,9 @@ export function handlerEnvironment(params: StackParams): Record<string, string> 
     [ENV.toleratedFailurePercentage]: String(params.toleratedFailurePercentage),
     [ENV.inferenceMemoryMb]: String(params.memoryMb),
     [ENV.crashAttempts]: String(params.crashAttempts),
+    // A batch job has no business calling home: no upload from the user's account, no write to a
+    // read-only home directory, nothing added to cold starts.
+    [ENV.ortTelemetryOff]: '1',
   };
 }
 
