@@ -415,6 +415,19 @@ test('bad input: truncated, unknown, mixed layouts; an existing output is kept u
   assertSameValues(Float32Array.from(joined((await readParts(out)).sets)), values(200), 'rewritten');
 });
 
+test('an output inside the input folder is not read back as input on a second run', async () => {
+  const dir = await tmp('inside');
+  await writeFile(path.join(dir, 'a.npy'), npyFloat32([40, 3], values(120)));
+  const out = path.join(dir, 'parts');
+  assert.equal((await partitionDataset({ input: dir, output: out, items: 15 })).items, 40);
+  const again = await partitionDataset({ input: dir, output: out, items: 10, overwrite: true });
+  assert.equal(again.items, 40);
+  assert.deepEqual(
+    again.partitions.flatMap((p) => p.sources.map((r) => r.key)),
+    ['a.npy', 'a.npy', 'a.npy', 'a.npy'],
+  );
+});
+
 test('a file that fails mid-run keeps the partitions already written and says which', async () => {
   // A .pt input is read whole only when its turn comes: here the second one is truncated.
   const dir = await tmp('mid');

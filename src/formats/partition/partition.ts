@@ -272,7 +272,10 @@ export async function partitionDataset(options: PartitionOptions): Promise<Parti
   const { store, objects, single } = await resolveInput(options.input, job);
   const kinds = new Map<string, ObjectInfo[]>();
   const forced = job.format ? sourceByName(job.format) : undefined;
+  // An output inside the input folder: its own (earlier) partitions are not input.
+  const outside = `${output.describe('').replace(/\/+$/, '')}/`;
   for (const o of objects) {
+    if (store.describe(o.key).startsWith(outside)) continue;
     const kind = forced ? (forced.accepts(o.key) ? forced : undefined) : sourceForKey(o.key);
     if (!kind) continue;
     kinds.set(kind.name, [...(kinds.get(kind.name) ?? []), o]);
