@@ -4,6 +4,11 @@ import { CaiError, ErrorCodes } from '../errors.js';
 import { DTYPES, type DType, type TypedArray } from '../tensor/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
 
+// onnxruntime-node 1.30's Linux library writes a device id under ~/.cache/Microsoft and uploads usage
+// telemetry over HTTPS from the first session on; CAI fetches nothing the user did not ask for. The
+// variable is read when the first session is created, so setting it here (after the import) is in time.
+process.env.ORT_DISABLE_TELEMETRY ??= '1';
+
 /** A model input or output as the session declares it. */
 export interface ModelValueInfo {
   readonly name: string;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -11,9 +11,15 @@ import { smallDemo } from '../helpers/demo-fixture.js';
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 function cai(...args: string[]) {
+  return caiWith({}, ...args);
+}
+
+function caiWith(env: NodeJS.ProcessEnv, ...args: string[]) {
+  // A variable set to undefined is left out (spawn would pass the string "undefined").
+  const merged = Object.entries({ ...process.env, CI: 'true', ...env }).filter(([, v]) => v !== undefined);
   const r = spawnSync(process.execPath, [CLI, ...args], {
     encoding: 'utf8',
-    env: { ...process.env, CI: 'true' },
+    env: Object.fromEntries(merged),
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -64,7 +70,11 @@ test('usage errors exit 2 with a message naming the problem', async () => {
 test('cai run on the demo data exits 0 with a JSON summary; a failed job exits 1', async () => {
   const demo = await smallDemo();
   const out = await mkdtemp(path.join(os.tmpdir(), 'cai-cli-out-'));
-  const ok = cai(
+  // onnxruntime-node writes a device id under $HOME and uploads telemetry unless told not to.
+  const home = await mkdtemp(path.join(os.tmpdir(), 'cai-cli-home-'));
+  const ok = caiWith(
+    // onnxruntime sends no telemetry where CI is set, so CI is left out here.
+    { HOME: home, ORT_DISABLE_TELEMETRY: undefined, CI: undefined },
     'run',
     '--input',
     demo.data,
@@ -85,6 +95,7 @@ test('cai run on the demo data exits 0 with a JSON summary; a failed job exits 1
   assert.equal(summary.items, demo.items);
   assert.equal(summary.metrics?.kind, 'regression');
   assert.match(ok.stderr, /partition 4: 60 items/);
+  assert.deepEqual(await readdir(home), [], 'nothing written under $HOME (no onnxruntime telemetry)');
 
   // The model has two inputs; mapping one to a column of the wrong shape fails before any batch.
   const bad = cai(
