@@ -1,5 +1,6 @@
 // Shared set-up of the aws tests: a tiny AstroMAE and a few CAI partitions in a local S3 server, and
 // the synthesized stack for them. Exports only; `node --test` running this file does nothing.
+import { rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -80,11 +81,22 @@ export async function startAwsFixture(): Promise<AwsFixture> {
   };
 }
 
+// Packages and assemblies take tens of MB per test process: removed when the process exits.
+const scratch: string[] = [];
+process.once('exit', () => {
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
+async function scratchDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  scratch.push(dir);
+  return dir;
+}
+
 let bundles: Promise<LambdaBundles> | undefined;
 
 /** The Lambda packages for x86_64, built once per test process. */
 export function testBundles(): Promise<LambdaBundles> {
-  bundles ??= mkdtemp(path.join(os.tmpdir(), 'cai-aws-bundles-')).then((dir) =>
+  bundles ??= scratchDir('cai-aws-bundles-').then((dir) =>
     buildLambdaBundles({ outDir: dir, architecture: 'x86_64' }),
   );
   return bundles;
@@ -92,6 +104,6 @@ export function testBundles(): Promise<LambdaBundles> {
 
 /** Synthesizes the test deployment (with more parameters) into a fresh folder. */
 export async function synthTest(params: Partial<StackParamsInput> = {}): Promise<Synthesized> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'cai-aws-synth-'));
+  const dir = await scratchDir('cai-aws-synth-');
   return synthesize({ ...DEPLOYMENT, ...params }, dir, { bundles: await testBundles() });
 }
