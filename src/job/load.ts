@@ -3,15 +3,16 @@ import { CaiError, ErrorCodes } from '../errors.js';
 import { parseJobSpec, type JobSpec, type JobSpecInput } from './spec.js';
 
 /**
- * Loads a job from an optional JSON file and overrides (CLI flags win over the file), then validates
- * the merged result.
+ * Reads an optional JSON job file and lays the overrides over it (CLI flags win over the file), without
+ * validating or filling defaults: what `cai aws run` sends on, so that the stack decides what the job
+ * leaves open.
  *
- * @example await loadJob('job.json', { batchSize: 256 })
+ * @example await mergeJobInput('job.json', { batchSize: 256 }) // { input: ..., batchSize: 256 }
  */
-export async function loadJob(
+export async function mergeJobInput(
   file: string | undefined,
   overrides: Partial<JobSpecInput> = {},
-): Promise<JobSpec> {
+): Promise<Partial<JobSpecInput>> {
   let base: Record<string, unknown> = {};
   if (file) {
     let text: string;
@@ -37,7 +38,20 @@ export async function loadJob(
   }
   const merged: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) merged[k] = v;
-  return parseJobSpec(merged, file ?? 'job');
+  return merged as Partial<JobSpecInput>;
+}
+
+/**
+ * Loads a job from an optional JSON file and overrides (CLI flags win over the file), then validates
+ * the merged result.
+ *
+ * @example await loadJob('job.json', { batchSize: 256 })
+ */
+export async function loadJob(
+  file: string | undefined,
+  overrides: Partial<JobSpecInput> = {},
+): Promise<JobSpec> {
+  return parseJobSpec(await mergeJobInput(file, overrides), file ?? 'job');
 }
 
 /**

@@ -12,6 +12,7 @@ import {
 import type { AwsProgressEvent, AwsRunResult } from '../../engines/aws/run-on-aws.js';
 import { jobOfExecution, prepareAwsJob, readRunSummary, runOnAws } from '../../engines/aws/run-on-aws.js';
 import { CaiError, ErrorCodes } from '../../errors.js';
+import { mergeJobInput } from '../../job/load.js';
 import type { JobSpecInput } from '../../job/spec.js';
 import { addJobOptions, jobOverrides } from '../run-command.js';
 import { summaryText } from '../summary-text.js';
@@ -129,28 +130,7 @@ const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
 /** Reads the job file's fields (if any) and the flags that were given, without defaults. */
 async function rawJob(file: string | undefined, o: Record<string, unknown>): Promise<Partial<JobSpecInput>> {
-  let base: Record<string, unknown> = {};
-  if (file) {
-    let text: string;
-    try {
-      text = await fs.readFile(file, 'utf8');
-    } catch {
-      throw new CaiError(
-        ErrorCodes.notFound,
-        file,
-        'job file does not exist or cannot be read; check the path',
-      );
-    }
-    try {
-      base = JSON.parse(text) as Record<string, unknown>;
-    } catch (err) {
-      throw new CaiError(ErrorCodes.option, file, `job file is not valid JSON (${(err as Error).message})`);
-    }
-    if (typeof base !== 'object' || base === null || Array.isArray(base))
-      throw new CaiError(ErrorCodes.option, file, 'job file must hold one JSON object of job fields');
-  }
-  for (const [k, v] of Object.entries(jobOverrides(o))) if (v !== undefined) base[k] = v;
-  return base as Partial<JobSpecInput>;
+  return mergeJobInput(file, jobOverrides(o));
 }
 
 function progressLine(e: AwsProgressEvent): string {
