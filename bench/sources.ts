@@ -7,9 +7,12 @@
 // Everything is generated in a temporary folder and deleted at the end.
 //
 //   node dist/bench/sources.js [--images 200] [--npy-gb 2] [--small-gb 0.25] [--size 25MB] [--dir /tmp/x]
+//                              [--parity]
+// --parity also runs the trivial (mean) model over the big .npy and over its partitions with `cai run`
+// and compares every prediction: the issue's "a run over them gives the same predictions".
 import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -20,7 +23,11 @@ import sharp from 'sharp';
 import { centerCropBox, imageFiles, resolvePreprocess } from '../src/formats/image/index.js';
 import { mapSettled } from '../src/formats/partition/map-limit.js';
 import { parseByteSize } from '../src/formats/partition/size.js';
-import type { JobSpec } from '../src/job/spec.js';
+import { runJob } from '../src/job/run.js';
+import { parseJobSpec, type JobSpec } from '../src/job/spec.js';
+import { buildTrivial } from '../src/model/zoo/trivial.js';
+import { partitionDataset } from '../src/formats/partition/partition.js';
+import { readPredictions } from '../src/summarize/read-predictions.js';
 import { FileStore } from '../src/storage/file-store.js';
 import { row } from './common.js';
 
@@ -32,6 +39,7 @@ const { values } = parseArgs({
     size: { type: 'string', default: '25MB' },
     dir: { type: 'string' },
     keep: { type: 'boolean', default: false },
+    parity: { type: 'boolean', default: false },
   },
 });
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -275,4 +283,56 @@ row(`cai partition --format pt, ${(bigBytes / 1024 ** 3).toFixed(2)} GB input`, 
 process.stdout.write(
   `  peak RSS above start-up: ${(run.maxRssMb - idle.maxRssMb).toFixed(0)} MB for ${(bigBytes / MB).toFixed(0)} MB of input (${(size / MB).toFixed(0)} MB partitions)\n`,
 );
+if (values.parity) {
+  // One folder holding only the original, one holding its partitions (and manifest.json).
+  const original = path.join(dir, 'original');
+  await mkdir(original);
+  await rename(big, path.join(original, 'big.npy'));
+  const manifest = await partitionDataset({
+    input: path.join(original, 'big.npy'),
+    output: parts,
+    size,
+  });
+  const model = path.join(dir, 'trivial.onnx');
+  await writeFile(model, buildTrivial({ shape: ['N', 5, 32, 32] }));
+  const predict = async (input: string, first: (partition: string) => number) => {
+    const output = path.join(dir, `out-${path.basename(input)}`);
+    const t0 = performance.now();
+    const summary = await runJob(
+      parseJobSpec({
+        input,
+        model,
+        output,
+        inputs: { input: 0 },
+        batchSize: 256,
+        concurrency: 2,
+        threads: 1,
+      }),
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    const out = new Float64Array(summary.items).fill(NaN);
+    const store = new FileStore(output);
+    for await (const o of store.list('predictions')) {
+      for (const r of await readPredictions(await store.get(o.key), 'parquet')) {
+        out[first(String(r.partition)) + Number(r.index)] = Number(r.mean);
+      }
+    }
+    return { out, seconds, rss: summary.peak_rss_mb };
+  };
+  const starts = new Map(manifest.partitions.map((p) => [p.id, p.first]));
+  const a = await predict(original, () => 0);
+  const b = await predict(parts, (id) => starts.get(id) ?? NaN);
+  let same = 0;
+  const differ: string[] = [];
+  for (let i = 0; i < a.out.length; i++) {
+    if (Object.is(a.out[i], b.out[i])) same++;
+    else if (differ.length < 5) differ.push(`#${i}: ${a.out[i]} vs ${b.out[i]}`);
+  }
+  if (differ.length) process.stdout.write(`  differences: ${differ.join(', ')}\n`);
+  process.stdout.write(
+    `\nParity: cai run (trivial mean model) over the ${(bigBytes / 1024 ** 3).toFixed(2)} GB .npy vs its ${manifest.partitions.length} partitions\n` +
+      `  ${same} of ${a.out.length} predictions identical (${a.out.length === b.out.length && same === a.out.length ? 'all' : 'NOT ALL'}); ` +
+      `runs took ${a.seconds.toFixed(1)} s and ${b.seconds.toFixed(1)} s, peak worker RSS ${a.rss.toFixed(0)} MB and ${b.rss.toFixed(0)} MB\n`,
+  );
+}
 if (!values.keep) await rm(dir, { recursive: true, force: true });

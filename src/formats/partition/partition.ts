@@ -41,6 +41,8 @@ export interface PartitionOptions {
   readonly job?: Partial<JobSpec>;
   /** Replace partitions of an earlier run in `output`. */
   readonly overwrite?: boolean;
+  /** Bytes read per ranged request of a tensor file (default 16 MB); smaller bounds memory further. */
+  readonly chunkBytes?: number;
   /** Called after each partition is written. */
   readonly onPartition?: (p: ManifestPartition) => void;
 }
@@ -306,7 +308,12 @@ export async function partitionDataset(options: PartitionOptions): Promise<Parti
   const readWhole: string[] = [];
   const chunks =
     kindName === 'tensor'
-      ? tensorChunks(store, inputs, (key, ranged) => (ranged ? undefined : readWhole.push(key)))
+      ? tensorChunks(
+          store,
+          inputs,
+          (key, ranged) => (ranged ? undefined : readWhole.push(key)),
+          options.chunkBytes,
+        )
       : sourceChunks(sourceByName(kindName), store, inputs, job as JobSpec, (s) => skipped.push(s));
 
   const ext = format === 'pt' ? 'pt' : 'safetensors';

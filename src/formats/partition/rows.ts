@@ -36,7 +36,7 @@ export const CHUNK_BYTES = 16 * 1024 * 1024;
 
 /**
  * Yields every row of tensor files (`.npy`, `.safetensors` by ranges; `.pt`, `.npz` whole), file after
- * file in natural order, in chunks of about {@link CHUNK_BYTES}. `onRanged` tells, per file, whether its
+ * file in natural order, in chunks of about `chunkBytes` ({@link CHUNK_BYTES}). `onOpen` tells, per file, whether its
  * memory stays bounded.
  *
  * @example for await (const chunk of tensorChunks(store, objects)) ...
@@ -45,12 +45,13 @@ export async function* tensorChunks(
   store: Store,
   objects: readonly ObjectInfo[],
   onOpen?: (key: string, ranged: boolean, items: number) => void,
+  chunkBytes = CHUNK_BYTES,
 ): AsyncIterable<RowChunk> {
   for (const o of [...objects].sort((a, b) => naturalCompare(a.key, b.key))) {
     const t = await openTensorRows(store, o.key, o.size);
     onOpen?.(o.key, t.ranged, t.items);
     const rowBytes = t.columns.reduce((s, c) => s + numel(c.rowShape) * bytesPerElement(c.dtype), 0);
-    const step = Math.max(1, Math.floor(CHUNK_BYTES / Math.max(1, rowBytes)));
+    const step = Math.max(1, Math.floor(chunkBytes / Math.max(1, rowBytes)));
     for (let start = 0; start < t.items; start += step) {
       const end = Math.min(t.items, start + step);
       yield { set: await t.read(start, end), from: [{ key: o.key, start, end }] };

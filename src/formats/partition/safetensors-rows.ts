@@ -1,6 +1,8 @@
 // A safetensors partition written straight from the row chunks it is made of: one allocation (not
 // zero-filled) and one copy of each chunk, instead of joining the chunks into columns and copying those
-// into the file. The bytes are those encodeSafetensors writes for the joined columns.
+// into the file. The data starts 64-byte aligned (a .npy's data does too): onnxruntime's SIMD reductions
+// sum in an order that depends on alignment, and with 8-byte alignment a run over the partitions gave
+// predictions 1 ulp away from a run over the original .npy for a few items in a thousand.
 import { bytesOf } from '../../tensor/tensor.js';
 import type { DType } from '../../tensor/dtype.js';
 import type { ColumnSet } from '../columns.js';
@@ -19,8 +21,8 @@ const CODES: Readonly<Record<DType, string>> = Object.freeze({
 
 /**
  * Serializes consecutive row chunks of the same columns as one `.safetensors` file: column `k` is
- * chunk 0's rows of column k, then chunk 1's, ... Same header, padding and layout as
- * `encodeSafetensors` of the joined columns.
+ * chunk 0's rows of column k, then chunk 1's, ... The header is `encodeSafetensors`' for the joined
+ * columns, padded with spaces so the data starts at a multiple of 64 bytes.
  *
  * @example const body = encodeSafetensorsRows([first, second], { input: 'big.npy' });
  */
@@ -44,7 +46,7 @@ export function encodeSafetensorsRows(
     offset += size;
   });
   let json = Buffer.from(JSON.stringify(header), 'utf8');
-  const pad = (8 - (json.length % 8)) % 8;
+  const pad = (64 - ((8 + json.length) % 64)) % 64;
   if (pad) json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
   // Every byte is written below, so the buffer need not be zeroed first.
   const out = Buffer.allocUnsafeSlow(8 + json.length + offset);
