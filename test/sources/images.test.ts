@@ -11,6 +11,7 @@ import {
   rowShape,
   toRow,
 } from '../../src/formats/image/index.js';
+import { jpegSize } from '../../src/formats/image/jpeg-size.js';
 import { groupItems } from '../../src/formats/partition/group-objects.js';
 import { planPartitions } from '../../src/plan/plan.js';
 import { FileStore } from '../../src/storage/file-store.js';
@@ -186,4 +187,14 @@ test('a crop larger than the image is a failed item that says to resize', async 
     ErrorCodes.unsupported,
     ['c_square.png', '36x36', '100x100', 'resize'],
   );
+});
+
+test('a JPEG size read from its frame header is the size PIL saw; other formats are left to sharp', () => {
+  for (const name of names.filter(lossy)) {
+    const [width, height] = facts.images[name].size;
+    assert.deepEqual(jpegSize(fixture(`images/photos/${name}`)), { width, height }, name);
+  }
+  assert.equal(jpegSize(fixture('images/photos/c_square.png')), undefined);
+  assert.equal(jpegSize(fixture('images/photos/y_not_an_image.png')), undefined);
+  assert.equal(jpegSize(Uint8Array.from([0xff, 0xd8, 0xff, 0xda, 0, 2])), undefined, 'scan before a frame');
 });

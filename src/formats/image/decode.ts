@@ -4,6 +4,7 @@ import sharp from 'sharp';
 import { CaiError, ErrorCodes } from '../../errors.js';
 import type { ItemRow } from '../partition/object-items.js';
 import { centerCropBox, resizeTarget, shapeFor, type ResolvedPreprocess } from './preprocess.js';
+import { jpegSize } from './jpeg-size.js';
 import { resampleBilinear } from './resample.js';
 
 /** Pixels already decoded, interleaved (HWC) 8-bit: the Ray benchmark's Parquet layout. */
@@ -51,7 +52,11 @@ export async function decodeImage(
     let width = raw?.width;
     let height = raw?.height;
     let hasAlpha = raw ? raw.channels === 2 || raw.channels === 4 : false;
-    if (!raw && (p.resize !== undefined || p.centerCrop)) {
+    const jpeg = raw || (p.resize === undefined && !p.centerCrop) ? undefined : jpegSize(input as Uint8Array);
+    if (jpeg) {
+      // JPEG has no alpha channel.
+      ({ width, height } = jpeg);
+    } else if (!raw && (p.resize !== undefined || p.centerCrop)) {
       const meta = await open().metadata();
       width = meta.width;
       height = meta.pageHeight ?? meta.height;
