@@ -1,22 +1,39 @@
 // Issue 8's headline benchmark: `cai run` end to end over CAI `.pt` partitions with the AstroMAE-shaped
-// model, against a bare onnxruntime loop over the same tensors already in memory (same threads and
-// batch size), and against the seeds' PyTorch loop when Debian's torch is installed.
+// model, against a bare onnxruntime loop over the same tensors already in memory (same workers, threads
+// and batch size), at 1 worker x all cores' threads and at one worker per core x 1 thread, and against
+// the seeds' PyTorch loop when Debian's torch is installed. Runs are interleaved (A B A B ...) and every
+// ratio is the median of pairwise ratios, so a shared machine's drift cancels out.
 //
-//   node dist/bench/astromae.js [--partitions 4] [--items 1278] [--batch 128] [--dir /tmp/cai-bench]
-import { mkdtemp, writeFile } from 'node:fs/promises';
+//   node dist/bench/astromae.js [--partitions 4] [--items 1278] [--batch 128] [--reps 3] [--dir /tmp/cai-bench-astromae] [--no-torch]
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { runJob } from '../src/job/run.js';
-import { parseJobSpec } from '../src/job/spec.js';
 import { buildAstroMAE } from '../src/model/zoo/astromae.js';
-import { bareLoop, makeCaiPartitions, partitionFiles, pytorchLoop, row, SEEDS_25MB_ITEMS } from './common.js';
+import {
+  bareLoop,
+  cachedModel,
+  caiRun,
+  hasTorch,
+  heading,
+  interleave,
+  line,
+  makeCaiPartitions,
+  pytorchLoop,
+  ratios,
+  SEEDS_25MB_ITEMS,
+  describeRuns,
+  type BenchJob,
+  type CaiRunResult,
+  type Throughput,
+} from './common.js';
 
 const { values } = parseArgs({
   options: {
     partitions: { type: 'string', default: '4' },
     items: { type: 'string', default: String(SEEDS_25MB_ITEMS) },
     batch: { type: 'string', default: '128' },
+    reps: { type: 'string', default: '3' },
     dir: { type: 'string', default: path.join(os.tmpdir(), 'cai-bench-astromae') },
     'no-torch': { type: 'boolean', default: false },
   },
@@ -24,68 +41,96 @@ const { values } = parseArgs({
 const partitions = Number(values.partitions);
 const batch = Number(values.batch);
 const dir = values.dir as string;
-const data = path.join(dir, 'data');
-const model = path.join(dir, 'astromae.onnx');
+// A folder of exactly these partitions: the PyTorch loop reads every partition of its input.
+const data = path.join(dir, `astromae-${partitions}x${values.items}`);
+const model = await cachedModel(path.join(dir, 'astromae.onnx'), () => buildAstroMAE());
 await makeCaiPartitions(data, partitions, Number(values.items));
-await writeFile(model, buildAstroMAE());
-const files = (await partitionFiles(data)).slice(0, partitions);
 const cores = os.availableParallelism();
+const job: BenchJob = { input: data, fileLimit: partitions, inputs: { image: 0, magnitude: 1 } };
 
-async function cai(concurrency: number, threads: number): Promise<{ e2e: number; map: number; rss: number }> {
-  const output = await mkdtemp(path.join(os.tmpdir(), 'cai-bench-out-'));
-  const s = await runJob(
-    parseJobSpec({
-      input: data,
-      model,
-      output,
-      batchSize: batch,
-      concurrency,
-      threads,
-      fileLimit: partitions,
-      inputs: { image: 0, magnitude: 1 },
-    }),
-  );
-  return { e2e: s.items / s.run.wall_seconds, map: s.run.items_per_second, rss: s.peak_rss_mb };
+async function torch(): Promise<number> {
+  const out = await mkdtemp(path.join(os.tmpdir(), 'cai-bench-torch-'));
+  const r = await pytorchLoop({ model, input: data, threads: cores, batch, out });
+  await rm(out, { recursive: true, force: true });
+  return r ?? NaN;
 }
+const haveTorch = !values['no-torch'] && (await hasTorch());
 
-process.stdout.write(
-  `AstroMAE-shaped model, ${partitions} CAI .pt partitions x ${values.items} items, batch ${batch}, ${cores} cores\n`,
+heading(
+  `AstroMAE-shaped model, ${partitions} CAI .pt partitions x ${values.items} items, batch ${batch}, ${values.reps} interleaved repetitions`,
 );
-const bare1 = await bareLoop({ model, files, procs: 1, threads: cores, batch });
-row(`bare onnxruntime loop, 1 process x ${cores} threads`, bare1, 'items/s');
-const bareN = await bareLoop({ model, files, procs: cores, threads: 1, batch });
-row(`bare onnxruntime loop, ${cores} processes x 1 thread`, bareN, 'items/s');
-const one = await cai(1, cores);
-row(`cai run end to end, 1 worker x ${cores} threads`, one.e2e, 'items/s', {
-  to: 'bare 1 process',
-  value: bare1,
+const r = {
+  bare1: [] as Throughput[],
+  cai1: [] as CaiRunResult[],
+  bareN: [] as Throughput[],
+  caiN: [] as CaiRunResult[],
+  torch: [] as number[],
+};
+await interleave(Number(values.reps), {
+  bare1: async () => void r.bare1.push(await bareLoop({ model, job, procs: 1, threads: cores, batch })),
+  cai1: async () => void r.cai1.push(await caiRun({ model, job, concurrency: 1, threads: cores, batch })),
+  bareN: async () => void r.bareN.push(await bareLoop({ model, job, procs: cores, threads: 1, batch })),
+  caiN: async () => void r.caiN.push(await caiRun({ model, job, concurrency: cores, threads: 1, batch })),
+  ...(haveTorch ? { torch: async () => void r.torch.push(await torch()) } : {}),
 });
-const many = await cai(cores, 1);
-row(`cai run end to end, ${cores} workers x 1 thread`, many.e2e, 'items/s', {
-  to: `bare ${cores} processes`,
-  value: bareN,
-});
-row(`  (map stage only, ${cores} workers x 1 thread)`, many.map, 'items/s', {
-  to: `bare ${cores} processes`,
-  value: bareN,
-});
-process.stdout.write(
-  `  peak RSS per worker: ${one.rss.toFixed(0)} MB (1 worker), ${many.rss.toFixed(0)} MB (${cores} workers)\n`,
+const ips = (xs: readonly { itemsPerSecond: number }[]) => xs.map((x) => x.itemsPerSecond);
+const [bare1, bareN, cai1, caiN] = [ips(r.bare1), ips(r.bareN), ips(r.cai1), ips(r.caiN)];
+line(`bare onnxruntime loop, 1 process x ${cores} threads`, bare1, 'items/s');
+line(
+  `bare onnxruntime loop, ${cores} processes x 1 thread`,
+  bareN,
+  'items/s',
+  ratios(bareN, bare1),
+  `vs 1x${cores}`,
 );
-if (!values['no-torch']) {
-  const torch = await pytorchLoop({
-    model,
-    input: data,
-    threads: cores,
-    batch,
-    out: await mkdtemp(path.join(os.tmpdir(), 'cai-bench-torch-')),
-  });
-  if (torch === undefined)
-    process.stdout.write(
-      "  seeds' PyTorch loop: skipped (needs /usr/bin/python3 with python3-torch, python3-onnx)\n",
-    );
-  else {
-    row(`seeds' PyTorch loop, ${cores} threads`, torch, 'items/s');
-    row(`cai run best / PyTorch loop`, Math.max(one.e2e, many.e2e) / torch, 'x');
-  }
+line(
+  `cai run end to end, 1 worker x ${cores} threads`,
+  cai1,
+  'items/s',
+  ratios(cai1, bare1),
+  'vs bare 1 process',
+);
+line(
+  `cai run end to end, ${cores} workers x 1 thread`,
+  caiN,
+  'items/s',
+  ratios(caiN, bareN),
+  `vs bare ${cores} processes`,
+);
+line(
+  `cai run end to end, ${cores}x1 vs 1x${cores}`,
+  caiN,
+  'items/s',
+  ratios(caiN, cai1),
+  `vs cai 1x${cores}`,
+);
+const steady1 = r.cai1.map((x) => x.steadyItemsPerSecond);
+const steadyN = r.caiN.map((x) => x.steadyItemsPerSecond);
+line(
+  `  cai 1x${cores} steady state (after each worker's first batch)`,
+  steady1,
+  'items/s',
+  ratios(steady1, bare1),
+  'vs bare 1 process',
+);
+line(
+  `  cai ${cores}x1 steady state (after each worker's first batch)`,
+  steadyN,
+  'items/s',
+  ratios(steadyN, bareN),
+  `vs bare ${cores} processes`,
+);
+const best = caiN.map((x, i) => Math.max(x, cai1[i]));
+const bareBest = bareN.map((x, i) => Math.max(x, bare1[i]));
+line('cai run, best layout vs the best bare loop', best, 'items/s', ratios(best, bareBest), 'vs bare');
+describeRuns(`1x${cores}`, r.cai1, r.bare1);
+describeRuns(`${cores}x1`, r.caiN, r.bareN);
+if (haveTorch) {
+  const t = r.torch;
+  line(`seeds' PyTorch loop, 1 process x ${cores} threads`, t, 'items/s');
+  line(`cai run best layout / PyTorch loop`, best, 'items/s', ratios(best, t), 'vs PyTorch');
+} else {
+  process.stdout.write(
+    "  seeds' PyTorch loop: skipped (needs /usr/bin/python3 with python3-torch, python3-onnx)\n",
+  );
 }

@@ -1,43 +1,57 @@
-// The bare onnxruntime loop CAI is measured against: tensors already decoded in memory, one session,
-// one batch after another. Prints {"items", "seconds"} as JSON.
-import { readFile } from 'node:fs/promises';
+// The bare onnxruntime loop CAI is measured against: the input planned as CAI plans it, this process's
+// share of the partitions decoded and preprocessed into model batches in memory before the clock starts,
+// then one session running batch after batch, nothing else. Prints {items, bytes, seconds, peakRssMb}.
+//
+//   node dist/bench/bare-ort.js '{"model": "m.onnx", "job": {"input": "data"}, "threads": 2, "batch": 128, "index": 0, "of": 1}'
 import * as ort from 'onnxruntime-node';
-import { decodeTensorFile } from '../src/formats/registry.js';
-import { cast, sliceRows, type Tensor } from '../src/tensor/tensor.js';
+import { sourceByName } from '../src/formats/sources.js';
+import { parseJobSpec } from '../src/job/spec.js';
+import { planPartitions } from '../src/plan/plan.js';
+import { openStore } from '../src/storage/open.js';
+import { cast } from '../src/tensor/tensor.js';
+import type { BareLoopConfig } from './common.js';
 
-const [model, threads, batch, ...files] = process.argv.slice(2);
-const session = await ort.InferenceSession.create(model, {
-  intraOpNumThreads: Number(threads),
+const config = JSON.parse(process.argv[2]) as BareLoopConfig;
+const job = parseJobSpec({ ...config.job, model: config.model, output: '/nonexistent' });
+const store = await openStore(job.input);
+const plan = (await planPartitions(store, { job, fileLimit: job.fileLimit })).filter(
+  (_, j) => j % config.of === config.index,
+);
+const session = await ort.InferenceSession.create(config.model, {
+  intraOpNumThreads: config.threads,
   interOpNumThreads: 1,
   graphOptimizationLevel: 'all',
 });
-const inputs = session.inputNames;
-const sets: Tensor[][] = [];
-for (const f of files) {
-  const set = decodeTensorFile(new Uint8Array(await readFile(f)), f);
-  sets.push(inputs.map((_, i) => cast(set.columns[i], 'float32')));
-}
-const bs = Number(batch);
-const warm = sets[0].map((t) => sliceRows(t, 0, Math.min(bs, t.shape[0])));
-await session.run(
-  Object.fromEntries(
-    inputs.map((n, i) => [n, new ort.Tensor('float32', warm[i].data as Float32Array, [...warm[i].shape])]),
-  ),
-);
+const names = session.inputNames;
+
+// Model batches as plain float32 arrays with their shapes: what a hand-written loop would hold.
+const batches: { data: Float32Array; shape: number[] }[][] = [];
 let items = 0;
-const t0 = performance.now();
-for (const cols of sets) {
-  const n = cols[0].shape[0];
-  for (let s = 0; s < n; s += bs) {
-    const e = Math.min(n, s + bs);
-    const feeds = Object.fromEntries(
-      inputs.map((name, i) => {
-        const t = sliceRows(cols[i], s, e);
-        return [name, new ort.Tensor('float32', t.data as Float32Array, [...t.shape])];
+let bytes = 0;
+for (const partition of plan) {
+  const stream = await sourceByName(partition.source ?? 'tensor').open(store, partition, job);
+  for await (const b of stream.batches(config.batch)) {
+    if (b.rows.items === 0) continue;
+    batches.push(
+      names.map((name, position) => {
+        const ref = job.inputs?.[name] ?? position;
+        const column = typeof ref === 'number' ? ref : b.rows.names.indexOf(ref);
+        const t = cast(b.rows.columns[column], 'float32');
+        return { data: t.data, shape: [...t.shape] };
       }),
     );
-    await session.run(feeds);
+    items += b.rows.items;
   }
-  items += n;
+  bytes += stream.stats().bytes;
 }
-process.stdout.write(JSON.stringify({ items, seconds: (performance.now() - t0) / 1000 }));
+
+const feeds = (cols: { data: Float32Array; shape: number[] }[]) =>
+  Object.fromEntries(names.map((n, i) => [n, new ort.Tensor('float32', cols[i].data, cols[i].shape)]));
+// One warm-up batch, as any loop pays its first-call allocations before measuring.
+if (batches.length) await session.run(feeds(batches[0]));
+const t0 = performance.now();
+for (const cols of batches) await session.run(feeds(cols));
+const seconds = (performance.now() - t0) / 1000;
+process.stdout.write(
+  JSON.stringify({ items, bytes, seconds, peakRssMb: process.resourceUsage().maxRSS / 1024 }),
+);

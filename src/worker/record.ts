@@ -75,6 +75,12 @@ export interface PartitionRecord {
   readonly cold: boolean;
   /** Seconds from the worker process's start to its first prediction (cold partitions only). */
   readonly time_to_first_prediction_s?: number;
+  /**
+   * When the worker process started and when its first prediction came back (cold partitions only), as
+   * wall-clock times, so time to first prediction can be counted from the job's own start.
+   */
+  readonly worker_started_at?: string;
+  readonly first_prediction_at?: string;
   /** Worker process id and host, to tell workers apart. */
   readonly worker: { readonly pid: number; readonly host: string };
   readonly started_at: string;
