@@ -24,6 +24,17 @@ export interface SessionOptions {
   readonly threads: number;
   /** `cpu` or `cuda`. */
   readonly device?: string;
+  /**
+   * Where inference computes. onnxruntime-node's `run` blocks the JS thread that calls it for the whole
+   * batch; `separate` keeps the session in a worker thread so the caller can read and decode the next
+   * batch meanwhile (what CAI's workers do). Default `main`.
+   */
+  readonly thread?: 'main' | 'separate';
+  /**
+   * With `thread: 'separate'`: feeds whose data spans a whole buffer are moved to the inference thread
+   * instead of copied, and the caller's arrays are detached. Only for callers that drop their feeds.
+   */
+  readonly moveFeeds?: boolean;
 }
 
 /**
@@ -76,11 +87,16 @@ function fromOrt(name: string, value: ort.OnnxValue): Tensor {
 
 /**
  * Creates the session: graph optimizations on, a memory arena, `threads` intra-op threads and one
- * inter-op thread (CAI runs one batch at a time per process and parallelizes across processes).
+ * inter-op thread (CAI runs one batch at a time per process and parallelizes across processes), on this
+ * thread or, with `thread: 'separate'`, on a worker thread of its own.
  *
- * @example const model = await loadModel('/models/astromae.onnx', { threads: 1 });
+ * @example const model = await loadModel('/models/astromae.onnx', { threads: 1, thread: 'separate' });
  */
 export async function loadModel(modelPath: string, options: SessionOptions): Promise<ModelSession> {
+  if (options.thread === 'separate') {
+    const { loadModelInThread } = await import('./threaded-session.js');
+    return loadModelInThread(modelPath, options, { moveFeeds: options.moveFeeds });
+  }
   const device = options.device ?? 'cpu';
   const sessionOptions: ort.InferenceSession.SessionOptions = {
     intraOpNumThreads: options.threads,

@@ -43,7 +43,14 @@ export async function createWorkerContext(job: ResolvedJob): Promise<WorkerConte
   const modelPath = await modelStore.localPath(modelKey);
   const modelTraffic =
     before && isCountingStore(modelStore) ? diffStats(modelStore.stats(), before) : undefined;
-  const model = await loadModel(modelPath, { threads: job.threads, device: job.device });
+  // Inference on a thread of its own, so the next batch is read and decoded while this one runs; the
+  // worker drops each batch's feeds after the run, so they are moved there, not copied.
+  const model = await loadModel(modelPath, {
+    threads: job.threads,
+    device: job.device,
+    thread: 'separate',
+    moveFeeds: true,
+  });
   return {
     job,
     input,

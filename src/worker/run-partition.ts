@@ -140,6 +140,7 @@ export async function runPartition(
   let inference = 0;
   let numBatches = 0;
   let firstPrediction: number | undefined;
+  let firstPredictionAt: number | undefined;
 
   const prepare = (batch: SourceBatch): { batch: SourceBatch; feeds?: Record<string, Tensor> } => {
     for (const f of batch.failed ?? []) {
@@ -173,7 +174,7 @@ export async function runPartition(
     }
     const tb = performance.now();
     const pending = ctx.model.run(current.feeds);
-    // Read and cast the next batch while onnxruntime works on this one off the main thread.
+    // Read and cast the next batch while onnxruntime works on this one in the model's own thread.
     const upcoming = pull();
     const { indices } = current.batch;
     const result = await pending.catch((err: unknown) => {
@@ -189,6 +190,7 @@ export async function runPartition(
     sizer?.record(indices.length, took);
     numBatches++;
     firstPrediction ??= performance.now() / 1000;
+    firstPredictionAt ??= Date.now();
     outputs.add(result, indices);
     current = await upcoming;
   }
@@ -241,6 +243,12 @@ export async function runPartition(
     model_load_s: cold ? ctx.modelLoadSeconds : 0,
     cold,
     ...(cold && firstPrediction !== undefined ? { time_to_first_prediction_s: firstPrediction } : {}),
+    ...(cold && firstPredictionAt !== undefined
+      ? {
+          worker_started_at: new Date(performance.timeOrigin).toISOString(),
+          first_prediction_at: new Date(firstPredictionAt).toISOString(),
+        }
+      : {}),
     ...(job.batchSize === 'auto' && ctx.autoBatch ? { batch_size_auto: ctx.autoBatch } : {}),
     ...(Object.keys(storage).length ? { storage } : {}),
     worker: { pid: process.pid, host: ctx.host },
