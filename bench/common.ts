@@ -300,6 +300,8 @@ export async function caiRun(opts: {
   concurrency: number;
   threads: number;
   batch: number | 'auto';
+  /** Extra environment for the `cai run` process (and so its workers). */
+  env?: Readonly<Record<string, string>>;
 }): Promise<CaiRunResult> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cai-bench-run-'));
   const output = path.join(dir, 'out');
@@ -317,7 +319,10 @@ export async function caiRun(opts: {
   const launched = Date.now();
   let log = '';
   const code = await new Promise<number | null>((resolve) => {
-    const child = spawn(process.execPath, [CLI, 'run', jobFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'run', jobFile], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, ...opts.env },
+    });
     child.stderr.on('data', (d: Buffer) => (log += d.toString()));
     child.on('exit', (c) => resolve(c));
   });
@@ -492,6 +497,8 @@ export interface Comparison {
   readonly layout: Layout;
   readonly bare: Throughput[];
   readonly cai: CaiRunResult[];
+  /** Runs with inference on the worker's JS thread, when asked for. */
+  readonly caiMain: CaiRunResult[];
 }
 
 /**
@@ -504,8 +511,10 @@ export async function compareToBare(opts: {
   batch: number;
   layouts: readonly Layout[];
   reps: number;
+  /** Also run cai with inference on the worker's JS thread (CAI_INFERENCE_THREAD=main), the old way. */
+  mainThread?: boolean;
 }): Promise<Comparison[]> {
-  const out: Comparison[] = opts.layouts.map((layout) => ({ layout, bare: [], cai: [] }));
+  const out: Comparison[] = opts.layouts.map((layout) => ({ layout, bare: [], cai: [], caiMain: [] }));
   const contenders: Record<string, () => Promise<void>> = {};
   for (const c of out) {
     const { workers, threads } = c.layout;
@@ -517,6 +526,19 @@ export async function compareToBare(opts: {
       void c.cai.push(
         await caiRun({ model: opts.model, job: opts.job, concurrency: workers, threads, batch: opts.batch }),
       );
+    if (opts.mainThread) {
+      contenders[`cai ${workers}x${threads} main-thread inference`] = async () =>
+        void c.caiMain.push(
+          await caiRun({
+            model: opts.model,
+            job: opts.job,
+            concurrency: workers,
+            threads,
+            batch: opts.batch,
+            env: { CAI_INFERENCE_THREAD: 'main' },
+          }),
+        );
+    }
   }
   await interleave(opts.reps, contenders);
   const ips = (xs: readonly { itemsPerSecond: number }[]) => xs.map((x) => x.itemsPerSecond);
@@ -548,6 +570,23 @@ export async function compareToBare(opts: {
       ratios(map, bare),
       `vs bare ${name}`,
     );
+    if (c.caiMain.length) {
+      const main = ips(c.caiMain);
+      line(
+        `cai run, inference on the worker's JS thread (before)`,
+        main,
+        'items/s',
+        ratios(main, bare),
+        `vs bare ${name}`,
+      );
+      line(
+        `  inference thread (now) vs JS thread (before)`,
+        cai,
+        'items/s',
+        ratios(cai, main),
+        'now / before',
+      );
+    }
     const steady = c.cai.map((r) => r.steadyItemsPerSecond);
     line(
       `  cai steady state (after each worker's first batch)`,
@@ -557,6 +596,10 @@ export async function compareToBare(opts: {
       `vs bare ${name}`,
     );
   }
-  for (const c of out) describeRuns(`${c.layout.workers}x${c.layout.threads}`, c.cai, c.bare);
+  for (const c of out) {
+    describeRuns(`${c.layout.workers}x${c.layout.threads}`, c.cai, c.bare);
+    if (c.caiMain.length)
+      describeRuns(`${c.layout.workers}x${c.layout.threads} (JS-thread inference)`, c.caiMain);
+  }
   return out;
 }

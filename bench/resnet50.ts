@@ -5,7 +5,7 @@
 // benchmark's layout (a LIST<uint8> column of 256 x 256 x 3 pixels; ~1k rows a file there, scaled down
 // here). Runs are interleaved and ratios are medians of pairwise ratios.
 //
-//   node dist/bench/resnet50.js [--images 64] [--partition-items 16] [--parquet-files 4] [--rows 16] [--batch 16] [--reps 3] [--layouts 2x1,1x2] [--only jpeg|parquet]
+//   node dist/bench/resnet50.js [--images 64] [--partition-items 16] [--parquet-files 4] [--rows 16] [--batch 16] [--reps 3] [--layouts 2x1,1x2] [--only jpeg|parquet] [--main-thread]
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,6 +22,7 @@ const { values } = parseArgs({
     reps: { type: 'string', default: '3' },
     layouts: { type: 'string', default: `${os.availableParallelism()}x1,1x${os.availableParallelism()}` },
     only: { type: 'string' },
+    'main-thread': { type: 'boolean', default: false },
     dir: { type: 'string', default: path.join(os.tmpdir(), 'cai-bench-resnet50') },
   },
 });
@@ -47,6 +48,7 @@ if (values.only !== 'parquet') {
     batch,
     layouts,
     reps,
+    mainThread: values['main-thread'],
   });
 }
 if (values.only !== 'jpeg') {
@@ -63,5 +65,6 @@ if (values.only !== 'jpeg') {
     batch,
     layouts,
     reps,
+    mainThread: values['main-thread'],
   });
 }

@@ -45,10 +45,12 @@ export async function createWorkerContext(job: ResolvedJob): Promise<WorkerConte
     before && isCountingStore(modelStore) ? diffStats(modelStore.stats(), before) : undefined;
   // Inference on a thread of its own, so the next batch is read and decoded while this one runs; the
   // worker drops each batch's feeds after the run, so they are moved there, not copied.
+  // CAI_INFERENCE_THREAD=main is a diagnostic switch back to inference on the worker's JS thread, for
+  // benchmarks that measure what the separate thread buys.
   const model = await loadModel(modelPath, {
     threads: job.threads,
     device: job.device,
-    thread: 'separate',
+    thread: process.env.CAI_INFERENCE_THREAD === 'main' ? 'main' : 'separate',
     moveFeeds: true,
   });
   return {
