@@ -401,6 +401,13 @@ test('bad input: truncated, unknown, mixed layouts; an existing output is kept u
     ErrorCodes.unsupported,
     ['notes.txt', '(.txt)', '.npy'],
   );
+  // A file whose extension lies about its format.
+  await writeFile(path.join(dir, 'photo.npy'), fixture('images/photos/c_square.png'));
+  await rejectsWith(
+    () => partitionDataset({ input: path.join(dir, 'photo.npy'), output: out, items: 10 }),
+    ErrorCodes.corrupt,
+    ['photo.npy', 'not a .npy file'],
+  );
   // Two files, the second truncated or of another layout: refused before anything is written.
   await mkdir(path.join(dir, 'two'));
   await writeFile(path.join(dir, 'two', '1.npy'), good);
