@@ -54,6 +54,11 @@ export interface SourceKind {
   accepts(key: string): boolean;
   /** Groups the input's objects (already filtered by `accepts`, in natural order) into partitions. */
   plan(objects: readonly ObjectInfo[], job: JobSpec): PlannedPartition[];
+  /**
+   * Like `plan`, for sources whose partitions can be row ranges of one big object (Parquet row groups,
+   * FITS cutout files): reads what it needs of each object (a footer, a header) to split it.
+   */
+  planWithStore?(store: Store, objects: readonly ObjectInfo[], job: JobSpec): Promise<PlannedPartition[]>;
   /** Opens one planned partition. */
   open(store: Store, partition: PlannedPartition, job: JobSpec): Promise<PartitionStream>;
 }

@@ -47,7 +47,8 @@ function describeKinds(): string {
 
 /**
  * Initialize: lists every object under the input (all pages of the listing), keeps those a source can
- * read, in natural order (`2.pt` before `10.pt`), lets the source group them into partitions, and keeps
+ * read, in natural order (`2.pt` before `10.pt`), lets the source group them into partitions (or split
+ * big objects into row ranges: Parquet with `partitionItems`, FITS cutout files), and keeps
  * the first `fileLimit` partitions. An input that mixes kinds of files must name one with `format`.
  *
  * @example const partitions = await planPartitions(await openStore('data'), { fileLimit: 4 });
@@ -89,9 +90,10 @@ export async function planPartitions(input: Store, options: PlanOptions = {}): P
   }
   const [[kind, objects]] = [...byKind.entries()];
   objects.sort((a, b) => naturalCompare(a.key, b.key));
-  const found = kind
-    .plan(objects, job as JobSpec)
-    .map((p) => (kind.name === 'tensor' ? p : { ...p, source: kind.name }));
+  const grouped = kind.planWithStore
+    ? await kind.planWithStore(input, objects, job as JobSpec)
+    : kind.plan(objects, job as JobSpec);
+  const found = grouped.map((p) => (kind.name === 'tensor' ? p : { ...p, source: kind.name }));
   const ids = new Map<string, string>();
   for (const p of found) {
     const other = ids.get(p.id);

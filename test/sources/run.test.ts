@@ -86,3 +86,16 @@ test('cai run over a Parquet file in the Ray benchmark layout with the imagenet 
     assert.ok(Math.abs(Number(byId.get(`ray.parquet#${i}`)?.mean) - want) < 1e-4, `row ${i}`);
   }
 });
+
+test('cai run splits a big Parquet file into row-range partitions of partitionItems, each row predicted once', async () => {
+  const input = await mkdtemp(path.join(os.tmpdir(), 'cai-run-ray-split-'));
+  await writeFile(path.join(input, 'ray.parquet'), fixture('parquet/ray.parquet'));
+  const job = { input, imageShape: [16, 20, 3], preset: 'imagenet' as const, partitionItems: 5 };
+  const whole = await run({ input, imageShape: [16, 20, 3], preset: 'imagenet' }, ['N', 3, 224, 224]);
+  const { summary, byId } = await run(job, ['N', 3, 224, 224]);
+  assert.equal(summary.status, 'succeeded');
+  assert.equal(summary.partitions.planned, 3, '12 rows in partitions of 5, 5 and 2');
+  assert.equal(summary.items, 12);
+  assert.equal(byId.size, 12, 'every row once, none twice');
+  for (const [id, row] of whole.byId) assert.equal(byId.get(id)?.mean, row.mean, id);
+});

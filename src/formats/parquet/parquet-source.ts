@@ -77,6 +77,10 @@ function rowPartitions(o: ObjectInfo, rows: number, per: number): PlannedPartiti
   return out;
 }
 
+// One partition per file.
+const planFiles = (objects: readonly ObjectInfo[]): PlannedPartition[] =>
+  objects.map((o) => ({ id: partitionId(o.key), key: o.key, bytes: o.size }));
+
 /**
  * Parquet files: one partition per file (or, planned with the store, row ranges of `partitionItems`
  * rows or about `partitionBytes`). Items are rows; their id is the `idColumn` value or `key#row`. Row
@@ -94,9 +98,10 @@ export const parquetFiles: SourceKind & {
 } = Object.freeze({
   name: 'parquet',
   accepts: (key: string) => /\.(parquet|parq|pq)$/i.test(key),
-  plan: (objects: readonly ObjectInfo[]): PlannedPartition[] =>
-    objects.map((o) => ({ id: partitionId(o.key), key: o.key, bytes: o.size })),
+  plan: planFiles,
   async planWithStore(store: Store, objects: readonly ObjectInfo[], job: ParquetSourceFields) {
+    // Without a partition size each file is one partition: no footer needs reading to plan.
+    if (job.partitionItems === undefined && job.partitionBytes === undefined) return planFiles(objects);
     const out: PlannedPartition[] = [];
     for (const o of objects) {
       const { reader } = await openParquet(store, o.key, job);
