@@ -149,8 +149,10 @@ test("the inference zip unpacks to the bundle and onnxruntime's Linux binaries, 
   const files = [...sizes.keys()];
   assert.deepEqual(files.filter((f) => !f.startsWith('node_modules/')).sort(), [
     'index.mjs',
+    'inference-thread.js',
     'onnxruntime/libonnxruntime.so.1',
     'onnxruntime/onnxruntime_binding.node',
+    'package.json',
   ]);
   // sharp's binding and libvips, for image sources (installed here for linux-x64).
   assert.ok(sharpLinuxPackages('x86_64'), "this machine has sharp's linux-x64 binaries");

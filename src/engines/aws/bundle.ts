@@ -117,12 +117,19 @@ function sharpStubPlugin(reason: string): Plugin {
 /** How a package gets sharp: its binaries next to the bundle, or a stand-in that says why not. */
 type SharpPackaging = { readonly external: true } | { readonly stub: string };
 
-async function bundleEntry(entry: string, dir: string, sharp: SharpPackaging): Promise<void> {
-  await fs.rm(dir, { recursive: true, force: true });
-  await fs.mkdir(dir, { recursive: true });
+async function bundleEntry(
+  entry: string,
+  dir: string,
+  sharp: SharpPackaging,
+  outName = 'index.mjs',
+): Promise<void> {
+  if (outName === 'index.mjs') {
+    await fs.rm(dir, { recursive: true, force: true });
+    await fs.mkdir(dir, { recursive: true });
+  }
   const result = await build({
     entryPoints: [entry],
-    outfile: path.join(dir, 'index.mjs'),
+    outfile: path.join(dir, outName),
     bundle: true,
     platform: 'node',
     target: 'node22',
@@ -212,6 +219,15 @@ export async function buildLambdaBundles(options: {
           stub: `image sources need sharp's linux-${arch} binaries, which were not installed when this package was built: run \`npm install --os=linux --cpu=${arch} --libc=glibc sharp\` and deploy again`,
         },
   );
+  // The model runs on a worker thread of its own (src/model/threaded-session.ts), started from the
+  // file `inference-thread.js` beside the bundle: an ESM file, hence the package.json.
+  await bundleEntry(
+    path.join(here, '..', '..', 'model', 'inference-thread.js'),
+    inference,
+    { stub: 'the inference thread does not decode images' },
+    'inference-thread.js',
+  );
+  await fs.writeFile(path.join(inference, 'package.json'), '{ "type": "module" }\n');
   const ort = ortLinuxBinaries(options.architecture);
   await fs.mkdir(path.join(inference, ORT_FOLDER));
   for (const f of ['onnxruntime_binding.node', 'libonnxruntime.so.1']) {
