@@ -573,18 +573,18 @@ export async function compareToBare(opts: {
     if (c.caiMain.length) {
       const main = ips(c.caiMain);
       line(
-        `cai run, inference on the worker's JS thread (before)`,
+        `cai run, inference forced onto the worker's JS thread`,
         main,
         'items/s',
         ratios(main, bare),
         `vs bare ${name}`,
       );
       line(
-        `  inference thread (now) vs JS thread (before)`,
+        `  default placement vs forced JS thread`,
         cai,
         'items/s',
         ratios(cai, main),
-        'now / before',
+        'default / JS thread',
       );
     }
     const steady = c.cai.map((r) => r.steadyItemsPerSecond);
@@ -599,7 +599,7 @@ export async function compareToBare(opts: {
   for (const c of out) {
     describeRuns(`${c.layout.workers}x${c.layout.threads}`, c.cai, c.bare);
     if (c.caiMain.length)
-      describeRuns(`${c.layout.workers}x${c.layout.threads} (JS-thread inference)`, c.caiMain);
+      describeRuns(`${c.layout.workers}x${c.layout.threads} (forced JS-thread inference)`, c.caiMain);
   }
   return out;
 }

@@ -4,7 +4,7 @@
 // Two views: whole processes (`cai run` from spawn to exit vs the raw reader from spawn to exit, which
 // includes each one's start-up), and steady state (cai's map stage vs the raw reader's timed loop).
 //
-//   node dist/bench/trivial.js [--partitions 32] [--items 1278] [--batch 1278] [--workers 2] [--reps 5]
+//   node dist/bench/trivial.js [--partitions 32] [--items 1278] [--batch 1278] [--workers 2] [--reps 5] [--main-thread]
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -34,6 +34,7 @@ const { values } = parseArgs({
     batch: { type: 'string', default: String(SEEDS_25MB_ITEMS) },
     workers: { type: 'string', default: String(os.availableParallelism()) },
     reps: { type: 'string', default: '5' },
+    'main-thread': { type: 'boolean', default: false },
     dir: { type: 'string', default: path.join(os.tmpdir(), 'cai-bench-astromae') },
   },
 });
@@ -55,22 +56,29 @@ heading(
 );
 const raw: { loop: Throughput; wall: number }[] = [];
 const cai: CaiRunResult[] = [];
+const caiMain: CaiRunResult[] = [];
+const run = (env?: Record<string, string>) =>
+  caiRun({
+    model,
+    job: { input: data, fileLimit: partitions, inputs: { image: 0 } },
+    concurrency: workers,
+    threads: 1,
+    batch,
+    env,
+  });
 await interleave(Number(values.reps), {
   raw: async () => {
     const t0 = performance.now();
     const loop = await rawRead(files, workers);
     raw.push({ loop, wall: (performance.now() - t0) / 1000 });
   },
-  cai: async () =>
-    void cai.push(
-      await caiRun({
-        model,
-        job: { input: data, fileLimit: partitions, inputs: { image: 0 } },
-        concurrency: workers,
-        threads: 1,
-        batch,
-      }),
-    ),
+  cai: async () => void cai.push(await run()),
+  ...(values['main-thread']
+    ? {
+        'cai main-thread inference': async () =>
+          void caiMain.push(await run({ CAI_INFERENCE_THREAD: 'main' })),
+      }
+    : {}),
 });
 const mb = bytes / 1e6;
 const rawWhole = raw.map((r) => mb / r.wall);
@@ -107,3 +115,21 @@ line(
   'vs raw loop',
 );
 describeRuns(`${workers}x1`, cai);
+if (caiMain.length) {
+  const mainWhole = caiMain.map((r) => r.mbPerSecond);
+  line(
+    'cai run, inference forced onto the JS thread',
+    mainWhole,
+    'MB/s',
+    ratios(mainWhole, rawWhole),
+    'vs raw whole',
+  );
+  line(
+    '  default placement vs forced JS thread',
+    caiWhole,
+    'MB/s',
+    ratios(caiWhole, mainWhole),
+    'default / JS thread',
+  );
+  describeRuns(`${workers}x1 (forced JS-thread inference)`, caiMain);
+}

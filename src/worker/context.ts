@@ -28,6 +28,26 @@ export interface WorkerContext {
 }
 
 /**
+ * Where a worker runs inference. onnxruntime-node's `run` blocks the JS thread that calls it, so on the
+ * worker's own thread the next batch is read and decoded only after this one: cores sit idle when the
+ * worker owns more than one (its intra-op threads leave gaps) or when fewer workers than cores run. On
+ * a thread of its own, decoding overlaps inference, but when single-threaded workers already fill every
+ * core (the default layout) the extra runnable thread only preempts inference: measured 0.79x (2 workers
+ * x 1 thread) against 1.09x (1 worker x 2 threads) for ResNet-50 on JPEGs (docs/performance.md).
+ * `CAI_INFERENCE_THREAD=main|separate` overrides the choice, for benchmarks.
+ *
+ * @example inferenceThread({ ...job, concurrency: 1, threads: 2 }) // 'separate'
+ */
+export function inferenceThread(
+  job: Pick<ResolvedJob, 'concurrency' | 'threads'>,
+  cores = os.availableParallelism(),
+): 'main' | 'separate' {
+  const forced = process.env.CAI_INFERENCE_THREAD;
+  if (forced === 'main' || forced === 'separate') return forced;
+  return job.threads > 1 || job.concurrency * job.threads < cores ? 'separate' : 'main';
+}
+
+/**
  * Opens the job's stores and loads its model once for this process.
  * @example const ctx = await createWorkerContext(job); const rec = await runPartition(ctx, task);
  */
@@ -43,14 +63,11 @@ export async function createWorkerContext(job: ResolvedJob): Promise<WorkerConte
   const modelPath = await modelStore.localPath(modelKey);
   const modelTraffic =
     before && isCountingStore(modelStore) ? diffStats(modelStore.stats(), before) : undefined;
-  // Inference on a thread of its own, so the next batch is read and decoded while this one runs; the
-  // worker drops each batch's feeds after the run, so they are moved there, not copied.
-  // CAI_INFERENCE_THREAD=main is a diagnostic switch back to inference on the worker's JS thread, for
-  // benchmarks that measure what the separate thread buys.
   const model = await loadModel(modelPath, {
     threads: job.threads,
     device: job.device,
-    thread: process.env.CAI_INFERENCE_THREAD === 'main' ? 'main' : 'separate',
+    thread: inferenceThread(job),
+    // The worker drops each batch's feeds after the run, so they are moved to the thread, not copied.
     moveFeeds: true,
   });
   return {
