@@ -216,13 +216,9 @@ test('a run over the partitions predicts exactly what a run over the original pr
   for (const input of [parts, ptParts]) {
     const split = await predict(input);
     assert.equal(split.size, rows, input);
-    // Safetensors partitions keep the .npy's 64-byte data alignment, so onnxruntime sums in the same
-    // order: identical. A .pt's zip entries are not aligned: within an ulp.
-    for (const [i, v] of original) {
-      const got = split.get(i) ?? NaN;
-      if (input === parts) assert.equal(got, v, `safetensors item ${i}`);
-      else assert.ok(Math.abs(got - v) <= 1e-6 * Math.max(1, Math.abs(v)), `pt item ${i}: ${got} vs ${v}`);
-    }
+    // Safetensors partitions keep the .npy's 64-byte data alignment, and a .pt's members are 64-byte
+    // aligned as torch.save aligns them, so onnxruntime sums in the same order: identical.
+    for (const [i, v] of original) assert.equal(split.get(i), v, `${path.basename(input)} item ${i}`);
   }
   assert.equal((await readManifest(parts)).partitions.length, 14); // 51 rows of 1280 bytes in 64 KB
   assert.equal((await readManifest(ptParts)).partitions.length, 3);

@@ -1,6 +1,6 @@
-import { zipSync } from 'fflate';
 import type { DType } from '../../tensor/dtype.js';
 import { bytesOf, type Tensor } from '../../tensor/tensor.js';
+import { writeStoredZip } from './zip-writer.js';
 
 // The storage class torch.load rebuilds each dtype with (torch 1.x and 2.x both accept these names).
 const STORAGE: Readonly<Record<DType, string>> = Object.freeze({
@@ -105,11 +105,14 @@ export function encodePtDataset(tensors: readonly Tensor[], archiveName = 'archi
   p.op('}').str('tensors').op('(');
   tensors.forEach((t, i) => writeTensor(p, t, String(i)));
   p.op('t').op('s').op('b');
-  const files: Record<string, [Uint8Array, { level: 0 }]> = {
-    [`${archiveName}/data.pkl`]: [p.done(), { level: 0 }],
-  };
-  tensors.forEach((t, i) => (files[`${archiveName}/data/${i}`] = [bytesOf(t.data), { level: 0 }]));
-  files[`${archiveName}/version`] = [Buffer.from('3\n'), { level: 0 }];
-  files[`${archiveName}/byteorder`] = [Buffer.from('little'), { level: 0 }];
-  return zipSync(files);
+  const text = new TextEncoder();
+  return writeStoredZip(
+    [
+      [`${archiveName}/data.pkl`, p.done()],
+      ...tensors.map((t, i) => [`${archiveName}/data/${i}`, bytesOf(t.data)] as const),
+      [`${archiveName}/version`, text.encode('3\n')],
+      [`${archiveName}/byteorder`, text.encode('little')],
+    ],
+    `${archiveName}.pt`,
+  );
 }
