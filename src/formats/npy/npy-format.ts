@@ -7,7 +7,8 @@ import type { TensorFormat } from '../format.js';
 import { denseBytes } from '../strided.js';
 import { parseNpyHeader } from './npy-header.js';
 
-const KINDS: Readonly<Record<string, DType>> = Object.freeze({
+/** The dtypes a `.npy` descr names (without its byte-order character). */
+export const NPY_DTYPES: Readonly<Record<string, DType>> = Object.freeze({
   f2: 'float16',
   f4: 'float32',
   f8: 'float64',
@@ -19,7 +20,7 @@ const KINDS: Readonly<Record<string, DType>> = Object.freeze({
   b1: 'bool',
 });
 
-const SUPPORTED = Object.keys(KINDS)
+const SUPPORTED = Object.keys(NPY_DTYPES)
   .map((k) => `<${k}`)
   .join(' ');
 
@@ -27,7 +28,7 @@ const SUPPORTED = Object.keys(KINDS)
 function dtypeOf(descr: unknown, source: string): { dtype: DType; bigEndian: boolean } {
   if (typeof descr === 'string' && descr.length >= 2) {
     const order = descr[0];
-    const dtype = KINDS[descr.slice(1)];
+    const dtype = NPY_DTYPES[descr.slice(1)];
     if (dtype && '<>|='.includes(order)) return { dtype, bigEndian: order === '>' };
     if (descr.slice(1) === 'O') {
       throw new CaiError(

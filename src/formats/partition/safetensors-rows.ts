@@ -4,20 +4,8 @@
 // sum in an order that depends on alignment, and with 8-byte alignment a run over the partitions gave
 // predictions 1 ulp away from a run over the original .npy for a few items in a thousand.
 import { bytesOf } from '../../tensor/tensor.js';
-import type { DType } from '../../tensor/dtype.js';
 import type { ColumnSet } from '../columns.js';
-
-const CODES: Readonly<Record<DType, string>> = Object.freeze({
-  float16: 'F16',
-  float32: 'F32',
-  float64: 'F64',
-  int8: 'I8',
-  int16: 'I16',
-  int32: 'I32',
-  int64: 'I64',
-  uint8: 'U8',
-  bool: 'BOOL',
-});
+import { SAFETENSORS_CODES } from '../safetensors/safetensors-format.js';
 
 /**
  * Serializes consecutive row chunks of the same columns as one `.safetensors` file: column `k` is
@@ -39,7 +27,7 @@ export function encodeSafetensorsRows(
     const first = chunks[0].columns[k];
     const size = chunks.reduce((s, c) => s + c.columns[k].data.byteLength, 0);
     header[name] = {
-      dtype: CODES[first.dtype],
+      dtype: SAFETENSORS_CODES[first.dtype],
       shape: [items, ...first.shape.slice(1)],
       data_offsets: [offset, offset + size],
     };

@@ -6,7 +6,9 @@ import type { Store } from '../../storage/store.js';
 import { bytesPerElement, type DType, viewBytes } from '../../tensor/dtype.js';
 import { byteswapInPlace, numel, type Tensor } from '../../tensor/tensor.js';
 import { sliceColumns, type ColumnSet } from '../columns.js';
+import { NPY_DTYPES } from '../npy/npy-format.js';
 import { parseNpyHeader } from '../npy/npy-header.js';
+import { SAFETENSORS_DTYPES } from '../safetensors/safetensors-format.js';
 import { decodeTensorFile, extensionOf } from '../registry.js';
 
 /** One column of a tensor file: its name, dtype and the shape of one row. */
@@ -26,30 +28,6 @@ export interface TensorRows {
   /** Rows `[start, end)` of every column. */
   read(start: number, end: number): Promise<ColumnSet>;
 }
-
-const NPY_KINDS: Readonly<Record<string, DType>> = Object.freeze({
-  f2: 'float16',
-  f4: 'float32',
-  f8: 'float64',
-  i1: 'int8',
-  i2: 'int16',
-  i4: 'int32',
-  i8: 'int64',
-  u1: 'uint8',
-  b1: 'bool',
-});
-
-const SAFETENSORS_KINDS: Readonly<Record<string, DType>> = Object.freeze({
-  F16: 'float16',
-  F32: 'float32',
-  F64: 'float64',
-  I8: 'int8',
-  I16: 'int16',
-  I32: 'int32',
-  I64: 'int64',
-  U8: 'uint8',
-  BOOL: 'bool',
-});
 
 interface Span {
   readonly info: ColumnInfo;
@@ -111,7 +89,7 @@ async function openNpy(store: Store, key: string, size: number): Promise<TensorR
   );
   const header = parseNpyHeader(text, source);
   const descr = typeof header.descr === 'string' ? header.descr : '';
-  const dtype = NPY_KINDS[descr.slice(1)];
+  const dtype = NPY_DTYPES[descr.slice(1)];
   if (!dtype || header.fortranOrder || header.shape.length === 0) return undefined;
   const [items, ...rowShape] = header.shape;
   const need = dataStart + numel(header.shape) * bytesPerElement(dtype);
@@ -159,7 +137,7 @@ async function openSafetensors(store: Store, key: string, size: number): Promise
   const entries = Object.entries(header).filter(([name]) => name !== '__metadata__');
   entries.sort((a, b) => (a[1].data_offsets?.[0] ?? 0) - (b[1].data_offsets?.[0] ?? 0));
   for (const [name, e] of entries) {
-    const dtype = SAFETENSORS_KINDS[e.dtype ?? ''];
+    const dtype = SAFETENSORS_DTYPES[e.dtype ?? ''];
     if (!dtype || !e.shape?.length || !e.data_offsets) return undefined; // BF16, scalars: read whole
     const [n, ...rowShape] = e.shape;
     if (items !== undefined && n !== items) return undefined; // let the whole-file reader explain

@@ -6,7 +6,8 @@ import { numel, tensor, type Tensor } from '../../tensor/tensor.js';
 import { columnSet, type ColumnSet } from '../columns.js';
 import type { TensorFormat } from '../format.js';
 
-const DTYPES: Readonly<Record<string, DType>> = Object.freeze({
+/** The dtypes safetensors names. */
+export const SAFETENSORS_DTYPES: Readonly<Record<string, DType>> = Object.freeze({
   F16: 'float16',
   F32: 'float32',
   F64: 'float64',
@@ -17,6 +18,14 @@ const DTYPES: Readonly<Record<string, DType>> = Object.freeze({
   U8: 'uint8',
   BOOL: 'bool',
 });
+
+/** The safetensors name of each dtype. */
+export const SAFETENSORS_CODES: Readonly<Record<DType, string>> = Object.freeze(
+  Object.fromEntries(Object.entries(SAFETENSORS_DTYPES).map(([code, dtype]) => [dtype, code])) as Record<
+    DType,
+    string
+  >,
+);
 
 interface Entry {
   readonly name: string;
@@ -64,12 +73,12 @@ function parseHeader(bytes: Uint8Array, source: string): { entries: Entry[]; dat
 }
 
 function decodeEntry(bytes: Uint8Array, source: string, dataStart: number, e: Entry): Tensor {
-  const dtype = e.dtype === 'BF16' ? undefined : DTYPES[e.dtype];
+  const dtype = e.dtype === 'BF16' ? undefined : SAFETENSORS_DTYPES[e.dtype];
   if (dtype === undefined && e.dtype !== 'BF16') {
     throw new CaiError(
       ErrorCodes.unsupported,
       source,
-      `tensor "${e.name}" has dtype ${e.dtype}, which CAI does not read; supported: ${Object.keys(DTYPES).join(' ')} BF16`,
+      `tensor "${e.name}" has dtype ${e.dtype}, which CAI does not read; supported: ${Object.keys(SAFETENSORS_DTYPES).join(' ')} BF16`,
     );
   }
   const size = dtype ? bytesPerElement(dtype) : 2;

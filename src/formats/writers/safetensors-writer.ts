@@ -1,17 +1,5 @@
-import type { DType } from '../../tensor/dtype.js';
 import { bytesOf, type Tensor } from '../../tensor/tensor.js';
-
-const CODES: Readonly<Record<DType, string>> = Object.freeze({
-  float16: 'F16',
-  float32: 'F32',
-  float64: 'F64',
-  int8: 'I8',
-  int16: 'I16',
-  int32: 'I32',
-  int64: 'I64',
-  uint8: 'U8',
-  bool: 'BOOL',
-});
+import { SAFETENSORS_CODES } from '../safetensors/safetensors-format.js';
 
 /**
  * Serializes named tensors as a `.safetensors` file (8-byte header length, JSON header, raw
@@ -29,7 +17,11 @@ export function encodeSafetensors(
   let offset = 0;
   for (const [name, t] of Object.entries(columns)) {
     const size = t.data.byteLength;
-    header[name] = { dtype: CODES[t.dtype], shape: [...t.shape], data_offsets: [offset, offset + size] };
+    header[name] = {
+      dtype: SAFETENSORS_CODES[t.dtype],
+      shape: [...t.shape],
+      data_offsets: [offset, offset + size],
+    };
     offset += size;
   }
   let json = Buffer.from(JSON.stringify(header), 'utf8');
