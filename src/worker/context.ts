@@ -27,43 +27,32 @@ export interface WorkerContext {
   readonly host: string;
 }
 
-// Sources whose batches are decoded off the JS thread (sharp's thread pool) or not at all (tensor files
-// are views of the file's bytes): a worker reading only these loses little while inference blocks it.
-const OFF_THREAD_DECODE = new Set(['image', 'tensor']);
-
 /**
  * Where a worker runs inference. onnxruntime-node's `run` blocks the JS thread that calls it, so on the
- * worker's own thread the next batch is read and decoded only after this one. On a thread of its own,
- * decoding overlaps inference, which pays when cores would idle (a worker with several intra-op threads,
- * fewer workers than cores) or when decoding is JavaScript (Parquet, FITS). When single-threaded workers
- * already fill every core and decoding happens in sharp's threads anyway, the extra runnable thread only
- * preempts inference. Measured for ResNet-50 (docs/performance.md), own thread vs JS thread: JPEGs 1.09x
- * at 1 worker x 2 threads but 0.79x at 2 x 1; Ray-layout Parquet 1.24x at 1 x 2 and 1.17x at 2 x 1.
- * `CAI_INFERENCE_THREAD=main|separate` overrides the choice, for benchmarks.
+ * worker's own thread the next batch is read and decoded only after this one: cores sit idle when the
+ * worker owns more than one (its intra-op threads leave gaps) or when fewer workers than cores run, and
+ * there inference gets a thread of its own. When single-threaded workers already fill every core (the
+ * default layout), another worker's inference fills the gaps and the extra runnable thread preempts
+ * inference instead. Measured for ResNet-50, own thread vs JS thread (docs/performance.md): 1 worker x 2
+ * threads 1.09x on JPEGs and 1.24x on Ray-layout Parquet; 2 x 1 0.79x on JPEGs, 1.17x then 0.87x on
+ * Parquet. `CAI_INFERENCE_THREAD=main|separate` overrides the choice, for benchmarks.
  *
- * @example inferenceThread({ concurrency: 2, threads: 1 }, 2, ['parquet']) // 'separate'
+ * @example inferenceThread({ concurrency: 1, threads: 2 }) // 'separate'
  */
 export function inferenceThread(
   job: Pick<ResolvedJob, 'concurrency' | 'threads'>,
   cores = os.availableParallelism(),
-  sources: readonly string[] = [],
 ): 'main' | 'separate' {
   const forced = process.env.CAI_INFERENCE_THREAD;
   if (forced === 'main' || forced === 'separate') return forced;
-  const idleCores = job.threads > 1 || job.concurrency * job.threads < cores;
-  const jsDecode = sources.some((s) => !OFF_THREAD_DECODE.has(s));
-  return idleCores || jsDecode ? 'separate' : 'main';
+  return job.threads > 1 || job.concurrency * job.threads < cores ? 'separate' : 'main';
 }
 
 /**
- * Opens the job's stores and loads its model once for this process. `hints.sources` (the source kinds
- * of the job's partitions) decides where inference runs; without it, as for tensor files and images.
+ * Opens the job's stores and loads its model once for this process.
  * @example const ctx = await createWorkerContext(job); const rec = await runPartition(ctx, task);
  */
-export async function createWorkerContext(
-  job: ResolvedJob,
-  hints: { readonly sources?: readonly string[] } = {},
-): Promise<WorkerContext> {
+export async function createWorkerContext(job: ResolvedJob): Promise<WorkerContext> {
   const started = performance.now();
   const storeOptions = { s3Endpoint: job.s3Endpoint };
   const [input, output, [modelStore, modelKey]] = await Promise.all([
@@ -78,7 +67,7 @@ export async function createWorkerContext(
   const model = await loadModel(modelPath, {
     threads: job.threads,
     device: job.device,
-    thread: inferenceThread(job, os.availableParallelism(), hints.sources),
+    thread: inferenceThread(job),
     // The worker drops each batch's feeds after the run, so they are moved to the thread, not copied.
     moveFeeds: true,
   });

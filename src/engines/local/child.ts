@@ -19,7 +19,7 @@ process.on('message', (message: ToWorker) => {
   void (async () => {
     if (message.type === 'init') {
       try {
-        ctx = await createWorkerContext(message.job, { sources: message.sources });
+        ctx = await createWorkerContext(message.job);
         send({ type: 'ready', modelLoadSeconds: ctx.modelLoadSeconds });
       } catch (err) {
         send({ type: 'init-failed', error: describeError(err) });

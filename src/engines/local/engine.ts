@@ -93,14 +93,13 @@ export async function runLocalMap(
   };
 
   const slots = Math.max(1, Math.min(job.concurrency, total));
-  const sources = [...new Set(partitions.map((p) => p.source ?? 'tensor'))];
   const slot = async (): Promise<void> => {
     let worker: WorkerProcess | undefined;
     try {
       let item = await next();
       while (item) {
         if (!worker || worker.dead) {
-          worker = new WorkerProcess(job, sources);
+          worker = new WorkerProcess(job);
           try {
             await worker.ready;
           } catch (err) {

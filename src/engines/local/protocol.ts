@@ -5,12 +5,7 @@ import type { PartitionTask } from '../../worker/run-partition.js';
 
 /** Messages from the engine to a worker process: plain data only (design rule 3). */
 export type ToWorker =
-  | {
-      readonly type: 'init';
-      readonly job: ResolvedJob;
-      /** The source kinds of the job's partitions (`tensor`, `image`...): where to run inference depends on them. */
-      readonly sources?: readonly string[];
-    }
+  | { readonly type: 'init'; readonly job: ResolvedJob }
   | {
       readonly type: 'task';
       readonly task: PartitionTask;

@@ -26,7 +26,7 @@ export class WorkerProcess {
   /** Resolves when the model is loaded; rejects (with the worker's own error) when it cannot be. */
   readonly ready: Promise<void>;
 
-  constructor(job: ResolvedJob, sources?: readonly string[]) {
+  constructor(job: ResolvedJob) {
     this.child = fork(CHILD, [], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, OMP_NUM_THREADS: String(job.threads) },
@@ -54,7 +54,7 @@ export class WorkerProcess {
       });
     });
     this.ready.catch(() => undefined);
-    this.send({ type: 'init', job, ...(sources ? { sources } : {}) });
+    this.send({ type: 'init', job });
   }
 
   /** The child's process id. */
