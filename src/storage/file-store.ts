@@ -52,18 +52,23 @@ export class FileStore implements Store {
   }
 
   async get(key: string): Promise<Uint8Array> {
-    try {
-      return new Uint8Array(await fs.readFile(this.describe(key)));
-    } catch (err) {
-      throw this.wrap(err, key);
-    }
+    return this.read(key, 0);
   }
 
   async getRange(key: string, start: number, end: number): Promise<Uint8Array> {
+    return this.read(key, start, end);
+  }
+
+  // One positioned read into a buffer of the right size (fs.readFile reads 512 KiB at a time, a thread
+  // pool round trip each), never zero-filled and never a slice of Node's shared pool, so tensors can be
+  // zero-copy views at the file's own alignment.
+  private async read(key: string, start: number, end?: number): Promise<Uint8Array> {
     let handle: fs.FileHandle | undefined;
     try {
       handle = await fs.open(this.describe(key), 'r');
-      const out = new Uint8Array(Math.max(0, end - start));
+      const stop = end ?? (await handle.stat()).size;
+      const buf = Buffer.allocUnsafeSlow(Math.max(0, stop - start));
+      const out = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
       let done = 0;
       while (done < out.length) {
         const { bytesRead } = await handle.read(out, done, out.length - done, start + done);

@@ -1,7 +1,7 @@
 // The Lambda packages are self-contained: unzipped into a temporary folder, they run in a fresh Node
 // process that cannot see the repository's node_modules, with Lambda-shaped events, against local S3.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -242,13 +242,30 @@ test('unzipped packages run in a fresh node outside the repository: Initialize p
     JSON.stringify(failed),
   );
 
-  // onnxruntime and sharp were loaded from the unzipped package, not from the repository.
-  assert.equal(infer.native.length, 4, `native libraries: ${infer.native.join(', ')}`);
+  // onnxruntime was loaded from the unzipped package, not from the repository; sharp (libvips) is
+  // loaded only by jobs that decode images, so a tensor job leaves it out.
+  assert.equal(infer.native.length, 2, `native libraries: ${infer.native.join(', ')}`);
   for (const lib of infer.native) {
     assert.ok(lib.startsWith(inference.dir + path.sep), `${lib} loaded`);
   }
   assert.ok(infer.native.some((l) => l.endsWith('onnxruntime/libonnxruntime.so.1')));
-  assert.ok(infer.native.some((l) => /sharp-libvips-linux-x64\/lib\/libvips-cpp\.so/.test(l)));
+  // sharp's binding, loaded by a fresh node from the unzipped package, finds libvips beside it.
+  const binding = (await fs.readdir(path.join(inference.dir, 'node_modules/@img/sharp-linux-x64/lib'))).find(
+    (f) => f.endsWith('.node'),
+  );
+  assert.ok(binding, 'sharp binding in the package');
+  const loaded = spawnSync(
+    process.execPath,
+    [
+      '-e',
+      `process.dlopen({ exports: {} }, ${JSON.stringify(path.join(inference.dir, 'node_modules/@img/sharp-linux-x64/lib', binding))});` +
+        "console.log(require('fs').readFileSync('/proc/self/maps', 'utf8'))",
+    ],
+    { cwd: scratch, env: { PATH: '/usr/bin:/bin', HOME: scratch }, encoding: 'utf8' },
+  );
+  assert.equal(loaded.status, 0, loaded.stderr);
+  const vips = loaded.stdout.split('\n').find((l) => /libvips-cpp\.so/.test(l));
+  assert.ok(vips?.includes(inference.dir + path.sep), `libvips from the package: ${vips}`);
   // The stack's environment turns onnxruntime's telemetry off: it stored nothing in the home folder.
   assert.deepEqual(await fs.readdir(infer.home), ['events.json', 'runtime.mjs']);
 

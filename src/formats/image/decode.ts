@@ -1,6 +1,6 @@
 // Decoding and preprocessing one image with sharp (libvips): decode, to RGB or gray, resize, crop, then
 // scale / normalize / reorder into a model row in JS with one lookup table per channel.
-import sharp from 'sharp';
+import type Sharp from 'sharp';
 import { CaiError, ErrorCodes } from '../../errors.js';
 import type { ItemRow } from '../partition/object-items.js';
 import { centerCropBox, resizeTarget, shapeFor, type ResolvedPreprocess } from './preprocess.js';
@@ -23,8 +23,15 @@ export interface DecodedImage {
   readonly channels: number;
 }
 
-// libvips keeps a cache of recent operations for interactive use; a batch job never repeats one.
-sharp.cache(false);
+// sharp loads libvips (a large native library) when imported: only processes that decode images pay
+// for it, not every worker and CLI command that imports the sources. libvips keeps a cache of recent
+// operations for interactive use; a batch job never repeats one.
+let loading: Promise<typeof Sharp> | undefined;
+const loadSharp = (): Promise<typeof Sharp> =>
+  (loading ??= import('sharp').then(({ default: sharp }) => {
+    sharp.cache(false);
+    return sharp;
+  }));
 
 /**
  * Decodes an encoded image (JPEG, PNG, WebP, TIFF, GIF's first frame...) or raw HWC pixels and applies
@@ -41,6 +48,7 @@ export async function decodeImage(
   p: ResolvedPreprocess,
   source: string,
 ): Promise<DecodedImage> {
+  const sharp = await loadSharp();
   try {
     const raw = input instanceof Uint8Array ? undefined : input;
     const open = () =>
