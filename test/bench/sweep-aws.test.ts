@@ -40,25 +40,30 @@ async function caiBench(
   return { printed, codes };
 }
 
+/** The flags every aws sweep here shares: the stack, its data and model, a local report folder. */
+const onStack = (out: string, runsOutput: string) => [
+  '--engine',
+  'aws',
+  '--stack-name',
+  'CaiSweep',
+  '--input',
+  `${DEPLOYMENT.data}/good`,
+  '--model',
+  DEPLOYMENT.model,
+  '--output',
+  out,
+  '--runs-output',
+  runsOutput,
+  '--s3-endpoint',
+  fx.s3.endpoint,
+];
+
 test('cai bench --engine aws runs every configuration as an execution of the deployed state machine', async () => {
   const api = offlineAwsApi(synth, fx.s3.endpoint);
   const out = await mkdtemp(path.join(os.tmpdir(), 'cai-bench-aws-'));
   const { printed, codes } = await caiBench(
     api,
-    '--engine',
-    'aws',
-    '--stack-name',
-    'CaiSweep',
-    '--input',
-    `${DEPLOYMENT.data}/good`,
-    '--model',
-    DEPLOYMENT.model,
-    '--output',
-    out,
-    '--runs-output',
-    `${DEPLOYMENT.output}/bench`,
-    '--s3-endpoint',
-    fx.s3.endpoint,
+    ...onStack(out, `${DEPLOYMENT.output}/bench`),
     '--inputs',
     'image=0,magnitude=1',
     '--label',
@@ -107,26 +112,7 @@ test('cai bench --engine aws: a job outside the stack prefixes fails before any 
   const api = offlineAwsApi(synth, fx.s3.endpoint);
   const out = await mkdtemp(path.join(os.tmpdir(), 'cai-bench-aws-'));
   await assert.rejects(
-    caiBench(
-      api,
-      '--engine',
-      'aws',
-      '--stack-name',
-      'CaiSweep',
-      '--input',
-      `${DEPLOYMENT.data}/good`,
-      '--model',
-      DEPLOYMENT.model,
-      '--output',
-      out,
-      '--runs-output',
-      's3://cai-data/elsewhere',
-      '--s3-endpoint',
-      fx.s3.endpoint,
-      '--runs',
-      '1',
-      '--no-report',
-    ),
+    caiBench(api, ...onStack(out, 's3://cai-data/elsewhere'), '--runs', '1', '--no-report'),
     (e: unknown) => e instanceof CaiError && /output prefix/.test(e.message),
   );
   assert.equal(api.executions.size, 0);
