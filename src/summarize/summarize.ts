@@ -47,7 +47,15 @@ export interface JobSummary {
   readonly failed_items: number;
   readonly bytes: number;
   /** Sums over the completed partitions, seconds. */
-  readonly stage_seconds: { read: number; decode: number; inference: number; write: number; total: number };
+  /** Summed over partitions; `read_wait` is the part of reading workers stood waiting for (see StageTimings). */
+  readonly stage_seconds: {
+    read: number;
+    read_wait: number;
+    decode: number;
+    inference: number;
+    write: number;
+    total: number;
+  };
   readonly peak_rss_mb: number;
   /** Object-storage traffic of the workers, summed over completed partitions by stage (remote stores only). */
   readonly storage?: Readonly<Record<string, StorageStats>>;
@@ -223,8 +231,8 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
   const failures = map.failures.filter((f) => !done.has(f.partition));
   const failedShare = plan.length ? ((plan.length - records.length) / plan.length) * 100 : 0;
   const cold = records.filter((r) => r.cold);
-  const stage = (k: 'read' | 'decode' | 'inference' | 'write' | 'total') =>
-    records.reduce((a, r) => a + r.timings[k], 0);
+  const stage = (k: 'read' | 'read_wait' | 'decode' | 'inference' | 'write' | 'total') =>
+    records.reduce((a, r) => a + (r.timings[k] ?? 0), 0);
   const summary: JobSummary = {
     status: failedShare <= input.job.toleratedFailurePercentage && map.skipped === 0 ? 'succeeded' : 'failed',
     input: input.job.input,
@@ -242,6 +250,7 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
     bytes: records.reduce((a, r) => a + r.bytes, 0),
     stage_seconds: {
       read: stage('read'),
+      read_wait: stage('read_wait'),
       decode: stage('decode'),
       inference: stage('inference'),
       write: stage('write'),

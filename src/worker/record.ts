@@ -3,7 +3,17 @@
  * overlap (reading the next batch while the model runs) the stages can add up to more than `total`.
  */
 export interface StageTimings {
+  /**
+   * Wall clock of the partition's read. A read prefetched during the previous partition's inference
+   * overlaps it, and its completion can wait for a busy worker: then it counts here in full although it
+   * cost the worker little; `read_wait` is what it did cost.
+   */
   readonly read: number;
+  /**
+   * Seconds the worker stood waiting for the partition to open (for tensor files, its whole read) before
+   * its first batch: near zero when it was prefetched. Absent in records older than this field.
+   */
+  readonly read_wait?: number;
   readonly decode: number;
   readonly inference: number;
   readonly write: number;

@@ -125,7 +125,9 @@ export async function runPartition(
   const cpu0 = process.cpuUsage();
   const cold = ctx.partitionsDone === 0;
   const source = ctx.input.describe(partition.key);
+  const waitStart = performance.now();
   const stream = await (opened ?? openPartition(ctx, partition));
+  const readWait = (performance.now() - waitStart) / 1000;
   const items = stream.items;
   const sizer = job.batchSize === 'auto' && !ctx.autoBatch ? new BatchSizer(items) : undefined;
   const batchSize =
@@ -234,7 +236,7 @@ export async function runPartition(
     num_batches: numBatches,
     device: job.device,
     threads: job.threads,
-    timings: { read: read.read, decode: read.decode, inference, write, total },
+    timings: { read: read.read, read_wait: readWait, decode: read.decode, inference, write, total },
     'execution_time (seconds/batch)': numBatches ? inference / numBatches : 0,
     'total_cpu_time (seconds)': (cpu.user + cpu.system) / 1e6,
     'total_cpu_memory (MB)': process.resourceUsage().maxRSS / 1024,

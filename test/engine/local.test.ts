@@ -35,7 +35,14 @@ test('a demo job writes every prediction once, in order, and its metrics prove t
     assert.ok(
       r.timings.total >= r.timings.inference && r.sample_persec > 0 && r['total_cpu_memory (MB)'] > 50,
     );
+    // A worker's first partition is not prefetched: it waits for the whole read (which is inside the wait).
+    const wait = r.timings.read_wait ?? NaN;
+    assert.ok(wait >= 0, `read_wait ${wait}`);
+    if (r.cold)
+      assert.ok(wait >= r.timings.read - 1e-3, `cold: waited ${wait} s for a ${r.timings.read} s read`);
   }
+  const waited = combined.reduce((a, r) => a + (r.timings.read_wait ?? 0), 0);
+  assert.ok(Math.abs(summary.stage_seconds.read_wait - waited) < 1e-9, 'the summary sums the records');
   const csv = (await readFile(path.join(job.output, 'result_stats.csv'), 'utf8')).trim().split('\n');
   assert.equal(csv.length, 2);
 });
