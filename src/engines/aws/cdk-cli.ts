@@ -31,9 +31,12 @@ export function runCdk(
   args: readonly string[],
   options: { profile?: string; region?: string } = {},
 ): Promise<number> {
-  const extra = options.profile ? ['--profile', options.profile] : [];
+  // The CDK CLI fetches "notices" from the internet and sends usage telemetry unless told not to; CAI
+  // talks to the user's account only.
+  const extra = ['--no-notices', ...(options.profile ? ['--profile', options.profile] : [])];
   const env = {
     ...process.env,
+    CDK_DISABLE_CLI_TELEMETRY: process.env.CDK_DISABLE_CLI_TELEMETRY ?? 'true',
     ...(options.region ? { AWS_REGION: options.region, AWS_DEFAULT_REGION: options.region } : {}),
   };
   return new Promise((resolve, reject) => {
