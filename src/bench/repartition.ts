@@ -1,6 +1,5 @@
 // The partition-size axis of a sweep: one source re-partitioned at each size through `cai partition`,
 // so the seeds' 25/50/75/100 MB comparison needs one dataset, not four copies made by hand.
-import path from 'node:path';
 import type { JobSpec } from '../job/spec.js';
 import {
   parseByteSize,
@@ -8,7 +7,7 @@ import {
   type PartitionManifest,
   PARTITION_FORMATS,
 } from '../formats/partition/index.js';
-import { openStore } from '../storage/open.js';
+import { joinUri, openStore } from '../storage/open.js';
 
 /** One partition size of a sweep and the folder its partitions are in. */
 export interface SizedInput {
@@ -35,10 +34,6 @@ export interface RepartitionOptions {
   readonly onSize?: (size: string, reused: boolean) => void;
 }
 
-const isUri = (s: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(s);
-const join = (base: string, name: string) =>
-  isUri(base) ? `${base.replace(/\/+$/, '')}/${name}` : path.join(base, name);
-
 // Stored beside the manifest: what the partitions were made from, so a later sweep can reuse them.
 interface Origin {
   readonly input: string;
@@ -62,7 +57,7 @@ export async function repartitionForSweep(o: RepartitionOptions): Promise<SizedI
     const bytes = parseByteSize(size, '--partition-sizes');
     if (seen.has(bytes)) continue;
     seen.add(bytes);
-    const input = join(o.into, `${bytes}B`);
+    const input = joinUri(o.into, `${bytes}B`);
     const store = await openStore(input, { s3Endpoint: o.job.s3Endpoint });
     const origin: Origin = { input: o.job.input, bytes, format, items: 0 };
     let manifest: PartitionManifest | undefined;

@@ -9,7 +9,7 @@ import { awsJobRunner } from './aws-runner.js';
 import type { BillOptions } from './cost.js';
 import { writeReport, type ReportResult } from '../report/report.js';
 import { resultStatsCsv, sweepRowFromRecords, type SweepRow } from '../report/sweep.js';
-import { openStore } from '../storage/open.js';
+import { joinUri, openStore } from '../storage/open.js';
 import {
   planSweep,
   sweepSchedule,
@@ -134,13 +134,6 @@ export function runnerFor(engine: string): JobRunner {
   throw new CaiError(ErrorCodes.option, '--engine', `unknown engine "${engine}"; use local or aws`);
 }
 
-/** Joins a folder path or a URI (`s3://b/p`) with a child name. */
-function child(base: string, name: string): string {
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(base)
-    ? `${base.replace(/\/+$/, '')}/${name}`
-    : path.join(base, name);
-}
-
 async function planInput(job: JobSpec, input: string): Promise<SweepInput> {
   const store = await openStore(input, { s3Endpoint: job.s3Endpoint });
   const plan = await planPartitions(store, { job: { ...job, input } });
@@ -250,7 +243,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   };
 
   if ((o.warmup ?? SWEEP_DEFAULTS.warmup) && configs.length > 0) {
-    const dir = child(runsOutput, 'warmup');
+    const dir = joinUri(runsOutput, 'warmup');
     emit({ type: 'warmup', planned: configs[0], dir });
     await runOne(configs[0], dir);
   }
@@ -258,7 +251,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   const rows: SweepRow[] = [];
   const failed: FailedRun[] = [];
   for (const [index, [planned, run]] of schedule.entries()) {
-    const dir = child(runsOutput, `${planned.label}-run${run}`);
+    const dir = joinUri(runsOutput, `${planned.label}-run${run}`);
     emit({ type: 'start', planned, run, index, total: schedule.length, dir });
     const { summary, startedMs } = await runOne(planned, dir);
     if (summary.status !== 'succeeded') {

@@ -27,6 +27,16 @@ export function uriScheme(uri: string): string {
 }
 
 /**
+ * A child of a folder path or URI: `path.join` for a plain path, one `/` for a URI (`s3://b/p`, `file://`).
+ * @example joinUri('s3://b/out/', 'runs') // 's3://b/out/runs'
+ */
+export function joinUri(base: string, name: string): string {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(base)
+    ? `${base.replace(/\/+$/, '')}/${name}`
+    : path.join(base, name);
+}
+
+/**
  * Opens the store rooted at a URI: a path or `file://` URI gives a {@link FileStore}; other schemes
  * use what was registered for them.
  *

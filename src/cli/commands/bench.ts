@@ -5,6 +5,7 @@ import { parseDataSizes } from '../../bench/estimate.js';
 import { awsJobRunner, type AwsRunnerOptions } from '../../bench/aws-runner.js';
 import { repartitionForSweep } from '../../bench/repartition.js';
 import { CaiError, ErrorCodes } from '../../errors.js';
+import { joinUri } from '../../storage/open.js';
 import { loadJob } from '../../job/load.js';
 import { ENGINES } from '../../job/spec.js';
 import type { SweepRow } from '../../report/sweep.js';
@@ -276,7 +277,7 @@ Example (the seeds' batch sweep on 1 and 2 GB):
         const sized = await repartitionForSweep({
           job,
           sizes: list(flags.partitionSizes),
-          into: flags.partitionsOutput ?? `${job.output.replace(/\/+$/, '')}/partitions`,
+          into: flags.partitionsOutput ?? joinUri(job.output, 'partitions'),
           onSize: (size, reused) =>
             flags.quiet || flags.json
               ? undefined
