@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import sharp from 'sharp';
 import { makeGalaxies } from '../src/demo/galaxies.js';
+import { Random } from '../src/demo/random.js';
 import { encodePtDataset } from '../src/formats/writers/pt-writer.js';
 import type { JobSpecInput } from '../src/job/spec.js';
 import { naturalCompare } from '../src/plan/natural-sort.js';
@@ -45,24 +46,13 @@ export async function partitionFiles(dir: string, ext = '.pt'): Promise<string[]
     .map((f) => path.join(dir, f));
 }
 
-/** A small deterministic generator (mulberry32), so datasets are the same on every machine. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * HWC 8-bit pixels of a synthetic photo: smooth colour gradients, a few discs and some noise, so JPEG
  * sizes and decode costs are like a photo's rather than a flat image's.
  */
 export function syntheticPixels(width: number, height: number, seed: number): Uint8Array {
-  const rnd = random(seed);
+  const r = new Random(seed);
+  const rnd = () => r.uniform();
   const px = new Uint8Array(width * height * 3);
   const base = [rnd() * 255, rnd() * 255, rnd() * 255];
   const grad = [rnd() - 0.5, rnd() - 0.5, rnd() - 0.5];

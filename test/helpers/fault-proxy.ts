@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Random } from '../../src/demo/random.js';
 
 /** Which faults a {@link startFaultProxy} injects, and how many. */
 export interface FaultProxyOptions {
@@ -53,18 +54,6 @@ export interface FaultProxy {
   stop(): Promise<void>;
 }
 
-/** mulberry32: a small seeded PRNG, plenty for spreading faults. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const slowDownBody = (id: number): string =>
   '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>' +
   `<Message>Please reduce your request rate.</Message><RequestId>cai-fault-${id}</RequestId></Error>`;
@@ -83,7 +72,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   if (!['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname)) {
     throw new Error(`fault proxy forwards to loopback only, not ${target.hostname}`);
   }
-  const random = seeded(options.seed ?? 1);
+  const rng = new Random(options.seed ?? 1);
+  const random = () => rng.uniform();
   const slowDownRate = options.slowDownRate ?? 0;
   const dropRate = options.dropRate ?? 0;
   const maxFaults = options.maxFaults ?? 500;

@@ -1,3 +1,5 @@
+import { Random } from '../../demo/random.js';
+
 /**
  * A seeded pseudo-random source for model weights: mulberry32 for uniforms and Box-Muller for normals.
  * The same seed always gives the same sequence, so the same seed gives a byte-identical model. Fills
@@ -9,23 +11,19 @@
  * rng.fillNormal(w, 0.02);
  */
 export class Rng {
-  private state: number;
+  /** The demo's mulberry32 stream; this class only draws its normals differently (1 - u, in pairs). */
+  private readonly uniforms: Random;
   /** Box-Muller makes normals in pairs; the second one waits here. */
   private spare: number | undefined;
 
   constructor(seed: number) {
     if (!Number.isInteger(seed)) throw new RangeError(`seed must be an integer, got ${seed}`);
-    this.state = seed >>> 0;
+    this.uniforms = new Random(seed);
   }
 
   /** A uniform number in [0, 1). @example new Rng(1).uniform() */
   uniform(): number {
-    // mulberry32: tiny, fast, and good enough for initial weights and synthetic data.
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.uniforms.uniform();
   }
 
   /** A standard normal number. @example new Rng(1).normal() */
