@@ -6,9 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { CaiError } from '../../src/errors.js';
 import { decodeNpyTensor } from '../../src/formats/npy/index.js';
 import type { PartitionStream, SourceBatch } from '../../src/formats/source.js';
-import type { ObjectInfo, Store } from '../../src/storage/store.js';
 import type { TypedArray } from '../../src/tensor/dtype.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
+import { DelegatingStore } from '../../src/storage/delegating-store.js';
 
 /** test/fixtures/ (tests run from dist/test/sources). */
 export const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
@@ -79,38 +79,16 @@ export async function rejectsWith(
 }
 
 /** A Store wrapper that records every ranged and whole read, to check what a reader fetches. */
-export class CountingStore implements Store {
+export class CountingStore extends DelegatingStore {
   readonly ranges: { key: string; start: number; end: number }[] = [];
   readonly whole: string[] = [];
-  constructor(private readonly inner: Store) {}
-  get uri(): string {
-    return this.inner.uri;
-  }
-  list(prefix?: string): AsyncIterable<ObjectInfo> {
-    return this.inner.list(prefix);
-  }
-  get(key: string): Promise<Uint8Array> {
+  override get(key: string): Promise<Uint8Array> {
     this.whole.push(key);
-    return this.inner.get(key);
+    return super.get(key);
   }
-  getRange(key: string, start: number, end: number): Promise<Uint8Array> {
+  override getRange(key: string, start: number, end: number): Promise<Uint8Array> {
     this.ranges.push({ key, start, end });
-    return this.inner.getRange(key, start, end);
-  }
-  put(key: string, body: Uint8Array | string): Promise<void> {
-    return this.inner.put(key, body);
-  }
-  head(key: string): Promise<ObjectInfo | undefined> {
-    return this.inner.head(key);
-  }
-  delete(key: string): Promise<void> {
-    return this.inner.delete(key);
-  }
-  describe(key: string): string {
-    return this.inner.describe(key);
-  }
-  localPath(key: string): Promise<string> {
-    return this.inner.localPath(key);
+    return super.getRange(key, start, end);
   }
   /** Bytes fetched by ranged reads. */
   rangedBytes(): number {

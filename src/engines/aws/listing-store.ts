@@ -1,4 +1,5 @@
-import type { ObjectInfo, Store } from '../../storage/store.js';
+import { DelegatingStore } from '../../storage/delegating-store.js';
+import type { ObjectInfo } from '../../storage/store.js';
 
 /**
  * A store whose `head` answers from listings instead of HeadObject. On S3, a HEAD of a missing key is
@@ -13,14 +14,8 @@ import type { ObjectInfo, Store } from '../../storage/store.js';
  * await out.preload('results');
  * await out.head('results/1.json'); // from the preloaded listing
  */
-export class ListingHeadStore implements Store {
+export class ListingHeadStore extends DelegatingStore {
   private readonly folders = new Map<string, Map<string, number>>();
-
-  constructor(private readonly inner: Store) {}
-
-  get uri(): string {
-    return this.inner.uri;
-  }
 
   /** Lists `folder` once; later heads of keys in it are answered from this listing. */
   async preload(folder: string): Promise<void> {
@@ -30,24 +25,12 @@ export class ListingHeadStore implements Store {
     this.folders.set(name, keys);
   }
 
-  list(prefix?: string): AsyncIterable<ObjectInfo> {
-    return this.inner.list(prefix);
-  }
-
-  get(key: string): Promise<Uint8Array> {
-    return this.inner.get(key);
-  }
-
-  getRange(key: string, start: number, end: number): Promise<Uint8Array> {
-    return this.inner.getRange(key, start, end);
-  }
-
-  async put(key: string, body: Uint8Array | string): Promise<void> {
+  override async put(key: string, body: Uint8Array | string): Promise<void> {
     await this.inner.put(key, body);
     this.cached(key)?.set(key, typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
   }
 
-  async head(key: string): Promise<ObjectInfo | undefined> {
+  override async head(key: string): Promise<ObjectInfo | undefined> {
     const folder = this.cached(key);
     if (folder) {
       const size = folder.get(key);
@@ -57,17 +40,9 @@ export class ListingHeadStore implements Store {
     return undefined;
   }
 
-  async delete(key: string): Promise<void> {
+  override async delete(key: string): Promise<void> {
     await this.inner.delete(key);
     this.cached(key)?.delete(key);
-  }
-
-  describe(key: string): string {
-    return this.inner.describe(key);
-  }
-
-  localPath(key: string): Promise<string> {
-    return this.inner.localPath(key);
   }
 
   private cached(key: string): Map<string, number> | undefined {

@@ -1,4 +1,4 @@
-import type { ObjectInfo, Store } from '../../storage/store.js';
+import { DelegatingStore } from '../../storage/delegating-store.js';
 import type { PartitionRecord } from '../../worker/record.js';
 
 /**
@@ -10,24 +10,18 @@ import type { PartitionRecord } from '../../worker/record.js';
  * const out = new RecordStampingStore(ctx.output);
  * out.stamp = (key, rec) => ({ ...rec, lambda: info });
  */
-export class RecordStampingStore implements Store {
+export class RecordStampingStore extends DelegatingStore {
   /** Called for every `results/*.json` put; returns the record to write instead. */
   stamp: ((key: string, record: PartitionRecord) => PartitionRecord) | undefined;
   /** Keys of records stamped since the last {@link RecordStampingStore.take}. */
   private readonly stamped = new Set<string>();
-
-  constructor(private readonly inner: Store) {}
-
-  get uri(): string {
-    return this.inner.uri;
-  }
 
   /** Whether the record at `key` was written with a stamp, forgetting it. */
   take(key: string): boolean {
     return this.stamped.delete(key);
   }
 
-  async put(key: string, body: Uint8Array | string): Promise<void> {
+  override async put(key: string, body: Uint8Array | string): Promise<void> {
     if (this.stamp && /^results\/[^/]+\.json$/.test(key)) {
       const text = typeof body === 'string' ? body : new TextDecoder().decode(body);
       const record = this.stamp(key, JSON.parse(text) as PartitionRecord);
@@ -36,27 +30,5 @@ export class RecordStampingStore implements Store {
       return;
     }
     await this.inner.put(key, body);
-  }
-
-  list(prefix?: string): AsyncIterable<ObjectInfo> {
-    return this.inner.list(prefix);
-  }
-  get(key: string): Promise<Uint8Array> {
-    return this.inner.get(key);
-  }
-  getRange(key: string, start: number, end: number): Promise<Uint8Array> {
-    return this.inner.getRange(key, start, end);
-  }
-  head(key: string): Promise<ObjectInfo | undefined> {
-    return this.inner.head(key);
-  }
-  delete(key: string): Promise<void> {
-    return this.inner.delete(key);
-  }
-  describe(key: string): string {
-    return this.inner.describe(key);
-  }
-  localPath(key: string): Promise<string> {
-    return this.inner.localPath(key);
   }
 }

@@ -1,0 +1,42 @@
+import type { ObjectInfo, Store } from './store.js';
+
+/**
+ * A store that passes every call to another: the base of wrappers that change one or two calls (stamp a
+ * record as it is written, answer `head` from listings, count reads) and forward the rest unchanged.
+ *
+ * @example
+ * class Logged extends DelegatingStore {
+ *   override get(key: string) { console.log(key); return super.get(key); }
+ * }
+ */
+export class DelegatingStore implements Store {
+  constructor(protected readonly inner: Store) {}
+
+  get uri(): string {
+    return this.inner.uri;
+  }
+  list(prefix?: string): AsyncIterable<ObjectInfo> {
+    return this.inner.list(prefix);
+  }
+  get(key: string): Promise<Uint8Array> {
+    return this.inner.get(key);
+  }
+  getRange(key: string, start: number, end: number): Promise<Uint8Array> {
+    return this.inner.getRange(key, start, end);
+  }
+  put(key: string, body: Uint8Array | string): Promise<void> {
+    return this.inner.put(key, body);
+  }
+  head(key: string): Promise<ObjectInfo | undefined> {
+    return this.inner.head(key);
+  }
+  delete(key: string): Promise<void> {
+    return this.inner.delete(key);
+  }
+  describe(key: string): string {
+    return this.inner.describe(key);
+  }
+  localPath(key: string): Promise<string> {
+    return this.inner.localPath(key);
+  }
+}
