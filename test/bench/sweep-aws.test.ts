@@ -3,14 +3,13 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { Command } from 'commander';
-import { registerBenchCommand } from '../../src/cli/commands/bench.js';
 import type { Synthesized } from '../../src/engines/aws/app.js';
 import { CaiError } from '../../src/errors.js';
 import type { SweepRow } from '../../src/report/sweep.js';
 import '../../src/storage/register.js';
 import { DEPLOYMENT, startAwsFixture, synthTest, type AwsFixture } from '../aws/fixture.js';
 import { offlineAwsApi, type OfflineAwsApi } from '../helpers/offline-aws-api.js';
+import { caiBench as runCaiBench } from './cai-bench.js';
 
 let fx: AwsFixture;
 let synth: Synthesized;
@@ -21,24 +20,8 @@ before(async () => {
 });
 after(() => fx?.s3.stop());
 
-async function caiBench(
-  api: OfflineAwsApi,
-  ...args: string[]
-): Promise<{ printed: string; codes: number[] }> {
-  let printed = '';
-  const codes: number[] = [];
-  const program = new Command('cai').exitOverride();
-  registerBenchCommand(
-    program,
-    (t) => {
-      printed += t;
-    },
-    (code) => codes.push(code),
-    { connect: async () => api, pollMs: 20 },
-  );
-  await program.parseAsync(['node', 'cai', 'bench', ...args]);
-  return { printed, codes };
-}
+const caiBench = (api: OfflineAwsApi, ...args: string[]) =>
+  runCaiBench(args, { connect: async () => api, pollMs: 20 });
 
 /** The flags every aws sweep here shares: the stack, its data and model, a local report folder. */
 const onStack = (out: string, runsOutput: string) => [

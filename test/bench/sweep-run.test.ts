@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Command } from 'commander';
 import {
   fastestBatchSizes,
   runnerFor,
@@ -12,13 +11,14 @@ import {
   type SweepResult,
 } from '../../src/bench/sweep.js';
 import { partitionsForDataSize, planSweep, sweepSchedule } from '../../src/bench/sweep-plan.js';
-import { benchDataSizes, registerBenchCommand } from '../../src/cli/commands/bench.js';
+import { benchDataSizes } from '../../src/cli/commands/bench.js';
 import { CaiError } from '../../src/errors.js';
 import { configKey, RESULT_STATS_COLUMNS, type SweepRow } from '../../src/report/sweep.js';
 import type { JobSummary } from '../../src/summarize/summarize.js';
 import type { PartitionRecord } from '../../src/worker/record.js';
 import { labelValue, markLabels } from '../report/outputs.js';
 import { sweepData } from './sweep-run-fixture.js';
+import { caiBench as runCaiBench } from './cai-bench.js';
 
 const MiB = 2 ** 20;
 const near = (a: number, b: number, tol = 1e-3) => Math.abs(a - b) <= tol * Math.max(1, Math.abs(b));
@@ -269,20 +269,7 @@ test('the sweep writes the five figures and report.html with one point per confi
 });
 
 /** Runs `cai bench <args>` in this process, returning what it printed and the exit codes it set. */
-async function caiBench(...args: string[]): Promise<{ printed: string; codes: number[] }> {
-  let printed = '';
-  const codes: number[] = [];
-  const program = new Command('cai').exitOverride();
-  registerBenchCommand(
-    program,
-    (t) => {
-      printed += t;
-    },
-    (code) => codes.push(code),
-  );
-  await program.parseAsync(['node', 'cai', 'bench', ...args]);
-  return { printed, codes };
-}
+const caiBench = (...args: string[]) => runCaiBench(args);
 
 test('cai bench over two partition sizes prints the runs as they go and the fastest batch size, exits 0', async () => {
   const data = await sweepData();

@@ -2,26 +2,17 @@ import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { Command } from 'commander';
-import { registerBenchCommand } from '../../src/cli/commands/bench.js';
 import type { PartitionManifest } from '../../src/formats/partition/index.js';
 import type { SweepRow } from '../../src/report/sweep.js';
 import { sweepData } from './sweep-run-fixture.js';
+import { caiBench as runCaiBench } from './cai-bench.js';
 
 // One galaxy of a CAI partition: a 5 x 32 x 32 float32 image, 5 float64 magnitudes, a float32 label.
 const ITEM_BYTES = 5 * 32 * 32 * 4 + 5 * 8 + 4;
 
 async function caiBench(...args: string[]): Promise<string> {
-  let printed = '';
-  const program = new Command('cai').exitOverride();
-  registerBenchCommand(
-    program,
-    (t) => {
-      printed += t;
-    },
-    (code) => assert.fail(`cai bench exited ${code}: ${printed}`),
-  );
-  await program.parseAsync(['node', 'cai', 'bench', ...args]);
+  const { printed, codes } = await runCaiBench(args);
+  assert.deepEqual(codes, [], `cai bench exited ${codes.join(', ')}: ${printed}`);
   return printed;
 }
 
