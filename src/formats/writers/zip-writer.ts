@@ -19,6 +19,20 @@ const PAD_ID = 0x4246;
 const DOS_DATE = (0 << 9) | (1 << 5) | 1;
 const U32_MAX = 0xffffffff;
 
+// The fields a local header and its central directory entry share, from "version needed" to the name's
+// length (26 bytes), for a stored member with a UTF-8 name.
+function memberFields(view: DataView, at: number, crc: number, size: number, nameLength: number): void {
+  view.setUint16(at, 20, true); // version needed: 2.0
+  view.setUint16(at + 2, 0x0800, true); // UTF-8 names
+  view.setUint16(at + 4, 0, true); // stored
+  view.setUint16(at + 6, 0, true); // time 00:00
+  view.setUint16(at + 8, DOS_DATE, true);
+  view.setUint32(at + 10, crc, true);
+  view.setUint32(at + 14, size, true); // compressed = uncompressed: stored
+  view.setUint32(at + 18, size, true);
+  view.setUint16(at + 22, nameLength, true);
+}
+
 /**
  * Writes members (name, bytes) in order into one zip archive, stored, each member's data 64-byte
  * aligned. Archives past 4 GiB would need zip64, which this writer refuses with a way out.
@@ -56,15 +70,7 @@ export function writeStoredZip(
     const { offset, pad } = layout[i];
     const name = names[i];
     view.setUint32(offset, LOCAL, true);
-    view.setUint16(offset + 4, 20, true); // version needed: 2.0
-    view.setUint16(offset + 6, 0x0800, true); // UTF-8 names
-    view.setUint16(offset + 8, 0, true); // stored
-    view.setUint16(offset + 10, 0, true);
-    view.setUint16(offset + 12, DOS_DATE, true);
-    view.setUint32(offset + 14, crcs[i], true);
-    view.setUint32(offset + 18, data.byteLength, true);
-    view.setUint32(offset + 22, data.byteLength, true);
-    view.setUint16(offset + 26, name.length, true);
+    memberFields(view, offset + 4, crcs[i], data.byteLength, name.length);
     view.setUint16(offset + 28, 4 + pad, true);
     out.set(name, offset + 30);
     view.setUint16(offset + 30 + name.length, PAD_ID, true);
@@ -76,15 +82,7 @@ export function writeStoredZip(
     const name = names[i];
     view.setUint32(c, CENTRAL, true);
     view.setUint16(c + 4, (3 << 8) | 20, true); // made by: Unix, 2.0
-    view.setUint16(c + 6, 20, true);
-    view.setUint16(c + 8, 0x0800, true);
-    view.setUint16(c + 10, 0, true);
-    view.setUint16(c + 12, 0, true);
-    view.setUint16(c + 14, DOS_DATE, true);
-    view.setUint32(c + 16, crcs[i], true);
-    view.setUint32(c + 20, data.byteLength, true);
-    view.setUint32(c + 24, data.byteLength, true);
-    view.setUint16(c + 28, name.length, true);
+    memberFields(view, c + 6, crcs[i], data.byteLength, name.length);
     // extra (30), comment (32), disk (34), internal attributes (36): 0
     view.setUint32(c + 38, (0o100644 << 16) >>> 0, true); // a regular file, rw-r--r--
     view.setUint32(c + 42, layout[i].offset, true);
