@@ -62,3 +62,20 @@ export interface SourceKind {
   /** Opens one planned partition. */
   open(store: Store, partition: PlannedPartition, job: JobSpec): Promise<PartitionStream>;
 }
+
+/**
+ * Plans a source's objects (in natural order) into partitions, with the store when the source can split
+ * big objects into row ranges, else from the listing alone.
+ *
+ * @example const partitions = await planSource(parquetFiles, store, objects, job);
+ */
+export function planSource(
+  kind: SourceKind,
+  store: Store,
+  objects: readonly ObjectInfo[],
+  job: JobSpec,
+): Promise<PlannedPartition[]> {
+  return kind.planWithStore
+    ? kind.planWithStore(store, objects, job)
+    : Promise.resolve(kind.plan(objects, job));
+}

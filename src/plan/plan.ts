@@ -1,7 +1,7 @@
 import { CaiError, ErrorCodes } from '../errors.js';
 import type { JobSpec } from '../job/spec.js';
 import { sourceByName, sourceForKey, sourceKinds } from '../formats/sources.js';
-import type { SourceKind } from '../formats/source.js';
+import { planSource, type SourceKind } from '../formats/source.js';
 import type { ObjectInfo, Store } from '../storage/store.js';
 import { naturalCompare } from './natural-sort.js';
 
@@ -90,9 +90,7 @@ export async function planPartitions(input: Store, options: PlanOptions = {}): P
   }
   const [[kind, objects]] = [...byKind.entries()];
   objects.sort((a, b) => naturalCompare(a.key, b.key));
-  const grouped = kind.planWithStore
-    ? await kind.planWithStore(input, objects, job as JobSpec)
-    : kind.plan(objects, job as JobSpec);
+  const grouped = await planSource(kind, input, objects, job as JobSpec);
   const found = grouped.map((p) => (kind.name === 'tensor' ? p : { ...p, source: kind.name }));
   const ids = new Map<string, string>();
   for (const p of found) {

@@ -1,13 +1,12 @@
 // The rows of any input, in order, as chunks of columns: tensor files by row ranges, every other source
 // through the same partition streams `cai run` reads (failed items are reported, not written).
 import type { JobSpec } from '../../job/spec.js';
-import type { PlannedPartition } from '../../plan/plan.js';
 import { naturalCompare } from '../../plan/natural-sort.js';
 import type { ObjectInfo, Store } from '../../storage/store.js';
 import { bytesPerElement } from '../../tensor/dtype.js';
 import { numel } from '../../tensor/tensor.js';
 import type { ColumnSet } from '../columns.js';
-import type { SourceKind } from '../source.js';
+import { planSource, type SourceKind } from '../source.js';
 import { openTensorRows } from './tensor-ranges.js';
 
 /** Where a stretch of rows came from: rows `[start, end)` of an object or of a source partition. */
@@ -66,9 +65,7 @@ export async function* tensorChunks(
  * @example for await (const chunk of sourceChunks(imageFiles, store, objects, job, (s) => skipped.push(s))) ...
  */
 export async function* sourceChunks(
-  kind: SourceKind & {
-    planWithStore?: (s: Store, o: readonly ObjectInfo[], j: JobSpec) => Promise<PlannedPartition[]>;
-  },
+  kind: SourceKind,
   store: Store,
   objects: readonly ObjectInfo[],
   job: JobSpec,
@@ -76,7 +73,7 @@ export async function* sourceChunks(
   batchSize = 256,
 ): AsyncIterable<RowChunk> {
   const sorted = [...objects].sort((a, b) => naturalCompare(a.key, b.key));
-  const planned = kind.planWithStore ? await kind.planWithStore(store, sorted, job) : kind.plan(sorted, job);
+  const planned = await planSource(kind, store, sorted, job);
   for (const partition of planned) {
     const stream = await kind.open(store, { ...partition, source: kind.name }, job);
     for await (const batch of stream.batches(batchSize)) {
