@@ -142,7 +142,6 @@ export async function runPartition(
   let inference = 0;
   let numBatches = 0;
   let firstPrediction: number | undefined;
-  let firstPredictionAt: number | undefined;
 
   const prepare = (batch: SourceBatch): { batch: SourceBatch; feeds?: Record<string, Tensor> } => {
     for (const f of batch.failed ?? []) {
@@ -192,7 +191,6 @@ export async function runPartition(
     sizer?.record(indices.length, took);
     numBatches++;
     firstPrediction ??= performance.now() / 1000;
-    firstPredictionAt ??= Date.now();
     outputs.add(result, indices);
     current = await upcoming;
   }
@@ -244,11 +242,12 @@ export async function runPartition(
     throughput_bps: total > 0 ? read.bytes / total : 0,
     model_load_s: cold ? ctx.modelLoadSeconds : 0,
     cold,
-    ...(cold && firstPrediction !== undefined ? { time_to_first_prediction_s: firstPrediction } : {}),
-    ...(cold && firstPredictionAt !== undefined
+    // performance.now() counts from the process's start (timeOrigin), so one reading gives both.
+    ...(cold && firstPrediction !== undefined
       ? {
+          time_to_first_prediction_s: firstPrediction,
           worker_started_at: new Date(performance.timeOrigin).toISOString(),
-          first_prediction_at: new Date(firstPredictionAt).toISOString(),
+          first_prediction_at: new Date(performance.timeOrigin + firstPrediction * 1000).toISOString(),
         }
       : {}),
     ...(job.batchSize === 'auto' && ctx.autoBatch ? { batch_size_auto: ctx.autoBatch } : {}),
