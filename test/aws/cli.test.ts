@@ -2,17 +2,14 @@
 // a deployed stack every command says what to run. No request leaves this machine: the environment has
 // no credentials, no profiles and no instance metadata, and AWS endpoints point at a loopback fake.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { runCli } from '../helpers/s3-cli.js';
 import { DEPLOYMENT } from './fixture.js';
-
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 let home: string;
 let baseEnv: Record<string, string>;
@@ -36,27 +33,10 @@ after(async () => {
   if (home) await fs.rm(home, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  seconds: number;
-}
-
 // Asynchronous, so that the fake AWS endpoint in this process can answer meanwhile.
-async function cai(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const started = Date.now();
-  const child = spawn(process.execPath, [CLI, ...args], {
-    cwd: home,
-    env: { ...baseEnv, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return { code, stdout, stderr, seconds: (Date.now() - started) / 1000 };
+async function cai(args: string[], env: Record<string, string> = {}) {
+  const r = await runCli(args, { env: { ...baseEnv, ...env }, cwd: home });
+  return { ...r, seconds: r.ms / 1000 };
 }
 
 const stackFlags = ['--data', DEPLOYMENT.data, '--output', DEPLOYMENT.output, '--model', DEPLOYMENT.model];

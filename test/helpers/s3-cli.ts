@@ -22,11 +22,12 @@ export interface CliResult {
  */
 export function runCli(
   args: readonly string[],
-  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
 ): Promise<CliResult> {
   const started = performance.now();
   const child = spawn(process.execPath, [MAIN, ...args], {
     env: options.env ?? process.env,
+    cwd: options.cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
