@@ -1,5 +1,6 @@
 import type { JobSpec } from '../job/spec.js';
 import type { PlannedPartition } from '../plan/plan.js';
+import type { BufferPool } from '../storage/buffer-pool.js';
 import type { ObjectInfo, Store } from '../storage/store.js';
 import type { ColumnSet } from './columns.js';
 
@@ -38,6 +39,17 @@ export interface PartitionStream {
   batches(batchSize: number): AsyncIterable<SourceBatch>;
   /** Read and decode time so far. */
   stats(): ReadStats;
+  /**
+   * Gives the partition's memory back to the pool it came from ({@link OpenOptions.buffers}). Call it
+   * once nothing views the batches any more (predictions copied out), never before.
+   */
+  release?(): void;
+}
+
+/** How a worker opens partitions, beyond the store and the job. */
+export interface OpenOptions {
+  /** Memory for whole-object reads, reused from partition to partition. */
+  readonly buffers?: BufferPool;
 }
 
 /**
@@ -60,7 +72,12 @@ export interface SourceKind {
    */
   planWithStore?(store: Store, objects: readonly ObjectInfo[], job: JobSpec): Promise<PlannedPartition[]>;
   /** Opens one planned partition. */
-  open(store: Store, partition: PlannedPartition, job: JobSpec): Promise<PartitionStream>;
+  open(
+    store: Store,
+    partition: PlannedPartition,
+    job: JobSpec,
+    options?: OpenOptions,
+  ): Promise<PartitionStream>;
 }
 
 /**

@@ -13,17 +13,30 @@ export const tensorFiles: SourceKind = Object.freeze<SourceKind>({
   accepts: (key: string) => formatForKey(key) !== undefined,
   plan: (objects) =>
     objects.map((o): PlannedPartition => ({ id: partitionId(o.key), key: o.key, bytes: o.size })),
-  async open(store, partition): Promise<PartitionStream> {
+  async open(store, partition, _job, options): Promise<PartitionStream> {
+    const pool = options?.buffers;
     const t0 = performance.now();
-    const bytes = await store.get(partition.key);
+    const bytes = await store.get(partition.key, pool ? { into: (n) => pool.acquire(n) } : undefined);
     const t1 = performance.now();
-    const set = decodeTensorFile(bytes, store.describe(partition.key));
+    let set;
+    try {
+      set = decodeTensorFile(bytes, store.describe(partition.key));
+    } catch (err) {
+      pool?.release(bytes);
+      throw err;
+    }
     const t2 = performance.now();
     const stats = { read: (t1 - t0) / 1000, decode: (t2 - t1) / 1000, bytes: bytes.byteLength };
+    let held = true;
     return {
       items: set.items,
       hasIds: false,
       stats: () => stats,
+      release() {
+        // Once only: a second release after the buffer went to another partition would free it twice.
+        if (held) pool?.release(bytes);
+        held = false;
+      },
       async *batches(batchSize: number): AsyncIterable<SourceBatch> {
         for (let start = 0; start < set.items; start += batchSize) {
           const end = Math.min(set.items, start + batchSize);

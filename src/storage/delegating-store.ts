@@ -1,4 +1,4 @@
-import type { ObjectInfo, Store } from './store.js';
+import type { GetOptions, ObjectInfo, Store } from './store.js';
 
 /**
  * A store that passes every call to another: the base of wrappers that change one or two calls (stamp a
@@ -18,8 +18,8 @@ export class DelegatingStore implements Store {
   list(prefix?: string): AsyncIterable<ObjectInfo> {
     return this.inner.list(prefix);
   }
-  get(key: string): Promise<Uint8Array> {
-    return this.inner.get(key);
+  get(key: string, options?: GetOptions): Promise<Uint8Array> {
+    return this.inner.get(key, options);
   }
   getRange(key: string, start: number, end: number): Promise<Uint8Array> {
     return this.inner.getRange(key, start, end);

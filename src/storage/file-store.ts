@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { CaiError, ErrorCodes } from '../errors.js';
-import type { ObjectInfo, Store } from './store.js';
+import { allocateBytes, sized } from './buffer-pool.js';
+import type { GetOptions, ObjectInfo, Store } from './store.js';
 
 /**
  * A {@link Store} over a local directory. `put` writes a temporary file beside the target and renames
@@ -51,8 +52,8 @@ export class FileStore implements Store {
     yield* walk(start, prefix.replace(/\/+$/, ''));
   }
 
-  async get(key: string): Promise<Uint8Array> {
-    return this.read(key, 0);
+  async get(key: string, options?: GetOptions): Promise<Uint8Array> {
+    return this.read(key, 0, undefined, options?.into);
   }
 
   async getRange(key: string, start: number, end: number): Promise<Uint8Array> {
@@ -60,15 +61,19 @@ export class FileStore implements Store {
   }
 
   // One positioned read into a buffer of the right size (fs.readFile reads 512 KiB at a time, a thread
-  // pool round trip each), never zero-filled and never a slice of Node's shared pool, so tensors can be
-  // zero-copy views at the file's own alignment.
-  private async read(key: string, start: number, end?: number): Promise<Uint8Array> {
+  // pool round trip each): by default fresh bytes tensors can view at the file's own alignment, or the
+  // caller's (a worker's pooled buffer).
+  private async read(
+    key: string,
+    start: number,
+    end?: number,
+    into: (size: number) => Uint8Array = allocateBytes,
+  ): Promise<Uint8Array> {
     let handle: fs.FileHandle | undefined;
     try {
       handle = await fs.open(this.describe(key), 'r');
       const stop = end ?? (await handle.stat()).size;
-      const buf = Buffer.allocUnsafeSlow(Math.max(0, stop - start));
-      const out = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+      const out = sized(into, Math.max(0, stop - start), this.describe(key));
       let done = 0;
       while (done < out.length) {
         const { bytesRead } = await handle.read(out, done, out.length - done, start + done);
@@ -85,10 +90,15 @@ export class FileStore implements Store {
 
   async put(key: string, body: Uint8Array | string): Promise<void> {
     const target = this.describe(key);
-    await fs.mkdir(path.dirname(target), { recursive: true });
     const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
-      await fs.writeFile(tmp, body);
+      // The folder usually exists (a worker writes partition after partition into it): create it only
+      // when the write says it is missing, not before every write.
+      await fs.writeFile(tmp, body).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+        await fs.mkdir(path.dirname(target), { recursive: true });
+        await fs.writeFile(tmp, body);
+      });
       await fs.rename(tmp, target);
     } catch (err) {
       await fs.rm(tmp, { force: true });

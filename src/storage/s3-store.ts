@@ -13,13 +13,14 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { CaiError, ErrorCodes } from '../errors.js';
+import { sized } from './buffer-pool.js';
 import type { StoreOptions } from './open.js';
 import { defaultRetryPolicy, type RetryPolicy } from './retry.js';
 import { cachedDownload, defaultCacheDir } from './s3-cache.js';
 import { createS3Client, type S3ClientSettings } from './s3-client.js';
 import { s3ErrorName, s3ErrorStatus, toS3Error } from './s3-errors.js';
 import { type CountingStore, StatsCounter, type StoreStats } from './s3-stats.js';
-import type { ObjectInfo } from './store.js';
+import type { GetOptions, ObjectInfo } from './store.js';
 
 /**
  * Options of {@link S3Store} beyond the shared {@link StoreOptions}.
@@ -174,12 +175,29 @@ export class S3Store implements CountingStore {
     } while (token);
   }
 
-  async get(key: string): Promise<Uint8Array> {
-    return this.call(this.describe(key), async () => {
+  async get(key: string, options?: GetOptions): Promise<Uint8Array> {
+    const uri = this.describe(key);
+    return this.call(uri, async () => {
       const res = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }),
       );
-      return res.Body ? res.Body.transformToByteArray() : new Uint8Array(0);
+      if (!res.Body) return new Uint8Array(0);
+      if (!options?.into || res.ContentLength === undefined) return res.Body.transformToByteArray();
+      // Stream straight into the caller's memory (a worker's pooled buffer) instead of collecting
+      // chunks and concatenating them into a fresh one.
+      const out = sized(options.into, res.ContentLength, uri);
+      let done = 0;
+      for await (const chunk of res.Body as AsyncIterable<Uint8Array>) {
+        if (done + chunk.byteLength > out.byteLength) {
+          throw new Error(`${uri} sent more than the ${out.byteLength} bytes its Content-Length announced`);
+        }
+        out.set(chunk, done);
+        done += chunk.byteLength;
+      }
+      if (done !== out.byteLength) {
+        throw new Error(`${uri} ended after ${done} of ${out.byteLength} bytes (connection cut short)`);
+      }
+      return out;
     });
   }
 

@@ -4,6 +4,16 @@ export interface ObjectInfo {
   readonly size: number;
 }
 
+/** Options of {@link Store.get}. */
+export interface GetOptions {
+  /**
+   * Memory to read the object into: called once with the object's size, returns a view of exactly that
+   * many bytes, which `get` fills and returns. A store may ignore it and allocate (a remote object whose
+   * size the response does not give).
+   */
+  readonly into?: (size: number) => Uint8Array;
+}
+
 /**
  * Where data, models and outputs live: a local directory or an S3 prefix, chosen by URI. Keys are
  * relative to the store's root and use `/`.
@@ -18,7 +28,7 @@ export interface Store {
   /** Every object under `prefix` (all of them when omitted), page by page, in no particular order. */
   list(prefix?: string): AsyncIterable<ObjectInfo>;
   /** The whole object. Throws `E_NOT_FOUND` naming the URI when it is missing. */
-  get(key: string): Promise<Uint8Array>;
+  get(key: string, options?: GetOptions): Promise<Uint8Array>;
   /** Bytes `[start, end)` of an object. */
   getRange(key: string, start: number, end: number): Promise<Uint8Array>;
   /** Writes an object so that readers see either nothing or all of it, never a part. */

@@ -2,6 +2,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { ResolvedJob } from '../job/spec.js';
 import { loadModel, type ModelSession } from '../model/session.js';
+import { BufferPool } from '../storage/buffer-pool.js';
 import { openParent, openStore } from '../storage/open.js';
 import { diffStats, isCountingStore } from '../storage/s3-stats.js';
 import type { Store } from '../storage/store.js';
@@ -20,6 +21,8 @@ export interface WorkerContext {
   readonly modelLoadSeconds: number;
   /** Object-storage traffic of downloading the model, when it came from a remote store. */
   readonly modelTraffic?: StorageStats;
+  /** Memory whole-object partitions are read into, reused from one partition to the next. */
+  readonly buffers: BufferPool;
   /** Partitions this process has finished; 0 means the next one is cold. */
   partitionsDone: number;
   /** The batch size `--batch-size auto` chose on this process's first partition, with its timings. */
@@ -78,6 +81,7 @@ export async function createWorkerContext(job: ResolvedJob): Promise<WorkerConte
     model,
     modelLoadSeconds: (performance.now() - started) / 1000,
     modelTraffic,
+    buffers: new BufferPool(),
     partitionsDone: 0,
     host: os.hostname(),
   };

@@ -157,6 +157,35 @@ export function storeContract(name: string, open: OpenStore): void {
       );
     });
 
+    test('get reads into memory the caller gives, sized by the object, and refuses a wrong size', async () => {
+      const store = await open('into');
+      const body = pseudoRandomBytes(3 * 1024 * 1024 + 17, 7);
+      await store.put('a/blob.bin', body);
+      // Memory that already holds other bytes, at an offset: get must fill exactly the view it is given.
+      const memory = new Uint8Array(body.byteLength + 64).fill(0xee);
+      const asked: number[] = [];
+      const back = await store.get('a/blob.bin', {
+        into: (size) => {
+          asked.push(size);
+          return memory.subarray(32, 32 + size);
+        },
+      });
+      assert.deepEqual(asked, [body.byteLength]);
+      assert.equal(back.buffer, memory.buffer);
+      assert.equal(back.byteOffset, 32);
+      assert.equal(Buffer.compare(Buffer.from(back), Buffer.from(body)), 0);
+      assert.equal(memory[31], 0xee);
+      assert.equal(memory[32 + body.byteLength], 0xee);
+      await assert.rejects(
+        store.get('a/blob.bin', { into: (size) => new Uint8Array(size - 1) }),
+        /asked for \d+ bytes of memory, given \d+/,
+      );
+      await assertNotFound(
+        store.get('a/absent.bin', { into: (size) => new Uint8Array(size) }),
+        store.describe('a/absent.bin'),
+      );
+    });
+
     test('localPath gives a local file with the object bytes', async () => {
       const store = await open('local');
       const body = pseudoRandomBytes(50_000, 5);
