@@ -29,14 +29,22 @@ export async function makeCaiPartitions(
   firstSeed = 1,
 ): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const have = new Set(await readdir(dir));
+  // Partitions written by an older writer (members not 64-byte aligned, so every tensor was copied on
+  // load) would measure a cost the current writer and torch.save do not have: write them again.
+  const marker = path.join(dir, '.layout');
+  const fresh = (await readFile(marker, 'utf8').catch(() => '')) === PT_LAYOUT;
+  const have = new Set(fresh ? await readdir(dir) : []);
   for (let p = 1; p <= count; p++) {
     if (have.has(`${p}.pt`)) continue;
     const g = makeGalaxies(items, firstSeed + p);
     const z = { dtype: 'float32' as const, shape: [items], data: new Float32Array(items).fill(0.1) };
     await writeFile(path.join(dir, `${p}.pt`), encodePtDataset([g.images, g.magnitudes, z], String(p)));
   }
+  await writeFile(marker, PT_LAYOUT);
 }
+
+// What makeCaiPartitions' files are; a folder marked otherwise is written again.
+const PT_LAYOUT = 'CAI pt-writer: members 64-byte aligned, as torch.save lays them out\n';
 
 /** Partition files of a folder in natural order. */
 export async function partitionFiles(dir: string, ext = '.pt'): Promise<string[]> {
