@@ -2,11 +2,10 @@ import { performance } from 'node:perf_hooks';
 import type { EngineEvent, MapResult } from '../engines/events.js';
 import { runLocalMap } from '../engines/local/engine.js';
 import { CaiError, ErrorCodes } from '../errors.js';
-import { planPartitions, type PlannedPartition } from '../plan/plan.js';
+import type { PlannedPartition } from '../plan/plan.js';
 import { openParent, openStore } from '../storage/open.js';
-import type { Store } from '../storage/store.js';
 import { summarize, type JobSummary } from '../summarize/summarize.js';
-import { outputKeys } from '../worker/run-partition.js';
+import { pendingPartitions, planOrResume } from './resume.js';
 import { resolveJob, type JobSpec, type ResolvedJob } from './spec.js';
 
 /** Hooks and knobs for one run of a job. */
@@ -23,35 +22,6 @@ export interface RunOptions {
   readonly retryBaseMs?: number;
   /** Start over: ignore the outputs of an earlier run in the same output location. */
   readonly overwrite?: boolean;
-}
-
-// Fields that change what the predictions are: a resumed run must match them.
-const IDENTITY_FIELDS = ['input', 'model', 'inputs', 'label', 'predictionsFormat', 'fileLimit'] as const;
-
-async function readJson<T>(store: Store, key: string): Promise<T | undefined> {
-  if (!(await store.head(key))) return undefined;
-  return JSON.parse(new TextDecoder().decode(await store.get(key))) as T;
-}
-
-async function planOrResume(spec: JobSpec, output: Store, overwrite: boolean): Promise<PlannedPartition[]> {
-  const previous = overwrite ? undefined : await readJson<JobSpec>(output, 'job.json');
-  if (previous) {
-    const changed = IDENTITY_FIELDS.filter((f) => JSON.stringify(previous[f]) !== JSON.stringify(spec[f]));
-    if (changed.length) {
-      throw new CaiError(
-        ErrorCodes.option,
-        output.describe('job.json'),
-        `this output holds a different job (${changed.join(', ')} changed); use a new --output, or --overwrite to start over`,
-      );
-    }
-    const plan = await readJson<PlannedPartition[]>(output, 'plan.json');
-    if (plan) return plan;
-  }
-  const input = await openStore(spec.input, { s3Endpoint: spec.s3Endpoint });
-  const plan = await planPartitions(input, { job: spec });
-  await output.put('job.json', `${JSON.stringify(spec, null, 2)}\n`);
-  await output.put('plan.json', `${JSON.stringify(plan, null, 2)}\n`);
-  return plan;
 }
 
 /**
@@ -78,13 +48,7 @@ export async function runJob(spec: JobSpec, options: RunOptions = {}): Promise<J
   }
   if (options.overwrite) await output.delete('summary.json');
   const plan = await planOrResume(spec, output, options.overwrite ?? false);
-  const todo: PlannedPartition[] = [];
-  for (const p of plan) {
-    const keys = outputKeys(p.id, spec.predictionsFormat);
-    const complete =
-      !options.overwrite && (await output.head(keys.record)) && (await output.head(keys.predictions));
-    if (!complete) todo.push(p);
-  }
+  const todo = options.overwrite ? plan : await pendingPartitions(output, plan, spec.predictionsFormat);
   const job = resolveJob(spec, { partitions: todo.length || plan.length });
   options.onPlan?.({ partitions: plan, todo: todo.length, job });
   const tMap = performance.now();

@@ -1,0 +1,72 @@
+// Initialize's half shared by every engine: plan a job, or resume the one an output already holds, and
+// find the partitions still to do. `runJob` and the AWS Initialize function both call these, so a job
+// plans the same way wherever it runs.
+import { CaiError, ErrorCodes } from '../errors.js';
+import type { PredictionFormat } from '../formats/predictions/writers.js';
+import { planPartitions, type PlannedPartition } from '../plan/plan.js';
+import { openStore } from '../storage/open.js';
+import type { Store } from '../storage/store.js';
+import { outputKeys } from '../worker/run-partition.js';
+import type { JobSpec } from './spec.js';
+
+// Fields that change what the predictions are: a resumed run must match them.
+const IDENTITY_FIELDS = ['input', 'model', 'inputs', 'label', 'predictionsFormat', 'fileLimit'] as const;
+
+async function readJson<T>(store: Store, key: string): Promise<T | undefined> {
+  if (!(await store.head(key))) return undefined;
+  return JSON.parse(new TextDecoder().decode(await store.get(key))) as T;
+}
+
+/**
+ * The job's plan: the one in `plan.json` when the output holds an earlier run of the same job, else a
+ * new one (every source option of the job applies), written with `job.json` before any work starts.
+ * An output that holds a different job is refused, naming the fields that changed.
+ *
+ * @example const plan = await planOrResume(spec, await openStore(spec.output), false);
+ */
+export async function planOrResume(
+  spec: JobSpec,
+  output: Store,
+  overwrite: boolean,
+): Promise<PlannedPartition[]> {
+  const previous = overwrite ? undefined : await readJson<JobSpec>(output, 'job.json');
+  if (previous) {
+    const changed = IDENTITY_FIELDS.filter((f) => JSON.stringify(previous[f]) !== JSON.stringify(spec[f]));
+    if (changed.length) {
+      throw new CaiError(
+        ErrorCodes.option,
+        output.describe('job.json'),
+        `this output holds a different job (${changed.join(', ')} changed); use a new output, or --overwrite to start over`,
+      );
+    }
+    const plan = await readJson<PlannedPartition[]>(output, 'plan.json');
+    if (plan) return plan;
+  }
+  const input = await openStore(spec.input, { s3Endpoint: spec.s3Endpoint });
+  const plan = await planPartitions(input, { job: spec });
+  await output.put('job.json', `${JSON.stringify(spec, null, 2)}\n`);
+  await output.put('plan.json', `${JSON.stringify(plan, null, 2)}\n`);
+  return plan;
+}
+
+/**
+ * The partitions of a plan without both a record and predictions in the output. It lists the output's
+ * two folders (a request per 1000 objects on S3) rather than asking for each partition's objects, which
+ * would cost two requests a partition before any work starts.
+ *
+ * @example const todo = await pendingPartitions(output, plan, 'parquet');
+ */
+export async function pendingPartitions(
+  output: Store,
+  plan: readonly PlannedPartition[],
+  format: PredictionFormat,
+): Promise<PlannedPartition[]> {
+  const written = new Set<string>();
+  for (const folder of ['results', 'predictions']) {
+    for await (const o of output.list(folder)) written.add(o.key);
+  }
+  return plan.filter((p) => {
+    const keys = outputKeys(p.id, format);
+    return !(written.has(keys.record) && written.has(keys.predictions));
+  });
+}
