@@ -1,7 +1,8 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { CaiError, ErrorCodes } from '../errors.js';
-import { PRESET_NAMES, PreprocessSchema } from '../formats/image/preprocess.js';
+import { PreprocessSchema } from '../formats/image/preprocess-schema.js';
+import { PRESET_NAMES } from '../formats/image/preprocess.js';
 
 /** Formats predictions can be written in. */
 export const PREDICTION_FORMATS = ['parquet', 'csv', 'jsonl'] as const;

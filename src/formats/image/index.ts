@@ -7,13 +7,12 @@ export {
   IMAGE_LAYOUTS,
   PRESET_NAMES,
   PREPROCESS_PRESETS,
-  PreprocessSchema,
   centerCropBox,
   channelCount,
   resizeTarget,
   resolvePreprocess,
   rowShape,
   shapeFor,
-  type PreprocessOptions,
   type ResolvedPreprocess,
 } from './preprocess.js';
+export { PreprocessSchema, type PreprocessOptions } from './preprocess-schema.js';

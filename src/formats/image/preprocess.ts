@@ -1,12 +1,8 @@
 // What turns a decoded image into a model input row: the job's `preprocess` object over a named preset.
-import { z } from 'zod';
 import { CaiError, ErrorCodes } from '../../errors.js';
+import type { PreprocessOptions } from './preprocess-schema.js';
 
-/** A size: one number (square, or the shorter side for resize) or `[width, height]`. */
-const size = z.union([
-  z.number().int().positive(),
-  z.tuple([z.number().int().positive(), z.number().int().positive()]),
-]);
+export type { PreprocessOptions };
 
 /** Channel orders an image row can have. */
 export const CHANNEL_ORDERS = ['rgb', 'bgr', 'gray'] as const;
@@ -14,33 +10,6 @@ export const CHANNEL_ORDERS = ['rgb', 'bgr', 'gray'] as const;
 export const IMAGE_LAYOUTS = ['nchw', 'nhwc'] as const;
 /** Element types an image row can be written in. */
 export const IMAGE_DTYPES = ['float32', 'uint8'] as const;
-
-/**
- * The job's `preprocess` field: every key is optional and overrides the preset's value.
- *
- * @example PreprocessSchema.parse({ resize: 256, centerCrop: 224, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] })
- */
-export const PreprocessSchema = z.strictObject({
-  /** One number: the shorter side becomes this long (aspect kept, like torchvision's Resize(n)); `[w, h]`: exactly. */
-  resize: size.optional(),
-  /** Crop of this size from the center, after resizing (torchvision's CenterCrop). */
-  centerCrop: size.optional(),
-  /** Divide 0-255 values by 255 (true) or keep 0-255 (false). */
-  scale: z.boolean().optional(),
-  /** Per-channel mean subtracted after scaling. */
-  mean: z.array(z.number()).min(1).max(3).optional(),
-  /** Per-channel standard deviation divided by after the mean. */
-  std: z.array(z.number().positive()).min(1).max(3).optional(),
-  /** Channel order of the row: `rgb`, `bgr` (OpenCV / Caffe models) or `gray` (one channel). */
-  channels: z.enum(CHANNEL_ORDERS).optional(),
-  /** `nchw` (PyTorch, the default) or `nhwc` (TensorFlow). */
-  layout: z.enum(IMAGE_LAYOUTS).optional(),
-  /** `float32` (default) or `uint8` (raw 0-255 values; mean/std and scaling are then not allowed). */
-  dtype: z.enum(IMAGE_DTYPES).optional(),
-});
-
-/** The job's `preprocess` object as written. */
-export type PreprocessOptions = z.infer<typeof PreprocessSchema>;
 
 /** Every step of preprocessing decided. */
 export interface ResolvedPreprocess {
