@@ -4,6 +4,7 @@ import { PREDICTION_FORMATS } from '../../src/job/spec.js';
 import type { PredictionTable } from '../../src/formats/predictions/table.js';
 import { encodePredictions } from '../../src/formats/predictions/writers.js';
 import { readPredictions } from '../../src/summarize/read-predictions.js';
+import { parquetMetadata } from 'hyparquet';
 
 const table: PredictionTable = {
   partition: '7',
@@ -40,4 +41,21 @@ test('non-finite outputs become null in JSONL and CSV', async () => {
   assert.equal(rows[0].y, null);
   const csv = encodePredictions(t, 'csv') as string;
   assert.equal(csv.trim().split('\n')[1], 'x,0,');
+});
+
+test('Parquet: numbers plain and uncompressed (model outputs do not compress), strings as usual', () => {
+  const bytes = encodePredictions(table, 'parquet') as Uint8Array;
+  const meta = parquetMetadata(bytes);
+  const chunks = meta.row_groups[0].columns.map((c) => c.meta_data);
+  const byName = new Map(chunks.map((m) => [m?.path_in_schema.join('.'), m]));
+  for (const name of ['index', 'redshift', 'scores', 'label']) {
+    const m = byName.get(name);
+    assert.equal(m?.codec, 'UNCOMPRESSED', name);
+    assert.deepEqual(
+      m?.encodings.filter((e) => e.includes('DICTIONARY')),
+      [],
+      name,
+    );
+  }
+  assert.equal(byName.get('partition')?.codec, 'SNAPPY');
 });

@@ -52,11 +52,19 @@ function encodeCsv(table: PredictionTable): string {
   return `${lines.join('\n')}\n`;
 }
 
+// Model outputs are high-entropy floats: a dictionary never pays and Snappy (in JavaScript, here) saves
+// ~20% of a ResNet-50 partition's logits for 3-4x the encoding time on the worker's critical path
+// (150 x 1000 logits: ~100 ms against ~30 ms). So numbers are written plain and uncompressed; the
+// string columns keep the defaults.
+const NUMBERS = { encoding: 'PLAIN', codec: 'UNCOMPRESSED' } as const;
+
 function parquetColumn(c: PredictionColumn, name: string, rows: number): ColumnSource {
-  if (c.width === 1) return { name, data: Float64Array.from(c.data), type: 'DOUBLE', nullable: false };
+  if (c.width === 1) {
+    return { name, data: Float64Array.from(c.data), type: 'DOUBLE', nullable: false, ...NUMBERS };
+  }
   const data: number[][] = [];
   for (let r = 0; r < rows; r++) data.push(cell(c, r) as number[]);
-  return { name, data };
+  return { name, data, ...NUMBERS };
 }
 
 function encodeParquet(table: PredictionTable): Uint8Array {
@@ -68,7 +76,7 @@ function encodeParquet(table: PredictionTable): Uint8Array {
       type: 'STRING',
       nullable: false,
     },
-    { name: 'index', data: Int32Array.from(table.index), type: 'INT32', nullable: false },
+    { name: 'index', data: Int32Array.from(table.index), type: 'INT32', nullable: false, ...NUMBERS },
   ];
   if (table.ids) columnData.push({ name: 'id', data: [...table.ids], type: 'STRING', nullable: false });
   for (const c of table.columns) columnData.push(parquetColumn(c, c.name, rows));
