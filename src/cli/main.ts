@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import os from 'node:os';
 import { Command, CommanderError } from 'commander';
 // The AWS SDK warns once per process about future Node versions; every worker would repeat it.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -27,6 +28,12 @@ const COMMANDS: Readonly<Record<string, () => Promise<unknown>>> = Object.freeze
 });
 
 const asked = process.argv.slice(2).find((a) => !a.startsWith('-'));
+const wantsHelp = process.argv.some((a) => a === '-h' || a === '--help');
+// `cai run` forks its worker processes before importing its own modules, so both start up at once.
+if (asked === 'run' && !wantsHelp) {
+  const { forkSpareWorkers } = await import('../engines/local/spare-workers.js');
+  forkSpareWorkers(os.availableParallelism());
+}
 if (asked !== undefined && asked !== 'help' && Object.hasOwn(COMMANDS, asked)) await COMMANDS[asked]();
 else for (const register of Object.values(COMMANDS)) await register();
 

@@ -3,6 +3,7 @@ import type { ResolvedJob } from '../../job/spec.js';
 import type { PlannedPartition } from '../../plan/plan.js';
 import type { PartitionFailure, PartitionRecord } from '../../worker/record.js';
 import { backoffMs, budgetExceeded, PERMANENT_ERRORS, type EngineEvent, type MapResult } from '../events.js';
+import { stopSpareWorkers } from './spare-workers.js';
 import { WorkerProcess, type AttemptResult } from './worker-process.js';
 
 /** Knobs of the local engine that are not part of the job. */
@@ -131,6 +132,7 @@ export async function runLocalMap(
   };
 
   await Promise.all(Array.from({ length: slots }, slot));
+  stopSpareWorkers();
   if (fatal) throw fatal instanceof CaiError ? fatal : new CaiError('E_WORKER', job.model, String(fatal));
   const done = new Set([...records.map((r) => r.partition), ...failures.map((f) => f.partition)]);
   return { records, failures, retries, skipped: partitions.filter((p) => !done.has(p.id)).length };

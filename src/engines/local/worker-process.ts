@@ -1,13 +1,11 @@
-import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { CaiError, ErrorCodes } from '../../errors.js';
 import type { ResolvedJob } from '../../job/spec.js';
 import type { PlannedPartition } from '../../plan/plan.js';
 import type { PartitionRecord } from '../../worker/record.js';
 import type { PartitionTask } from '../../worker/run-partition.js';
 import type { FromWorker, ToWorker } from './protocol.js';
-
-const CHILD = fileURLToPath(new URL('./child.js', import.meta.url));
+import { takeWorkerProcess } from './spare-workers.js';
 
 /** How one attempt ended, seen from the engine. */
 export type AttemptResult =
@@ -27,10 +25,9 @@ export class WorkerProcess {
   readonly ready: Promise<void>;
 
   constructor(job: ResolvedJob) {
-    this.child = fork(CHILD, [], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: { ...process.env, OMP_NUM_THREADS: String(job.threads) },
-    });
+    // onnxruntime's threads come from the session options (job.threads), not the environment, so a
+    // process forked before the job was known serves as well as a new one.
+    this.child = takeWorkerProcess();
     this.ready = new Promise<void>((resolve, reject) => {
       this.child.on('message', (message: FromWorker) => {
         if (message.type === 'ready') resolve();
