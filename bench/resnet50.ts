@@ -5,15 +5,19 @@
 // benchmark's layout (a LIST<uint8> column of 256 x 256 x 3 pixels; ~1k rows a file there, scaled down
 // here). Runs are interleaved and ratios are medians of pairwise ratios.
 //
-//   node dist/bench/resnet50.js [--images 64] [--partition-items 16] [--parquet-files 4] [--rows 16] [--batch 16] [--reps 3] [--layouts 2x1,1x2] [--only jpeg|parquet] [--main-thread]
+// `--model vit-b16` runs the zoo's ViT-B/16 (86 M weights, ~4x ResNet-50's compute per image) instead,
+// the same way.
+//
+//   node dist/bench/resnet50.js [--model resnet50|vit-b16] [--images 64] [--partition-items 16] [--parquet-files 4] [--rows 16] [--batch 16] [--reps 3] [--layouts 2x1,1x2] [--only jpeg|parquet] [--main-thread]
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildResNet50 } from '../src/model/zoo/resnet50.js';
+import { buildZooModel } from '../src/model/zoo/registry.js';
 import { cachedModel, compareToBare, heading, makeJpegs, makeRayParquet, type Layout } from './common.js';
 
 const { values } = parseArgs({
   options: {
+    model: { type: 'string', default: 'resnet50' },
     images: { type: 'string', default: '64' },
     'partition-items': { type: 'string', default: '16' },
     'parquet-files': { type: 'string', default: '4' },
@@ -33,14 +37,17 @@ const layouts: Layout[] = (values.layouts as string).split(',').map((l) => {
   const [workers, threads] = l.split('x').map(Number);
   return { workers, threads };
 });
-const model = await cachedModel(path.join(dir, 'resnet50.onnx'), () => buildResNet50());
+const name = values.model as string;
+if (name !== 'resnet50' && name !== 'vit-b16') throw new Error(`--model: resnet50 or vit-b16, not ${name}`);
+const title = name === 'resnet50' ? 'ResNet-50' : 'ViT-B/16';
+const model = await cachedModel(path.join(dir, `${name}.onnx`), () => buildZooModel(name));
 
 if (values.only !== 'parquet') {
   const images = Number(values.images);
   const jpegs = path.join(dir, `jpeg-${images}`);
   await makeJpegs(jpegs, images);
   heading(
-    `ResNet-50 on ${images} JPEGs (500x375), imagenet preset, partitions of ${values['partition-items']} images, batch ${batch}, ${reps} interleaved repetitions`,
+    `${title} on ${images} JPEGs (500x375), imagenet preset, partitions of ${values['partition-items']} images, batch ${batch}, ${reps} interleaved repetitions`,
   );
   await compareToBare({
     model,
@@ -57,7 +64,7 @@ if (values.only !== 'jpeg') {
   const parquet = path.join(dir, `ray-${files}x${rows}`);
   await makeRayParquet(parquet, files, rows);
   heading(
-    `ResNet-50 on Parquet, Ray benchmark layout (LIST<uint8> 256x256x3), ${files} files x ${rows} rows, imagenet preset, batch ${batch}, ${reps} interleaved repetitions`,
+    `${title} on Parquet, Ray benchmark layout (LIST<uint8> 256x256x3), ${files} files x ${rows} rows, imagenet preset, batch ${batch}, ${reps} interleaved repetitions`,
   );
   await compareToBare({
     model,
