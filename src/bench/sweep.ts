@@ -159,6 +159,19 @@ async function runRecords(job: JobSpec, dir: string, startedMs: number): Promise
   );
 }
 
+/**
+ * Checks a sweep's options (runs, batch sizes, a local output folder) without running anything, so that
+ * work done before the sweep (re-partitioning for `--partition-sizes`) is not wasted on a sweep that
+ * would be refused. `runSweep` checks the same.
+ *
+ * @example checkSweepOptions({ job, output: 's3://b/x', dataSizes: [{ all: true }] }) // throws E_OPTION
+ */
+export function checkSweepOptions(o: SweepOptions): void {
+  const runs = o.runs ?? SWEEP_DEFAULTS.runs;
+  const batchSizes = o.batchSizes ?? (typeof o.job.batchSize === 'number' ? [o.job.batchSize] : []);
+  validate(o, batchSizes, runs);
+}
+
 function validate(o: SweepOptions, batchSizes: readonly number[], runs: number): void {
   if (!Number.isInteger(runs) || runs < 1)
     throw new CaiError(ErrorCodes.option, '--runs', `must be a positive integer, got ${runs}`);

@@ -372,6 +372,12 @@ test('cai bench: a run whose job fails is listed, left out of sweep.json, and ex
     caiBench('--input-dirs', data.large, '--partition-sizes', '1MB', ...common),
     (e: unknown) => e instanceof CaiError && /not both/.test(e.message),
   );
+  // An output the sweep cannot write its report to is refused before any re-partitioning.
+  const notLocal = 's3://nowhere-cai-test/sweep';
+  await assert.rejects(
+    caiBench('--input', data.small, '--partition-sizes', '1MB', ...common, '--output', notLocal),
+    (e: unknown) => e instanceof CaiError && /local folder/.test(e.message),
+  );
   await assert.rejects(
     caiBench('--input', data.small, '--partition-sizes', '25 parsecs', ...common),
     (e: unknown) => e instanceof CaiError && /"25 parsecs" is not a size/.test(e.message),

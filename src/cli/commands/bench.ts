@@ -1,5 +1,11 @@
 import { Option, type Command } from 'commander';
-import { fastestBatchSizes, runSweep, type SweepEvent, type SweepResult } from '../../bench/sweep.js';
+import {
+  checkSweepOptions,
+  fastestBatchSizes,
+  runSweep,
+  type SweepEvent,
+  type SweepResult,
+} from '../../bench/sweep.js';
 import type { DataSize } from '../../bench/sweep-plan.js';
 import { parseDataSizes } from '../../bench/estimate.js';
 import { awsJobRunner, type AwsRunnerOptions } from '../../bench/aws-runner.js';
@@ -274,6 +280,8 @@ Example (the seeds' batch sweep on 1 and 2 GB):
       const batchSizes = flags.batchSizes ? positiveInts('--batch-sizes', flags.batchSizes) : undefined;
       const live = flags.quiet || flags.json ? undefined : liveTable(out);
       if (flags.partitionSizes) {
+        // Refuse a sweep that cannot run before minutes of re-partitioning, not after.
+        checkSweepOptions({ job, output: job.output, dataSizes, batchSizes, runs });
         const sized = await repartitionForSweep({
           job,
           sizes: list(flags.partitionSizes),
