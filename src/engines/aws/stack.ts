@@ -211,10 +211,18 @@ export class CaiStack extends Stack {
       itemsPerBatch: params.itemsPerBatch,
       crashAttempts: params.crashAttempts,
     });
+    // Failed states and executions go to CloudWatch Logs (ERROR level, without the states' inputs and
+    // outputs, which hold job specs): why a Map run stopped is there without opening the console's
+    // execution history. Log delivery's actions take no resource ARNs, so CDK grants them on "*".
+    const executionLogs = new logs.LogGroup(this, 'JobsLogs', {
+      retention: logs.RetentionDays.TWO_WEEKS,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
     this.stateMachine = new sfn.StateMachine(this, 'Jobs', {
       definitionBody: sfn.DefinitionBody.fromChainable(definition),
       stateMachineType: sfn.StateMachineType.STANDARD,
       comment: 'CAI: Initialize -> Distributed Map of inference Lambdas -> Summarize',
+      logs: { destination: executionLogs, level: sfn.LogLevel.ERROR, includeExecutionData: false },
     });
 
     new CfnOutput(this, STACK_OUTPUTS.stateMachineArn, { value: this.stateMachine.stateMachineArn });
