@@ -509,8 +509,8 @@ export async function compareToBare(opts: {
   batch: number;
   layouts: readonly Layout[];
   reps: number;
-  /** Also run cai with inference on the worker's JS thread (CAI_INFERENCE_THREAD=main), the old way. */
-  mainThread?: boolean;
+  /** Also run cai with inference forced onto the worker's JS thread or its own (CAI_INFERENCE_THREAD). */
+  forceThread?: 'main' | 'separate';
 }): Promise<Comparison[]> {
   const out: Comparison[] = opts.layouts.map((layout) => ({ layout, bare: [], cai: [], caiMain: [] }));
   const contenders: Record<string, () => Promise<void>> = {};
@@ -524,8 +524,9 @@ export async function compareToBare(opts: {
       void c.cai.push(
         await caiRun({ model: opts.model, job: opts.job, concurrency: workers, threads, batch: opts.batch }),
       );
-    if (opts.mainThread) {
-      contenders[`cai ${workers}x${threads} main-thread inference`] = async () =>
+    const forced = opts.forceThread;
+    if (forced) {
+      contenders[`cai ${workers}x${threads} ${forced}-thread inference`] = async () =>
         void c.caiMain.push(
           await caiRun({
             model: opts.model,
@@ -533,7 +534,7 @@ export async function compareToBare(opts: {
             concurrency: workers,
             threads,
             batch: opts.batch,
-            env: { CAI_INFERENCE_THREAD: 'main' },
+            env: { CAI_INFERENCE_THREAD: forced },
           }),
         );
     }
@@ -571,18 +572,18 @@ export async function compareToBare(opts: {
     if (c.caiMain.length) {
       const main = ips(c.caiMain);
       line(
-        `cai run, inference forced onto the worker's JS thread`,
+        `cai run, inference forced onto ${opts.forceThread === 'main' ? "the worker's JS thread" : 'its own thread'}`,
         main,
         'items/s',
         ratios(main, bare),
         `vs bare ${name}`,
       );
       line(
-        `  default placement vs forced JS thread`,
+        `  default placement vs forced ${opts.forceThread} thread`,
         cai,
         'items/s',
         ratios(cai, main),
-        'default / JS thread',
+        `default / ${opts.forceThread} thread`,
       );
     }
     const steady = c.cai.map((r) => r.steadyItemsPerSecond);
@@ -597,7 +598,10 @@ export async function compareToBare(opts: {
   for (const c of out) {
     describeRuns(`${c.layout.workers}x${c.layout.threads}`, c.cai, c.bare);
     if (c.caiMain.length)
-      describeRuns(`${c.layout.workers}x${c.layout.threads} (forced JS-thread inference)`, c.caiMain);
+      describeRuns(
+        `${c.layout.workers}x${c.layout.threads} (forced ${opts.forceThread}-thread inference)`,
+        c.caiMain,
+      );
   }
   return out;
 }

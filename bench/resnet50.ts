@@ -8,7 +8,7 @@
 // `--model vit-b16` runs the zoo's ViT-B/16 (86 M weights, ~4x ResNet-50's compute per image) instead,
 // the same way.
 //
-//   node dist/bench/resnet50.js [--model resnet50|vit-b16] [--images 64] [--partition-items 16] [--parquet-files 4] [--rows 16] [--batch 16] [--reps 3] [--layouts 2x1,1x2] [--only jpeg|parquet] [--main-thread]
+//   node dist/bench/resnet50.js [--model resnet50|vit-b16] [--images 64] [--partition-items 16] [--parquet-files 4] [--rows 16] [--batch 16] [--reps 3] [--layouts 2x1,1x2] [--only jpeg|parquet] [--force-thread main|separate]
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,11 +26,17 @@ const { values } = parseArgs({
     reps: { type: 'string', default: '3' },
     layouts: { type: 'string', default: `${os.availableParallelism()}x1,1x${os.availableParallelism()}` },
     only: { type: 'string' },
-    'main-thread': { type: 'boolean', default: false },
+    // Also runs cai with inference forced onto the worker's JS thread (main) or its own (separate).
+    'force-thread': { type: 'string' },
     dir: { type: 'string', default: path.join(os.tmpdir(), 'cai-bench-resnet50') },
   },
 });
 const dir = values.dir as string;
+function forceThread(v: string | undefined): 'main' | 'separate' | undefined {
+  if (v !== undefined && v !== 'main' && v !== 'separate')
+    throw new Error(`--force-thread: main or separate, not ${v}`);
+  return v;
+}
 const batch = Number(values.batch);
 const reps = Number(values.reps);
 const layouts: Layout[] = (values.layouts as string).split(',').map((l) => {
@@ -55,7 +61,7 @@ if (values.only !== 'parquet') {
     batch,
     layouts,
     reps,
-    mainThread: values['main-thread'],
+    forceThread: forceThread(values['force-thread']),
   });
 }
 if (values.only !== 'jpeg') {
@@ -72,6 +78,6 @@ if (values.only !== 'jpeg') {
     batch,
     layouts,
     reps,
-    mainThread: values['main-thread'],
+    forceThread: forceThread(values['force-thread']),
   });
 }
