@@ -10,23 +10,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildAstroMAE } from '../src/model/zoo/astromae.js';
+import { cachedModel, makeCaiPartitions, SEEDS_25MB_ITEMS } from './datasets.js';
+import { heading, interleave, line, ratios, describeRuns } from './print.js';
 import {
   bareLoop,
-  cachedModel,
   caiRun,
   hasTorch,
-  heading,
-  interleave,
-  line,
-  makeCaiPartitions,
   pytorchLoop,
-  ratios,
-  SEEDS_25MB_ITEMS,
-  describeRuns,
   type BenchJob,
   type CaiRunResult,
   type Throughput,
-} from './common.js';
+} from './runs.js';
 
 const { values } = parseArgs({
   options: {

@@ -9,7 +9,7 @@ import { parseJobSpec } from '../src/job/spec.js';
 import { planPartitions } from '../src/plan/plan.js';
 import { openStore } from '../src/storage/open.js';
 import { cast } from '../src/tensor/tensor.js';
-import type { BareLoopConfig } from './common.js';
+import type { BareLoopConfig } from './runs.js';
 
 const config = JSON.parse(process.argv[2]) as BareLoopConfig;
 const job = parseJobSpec({ ...config.job, model: config.model, output: '/nonexistent' });

@@ -13,7 +13,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildZooModel } from '../src/model/zoo/registry.js';
-import { cachedModel, compareToBare, heading, makeJpegs, makeRayParquet, type Layout } from './common.js';
+import { compareToBare, type Layout } from './compare.js';
+import { cachedModel, makeJpegs, makeRayParquet } from './datasets.js';
+import { heading } from './print.js';
 
 const { values } = parseArgs({
   options: {

@@ -10,19 +10,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildAstroMAE } from '../src/model/zoo/astromae.js';
 import { buildTrivial } from '../src/model/zoo/trivial.js';
-import {
-  bareLoop,
-  cachedModel,
-  caiRun,
-  heading,
-  interleave,
-  makeCaiPartitions,
-  median,
-  partitionFiles,
-  totalBytes,
-  type BenchJob,
-  type CaiRunResult,
-} from './common.js';
+import { cachedModel, makeCaiPartitions, partitionFiles, totalBytes } from './datasets.js';
+import { heading, interleave, median } from './print.js';
+import { bareLoop, caiRun, type BenchJob, type CaiRunResult } from './runs.js';
 
 const { values } = parseArgs({
   options: {

@@ -29,7 +29,7 @@ import { buildTrivial } from '../src/model/zoo/trivial.js';
 import { partitionDataset } from '../src/formats/partition/partition.js';
 import { readPredictions } from '../src/summarize/read-predictions.js';
 import { FileStore } from '../src/storage/file-store.js';
-import { row } from './common.js';
+import { row } from './print.js';
 
 const { values } = parseArgs({
   options: {

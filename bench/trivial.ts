@@ -10,22 +10,9 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { buildTrivial } from '../src/model/zoo/trivial.js';
-import {
-  cachedModel,
-  caiRun,
-  describeRuns,
-  heading,
-  interleave,
-  line,
-  makeCaiPartitions,
-  partitionFiles,
-  rawRead,
-  ratios,
-  SEEDS_25MB_ITEMS,
-  totalBytes,
-  type CaiRunResult,
-  type Throughput,
-} from './common.js';
+import { cachedModel, makeCaiPartitions, partitionFiles, SEEDS_25MB_ITEMS, totalBytes } from './datasets.js';
+import { describeRuns, heading, interleave, line, ratios } from './print.js';
+import { caiRun, rawRead, type CaiRunResult, type Throughput } from './runs.js';
 
 const { values } = parseArgs({
   options: {
