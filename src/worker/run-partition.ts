@@ -118,152 +118,165 @@ export async function runPartition(
   task: PartitionTask,
   opened?: Promise<PartitionStream>,
 ): Promise<PartitionRecord> {
-  const { job } = ctx;
-  const { partition } = task;
-  const startedAt = new Date();
-  const t0 = performance.now();
-  const cpu0 = process.cpuUsage();
-  const cold = ctx.partitionsDone === 0;
-  const source = ctx.input.describe(partition.key);
+  const started: Started = { at: new Date(), t0: performance.now(), cpu0: process.cpuUsage() };
   const waitStart = performance.now();
-  const stream = await (opened ?? openPartition(ctx, partition));
+  const stream = await (opened ?? openPartition(ctx, task.partition));
   const readWait = (performance.now() - waitStart) / 1000;
   try {
-    const items = stream.items;
-    const sizer = job.batchSize === 'auto' && !ctx.autoBatch ? new BatchSizer(items) : undefined;
-    const batchSize =
-      job.batchSize === 'auto' ? (ctx.autoBatch?.chosen ?? AUTO_BATCH_CANDIDATES[0]) : job.batchSize;
-    const outputs = new OutputCollector(items, source);
-    const labels = job.label === undefined ? undefined : new LabelCollector(items);
-    const ids = stream.hasIds ? new Array<string>(items).fill('') : undefined;
-    const errors = new Array<string | null>(items).fill(null);
-    let failedItems = 0;
-    let bindings: InputBinding[] | undefined;
-    let labelIndex: number | undefined;
-    let inference = 0;
-    let numBatches = 0;
-    let firstPrediction: number | undefined;
-
-    const prepare = (batch: SourceBatch): { batch: SourceBatch; feeds?: Record<string, Tensor> } => {
-      for (const f of batch.failed ?? []) {
-        errors[f.index] = f.reason;
-        if (ids && f.id !== undefined) ids[f.index] = f.id;
-        failedItems++;
-      }
-      if (batch.rows.items === 0) return { batch };
-      if (!bindings) {
-        bindings = bindInputs(batch.rows, ctx.model.inputs, job.inputs, source);
-        labelIndex =
-          job.label === undefined ? undefined : resolveColumn(batch.rows, job.label, source, 'label');
-        if (job.batchSize !== 'auto') checkBatchDimension(ctx, Math.min(batchSize, items), source);
-      }
-      if (ids && batch.ids) for (let i = 0; i < batch.ids.length; i++) ids[batch.indices[i]] = batch.ids[i];
-      if (labels && labelIndex !== undefined) labels.add(batch.rows.columns[labelIndex], batch.indices);
-      return { batch, feeds: feedsFor(batch.rows, bindings) };
-    };
-
-    const batches = sizer
-      ? rebatch(stream.batches(batchSize), () => sizer.next())
-      : stream.batches(batchSize);
-    const iterator = batches[Symbol.asyncIterator]();
-    const pull = async () => {
-      const r = await iterator.next();
-      return r.done ? undefined : prepare(r.value);
-    };
-    let current = await pull();
-    while (current) {
-      if (!current.feeds) {
-        current = await pull();
-        continue;
-      }
-      const tb = performance.now();
-      const pending = ctx.model.run(current.feeds);
-      // Read and cast the next batch while onnxruntime works on this one in the model's own thread.
-      const upcoming = pull();
-      const { indices } = current.batch;
-      const result = await pending.catch((err: unknown) => {
-        throw new CaiError(
-          ErrorCodes.model,
-          source,
-          `inference failed on items ${indices[0]}-${indices[indices.length - 1]}: ${(err as Error).message}`,
-          { cause: err },
-        );
-      });
-      const took = seconds(tb);
-      inference += took;
-      sizer?.record(indices.length, took);
-      numBatches++;
-      firstPrediction ??= performance.now() / 1000;
-      outputs.add(result, indices);
-      current = await upcoming;
-    }
-    const read = stream.stats();
-    if (sizer && sizer.timings.size > 0) {
-      ctx.autoBatch = { chosen: sizer.best(), seconds_per_item: Object.fromEntries(sizer.timings) };
-    }
-    const usedBatchSize = ctx.autoBatch?.chosen ?? batchSize;
-
-    const t3 = performance.now();
-    const outputBefore = storeStats(ctx.output);
-    const keys = outputKeys(partition.id, job.predictionsFormat);
-    const table: PredictionTable = {
-      partition: partition.id,
-      index: Int32Array.from({ length: items }, (_, i) => i),
-      columns: outputs.columnsFor(ctx.model.outputs.map((o) => o.name)),
-      label: labels?.column(),
-      ids,
-      errors: failedItems > 0 ? errors : undefined,
-    };
-    await ctx.output.put(keys.predictions, encodePredictions(table, job.predictionsFormat));
-    const write = seconds(t3);
-    const storage: Record<string, StoreStats> = {};
-    const readTraffic = openTraffic.get(stream);
-    if (readTraffic) storage.read = readTraffic;
-    if (outputBefore) storage.write = diffStats(storeStats(ctx.output) as StoreStats, outputBefore);
-    if (cold && ctx.modelTraffic) storage.model = ctx.modelTraffic;
-
-    const total = seconds(t0);
-    const cpu = process.cpuUsage(cpu0);
-    const record: PartitionRecord = {
-      status: 'ok',
-      partition: partition.id,
-      data_path: source,
-      result_path: ctx.output.describe(keys.predictions),
-      attempt: task.attempt,
-      items,
-      failed_items: failedItems,
-      bytes: read.bytes,
-      batch_size: usedBatchSize,
-      num_batches: numBatches,
-      device: job.device,
-      threads: job.threads,
-      timings: { read: read.read, read_wait: readWait, decode: read.decode, inference, write, total },
-      'execution_time (seconds/batch)': numBatches ? inference / numBatches : 0,
-      'total_cpu_time (seconds)': (cpu.user + cpu.system) / 1e6,
-      'total_cpu_memory (MB)': process.resourceUsage().maxRSS / 1024,
-      sample_persec: total > 0 ? items / total : 0,
-      throughput_bps: total > 0 ? read.bytes / total : 0,
-      model_load_s: cold ? ctx.modelLoadSeconds : 0,
-      cold,
-      // performance.now() counts from the process's start (timeOrigin), so one reading gives both.
-      ...(cold && firstPrediction !== undefined
-        ? {
-            time_to_first_prediction_s: firstPrediction,
-            worker_started_at: new Date(performance.timeOrigin).toISOString(),
-            first_prediction_at: new Date(performance.timeOrigin + firstPrediction * 1000).toISOString(),
-          }
-        : {}),
-      ...(job.batchSize === 'auto' && ctx.autoBatch ? { batch_size_auto: ctx.autoBatch } : {}),
-      ...(Object.keys(storage).length ? { storage } : {}),
-      worker: { pid: process.pid, host: ctx.host },
-      started_at: startedAt.toISOString(),
-      finished_at: new Date().toISOString(),
-    };
-    await ctx.output.put(keys.record, `${JSON.stringify(record, null, 2)}\n`);
-    ctx.partitionsDone++;
-    return record;
+    return await runStream(ctx, task, stream, readWait, started);
   } finally {
     // Every prediction has been copied out of the batches: the partition's memory can go to the next.
     stream.release?.();
   }
+}
+
+/** When an attempt started: wall clock, monotonic clock, CPU time. */
+interface Started {
+  readonly at: Date;
+  readonly t0: number;
+  readonly cpu0: NodeJS.CpuUsage;
+}
+
+async function runStream(
+  ctx: WorkerContext,
+  task: PartitionTask,
+  stream: PartitionStream,
+  readWait: number,
+  { at: startedAt, t0, cpu0 }: Started,
+): Promise<PartitionRecord> {
+  const { job } = ctx;
+  const { partition } = task;
+  const cold = ctx.partitionsDone === 0;
+  const source = ctx.input.describe(partition.key);
+  const items = stream.items;
+  const sizer = job.batchSize === 'auto' && !ctx.autoBatch ? new BatchSizer(items) : undefined;
+  const batchSize =
+    job.batchSize === 'auto' ? (ctx.autoBatch?.chosen ?? AUTO_BATCH_CANDIDATES[0]) : job.batchSize;
+  const outputs = new OutputCollector(items, source);
+  const labels = job.label === undefined ? undefined : new LabelCollector(items);
+  const ids = stream.hasIds ? new Array<string>(items).fill('') : undefined;
+  const errors = new Array<string | null>(items).fill(null);
+  let failedItems = 0;
+  let bindings: InputBinding[] | undefined;
+  let labelIndex: number | undefined;
+  let inference = 0;
+  let numBatches = 0;
+  let firstPrediction: number | undefined;
+
+  const prepare = (batch: SourceBatch): { batch: SourceBatch; feeds?: Record<string, Tensor> } => {
+    for (const f of batch.failed ?? []) {
+      errors[f.index] = f.reason;
+      if (ids && f.id !== undefined) ids[f.index] = f.id;
+      failedItems++;
+    }
+    if (batch.rows.items === 0) return { batch };
+    if (!bindings) {
+      bindings = bindInputs(batch.rows, ctx.model.inputs, job.inputs, source);
+      labelIndex =
+        job.label === undefined ? undefined : resolveColumn(batch.rows, job.label, source, 'label');
+      if (job.batchSize !== 'auto') checkBatchDimension(ctx, Math.min(batchSize, items), source);
+    }
+    if (ids && batch.ids) for (let i = 0; i < batch.ids.length; i++) ids[batch.indices[i]] = batch.ids[i];
+    if (labels && labelIndex !== undefined) labels.add(batch.rows.columns[labelIndex], batch.indices);
+    return { batch, feeds: feedsFor(batch.rows, bindings) };
+  };
+
+  const batches = sizer ? rebatch(stream.batches(batchSize), () => sizer.next()) : stream.batches(batchSize);
+  const iterator = batches[Symbol.asyncIterator]();
+  const pull = async () => {
+    const r = await iterator.next();
+    return r.done ? undefined : prepare(r.value);
+  };
+  let current = await pull();
+  while (current) {
+    if (!current.feeds) {
+      current = await pull();
+      continue;
+    }
+    const tb = performance.now();
+    const pending = ctx.model.run(current.feeds);
+    // Read and cast the next batch while onnxruntime works on this one in the model's own thread.
+    const upcoming = pull();
+    const { indices } = current.batch;
+    const result = await pending.catch((err: unknown) => {
+      throw new CaiError(
+        ErrorCodes.model,
+        source,
+        `inference failed on items ${indices[0]}-${indices[indices.length - 1]}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    });
+    const took = seconds(tb);
+    inference += took;
+    sizer?.record(indices.length, took);
+    numBatches++;
+    firstPrediction ??= performance.now() / 1000;
+    outputs.add(result, indices);
+    current = await upcoming;
+  }
+  const read = stream.stats();
+  if (sizer && sizer.timings.size > 0) {
+    ctx.autoBatch = { chosen: sizer.best(), seconds_per_item: Object.fromEntries(sizer.timings) };
+  }
+  const usedBatchSize = ctx.autoBatch?.chosen ?? batchSize;
+
+  const t3 = performance.now();
+  const outputBefore = storeStats(ctx.output);
+  const keys = outputKeys(partition.id, job.predictionsFormat);
+  const table: PredictionTable = {
+    partition: partition.id,
+    index: Int32Array.from({ length: items }, (_, i) => i),
+    columns: outputs.columnsFor(ctx.model.outputs.map((o) => o.name)),
+    label: labels?.column(),
+    ids,
+    errors: failedItems > 0 ? errors : undefined,
+  };
+  await ctx.output.put(keys.predictions, encodePredictions(table, job.predictionsFormat));
+  const write = seconds(t3);
+  const storage: Record<string, StoreStats> = {};
+  const readTraffic = openTraffic.get(stream);
+  if (readTraffic) storage.read = readTraffic;
+  if (outputBefore) storage.write = diffStats(storeStats(ctx.output) as StoreStats, outputBefore);
+  if (cold && ctx.modelTraffic) storage.model = ctx.modelTraffic;
+
+  const total = seconds(t0);
+  const cpu = process.cpuUsage(cpu0);
+  const record: PartitionRecord = {
+    status: 'ok',
+    partition: partition.id,
+    data_path: source,
+    result_path: ctx.output.describe(keys.predictions),
+    attempt: task.attempt,
+    items,
+    failed_items: failedItems,
+    bytes: read.bytes,
+    batch_size: usedBatchSize,
+    num_batches: numBatches,
+    device: job.device,
+    threads: job.threads,
+    timings: { read: read.read, read_wait: readWait, decode: read.decode, inference, write, total },
+    'execution_time (seconds/batch)': numBatches ? inference / numBatches : 0,
+    'total_cpu_time (seconds)': (cpu.user + cpu.system) / 1e6,
+    'total_cpu_memory (MB)': process.resourceUsage().maxRSS / 1024,
+    sample_persec: total > 0 ? items / total : 0,
+    throughput_bps: total > 0 ? read.bytes / total : 0,
+    model_load_s: cold ? ctx.modelLoadSeconds : 0,
+    cold,
+    // performance.now() counts from the process's start (timeOrigin), so one reading gives both.
+    ...(cold && firstPrediction !== undefined
+      ? {
+          time_to_first_prediction_s: firstPrediction,
+          worker_started_at: new Date(performance.timeOrigin).toISOString(),
+          first_prediction_at: new Date(performance.timeOrigin + firstPrediction * 1000).toISOString(),
+        }
+      : {}),
+    ...(job.batchSize === 'auto' && ctx.autoBatch ? { batch_size_auto: ctx.autoBatch } : {}),
+    ...(Object.keys(storage).length ? { storage } : {}),
+    worker: { pid: process.pid, host: ctx.host },
+    started_at: startedAt.toISOString(),
+    finished_at: new Date().toISOString(),
+  };
+  await ctx.output.put(keys.record, `${JSON.stringify(record, null, 2)}\n`);
+  ctx.partitionsDone++;
+  return record;
 }
