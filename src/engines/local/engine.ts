@@ -97,7 +97,9 @@ export async function runLocalMap(
   const slot = async (): Promise<void> => {
     let worker: WorkerProcess | undefined;
     try {
-      let item = await next();
+      // The first item is taken without waiting, so every slot has taken its worker process (a spare
+      // one, when `cai run` forked them early) by the time the slots are all started.
+      let item = queue.shift() ?? (await next());
       while (item) {
         if (!worker || worker.dead) {
           worker = new WorkerProcess(job);
@@ -131,8 +133,10 @@ export async function runLocalMap(
     }
   };
 
-  await Promise.all(Array.from({ length: slots }, slot));
+  const running = Array.from({ length: slots }, slot);
+  // Spares this job has no slot for (fewer partitions or a smaller --concurrency than cores) stop now.
   stopSpareWorkers();
+  await Promise.all(running);
   if (fatal) throw fatal instanceof CaiError ? fatal : new CaiError('E_WORKER', job.model, String(fatal));
   const done = new Set([...records.map((r) => r.partition), ...failures.map((f) => f.partition)]);
   return { records, failures, retries, skipped: partitions.filter((p) => !done.has(p.id)).length };
