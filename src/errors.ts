@@ -45,6 +45,8 @@ export const ErrorCodes = Object.freeze({
   workerCrash: 'E_WORKER_CRASH',
   /** Too many partitions failed: the error budget is spent. */
   budget: 'E_ERROR_BUDGET',
+  /** AWS could not carry out an operation on the stack (a deletion CloudFormation gave up on). */
+  cloud: 'E_CLOUD',
 } as const);
 
 /** Turns anything thrown into a short `{ code, message }` pair for records and summaries. */

@@ -103,6 +103,7 @@ test('without a region or credentials, run, status, deploy, destroy and bootstra
 /** A loopback stand-in for CloudFormation (query protocol) and Step Functions (JSON protocol). */
 async function fakeAws(): Promise<{ endpoint: string; requests: string[]; close(): Promise<void> }> {
   const requests: string[] = [];
+  const deleted = new Set<string>();
   const body = async (req: IncomingMessage) => {
     let text = '';
     for await (const chunk of req) text += (chunk as Buffer).toString();
@@ -125,12 +126,37 @@ async function fakeAws(): Promise<{ endpoint: string; requests: string[]; close(
       }
       const form = new URLSearchParams(text);
       const stack = form.get('StackName') ?? '';
-      requests.push(`${form.get('Action')} ${stack}`);
-      res.writeHead(stack === 'NotCai' ? 200 : 400, { 'content-type': 'text/xml' });
+      const action = form.get('Action');
+      requests.push(`${action} ${stack}`);
       const ns = 'http://cloudformation.amazonaws.com/doc/2010-05-15/';
-      res.end(
+      if (action === 'DeleteStack') {
+        deleted.add(stack);
+        res.writeHead(200, { 'content-type': 'text/xml' });
+        res.end(
+          `<DeleteStackResponse xmlns="${ns}"><ResponseMetadata><RequestId>r3</RequestId></ResponseMetadata></DeleteStackResponse>`,
+        );
+        return;
+      }
+      // NotCai exists but was not made by `cai aws deploy`; OldCai was, until it is deleted.
+      const outputs =
         stack === 'NotCai'
-          ? `<DescribeStacksResponse xmlns="${ns}"><DescribeStacksResult><Stacks><member><StackName>NotCai</StackName><StackId>arn:aws:cloudformation:eu-west-1:123456789012:stack/NotCai/1</StackId><StackStatus>CREATE_COMPLETE</StackStatus><CreationTime>2026-01-01T00:00:00Z</CreationTime><Outputs><member><OutputKey>Other</OutputKey><OutputValue>x</OutputValue></member></Outputs></member></Stacks></DescribeStacksResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></DescribeStacksResponse>`
+          ? [['Other', 'x']]
+          : stack === 'OldCai' && !deleted.has(stack)
+            ? [
+                ['StateMachineArn', 'arn:aws:states:eu-west-1:123456789012:stateMachine:OldCai'],
+                ['DataUri', DEPLOYMENT.data],
+                ['OutputUri', DEPLOYMENT.output],
+                ['ModelUri', DEPLOYMENT.model],
+                ['InferenceMemoryMb', '10240'],
+              ]
+            : undefined;
+      res.writeHead(outputs ? 200 : 400, { 'content-type': 'text/xml' });
+      const members = (outputs ?? [])
+        .map(([k, v]) => `<member><OutputKey>${k}</OutputKey><OutputValue>${v}</OutputValue></member>`)
+        .join('');
+      res.end(
+        outputs
+          ? `<DescribeStacksResponse xmlns="${ns}"><DescribeStacksResult><Stacks><member><StackName>${stack}</StackName><StackId>arn:aws:cloudformation:eu-west-1:123456789012:stack/${stack}/1</StackId><StackStatus>CREATE_COMPLETE</StackStatus><CreationTime>2026-01-01T00:00:00Z</CreationTime><Outputs>${members}</Outputs></member></Stacks></DescribeStacksResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></DescribeStacksResponse>`
           : `<ErrorResponse xmlns="${ns}"><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Stack with id ${stack} does not exist</Message></Error><RequestId>r2</RequestId></ErrorResponse>`,
       );
     });
@@ -183,6 +209,38 @@ test('with credentials but no deployed stack, run and status name the command to
     );
     assert.match(status.stderr, /pass the execution ARN that `cai aws run` printed/);
     assert.ok(aws.requests.includes('AWSStepFunctions.DescribeExecution'), aws.requests.join(', '));
+  } finally {
+    await aws.close();
+  }
+});
+
+test('cai aws destroy deletes a stack cai aws deploy made through CloudFormation, and no other', async () => {
+  const aws = await fakeAws();
+  try {
+    const env = {
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'not-a-secret',
+      AWS_ENDPOINT_URL_CLOUDFORMATION: aws.endpoint,
+    };
+    const foreign = await cai(['aws', 'destroy', '--stack-name', 'NotCai'], env);
+    assert.equal(foreign.code, 1, foreign.stderr);
+    assert.match(foreign.stderr, /stack NotCai: has no output StateMachineArn/);
+    const missing = await cai(['aws', 'destroy', '--stack-name', 'Gone'], env);
+    assert.equal(missing.code, 1, missing.stderr);
+    assert.match(missing.stderr, /stack Gone: not deployed in eu-west-1/);
+    assert.ok(!aws.requests.some((r) => r.startsWith('DeleteStack')), aws.requests.join(', '));
+
+    const ok = await cai(['aws', 'destroy', '--stack-name', 'OldCai'], env);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /deleted OldCai/);
+    // Deleted, then waited for until CloudFormation no longer knows it; nothing was synthesized.
+    assert.deepEqual(aws.requests.slice(-3), [
+      'DescribeStacks OldCai',
+      'DeleteStack OldCai',
+      'DescribeStacks OldCai',
+    ]);
+    assert.ok(ok.seconds < 20, `took ${ok.seconds} s`);
   } finally {
     await aws.close();
   }

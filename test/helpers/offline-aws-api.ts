@@ -28,6 +28,7 @@ export interface OfflineAwsApi extends AwsApi {
 export function offlineAwsApi(synth: Synthesized, s3Endpoint: string): OfflineAwsApi {
   const executions = new Map<string, Running>();
   const pending: Promise<unknown>[] = [];
+  let deleted = false;
   const arnOf = (name: string) => `arn:aws:states:us-east-1:123456789012:execution:offline:${name}`;
   return {
     region: 'us-east-1',
@@ -35,8 +36,13 @@ export function offlineAwsApi(synth: Synthesized, s3Endpoint: string): OfflineAw
     settled: async () => {
       await Promise.all(pending);
     },
+    deleteStack: async (stackName) => {
+      if (stackName !== synth.params.stackName || deleted)
+        throw new Error(`stack ${stackName} does not exist (offline: only ${synth.params.stackName})`);
+      deleted = true;
+    },
     describeStack: async (stackName): Promise<Deployment> => {
-      if (stackName !== synth.params.stackName)
+      if (stackName !== synth.params.stackName || deleted)
         throw new Error(`stack ${stackName} does not exist (offline: only ${synth.params.stackName})`);
       return {
         stackName,

@@ -1,6 +1,4 @@
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { sdkAwsApi, type AwsApi, type AwsSession } from '../../engines/aws/cloud.js';
 import {
@@ -226,28 +224,15 @@ export function registerAwsCommand(program: Command, deps: AwsCommandDeps = {}):
       .description('delete the stack (functions, state machine, roles, log groups); your buckets stay'),
   )
     .option('--stack-name <name>', 'CloudFormation stack name (default Cai)')
-    .option(
-      '--out <dir>',
-      'where to synthesize the assembly the CDK CLI needs',
-      path.join(os.tmpdir(), 'cai-destroy'),
-    )
     .action(async (o: Record<string, unknown>) => {
-      const s0 = session(o);
-      await connect(s0);
-      const { synthesize } = await import('../../engines/aws/app.js');
-      const { runCdk } = await import('../../engines/aws/cdk-cli.js');
-      // `cdk destroy` only needs the stack's name from the assembly; the buckets here are placeholders.
-      const s = await synthesize(
-        {
-          stackName: s0.stackName,
-          data: 's3://placeholder-bucket',
-          output: 's3://placeholder-bucket/out',
-          model: 's3://placeholder-bucket/model.onnx',
-        },
-        String(o.out),
-      );
-      const code = await runCdk(['destroy', s0.stackName, '--app', s.assemblyDir, '--force'], s0);
-      if (code !== 0) throw new CaiError(ErrorCodes.option, 'cdk destroy', `failed (exit ${code})`);
+      const s = session(o);
+      const api = await connect(s);
+      // Only a stack `cai aws deploy` made (it has CAI's outputs) is deleted: a mistyped --stack-name
+      // must not remove someone else's stack. CloudFormation deletes it directly; nothing is built.
+      const deployment = await api.describeStack(s.stackName);
+      err(`deleting stack ${deployment.stackName} in ${deployment.region}...\n`);
+      await api.deleteStack(deployment.stackName);
+      out(`deleted ${deployment.stackName}; your buckets, data, model and outputs are untouched\n`);
     });
 
   addSessionOptions(

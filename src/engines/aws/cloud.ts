@@ -1,4 +1,9 @@
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import {
+  CloudFormationClient,
+  DeleteStackCommand,
+  DescribeStacksCommand,
+  waitUntilStackDeleteComplete,
+} from '@aws-sdk/client-cloudformation';
 import {
   DescribeExecutionCommand,
   DescribeMapRunCommand,
@@ -56,6 +61,8 @@ export interface AwsApi {
   describeExecution(executionArn: string): Promise<ExecutionState>;
   /** The first map run of an execution and its item counts, once it has started. */
   mapRun(executionArn: string): Promise<MapRunItems | undefined>;
+  /** Deletes a stack and waits until CloudFormation has removed it (or says why it could not). */
+  deleteStack(stackName: string): Promise<void>;
 }
 
 type SdkError = Error & { code?: string; $metadata?: { httpStatusCode?: number } };
@@ -214,6 +221,28 @@ export async function sdkAwsApi(session: AwsSession): Promise<AwsApi> {
           model: outputValue(outputs, STACK_OUTPUTS.model, stackName),
           memoryMb: Number(outputValue(outputs, STACK_OUTPUTS.memoryMb, stackName)),
         };
+      }),
+    deleteStack: (stackName) =>
+      call(async () => {
+        await cfn.send(new DeleteStackCommand({ StackName: stackName }));
+        try {
+          // Deleting the functions, the state machine, roles and log groups takes a minute or two.
+          await waitUntilStackDeleteComplete(
+            { client: cfn, minDelay: 5, maxDelay: 30, maxWaitTime: 3600 },
+            { StackName: stackName },
+          );
+        } catch (err) {
+          const res = await cfn
+            .send(new DescribeStacksCommand({ StackName: stackName }))
+            .catch(() => undefined);
+          const stack = res?.Stacks?.[0];
+          throw new CaiError(
+            ErrorCodes.cloud,
+            `stack ${stackName}`,
+            `CloudFormation did not delete it (${stack?.StackStatus ?? 'status unknown'}${stack?.StackStatusReason ? `: ${stack.StackStatusReason}` : ''}); see its events in the CloudFormation console, then run \`cai aws destroy\` again`,
+            { cause: err },
+          );
+        }
       }),
     startExecution: (stateMachineArn, name, input) =>
       call(async () => {
