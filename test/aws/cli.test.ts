@@ -101,7 +101,12 @@ test('without a region or credentials, run, status, deploy, destroy and bootstra
 });
 
 /** A loopback stand-in for CloudFormation (query protocol) and Step Functions (JSON protocol). */
-async function fakeAws(): Promise<{ endpoint: string; requests: string[]; close(): Promise<void> }> {
+async function fakeAws(): Promise<{
+  endpoint: string;
+  env: Record<string, string>;
+  requests: string[];
+  close(): Promise<void>;
+}> {
   const requests: string[] = [];
   const deleted = new Set<string>();
   const body = async (req: IncomingMessage) => {
@@ -163,8 +168,17 @@ async function fakeAws(): Promise<{ endpoint: string; requests: string[]; close(
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  const endpoint = `http://127.0.0.1:${port}`;
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
+    // Credentials (fake) and a region, with the SDK's CloudFormation and Step Functions sent here.
+    env: {
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'not-a-secret',
+      AWS_ENDPOINT_URL_CLOUDFORMATION: endpoint,
+      AWS_ENDPOINT_URL_SFN: endpoint,
+    },
     requests,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
@@ -173,13 +187,7 @@ async function fakeAws(): Promise<{ endpoint: string; requests: string[]; close(
 test('with credentials but no deployed stack, run and status name the command to run', async () => {
   const aws = await fakeAws();
   try {
-    const env = {
-      AWS_REGION: 'eu-west-1',
-      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
-      AWS_SECRET_ACCESS_KEY: 'not-a-secret',
-      AWS_ENDPOINT_URL_CLOUDFORMATION: aws.endpoint,
-      AWS_ENDPOINT_URL_SFN: aws.endpoint,
-    };
+    const { env } = aws;
     const job = path.join(home, 'job.json');
     await fs.writeFile(job, JSON.stringify({ output: `${DEPLOYMENT.output}/run1`, batchSize: 64 }));
     const run = await cai(['aws', 'run', job], env);
@@ -217,12 +225,7 @@ test('with credentials but no deployed stack, run and status name the command to
 test('cai aws destroy deletes a stack cai aws deploy made through CloudFormation, and no other', async () => {
   const aws = await fakeAws();
   try {
-    const env = {
-      AWS_REGION: 'eu-west-1',
-      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
-      AWS_SECRET_ACCESS_KEY: 'not-a-secret',
-      AWS_ENDPOINT_URL_CLOUDFORMATION: aws.endpoint,
-    };
+    const { env } = aws;
     const foreign = await cai(['aws', 'destroy', '--stack-name', 'NotCai'], env);
     assert.equal(foreign.code, 1, foreign.stderr);
     assert.match(foreign.stderr, /stack NotCai: has no output StateMachineArn/);
