@@ -340,3 +340,48 @@ test('bad input: not Parquet, raw pixels without a shape, a wrong shape, an unkn
   assert.equal(batch.failed?.length, 12);
   assert.match(batch.failed?.[0].reason ?? '', /960 pixel values.*\[16, 20, 4\] needs 1280.*imageShape/);
 });
+
+test('list features keep every value of their type: unsigned 32-bit, small ints, floats, dictionary-encoded', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'cai-parquet-lists-'));
+  const list = (name: string, type: 'INT32' | 'FLOAT' | 'DOUBLE', converted?: 'UINT_32' | 'INT_8') => [
+    { name, repetition_type: 'OPTIONAL' as const, converted_type: 'LIST' as const, num_children: 1 },
+    { name: 'list', repetition_type: 'REPEATED' as const, num_children: 1 },
+    {
+      name: 'element',
+      type,
+      repetition_type: 'OPTIONAL' as const,
+      ...(converted ? { converted_type: converted } : {}),
+    },
+  ];
+  const rows = 40;
+  // Few distinct values per column, so the writer dictionary-encodes them as pyarrow does pixels.
+  const big = Array.from({ length: rows }, (_, r) => [3_000_000_000 + (r % 3), r % 2]);
+  const small = Array.from({ length: rows }, (_, r) => [-5 - (r % 2), 7]);
+  const doubles = Array.from({ length: rows }, (_, r) => [0.5 * (r % 4), 1e300]);
+  const floats = Array.from({ length: rows }, (_, r) => [Math.fround(0.1 * (r % 5)), -2.25]);
+  const buffer = parquetWriteBuffer({
+    columnData: [
+      { name: 'big', data: big },
+      { name: 'small', data: small },
+      { name: 'doubles', data: doubles },
+      { name: 'floats', data: floats },
+    ],
+    schema: [
+      { name: 'root', num_children: 4 },
+      ...list('big', 'INT32', 'UINT_32'),
+      ...list('small', 'INT32', 'INT_8'),
+      ...list('doubles', 'DOUBLE'),
+      ...list('floats', 'FLOAT'),
+    ],
+  });
+  await writeFile(path.join(dir, 'lists.parquet'), new Uint8Array(buffer));
+  const batches = await readAll(await open(new FileStore(dir), whole('lists.parquet'), {}), 16);
+  const types = Object.fromEntries(
+    batches[0].rows.names.map((n, i) => [n, batches[0].rows.columns[i].dtype]),
+  );
+  assert.deepEqual(types, { big: 'int64', small: 'int8', doubles: 'float64', floats: 'float32' });
+  assert.deepEqual(column(batches, 'big'), big.flat());
+  assert.deepEqual(column(batches, 'small'), small.flat());
+  assert.deepEqual(column(batches, 'doubles'), doubles.flat());
+  assert.deepEqual(column(batches, 'floats'), floats.flat());
+});
