@@ -385,3 +385,55 @@ test('list features keep every value of their type: unsigned 32-bit, small ints,
   assert.deepEqual(column(batches, 'doubles'), doubles.flat());
   assert.deepEqual(column(batches, 'floats'), floats.flat());
 });
+
+for (const version of [1, 2]) {
+  test(`pyarrow's Ray layout, v${version} data pages, dictionary-encoded: the pixels numpy saved; a null row fails`, async () => {
+    const stream = await open(new FileStore(DIR), whole(`ray_pyarrow_v${version}.parquet`), RAY);
+    assert.equal(stream.items, 12);
+    const batches = await readAll(stream, 5);
+    const failed = batches.flatMap((b) => b.failed ?? []);
+    assert.deepEqual(
+      failed.map((f) => f.index),
+      [7],
+    );
+    assert.match(failed[0].reason, /is null/);
+    const expected = expectedNpy('images/raw/ray_pixels.npy').data as Uint8Array;
+    const per = 16 * 20 * 3;
+    const good = [0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11];
+    assert.deepEqual(
+      batches.flatMap((b) => Array.from(b.indices)),
+      good,
+    );
+    assertSameValues(
+      Uint8Array.from(column(batches, 'image')),
+      Uint8Array.from(good.flatMap((i) => Array.from(expected.subarray(i * per, (i + 1) * per)))),
+      'pixels',
+    );
+  });
+}
+
+for (const kind of ['dict', 'plain']) {
+  test(`pyarrow's list features (${kind}): unsigned 32-bit above 2^31, int8, doubles, floats, exactly`, async () => {
+    const batches = await readAll(
+      await open(new FileStore(DIR), whole(`lists_pyarrow_${kind}.parquet`), {}),
+      16,
+    );
+    const r = Array.from({ length: 40 }, (_, i) => i);
+    assert.deepEqual(
+      column(batches, 'big'),
+      r.flatMap((i) => [3_000_000_000 + (i % 3), i % 2, 4294967295]),
+    );
+    assert.deepEqual(
+      column(batches, 'small'),
+      r.flatMap((i) => [-5 - (i % 2), 7, -128]),
+    );
+    assert.deepEqual(
+      column(batches, 'doubles'),
+      r.flatMap((i) => [0.5 * (i % 4), 1e300, -0]),
+    );
+    assert.deepEqual(
+      column(batches, 'floats'),
+      r.flatMap((i) => [Math.fround(0.1 * (i % 5)), -2.25, 3.5]),
+    );
+  });
+}
