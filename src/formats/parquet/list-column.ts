@@ -2,13 +2,14 @@
 // hyparquet's row assembly builds a JS array per list with one boxed number per value: for the Ray
 // benchmark's 256x256x3 images that is 1.5 GB of JS arrays per 1000-row group. Here each row is a view
 // of the decoded page's typed array, and pages are decoded only as batches ask for rows.
-import type { DecodedArray, PageHeader, SchemaElement } from 'hyparquet';
+import type { DecodedArray, PageHeader } from 'hyparquet';
 import type { ColumnDecoder } from 'hyparquet/src/types.js';
 import { parquetHeader } from 'hyparquet/src/column.js';
-import { convert, convertWithDictionary } from 'hyparquet/src/convert.js';
-import { decompressPage, readDataPage, readDataPageV2 } from 'hyparquet/src/datapage.js';
+import { convert } from 'hyparquet/src/convert.js';
+import { decompressPage } from 'hyparquet/src/datapage.js';
 import { readPlain } from 'hyparquet/src/plain.js';
 import { getMaxDefinitionLevel } from 'hyparquet/src/schema.js';
+import { readTypedPage } from './typed-page.js';
 
 /** The values of one row of a list column: a view (or, across pages, a copy), or null for a null list
  *  or a list holding nulls. */
@@ -60,24 +61,12 @@ export class ListCursor {
         );
         continue;
       }
-      let page;
-      let encoding;
-      if (header.type === 'DATA_PAGE' && header.data_page_header) {
-        const raw = decompressPage(compressed, header.uncompressed_page_size, codec, compressors);
-        page = readDataPage(raw, header.data_page_header, this.decoder);
-        encoding = header.data_page_header.encoding;
-        this.count = header.data_page_header.num_values;
-      } else if (header.type === 'DATA_PAGE_V2' && header.data_page_header_v2) {
-        page = readDataPageV2(compressed, header, this.decoder);
-        encoding = header.data_page_header_v2.encoding;
-        this.count = header.data_page_header_v2.num_values;
-      } else continue;
-      this.values = typedValues(
-        convertWithDictionary(page.dataPage, this.dictionary, encoding, this.decoder) as ArrayLike<number>,
-        this.decoder.element,
-      );
-      this.def = page.definitionLevels ?? [];
-      this.rep = page.repetitionLevels;
+      const page = readTypedPage(compressed, header, this.decoder, this.dictionary);
+      if (!page) continue;
+      this.values = page.values;
+      this.def = page.def;
+      this.rep = page.rep;
+      this.count = page.count;
       this.level = 0;
       this.value = 0;
       return true;
@@ -142,26 +131,6 @@ export class ListCursor {
   private hasMorePages(): boolean {
     return this.offset < this.bytes.length - 1;
   }
-}
-
-// hyparquet dereferences a dictionary-encoded page (what pyarrow writes for pixel lists) into a plain JS
-// array: every row was then a copy (slice) of 196,608 numbers, and another one into a Uint8Array for the
-// image decoder. One typed copy a page makes each row a view: 9.0 -> 7.3 ms a Ray-layout row here.
-function typedValues(values: ArrayLike<number>, element: SchemaElement): ArrayLike<number> {
-  if (ArrayBuffer.isView(values)) return values;
-  const ctype = element.converted_type;
-  const ltype = element.logical_type;
-  const integer = ltype?.type === 'INTEGER' ? ltype : undefined;
-  if (element.type === 'INT32') {
-    if (ctype === 'UINT_8' || (integer?.bitWidth === 8 && !integer.isSigned)) return Uint8Array.from(values);
-    // Signed (or unannotated) 32-bit integers only: UINT_32 values above 2^31 or DATEs stay as they are.
-    const signed = ctype === undefined || ctype === 'INT_8' || ctype === 'INT_16' || ctype === 'INT_32';
-    return signed && (ltype === undefined || integer?.isSigned) ? Int32Array.from(values) : values;
-  }
-  if (ctype !== undefined || ltype !== undefined) return values;
-  if (element.type === 'FLOAT') return Float32Array.from(values);
-  if (element.type === 'DOUBLE') return Float64Array.from(values);
-  return values;
 }
 
 function sliceValues(values: ArrayLike<number>, start: number, end: number): ArrayLike<number> {
