@@ -27,16 +27,12 @@ export const tensorFiles: SourceKind = Object.freeze<SourceKind>({
     }
     const t2 = performance.now();
     const stats = { read: (t1 - t0) / 1000, decode: (t2 - t1) / 1000, bytes: bytes.byteLength };
-    let held = true;
     return {
       items: set.items,
       hasIds: false,
       stats: () => stats,
-      release() {
-        // Once only: a second release after the buffer went to another partition would free it twice.
-        if (held) pool?.release(bytes);
-        held = false;
-      },
+      // The pool ignores a view given back twice, so a second release cannot free memory in use.
+      release: () => pool?.release(bytes),
       async *batches(batchSize: number): AsyncIterable<SourceBatch> {
         for (let start = 0; start < set.items; start += batchSize) {
           const end = Math.min(set.items, start + batchSize);
