@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 const CHILD = fileURLToPath(new URL('./child.js', import.meta.url));
 const spares: ChildProcess[] = [];
 
+const forkWorker = (): ChildProcess => fork(CHILD, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+
 function alive(child: ChildProcess): boolean {
   return child.exitCode === null && child.signalCode === null && child.connected;
 }
@@ -20,7 +22,7 @@ function alive(child: ChildProcess): boolean {
  */
 export function forkSpareWorkers(count: number): void {
   while (spares.length < count) {
-    const child = fork(CHILD, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = forkWorker();
     child.unref();
     child.channel?.unref();
     child.once('exit', () => {
@@ -42,7 +44,7 @@ export function takeWorkerProcess(): ChildProcess {
     child.channel?.ref();
     return child;
   }
-  return fork(CHILD, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return forkWorker();
 }
 
 /** Stops the spares nobody took (a job with fewer partitions than cores, or one that failed early). */
