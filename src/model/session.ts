@@ -95,7 +95,7 @@ function fromOrt(name: string, value: ort.OnnxValue): Tensor {
 export async function loadModel(modelPath: string, options: SessionOptions): Promise<ModelSession> {
   if (options.thread === 'separate') {
     const { loadModelInThread } = await import('./threaded-session.js');
-    return loadModelInThread(modelPath, options, { moveFeeds: options.moveFeeds });
+    return loadModelInThread(modelPath, options);
   }
   const device = options.device ?? 'cpu';
   const sessionOptions: ort.InferenceSession.SessionOptions = {

@@ -57,13 +57,9 @@ function outgoing(
  * Loads the model in a worker thread of this process and returns a session whose `run` posts each
  * batch there. Used through `loadModel(path, { thread: 'separate' })`.
  *
- * @example const model = await loadModelInThread('resnet50.onnx', { threads: 2 }, { moveFeeds: true });
+ * @example const model = await loadModelInThread('resnet50.onnx', { threads: 2, moveFeeds: true });
  */
-export async function loadModelInThread(
-  modelPath: string,
-  options: SessionOptions,
-  behaviour: { readonly moveFeeds?: boolean } = {},
-): Promise<ModelSession> {
+export async function loadModelInThread(modelPath: string, options: SessionOptions): Promise<ModelSession> {
   const worker = new Worker(ENTRY, { workerData: { modelPath, options: { ...options, thread: 'main' } } });
   const pending = new Map<
     number,
@@ -111,7 +107,7 @@ export async function loadModelInThread(
     outputs: info.outputs,
     run(feeds) {
       const id = nextId++;
-      const message = outgoing(feeds, behaviour.moveFeeds ?? false);
+      const message = outgoing(feeds, options.moveFeeds ?? false);
       return new Promise((resolve, reject) => {
         pending.set(id, { resolve, reject });
         worker.ref();
