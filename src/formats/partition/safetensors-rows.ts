@@ -5,12 +5,12 @@
 // predictions 1 ulp away from a run over the original .npy for a few items in a thousand.
 import { bytesOf } from '../../tensor/tensor.js';
 import type { ColumnSet } from '../columns.js';
-import { SAFETENSORS_CODES } from '../safetensors/safetensors-format.js';
+import { encodeSafetensorsEntries } from '../writers/safetensors-writer.js';
 
 /**
  * Serializes consecutive row chunks of the same columns as one `.safetensors` file: column `k` is
  * chunk 0's rows of column k, then chunk 1's, ... The header is `encodeSafetensors`' for the joined
- * columns, padded with spaces so the data starts at a multiple of 64 bytes.
+ * columns, padded so the data starts at a multiple of 64 bytes.
  *
  * @example const body = encodeSafetensorsRows([first, second], { input: 'big.npy' });
  */
@@ -18,35 +18,15 @@ export function encodeSafetensorsRows(
   chunks: readonly ColumnSet[],
   metadata?: Readonly<Record<string, string>>,
 ): Uint8Array {
-  const { names } = chunks[0];
   const items = chunks.reduce((s, c) => s + c.items, 0);
-  const header: Record<string, unknown> = {};
-  if (metadata) header.__metadata__ = metadata;
-  let offset = 0;
-  names.forEach((name, k) => {
+  const entries = chunks[0].names.map((name, k) => {
     const first = chunks[0].columns[k];
-    const size = chunks.reduce((s, c) => s + c.columns[k].data.byteLength, 0);
-    header[name] = {
-      dtype: SAFETENSORS_CODES[first.dtype],
+    return {
+      name,
+      dtype: first.dtype,
       shape: [items, ...first.shape.slice(1)],
-      data_offsets: [offset, offset + size],
+      pieces: chunks.map((c) => bytesOf(c.columns[k].data)),
     };
-    offset += size;
   });
-  let json = Buffer.from(JSON.stringify(header), 'utf8');
-  const pad = (64 - ((8 + json.length) % 64)) % 64;
-  if (pad) json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
-  // Every byte is written below, so the buffer need not be zeroed first.
-  const out = Buffer.allocUnsafeSlow(8 + json.length + offset);
-  out.writeBigUInt64LE(BigInt(json.length), 0);
-  out.set(json, 8);
-  let at = 8 + json.length;
-  names.forEach((_, k) => {
-    for (const c of chunks) {
-      const bytes = bytesOf(c.columns[k].data);
-      out.set(bytes, at);
-      at += bytes.length;
-    }
-  });
-  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  return encodeSafetensorsEntries(entries, metadata, 64);
 }
