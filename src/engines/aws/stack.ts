@@ -94,6 +94,13 @@ export class CaiStack extends Stack {
     const architecture =
       params.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
 
+    // Every log group of the stack: two weeks of logs, deleted with the stack.
+    const logGroup = (id: string) =>
+      new logs.LogGroup(this, id, {
+        retention: logs.RetentionDays.TWO_WEEKS,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+
     const makeFunction = (
       name: string,
       statements: iam.PolicyStatement[],
@@ -106,10 +113,7 @@ export class CaiStack extends Stack {
       },
       image?: lambda.DockerImageCode,
     ): lambda.Function => {
-      const logGroup = new logs.LogGroup(this, `${name}Logs`, {
-        retention: logs.RetentionDays.TWO_WEEKS,
-        removalPolicy: RemovalPolicy.DESTROY,
-      });
+      const functionLogs = logGroup(`${name}Logs`);
       const role = new iam.Role(this, `${name}Role`, {
         assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
         description: `CAI ${name}: the job's prefixes and its own log group, nothing else`,
@@ -117,11 +121,11 @@ export class CaiStack extends Stack {
       role.addToPolicy(
         new iam.PolicyStatement({
           actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-          resources: [logGroup.logGroupArn],
+          resources: [functionLogs.logGroupArn],
         }),
       );
       for (const s of statements) role.addToPolicy(s);
-      const common = { role, logGroup, environment, description: `CAI ${name}` };
+      const common = { role, logGroup: functionLogs, environment, description: `CAI ${name}` };
       if (image) {
         const { handler: _h, code: _c, ...rest } = settings;
         return new lambda.DockerImageFunction(this, `${name}Function`, { ...rest, ...common, code: image });
@@ -214,15 +218,11 @@ export class CaiStack extends Stack {
     // Failed states and executions go to CloudWatch Logs (ERROR level, without the states' inputs and
     // outputs, which hold job specs): why a Map run stopped is there without opening the console's
     // execution history. Log delivery's actions take no resource ARNs, so CDK grants them on "*".
-    const executionLogs = new logs.LogGroup(this, 'JobsLogs', {
-      retention: logs.RetentionDays.TWO_WEEKS,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
     this.stateMachine = new sfn.StateMachine(this, 'Jobs', {
       definitionBody: sfn.DefinitionBody.fromChainable(definition),
       stateMachineType: sfn.StateMachineType.STANDARD,
       comment: 'CAI: Initialize -> Distributed Map of inference Lambdas -> Summarize',
-      logs: { destination: executionLogs, level: sfn.LogLevel.ERROR, includeExecutionData: false },
+      logs: { destination: logGroup('JobsLogs'), level: sfn.LogLevel.ERROR, includeExecutionData: false },
     });
 
     new CfnOutput(this, STACK_OUTPUTS.stateMachineArn, { value: this.stateMachine.stateMachineArn });
