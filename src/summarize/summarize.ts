@@ -46,8 +46,10 @@ export interface JobSummary {
   readonly items: number;
   readonly failed_items: number;
   readonly bytes: number;
-  /** Sums over the completed partitions, seconds. */
-  /** Summed over partitions; `read_wait` is the part of reading workers stood waiting for (see StageTimings). */
+  /**
+   * Sums over the completed partitions, seconds; `read_wait` is the part of reading workers stood
+   * waiting for (see StageTimings).
+   */
   readonly stage_seconds: {
     read: number;
     read_wait: number;

@@ -37,8 +37,9 @@ export interface WorkerContext {
  * there inference gets a thread of its own. When single-threaded workers already fill every core (the
  * default layout), another worker's inference fills the gaps and the extra runnable thread preempts
  * inference instead. Measured for ResNet-50, own thread vs JS thread (docs/performance.md): 1 worker x 2
- * threads 1.09x on JPEGs and 1.24x on Ray-layout Parquet; 2 x 1 0.79x on JPEGs, 1.17x then 0.87x on
- * Parquet. `CAI_INFERENCE_THREAD=main|separate` overrides the choice, for benchmarks.
+ * threads 1.09x on JPEGs and 1.24x on Ray-layout Parquet; 2 x 1 0.79x on JPEGs, and on Parquet the JS
+ * thread 1.02x its own thread (4 interleaved pairs). `CAI_INFERENCE_THREAD=main|separate` overrides
+ * the choice, for benchmarks.
  *
  * @example inferenceThread({ concurrency: 1, threads: 2 }) // 'separate'
  */
