@@ -149,7 +149,7 @@ function typedArrayFor(
  * Values as hyparquet gave them, in a typed array when the column's type has one (so rows can be
  * views of the page), else unchanged.
  */
-export function typedValues(values: ArrayLike<number>, element: SchemaElement): ArrayLike<number> {
+function typedValues(values: ArrayLike<number>, element: SchemaElement): ArrayLike<number> {
   if (ArrayBuffer.isView(values)) return values;
   const out = typedArrayFor(element, values.length);
   if (!out) return values;
