@@ -102,7 +102,6 @@ test('without a region or credentials, run, status, deploy, destroy and bootstra
 
 /** A loopback stand-in for CloudFormation (query protocol) and Step Functions (JSON protocol). */
 async function fakeAws(): Promise<{
-  endpoint: string;
   env: Record<string, string>;
   requests: string[];
   close(): Promise<void>;
@@ -170,7 +169,6 @@ async function fakeAws(): Promise<{
   const { port } = server.address() as AddressInfo;
   const endpoint = `http://127.0.0.1:${port}`;
   return {
-    endpoint,
     // Credentials (fake) and a region, with the SDK's CloudFormation and Step Functions sent here.
     env: {
       AWS_REGION: 'eu-west-1',
