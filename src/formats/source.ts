@@ -1,5 +1,5 @@
 import type { JobSpec } from '../job/spec.js';
-import type { PlannedPartition } from '../plan/plan.js';
+import type { PlannedPartition } from './planned-partition.js';
 import type { BufferPool } from '../storage/buffer-pool.js';
 import type { ObjectInfo, Store } from '../storage/store.js';
 import type { ColumnSet } from './columns.js';

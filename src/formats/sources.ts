@@ -5,10 +5,8 @@ import { parquetFiles } from './parquet/parquet-source.js';
 import type { SourceKind } from './source.js';
 import { tensorFiles } from './tensor-source.js';
 
-// Built on first use: the sources import the planner (for partition ids), which imports this registry,
-// so reading them while this module is first evaluated could meet one not yet initialized.
-let registered: SourceKind[] | undefined;
-const all = (): SourceKind[] => (registered ??= [imageFiles, fitsFiles, parquetFiles, tensorFiles]);
+const registered: SourceKind[] = [imageFiles, fitsFiles, parquetFiles, tensorFiles];
+const all = (): SourceKind[] => registered;
 
 /**
  * Adds a source kind (images, FITS, Parquet...). Later registrations are tried first.

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { partitionId, type PlannedPartition } from '../plan/plan.js';
+import { partitionId, type PlannedPartition } from './planned-partition.js';
 import { sliceColumns } from './columns.js';
 import { decodeTensorFile, formatForKey } from './registry.js';
 import type { PartitionStream, SourceBatch, SourceKind } from './source.js';

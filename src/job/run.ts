@@ -25,6 +25,12 @@ export interface RunOptions {
 }
 
 /**
+ * Runs one job and returns its summary: `runJob` for the local engine; the AWS engine plugs its own in.
+ * @example const runner: JobRunner = (spec, o) => runJob(spec, o);
+ */
+export type JobRunner = (spec: JobSpec, options: RunOptions) => Promise<JobSummary>;
+
+/**
  * Runs a whole job: plan (Initialize, written to `plan.json` before any work), map the partitions that
  * are not complete yet on the job's engine, then Summarize. Running the same job again resumes: only
  * partitions without a record are processed.

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CaiError, ErrorCodes } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
-import type { ModelSession, ModelValueInfo, SessionOptions } from './session.js';
+import type { ModelSession, ModelValueInfo, SessionOptions } from './model-session.js';
 
 /** Messages to the inference thread. */
 export type ToInferenceThread =

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { billRecords, type BillOptions } from '../bench/cost.js';
-import { PRICES } from '../bench/prices.js';
+import { billRecords, type BillOptions } from '../experiments/cost.js';
+import { PRICES } from '../experiments/prices.js';
 import type { PartitionRecord } from '../worker/record.js';
 import { runFigures, sweepFigures, type Figure } from './figures.js';
 import { loadOutput, type LoadedOutput } from './load.js';

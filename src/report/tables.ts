@@ -4,9 +4,9 @@ import {
   type Bill,
   type BillOptions,
   type SeedsComparisonRow,
-} from '../bench/cost.js';
+} from '../experiments/cost.js';
 import type { PartitionRecord } from '../worker/record.js';
-import type { EstimateChoice, Projection } from '../bench/estimate.js';
+import type { EstimateChoice, Projection } from '../experiments/estimate.js';
 import {
   configKey,
   formatNumber,

@@ -11,12 +11,12 @@ import { LAMBDA_BASE_IMAGE, synthesize, type Synthesized } from '../../src/engin
 import type { LambdaBundles } from '../../src/engines/aws/bundle.js';
 import { ENV } from '../../src/engines/aws/config.js';
 import { LAMBDA_SERVICE_ERRORS } from '../../src/engines/aws/lambda-errors.js';
-import { isAllowed } from '../../src/engines/aws/offline/iam.js';
+import { isAllowed } from '../helpers/aws-offline/iam.js';
 import {
   loadSynthesizedTemplate,
   type PolicyStatementJson,
   type SynthesizedTemplate,
-} from '../../src/engines/aws/offline/template.js';
+} from '../helpers/aws-offline/template.js';
 import { parseStackParams } from '../../src/engines/aws/params.js';
 import { CaiStack, LAMBDA_RUNTIME } from '../../src/engines/aws/stack.js';
 import { STATES } from '../../src/engines/aws/state-machine.js';

@@ -4,8 +4,8 @@
 // Exports only; `node --test` running this file does nothing.
 import type { Synthesized } from '../../src/engines/aws/app.js';
 import type { AwsApi, Deployment, ExecutionState, MapRunItems } from '../../src/engines/aws/cloud.js';
-import type { MapRunProgress } from '../../src/engines/aws/offline/distributed-map.js';
-import { runOfflineExecution, type OfflineExecutionResult } from '../../src/engines/aws/offline/executor.js';
+import type { MapRunProgress } from './aws-offline/distributed-map.js';
+import { runOfflineExecution, type OfflineExecutionResult } from './aws-offline/executor.js';
 
 interface Running {
   readonly startDate: Date;

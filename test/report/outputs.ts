@@ -5,7 +5,7 @@ import { runJob } from '../../src/job/run.js';
 import { writeReport, type ReportResult } from '../../src/report/report.js';
 import type { SweepRow } from '../../src/report/sweep.js';
 import type { PartitionRecord } from '../../src/worker/record.js';
-import { makeSweep } from '../bench/records.js';
+import { makeSweep } from '../experiments/records.js';
 import { freshJob, smallDemo } from '../helpers/demo-fixture.js';
 
 /** A real finished run of the demo job (4 partitions x 60 items, one worker) and its report. */

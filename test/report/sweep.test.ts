@@ -7,7 +7,7 @@ import {
   resultStatsRows,
   sweepRowFromRecords,
 } from '../../src/report/sweep.js';
-import { makeRecord, makeSweep } from '../bench/records.js';
+import { makeRecord, makeSweep } from '../experiments/records.js';
 
 test('quantile interpolates like numpy', () => {
   assert.equal(quantile([4, 1, 3, 2], 0.5), 2.5);

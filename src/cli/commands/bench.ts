@@ -5,11 +5,11 @@ import {
   runSweep,
   type SweepEvent,
   type SweepResult,
-} from '../../bench/sweep.js';
-import type { DataSize } from '../../bench/sweep-plan.js';
-import { parseDataSizes } from '../../bench/estimate.js';
-import { awsJobRunner, type AwsRunnerOptions } from '../../bench/aws-runner.js';
-import { repartitionForSweep } from '../../bench/repartition.js';
+} from '../../experiments/sweep.js';
+import type { DataSize } from '../../experiments/sweep-plan.js';
+import { parseDataSizes } from '../../experiments/estimate.js';
+import { awsJobRunner, type AwsRunnerOptions } from '../../experiments/aws-runner.js';
+import { repartitionForSweep } from '../../experiments/repartition.js';
 import { CaiError, ErrorCodes } from '../../errors.js';
 import { joinUri } from '../../storage/open.js';
 import { loadJob } from '../../job/load.js';

@@ -5,8 +5,8 @@ import {
   seedsComparison,
   type BillOptions,
   type ChildWorkflow,
-} from '../../bench/cost.js';
-import { PRICES, type LambdaArch } from '../../bench/prices.js';
+} from '../../experiments/cost.js';
+import { PRICES, type LambdaArch } from '../../experiments/prices.js';
 import { CaiError, ErrorCodes } from '../../errors.js';
 import { loadOutput } from '../../report/load.js';
 import { textTable, usd } from '../../report/table.js';
@@ -38,7 +38,7 @@ function billOptions(f: CostFlags): BillOptions {
   };
 }
 
-const PRICE_LINE = `Prices: AWS ${PRICES.region} list prices published ${PRICES.publishedAsOf} (src/bench/prices.ts).`;
+const PRICE_LINE = `Prices: AWS ${PRICES.region} list prices published ${PRICES.publishedAsOf} (src/experiments/prices.ts).`;
 
 /**
  * Registers `cai cost [output]`: the honest AWS bill of a finished run or sweep, and with `--seeds` (or no

@@ -1,14 +1,18 @@
 import type { Command } from 'commander';
-import type { ChildWorkflow } from '../../bench/cost.js';
-import { calibrationFromRate, calibrationFromRecords, type Calibration } from '../../bench/calibration.js';
+import type { ChildWorkflow } from '../../experiments/cost.js';
+import {
+  calibrationFromRate,
+  calibrationFromRecords,
+  type Calibration,
+} from '../../experiments/calibration.js';
 import {
   DEFAULT_GRID,
   ESTIMATE_DEFAULTS,
   estimateGrid,
   parseDataSizes,
   type EstimateOptions,
-} from '../../bench/estimate.js';
-import type { LambdaArch } from '../../bench/prices.js';
+} from '../../experiments/estimate.js';
+import type { LambdaArch } from '../../experiments/prices.js';
 import { CaiError, ErrorCodes } from '../../errors.js';
 import { loadOutput } from '../../report/load.js';
 import { num, textTable } from '../../report/table.js';

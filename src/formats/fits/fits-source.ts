@@ -1,5 +1,5 @@
 import { CaiError, ErrorCodes } from '../../errors.js';
-import { partitionId, type PlannedPartition } from '../../plan/plan.js';
+import { partitionId, type PlannedPartition } from '../planned-partition.js';
 import type { ObjectInfo, Store } from '../../storage/store.js';
 import { groupItems } from '../partition/group-objects.js';
 import { openObjectItems } from '../partition/object-items.js';

@@ -1,4 +1,4 @@
-import type { PlannedPartition } from '../../plan/plan.js';
+import type { PlannedPartition } from '../planned-partition.js';
 import { extensionOf } from '../registry.js';
 import { groupItems } from '../partition/group-objects.js';
 import { checkRow, openObjectItems } from '../partition/object-items.js';

@@ -1,7 +1,7 @@
 // The job's `preprocess` object as a zod schema, apart from preprocess.ts so that what only applies it
 // (a worker decoding images) does not load zod: ~0.1 s of every worker's start-up.
 import { z } from 'zod';
-import { CHANNEL_ORDERS, IMAGE_DTYPES, IMAGE_LAYOUTS } from './preprocess.js';
+import { CHANNEL_ORDERS, IMAGE_DTYPES, IMAGE_LAYOUTS } from './preprocess-values.js';
 
 /** A size: one number (square, or the shorter side for resize) or `[width, height]`. */
 const size = z.union([

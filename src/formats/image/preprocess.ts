@@ -1,15 +1,10 @@
 // What turns a decoded image into a model input row: the job's `preprocess` object over a named preset.
 import { CaiError, ErrorCodes } from '../../errors.js';
 import type { PreprocessOptions } from './preprocess-schema.js';
+import { CHANNEL_ORDERS, IMAGE_DTYPES, IMAGE_LAYOUTS } from './preprocess-values.js';
 
 export type { PreprocessOptions };
-
-/** Channel orders an image row can have. */
-export const CHANNEL_ORDERS = ['rgb', 'bgr', 'gray'] as const;
-/** Memory layouts of an image batch. */
-export const IMAGE_LAYOUTS = ['nchw', 'nhwc'] as const;
-/** Element types an image row can be written in. */
-export const IMAGE_DTYPES = ['float32', 'uint8'] as const;
+export { CHANNEL_ORDERS, IMAGE_DTYPES, IMAGE_LAYOUTS };
 
 /** Every step of preprocessing decided. */
 export interface ResolvedPreprocess {

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { parquetMetadataAsync, type FileMetaData } from 'hyparquet';
 import { CaiError, ErrorCodes } from '../../errors.js';
-import { partitionId, type PlannedPartition } from '../../plan/plan.js';
+import { partitionId, type PlannedPartition } from '../planned-partition.js';
 import type { ObjectInfo, Store } from '../../storage/store.js';
 import { resolvePreprocess, type PreprocessOptions } from '../image/preprocess.js';
 import type { NanPolicy } from '../partition/nan.js';

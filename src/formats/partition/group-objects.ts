@@ -1,6 +1,6 @@
 // Planning for inputs of many small objects: consecutive items are grouped into partitions by count or
 // bytes, as lists of keys (nothing is copied).
-import type { PlannedPartition } from '../../plan/plan.js';
+import type { PlannedPartition } from '../planned-partition.js';
 
 /** Items per partition when the job sets neither `partitionItems` nor `partitionBytes`: about one Ray
  *  benchmark Parquet file's worth of images. */

@@ -1,7 +1,7 @@
 // `cai bench` run in-process for the bench tests, with what it printed and the exit codes it set.
 // Exports only; `node --test` running this file does nothing.
 import { Command } from 'commander';
-import type { AwsRunnerOptions } from '../../src/bench/aws-runner.js';
+import type { AwsRunnerOptions } from '../../src/experiments/aws-runner.js';
 import { registerBenchCommand } from '../../src/cli/commands/bench.js';
 
 /** Runs `cai bench ...args`; `aws` replaces how the aws engine connects (the offline executor). */

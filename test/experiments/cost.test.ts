@@ -9,8 +9,8 @@ import {
   seedsComparison,
   seedsFormulaCost,
   usageForPartitions,
-} from '../../src/bench/cost.js';
-import { PRICES } from '../../src/bench/prices.js';
+} from '../../src/experiments/cost.js';
+import { PRICES } from '../../src/experiments/prices.js';
 import { CaiError } from '../../src/errors.js';
 import { makeRecord } from './records.js';
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { S3Store } from '../../../storage/s3-store.js';
+import { S3Store } from '../../../src/storage/s3-store.js';
 import { runDistributedMap, type MapRunProgress } from './distributed-map.js';
 import { CAI_HANDLERS } from './handlers.js';
 import { isAllowed } from './iam.js';

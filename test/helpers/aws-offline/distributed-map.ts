@@ -1,5 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { ChildExecutionResult, MapRunManifest, ResultFile } from '../map-results.js';
+import type {
+  ChildExecutionResult,
+  MapRunManifest,
+  ResultFile,
+} from '../../../src/engines/aws/map-results.js';
 import {
   runStates,
   type ContextObject,

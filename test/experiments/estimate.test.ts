@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { calibrationFromRate, calibrationFromRecords } from '../../src/bench/calibration.js';
+import { calibrationFromRate, calibrationFromRecords } from '../../src/experiments/calibration.js';
 import {
   DEFAULT_GRID,
   ESTIMATE_DEFAULTS,
@@ -9,7 +9,7 @@ import {
   parseDataSizes,
   projectJob,
   speedup,
-} from '../../src/bench/estimate.js';
+} from '../../src/experiments/estimate.js';
 import { makeRecord } from './records.js';
 
 // The seeds' loop (PyTorch, AstroMAE-shaped model) measured on our 2-core machine: ~109 items/s

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { CaiError, ErrorCodes } from '../../../errors.js';
+import { CaiError, ErrorCodes } from '../../../src/errors.js';
 
 /** The account, region and partition the offline executor pretends to run in. */
 export const OFFLINE_ENV = Object.freeze({ partition: 'aws', region: 'us-east-1', account: '123456789012' });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { LambdaContext } from '../protocol.js';
+import type { LambdaContext } from '../../../src/engines/aws/protocol.js';
 import { StatesError } from './paths.js';
 import { OFFLINE_ENV, type TemplateFunction } from './template.js';
 

@@ -9,8 +9,8 @@ import {
   runSweep,
   type SweepEvent,
   type SweepResult,
-} from '../../src/bench/sweep.js';
-import { partitionsForDataSize, planSweep, sweepSchedule } from '../../src/bench/sweep-plan.js';
+} from '../../src/experiments/sweep.js';
+import { partitionsForDataSize, planSweep, sweepSchedule } from '../../src/experiments/sweep-plan.js';
 import { benchDataSizes } from '../../src/cli/commands/bench.js';
 import { CaiError } from '../../src/errors.js';
 import { configKey, RESULT_STATS_COLUMNS, type SweepRow } from '../../src/report/sweep.js';

@@ -1,7 +1,7 @@
-import { handlerConfigFromEnv } from '../config.js';
-import { createInferenceHandler } from '../handlers/inference.js';
-import { createInitializeHandler } from '../handlers/initialize.js';
-import { createSummarizeHandler } from '../handlers/summarize.js';
+import { handlerConfigFromEnv } from '../../../src/engines/aws/config.js';
+import { createInferenceHandler } from '../../../src/engines/aws/handlers/inference.js';
+import { createInitializeHandler } from '../../../src/engines/aws/handlers/initialize.js';
+import { createSummarizeHandler } from '../../../src/engines/aws/handlers/summarize.js';
 import type { HandlerFactory, LambdaHandler } from './lambda-service.js';
 
 /**

@@ -2,7 +2,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { CaiError, ErrorCodes } from '../errors.js';
-import { runJob, type RunOptions } from '../job/run.js';
+import { runJob, type JobRunner } from '../job/run.js';
 import type { JobSpec } from '../job/spec.js';
 import { planPartitions } from '../plan/plan.js';
 import { awsJobRunner } from './aws-runner.js';
@@ -17,14 +17,9 @@ import {
   type PlannedConfig,
   type SweepInput,
 } from './sweep-plan.js';
-import type { JobSummary } from '../summarize/summarize.js';
 import type { PartitionRecord } from '../worker/record.js';
 
-/**
- * Runs one job and returns its summary: `runJob` for the local engine; the AWS engine plugs its own in.
- * @example const runner: JobRunner = (spec, o) => runJob(spec, o);
- */
-export type JobRunner = (spec: JobSpec, options: RunOptions) => Promise<JobSummary>;
+export type { JobRunner };
 
 /**
  * Defaults of `runSweep`: three repeats as the seeds ran, no warm-up run.

@@ -1,0 +1,9 @@
+// The names a `preprocess` object may use, apart from both the schema (zod, for the job) and the code
+// that applies them (workers), which each import them.
+
+/** Channel orders an image row can have. */
+export const CHANNEL_ORDERS = ['rgb', 'bgr', 'gray'] as const;
+/** Memory layouts of an image batch. */
+export const IMAGE_LAYOUTS = ['nchw', 'nhwc'] as const;
+/** Element types an image row can be written in. */
+export const IMAGE_DTYPES = ['float32', 'uint8'] as const;
