@@ -1,0 +1,107 @@
+// An S3 endpoint that dies after planning: a 1,000-partition job must stop in bounded time with one
+// error naming the cause after a bounded number of attempts, not try every partition with its own
+// retries (minutes).
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { runJob } from '../../src/job/run.js';
+import '../../src/storage/register.js';
+import { S3Store } from '../../src/storage/s3-store.js';
+import { smallDemo } from '../helpers/demo-fixture.js';
+import { startS3Server, type S3TestServer } from '../helpers/s3-server.js';
+import { putAll } from '../helpers/s3-upload.js';
+
+const PARTITIONS = 1000;
+let s3: S3TestServer;
+let out: string;
+
+/** A TCP forwarder to the S3 server that can be cut at once: after `cut()` connections are refused. */
+async function cuttable(target: number): Promise<{ endpoint: string; cut(): void; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(target, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => s.destroy());
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  const cut = () => {
+    server.close();
+    for (const s of sockets) s.destroy();
+  };
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    cut,
+    close: () =>
+      new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve())),
+  };
+}
+
+before(async () => {
+  s3 = await startS3Server(['dead']);
+  const store = new S3Store('s3://dead/parts', { s3Endpoint: s3.endpoint });
+  // Never read: the endpoint is cut before the first worker starts (a read would fail as corrupt, which
+  // resets the breaker, and the test would see the job run on).
+  const bytes = new Uint8Array(16);
+  await putAll(
+    store,
+    Array.from({ length: PARTITIONS }, (_, i) => [`${i + 1}.pt`, bytes] as const),
+    16,
+  );
+  store.close();
+  out = await mkdtemp(path.join(os.tmpdir(), 'cai-dead-'));
+});
+
+after(async () => {
+  await s3?.stop();
+  if (out) await rm(out, { recursive: true, force: true });
+});
+
+test(`a dead S3 endpoint stops a ${PARTITIONS}-partition job after a few attempts with one clear error`, async (t) => {
+  const demo = await smallDemo();
+  const proxy = await cuttable(s3.port);
+  const t0 = Date.now();
+  let started = 0;
+  try {
+    await assert.rejects(
+      runJob(
+        {
+          ...demo.job,
+          input: 's3://dead/parts',
+          s3Endpoint: proxy.endpoint,
+          output: out,
+          concurrency: 2,
+          threads: 1,
+          maxAttempts: 3,
+          toleratedFailurePercentage: 100,
+        },
+        {
+          retryBaseMs: 10,
+          onPlan: () => proxy.cut(),
+          onEvent: (e) => {
+            if (e.type === 'start') started++;
+          },
+        },
+      ),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'E_UNREACHABLE', err.message);
+        assert.match(err.message, /in a row failed with/);
+        assert.match(err.message, /run the same job again to resume/);
+        return true;
+      },
+    );
+  } finally {
+    await proxy.close();
+  }
+  // Bounded by attempts, not by a clock: the breaker trips after 6 failures in a row, and the two
+  // workers hold at most one more partition each.
+  assert.ok(started <= 8, `${started} attempts started before the job stopped`);
+  t.diagnostic(`stopped after ${started} attempts, ${(Date.now() - t0) / 1000} s`);
+});
