@@ -63,7 +63,7 @@ export function addSourceOptions(cmd: Command): Command {
   return cmd
     .option(
       '--input-format <name>',
-      'how to read the input: tensor, image, fits or parquet (default: by extension)',
+      'how to read the input: tensor, image, fits, parquet, hdf5 or zarr (default: by extension)',
     )
     .addOption(
       new Option(
@@ -145,7 +145,23 @@ export function addSourceOptions(cmd: Command): Command {
       '--feature-columns <list>',
       'Parquet numeric columns to read (default: all but id, image and shape)',
       list,
-    );
+    )
+    .option(
+      '--datasets <list>',
+      'HDF5 datasets / Zarr arrays read as columns: paths (images,features) or name=path (image=/images)',
+      datasetList,
+    )
+    .option('--group <path>', 'HDF5 / Zarr group the dataset paths are relative to, e.g. /data');
+}
+
+/** `images,features` -> a list; `image=/images,mags=/features` -> name -> path. */
+function datasetList(value: string): string[] | Record<string, string> {
+  const items = list(value);
+  if (!items.some((i) => i.includes('='))) return items;
+  const bad = items.find((i) => !/^[^=]+=[^=]+$/.test(i));
+  if (bad !== undefined)
+    throw new InvalidArgumentError(`--datasets takes name=path pairs or paths, got "${bad}"`);
+  return Object.fromEntries(items.map((i) => i.split('=').map((s) => s.trim()) as [string, string]));
 }
 
 /**
@@ -182,6 +198,8 @@ export function sourceOverrides(o: Record<string, unknown>): Partial<JobSpecInpu
     shapeColumn: o.shapeColumn as string | undefined,
     imageShape: o.imageShape as number[] | undefined,
     featureColumns: o.featureColumns as string[] | undefined,
+    datasets: o.datasets as JobSpecInput['datasets'],
+    group: o.group as string | undefined,
   };
 }
 
@@ -204,6 +222,8 @@ function sourceJob(o: Record<string, unknown>): Partial<JobSpec> {
     shapeColumn: true,
     imageShape: true,
     featureColumns: true,
+    datasets: true,
+    group: true,
   });
   const parsed = schema.safeParse(fields);
   if (!parsed.success) {
