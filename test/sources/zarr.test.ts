@@ -146,7 +146,7 @@ test('row ranges are whole chunks: partitionItems 20 over chunks of 16 rows give
   );
 });
 
-test('a v3 array written by zarrita reads the same way', async () => {
+test('a v3 array written by zarrita, in a folder with no group metadata, reads the same way', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cai-zarr3-'));
   try {
     const files = new Map<string, Uint8Array>();
@@ -200,7 +200,7 @@ test('bad input: a missing array lists those that exist; a codec zarrita lacks i
   );
   await rejectsWith(() => open(store, { id: 'n', key: 'nothing.zarr', bytes: 0 }, {}), ErrorCodes.notFound, [
     'nothing.zarr',
-    'no Zarr metadata',
+    'holds no Zarr array',
   ]);
 });
 

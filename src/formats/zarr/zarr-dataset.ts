@@ -72,19 +72,12 @@ export async function openZarr(store: Store, root: string): Promise<ZarrDataset>
   const source = store.describe(root);
   const z = zarrStore(store, root);
   const base = zarr.root(z);
-  let node: ZArray | zarr.Group<zarr.AsyncReadable>;
+  let node: ZArray | zarr.Group<zarr.AsyncReadable> | undefined;
   try {
     node = await zarr.open(base);
   } catch (err) {
-    if (err instanceof zarr.NotFoundError) {
-      throw new CaiError(
-        ErrorCodes.notFound,
-        source,
-        'holds no Zarr metadata (.zarray, .zgroup or zarr.json); point the input at a Zarr store',
-        { cause: err },
-      );
-    }
-    throw corrupt(source, 'its metadata', err);
+    // A folder of arrays without group metadata (no .zgroup) is read as an implicit group.
+    if (!(err instanceof zarr.NotFoundError)) throw corrupt(source, 'its metadata', err);
   }
   const opened = new Map<string, ZArray>();
   if (node instanceof zarr.Array) {
@@ -105,6 +98,13 @@ export async function openZarr(store: Store, root: string): Promise<ZarrDataset>
         if (!(err instanceof zarr.NotFoundError)) throw corrupt(source, `array "/${path}"`, err);
       }
     }
+  }
+  if (opened.size === 0) {
+    throw new CaiError(
+      ErrorCodes.notFound,
+      source,
+      'holds no Zarr array (no .zarray or zarr.json found); point the input at a Zarr store',
+    );
   }
   const arrays = [...opened.entries()].map(([path, a]) => infoOf(path, a));
   return {
