@@ -162,6 +162,18 @@ test('a v3 array written by zarrita, in a folder with no group metadata, reads t
     });
     const values = Float32Array.from({ length: 36 }, (_, i) => i / 4);
     await zarr.set(arr, null, { data: values, shape: [12, 3], stride: [3, 1] });
+    // Chunked along both axes: read through zarrita's general indexing, not whole-row chunks.
+    const tiles = await zarr.create(zarr.root(mem).resolve('y'), {
+      shape: [12, 4],
+      chunkShape: [5, 2],
+      dtype: 'int32',
+      codecs: [{ name: 'bytes', configuration: { endian: 'little' } }],
+    });
+    await zarr.set(tiles, null, {
+      data: Int32Array.from({ length: 48 }, (_, i) => i),
+      shape: [12, 4],
+      stride: [4, 1],
+    });
     for (const [k, v] of files) {
       const file = path.join(dir, 'v3.zarr', k);
       await mkdir(path.dirname(file), { recursive: true });
@@ -174,7 +186,13 @@ test('a v3 array written by zarrita, in a folder with no group metadata, reads t
       [['v3.zarr', [0, 12]]],
     );
     const batches = await readAll(await open(store, planned[0], {}), 5);
-    assert.deepEqual(batches[0].rows.names, ['x']);
+    assert.deepEqual(batches[0].rows.names, ['x', 'y']);
+    close(
+      rowMeans(batches, 'y'),
+      Array.from({ length: 12 }, (_, i) => 4 * i + 1.5),
+      0,
+      'y',
+    );
     close(
       rowMeans(batches, 'x'),
       Array.from({ length: 12 }, (_, i) => (3 * i + 1) / 4),

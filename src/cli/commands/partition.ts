@@ -248,7 +248,7 @@ export function registerPartitionCommand(program: Command): void {
       )
       .argument(
         '<input>',
-        'a file (big.npy, s3://b/data.safetensors) or a folder / S3 prefix of images, FITS, Parquet or tensor files',
+        'a file (big.npy, s3://b/data.safetensors, galaxy10.h5) or a folder / S3 prefix of images, FITS, Parquet, HDF5 or tensor files, or a Zarr store',
       )
       .argument('<output>', 'folder or s3:// prefix for 1.safetensors, 2.safetensors, ... and manifest.json'),
   )
@@ -271,7 +271,7 @@ export function registerPartitionCommand(program: Command): void {
       [
         '',
         'Partitions are named 1, 2, ... in input order; columns keep their names (a .npy is column "0") and dtypes.',
-        '.npy (C order) and .safetensors inputs are read in byte ranges: memory stays near two partitions',
+        '.npy (C order), .safetensors, HDF5 and Zarr inputs are read in ranges: memory stays near two partitions',
         'whatever the input size. .pt and .npz inputs are read one whole file at a time. Items of images, FITS',
         'or Parquet that fail to decode are left out and listed in manifest.json under "skipped".',
         '',
@@ -279,6 +279,7 @@ export function registerPartitionCommand(program: Command): void {
         '  cai partition galaxies.npy parts/ --size 25MB',
         '  cai partition s3://bucket/sdss/ s3://bucket/sdss-100MB/ --size 100MB --format pt',
         '  cai partition photos/ parts/ --items 1000 --preset imagenet',
+        '  cai partition Galaxy10_DECals.h5 parts/ --items 1000 --datasets image=images,ans=ans',
       ].join('\n'),
     )
     .action(async (input: string, outputUri: string, o: Record<string, unknown>) => {
