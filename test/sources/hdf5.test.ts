@@ -123,7 +123,7 @@ test('named datasets become named columns; HWC uint8 images go through the image
   );
 });
 
-test('a HEALPix-style folder: datasets under a group, string ids, row ranges planned across files', async () => {
+test('a HEALPix-style folder: datasets under a group, string ids, row ranges of whole chunks in each file', async () => {
   const store = new FileStore(`${DIR}/healpix`);
   const objects = [
     { key: 'healpix=11/001-of-001.hdf5', size: 1 },
@@ -131,14 +131,14 @@ test('a HEALPix-style folder: datasets under a group, string ids, row ranges pla
   ];
   const job = { group: '/data', idColumn: 'object_id', partitionItems: 6 };
   const planned = await hdf5Files.planWithStore(store, objects, job);
+  // partitionItems 6 over chunks of 4 images: 8 rows a partition, the rest of each file last.
   assert.deepEqual(
     planned.map((p) => [p.key, p.rows]),
     [
-      ['healpix=11/001-of-001.hdf5', [0, 6]],
-      ['healpix=11/001-of-001.hdf5', [6, 10]],
-      ['healpix=12/001-of-001.hdf5', [0, 6]],
-      ['healpix=12/001-of-001.hdf5', [6, 12]],
-      ['healpix=12/001-of-001.hdf5', [12, 14]],
+      ['healpix=11/001-of-001.hdf5', [0, 8]],
+      ['healpix=11/001-of-001.hdf5', [8, 10]],
+      ['healpix=12/001-of-001.hdf5', [0, 8]],
+      ['healpix=12/001-of-001.hdf5', [8, 14]],
     ],
   );
   const batches: SourceBatch[] = [];

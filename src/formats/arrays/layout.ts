@@ -14,6 +14,8 @@ export interface ArrayInfo {
   readonly strings?: boolean;
   /** A short description of the stored type, for messages (`<u2`, `S8`, `compound`). */
   readonly stored: string;
+  /** Rows along the first axis per chunk, when the array is chunked. */
+  readonly chunkRows?: number;
 }
 
 /** The job fields that choose arrays. */

@@ -40,6 +40,7 @@ interface Metadata {
   readonly vlen?: boolean;
   readonly littleEndian?: boolean;
   readonly shape: number[] | null;
+  readonly chunks?: number[] | null;
 }
 
 /** CAI's dtype for an HDF5 numeric type (unsigned 16- and 32-bit widened, as the FITS reader does). */
@@ -120,7 +121,7 @@ export async function openHdf5(file: string, source: string): Promise<Hdf5File> 
           const d = entity;
           const m = guarded(() => d.metadata) as unknown as Metadata;
           datasets.set(path, d);
-          arrays.push({ path, shape: m.shape ?? [], ...dtypeOf(m) });
+          arrays.push({ path, shape: m.shape ?? [], chunkRows: m.chunks?.[0], ...dtypeOf(m) });
         }
       }
     };

@@ -49,7 +49,7 @@ const planFiles = (objects: readonly ObjectInfo[]): PlannedPartition[] =>
  * HDF5 files (Galaxy10 DECaLS, the Multimodal Universe's HEALPix folders, survey cutout sets), read with
  * h5wasm (libhdf5). Columns are the job's `datasets` (under `group`), else every numeric dataset whose
  * first dimension is the most common one; `idColumn` names a dataset of ids. Each file is a partition,
- * or row ranges of `partitionItems` / about `partitionBytes` rows (aligned to the chunks). Batches are
+ * or row ranges of `partitionItems` / about `partitionBytes` rows, rounded up to whole chunks. Batches are
  * hyperslabs of batch rows, so memory stays near a batch; HWC uint8 images go through the image
  * preprocessing when the job asks for any. Objects in S3 are downloaded by ranges to a temporary file,
  * removed once read.
@@ -73,7 +73,9 @@ export const hdf5Files: SourceKind & {
     for (const o of objects) {
       const opened = await openObject(store, o.key, job);
       try {
-        out.push(...rowPartitions(o, opened.layout.items, job));
+        // Whole chunks of the first column, so no chunk is inflated by two partitions.
+        const align = opened.layout.columns[0]?.array.chunkRows ?? 1;
+        out.push(...rowPartitions(o, opened.layout.items, job, align));
       } finally {
         await opened.close();
       }

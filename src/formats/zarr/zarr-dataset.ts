@@ -12,8 +12,6 @@ type ZArray = zarr.Array<zarr.DataType, zarr.AsyncReadable>;
 /** A Zarr store open for reading. */
 export interface ZarrDataset {
   readonly arrays: readonly ArrayInfo[];
-  /** Rows along the first axis per chunk, per array path. */
-  readonly chunkRows: ReadonlyMap<string, number>;
   read(array: ArrayInfo, start: number, end: number): Promise<TypedArray | string[]>;
   /** Bytes fetched so far. */
   bytes(): number;
@@ -35,7 +33,7 @@ const DTYPES: Readonly<Record<string, DType>> = Object.freeze({
 function infoOf(path: string, a: ZArray): ArrayInfo {
   const stored = String(a.dtype);
   const strings = /^(v2:)?[SU]\d*$|string/.test(stored);
-  return { path, shape: a.shape, dtype: DTYPES[stored], strings, stored };
+  return { path, shape: a.shape, dtype: DTYPES[stored], strings, stored, chunkRows: a.chunks[0] };
 }
 
 function corrupt(source: string, what: string, err: unknown): CaiError {
@@ -110,7 +108,6 @@ export async function openZarr(store: Store, root: string): Promise<ZarrDataset>
   const lastChunk = new Map<string, { index: number; data: TypedArrayLike }>();
   return {
     arrays,
-    chunkRows: new Map([...opened.entries()].map(([p, a]) => [p, a.chunks[0] ?? 1])),
     bytes: () => z.bytes(),
     async read(array, start, end) {
       const a = opened.get(array.path) as ZArray;

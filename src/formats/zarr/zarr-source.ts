@@ -69,7 +69,7 @@ export const zarrStores: SourceKind & {
     for (const [root, size] of sizes) {
       const ds = await openZarr(store, root);
       const layout = chooseArrays(ds.arrays, job, store.describe(root));
-      const align = ds.chunkRows.get(layout.columns[0].array.path) ?? 1;
+      const align = layout.columns[0]?.array.chunkRows ?? 1;
       const id = storeName(store, root);
       out.push(...rowPartitions({ key: root, size, id }, layout.items, job, align));
     }
