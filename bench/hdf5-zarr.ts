@@ -10,6 +10,7 @@
 // folder, deleted at the end.
 //
 //   node dist/bench/hdf5-zarr.js [--items 2000] [--size 128] [--batch 256] [--reps 3] [--dir /tmp/x]
+//                                [--read-only]   (source reads and memory only, no full runs)
 import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -32,6 +33,7 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '256' },
     reps: { type: 'string', default: '3' },
     dir: { type: 'string' },
+    'read-only': { type: 'boolean', default: false },
   },
 });
 const N = Number(values.items);
@@ -98,9 +100,15 @@ async function caiRead(kind: SourceKind, key: string): Promise<{ seconds: number
   const job = { datasets: ['images'] } as unknown as JobSpec;
   const stream = await kind.open(new FileStore(dir), { id: 'b', key, bytes: 0, source: kind.name }, job);
   let bytes = 0;
-  for await (const b of stream.batches(BATCH)) bytes += b.rows.columns[0].data.byteLength;
+  for await (const b of stream.batches(BATCH)) {
+    bytes += b.rows.columns[0].data.byteLength;
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }
   return { seconds: (performance.now() - t0) / 1000, bytes };
 }
+
+// Peak resident memory of this process while the sources read (sampled after every batch).
+let peakRss = 0;
 
 async function caiRun(input: string, extra: Record<string, unknown>): Promise<number> {
   const out = path.join(dir, `out-${Math.random().toString(36).slice(2)}`);
@@ -131,6 +139,7 @@ try {
     path.join(dir, 'trivial.onnx'),
     buildTrivial({ inputName: 'image', dtype: 'uint8', shape: ['N', S, S, 3] }),
   );
+  const rssBefore = process.memoryUsage().rss;
   const read = await interleave(REPS, {
     'cai hdf5': () => caiRead(hdf5Files, 'galaxy.h5'),
     h5py: async () => pythonRead('h5', path.join(dir, 'galaxy.h5')),
@@ -158,30 +167,39 @@ try {
     ratios(items(read['cai zarr']), items(read['zarr-python'])),
     'of zarr-python',
   );
-  const runs = await interleave(REPS, {
-    'cai run hdf5': () =>
-      caiRun(dir, { format: 'hdf5', datasets: { image: 'images' }, partitionItems: PER_PARTITION }),
-    'cai run npy': () => caiRun(path.join(dir, 'npy'), {}),
-    'cai run zarr': () =>
-      caiRun(dir, { format: 'zarr', datasets: { image: 'images' }, partitionItems: PER_PARTITION }),
-  });
-  const rate = (xs: number[]) => xs.map((s) => N / s);
-  process.stdout.write(`full cai run (trivial model, 2 workers, 4 partitions), items/s:\n`);
-  line('.npy partitions', rate(runs['cai run npy']), 'items/s');
-  line(
-    'HDF5 file, 4 row ranges',
-    rate(runs['cai run hdf5']),
-    'items/s',
-    ratios(rate(runs['cai run hdf5']), rate(runs['cai run npy'])),
-    'of .npy',
+  const decoded = read['cai hdf5'][0].bytes / MB;
+  process.stdout.write(
+    `  RSS of this process: ${(rssBefore / MB).toFixed(0)} MB before reading, peak ${(peakRss / MB).toFixed(0)} MB while reading`,
   );
-  line(
-    'Zarr store, 4 row ranges',
-    rate(runs['cai run zarr']),
-    'items/s',
-    ratios(rate(runs['cai run zarr']), rate(runs['cai run npy'])),
-    'of .npy',
+  process.stdout.write(
+    ` (for ${decoded.toFixed(0)} MB of images (one batch: ${((decoded * BATCH) / N).toFixed(0)} MB))\n`,
   );
+  if (!values['read-only']) {
+    const runs = await interleave(REPS, {
+      'cai run hdf5': () =>
+        caiRun(dir, { format: 'hdf5', datasets: { image: 'images' }, partitionItems: PER_PARTITION }),
+      'cai run npy': () => caiRun(path.join(dir, 'npy'), {}),
+      'cai run zarr': () =>
+        caiRun(dir, { format: 'zarr', datasets: { image: 'images' }, partitionItems: PER_PARTITION }),
+    });
+    const rate = (xs: number[]) => xs.map((s) => N / s);
+    process.stdout.write(`full cai run (trivial model, 2 workers, 4 partitions), items/s:\n`);
+    line('.npy partitions', rate(runs['cai run npy']), 'items/s');
+    line(
+      'HDF5 file, 4 row ranges',
+      rate(runs['cai run hdf5']),
+      'items/s',
+      ratios(rate(runs['cai run hdf5']), rate(runs['cai run npy'])),
+      'of .npy',
+    );
+    line(
+      'Zarr store, 4 row ranges',
+      rate(runs['cai run zarr']),
+      'items/s',
+      ratios(rate(runs['cai run zarr']), rate(runs['cai run npy'])),
+      'of .npy',
+    );
+  }
 } finally {
   if (!values.dir) await rm(dir, { recursive: true, force: true });
 }
