@@ -37,7 +37,7 @@ interface Expected {
     redshift: number[];
   };
   healpix: { items: number; ids: string[]; image_mean: number[]; z: number[] };
-  contiguous: { items: number; ids: string[]; x_mean: number[] };
+  contiguous: { items: number; ids: string[]; x_mean: number[]; big_endian: number[]; flag: number[] };
   nan: { nan_rows: number[]; features_zero_mean: number[] };
   lzf: { x_mean: number[] };
   preprocess: { crop: number; mean: number[]; std: number[] };
@@ -152,10 +152,13 @@ test('a HEALPix-style folder: datasets under a group, string ids, row ranges of 
   close(rowMeans(batches, 'z'), EXPECTED.healpix.z, 0, 'z');
 });
 
-test('a contiguous (unchunked) dataset and an LZF-compressed one read like chunked ones', async () => {
+test('a contiguous (unchunked) dataset, big-endian floats, booleans and LZF read like chunked ones', async () => {
   const store = new FileStore(DIR);
   const batches = await readAll(await open(store, whole('contiguous.h5'), { idColumn: 'id' }), 7);
-  assert.deepEqual(batches[0].rows.names, ['x']);
+  assert.deepEqual(batches[0].rows.names, ['big_endian', 'flag', 'x']);
+  assert.equal(batches[0].rows.columns[1].dtype, 'bool');
+  close(rowMeans(batches, 'big_endian'), EXPECTED.contiguous.big_endian, 0, 'big-endian');
+  close(rowMeans(batches, 'flag'), EXPECTED.contiguous.flag, 0, 'flag');
   assert.deepEqual(
     batches.flatMap((b) => b.ids),
     EXPECTED.contiguous.ids,

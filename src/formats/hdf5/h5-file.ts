@@ -64,6 +64,11 @@ function dtypeOf(m: Metadata): { dtype?: DType; strings?: boolean; stored: strin
     return { dtype: bits === 32 ? 'float32' : bits === 64 ? 'float64' : undefined, stored };
   }
   if (m.type === 3) return { strings: true, stored: m.vlen ? 'string' : `S${m.size}` };
+  // h5py stores numpy booleans as an enum {FALSE: 0, TRUE: 1} of int8.
+  const members = (m as { enum_type?: { members?: Record<string, number> } }).enum_type?.members;
+  if (m.type === 8 && m.size === 1 && members?.FALSE === 0 && members?.TRUE === 1) {
+    return { dtype: 'bool', stored: 'bool' };
+  }
   const names: Record<number, string> = { 6: 'compound', 8: 'enum', 9: 'vlen', 10: 'array' };
   return { stored: names[m.type] ?? `class ${m.type}` };
 }
@@ -168,6 +173,7 @@ function widen(out: unknown, array: ArrayInfo): TypedArray | string[] {
   if (array.strings) return Array.from(out as ArrayLike<unknown>, (v) => String(v));
   if (out instanceof Uint16Array) return Int32Array.from(out);
   if (out instanceof Uint32Array) return BigInt64Array.from(out, (v) => BigInt(v));
-  if (out instanceof Int8Array && array.dtype === 'uint8') return new Uint8Array(out.buffer);
+  if (out instanceof Int8Array && (array.dtype === 'uint8' || array.dtype === 'bool'))
+    return new Uint8Array(out.buffer, out.byteOffset, out.length);
   return out as TypedArray;
 }
