@@ -8,6 +8,8 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { Command } from 'commander';
+import { addSourceOptions, sourceOverrides } from '../../src/cli/commands/partition.js';
 import { ErrorCodes } from '../../src/errors.js';
 import type { ArraySourceFields } from '../../src/formats/arrays/index.js';
 import { hdf5Files } from '../../src/formats/hdf5/index.js';
@@ -355,4 +357,22 @@ test('cai partition takes an HDF5 file: safetensors partitions of the chosen dat
   } finally {
     await rm(out, { recursive: true, force: true });
   }
+});
+
+test('flags: --datasets takes paths or name=path pairs, --group a path; both are job fields', () => {
+  const parse = (args: string[]) =>
+    sourceOverrides(
+      addSourceOptions(new Command())
+        .exitOverride()
+        .configureOutput({ writeErr: () => undefined })
+        .parse(args, { from: 'user' })
+        .opts(),
+    );
+  assert.deepEqual(parse(['--datasets', 'images, features']).datasets, ['images', 'features']);
+  const named = parse(['--datasets', 'image=/images,mags=features', '--group', '/data']);
+  assert.deepEqual(named.datasets, { image: '/images', mags: 'features' });
+  assert.equal(named.group, '/data');
+  const job = parseJobSpec({ input: 'in', model: 'm.onnx', output: 'out', ...named });
+  assert.deepEqual(job.datasets, { image: '/images', mags: 'features' });
+  assert.throws(() => parse(['--datasets', 'image=/images,features']), /name=path pairs or paths/);
 });
