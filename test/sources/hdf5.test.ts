@@ -236,30 +236,33 @@ async function run(job: Omit<JobSpecInput, 'model' | 'output'>, name: string, sh
 test('cai run on a Galaxy10 file in row ranges: each prediction is the NumPy reference, every id once', async () => {
   const input = await mkdtemp(path.join(os.tmpdir(), 'cai-run-galaxy10-'));
   await writeFile(path.join(input, 'galaxy10.h5'), fixture('hdf5/galaxy10.h5'));
-  const { summary, rows, byId } = await run(
-    {
-      input,
-      datasets: { image: 'images', ans: 'ans' },
-      idColumn: 'ids',
-      label: 'ans',
-      inputs: { image: 'image' },
-      partitionItems: 24,
-      ...PRE,
-    },
-    'image',
-    ['N', 3, 48, 48],
-  );
-  assert.equal(summary.status, 'succeeded');
-  assert.equal(summary.partitions.planned, 3);
-  assert.equal(summary.items, 64);
-  assert.equal(rows.length, 64);
-  assert.deepEqual([...byId.keys()].sort(), [...EXPECTED.galaxy10.ids].sort());
-  EXPECTED.galaxy10.ids.forEach((id, i) => {
-    const r = byId.get(id);
-    assert.ok(Math.abs(Number(r?.mean) - EXPECTED.galaxy10.image_mean_pre[i]) < 5e-5, `${id}: ${r?.mean}`);
-    assert.equal(Number(r?.label), EXPECTED.galaxy10.labels[i], id);
-  });
-  await rm(input, { recursive: true, force: true });
+  try {
+    const { summary, rows, byId } = await run(
+      {
+        input,
+        datasets: { image: 'images', ans: 'ans' },
+        idColumn: 'ids',
+        label: 'ans',
+        inputs: { image: 'image' },
+        partitionItems: 24,
+        ...PRE,
+      },
+      'image',
+      ['N', 3, 48, 48],
+    );
+    assert.equal(summary.status, 'succeeded');
+    assert.equal(summary.partitions.planned, 3);
+    assert.equal(summary.items, 64);
+    assert.equal(rows.length, 64);
+    assert.deepEqual([...byId.keys()].sort(), [...EXPECTED.galaxy10.ids].sort());
+    EXPECTED.galaxy10.ids.forEach((id, i) => {
+      const r = byId.get(id);
+      assert.ok(Math.abs(Number(r?.mean) - EXPECTED.galaxy10.image_mean_pre[i]) < 5e-5, `${id}: ${r?.mean}`);
+      assert.equal(Number(r?.label), EXPECTED.galaxy10.labels[i], id);
+    });
+  } finally {
+    await rm(input, { recursive: true, force: true });
+  }
 });
 
 test('cai run on a HEALPix-style folder of HDF5 files', async () => {
