@@ -1,11 +1,13 @@
 import { CaiError, ErrorCodes } from '../errors.js';
 import { fitsFiles } from './fits/fits-source.js';
+import { hdf5Files } from './hdf5/hdf5-source.js';
 import { imageFiles } from './image/image-source.js';
 import { parquetFiles } from './parquet/parquet-source.js';
 import type { SourceKind } from './source.js';
 import { tensorFiles } from './tensor-source.js';
+import { zarrStores } from './zarr/zarr-source.js';
 
-const registered: SourceKind[] = [imageFiles, fitsFiles, parquetFiles, tensorFiles];
+const registered: SourceKind[] = [imageFiles, fitsFiles, parquetFiles, hdf5Files, zarrStores, tensorFiles];
 const all = (): SourceKind[] => registered;
 
 /**

@@ -81,6 +81,12 @@ export const JobSpecSchema = z.strictObject({
   imageShape: z.array(z.number().int().positive()).min(1).max(4).optional(),
   /** Parquet: numeric columns read as features (default: every numeric column but id, image and shape). */
   featureColumns: z.array(z.string().min(1)).min(1).optional(),
+  /** HDF5 / Zarr: datasets (arrays) read as columns, as paths or column name -> path; default every numeric one. */
+  datasets: z
+    .union([z.array(z.string().min(1)).min(1), z.record(z.string().min(1), z.string().min(1))])
+    .optional(),
+  /** HDF5 / Zarr: the group the dataset paths are relative to, e.g. `/data`. */
+  group: z.string().min(1).optional(),
 });
 
 /** A job as written by a user: every field with a default may be left out. */

@@ -63,7 +63,7 @@ export function addSourceOptions(cmd: Command): Command {
   return cmd
     .option(
       '--input-format <name>',
-      'how to read the input: tensor, image, fits or parquet (default: by extension)',
+      'how to read the input: tensor, image, fits, parquet, hdf5 or zarr (default: by extension)',
     )
     .addOption(
       new Option(
@@ -145,7 +145,23 @@ export function addSourceOptions(cmd: Command): Command {
       '--feature-columns <list>',
       'Parquet numeric columns to read (default: all but id, image and shape)',
       list,
-    );
+    )
+    .option(
+      '--datasets <list>',
+      'HDF5 datasets / Zarr arrays read as columns: paths (images,features) or name=path (image=/images)',
+      datasetList,
+    )
+    .option('--group <path>', 'HDF5 / Zarr group the dataset paths are relative to, e.g. /data');
+}
+
+/** `images,features` -> a list; `image=/images,mags=/features` -> name -> path. */
+function datasetList(value: string): string[] | Record<string, string> {
+  const items = list(value);
+  if (!items.some((i) => i.includes('='))) return items;
+  const bad = items.find((i) => !/^[^=]+=[^=]+$/.test(i));
+  if (bad !== undefined)
+    throw new InvalidArgumentError(`--datasets takes name=path pairs or paths, got "${bad}"`);
+  return Object.fromEntries(items.map((i) => i.split('=').map((s) => s.trim()) as [string, string]));
 }
 
 /**
@@ -182,6 +198,8 @@ export function sourceOverrides(o: Record<string, unknown>): Partial<JobSpecInpu
     shapeColumn: o.shapeColumn as string | undefined,
     imageShape: o.imageShape as number[] | undefined,
     featureColumns: o.featureColumns as string[] | undefined,
+    datasets: o.datasets as JobSpecInput['datasets'],
+    group: o.group as string | undefined,
   };
 }
 
@@ -204,6 +222,8 @@ function sourceJob(o: Record<string, unknown>): Partial<JobSpec> {
     shapeColumn: true,
     imageShape: true,
     featureColumns: true,
+    datasets: true,
+    group: true,
   });
   const parsed = schema.safeParse(fields);
   if (!parsed.success) {
@@ -228,7 +248,7 @@ export function registerPartitionCommand(program: Command): void {
       )
       .argument(
         '<input>',
-        'a file (big.npy, s3://b/data.safetensors) or a folder / S3 prefix of images, FITS, Parquet or tensor files',
+        'a file (big.npy, s3://b/data.safetensors, galaxy10.h5) or a folder / S3 prefix of images, FITS, Parquet, HDF5 or tensor files, or a Zarr store',
       )
       .argument('<output>', 'folder or s3:// prefix for 1.safetensors, 2.safetensors, ... and manifest.json'),
   )
@@ -251,7 +271,7 @@ export function registerPartitionCommand(program: Command): void {
       [
         '',
         'Partitions are named 1, 2, ... in input order; columns keep their names (a .npy is column "0") and dtypes.',
-        '.npy (C order) and .safetensors inputs are read in byte ranges: memory stays near two partitions',
+        '.npy (C order), .safetensors, HDF5 and Zarr inputs are read in ranges: memory stays near two partitions',
         'whatever the input size. .pt and .npz inputs are read one whole file at a time. Items of images, FITS',
         'or Parquet that fail to decode are left out and listed in manifest.json under "skipped".',
         '',
@@ -259,6 +279,7 @@ export function registerPartitionCommand(program: Command): void {
         '  cai partition galaxies.npy parts/ --size 25MB',
         '  cai partition s3://bucket/sdss/ s3://bucket/sdss-100MB/ --size 100MB --format pt',
         '  cai partition photos/ parts/ --items 1000 --preset imagenet',
+        '  cai partition Galaxy10_DECals.h5 parts/ --items 1000 --datasets image=images,ans=ans',
       ].join('\n'),
     )
     .action(async (input: string, outputUri: string, o: Record<string, unknown>) => {

@@ -287,7 +287,7 @@ export async function partitionDataset(options: PartitionOptions): Promise<Parti
     throw new CaiError(
       ErrorCodes.unsupported,
       store.describe(key),
-      `${forced ? `is not read by --input-format ${forced.name}` : `has an extension CAI does not read (${extensionOf(key) || 'none'})`}; give a .npy, .safetensors, .pt, .npz, an image, a FITS or a Parquet file, or a folder of them`,
+      `${forced ? `is not read by --input-format ${forced.name}` : `has an extension CAI does not read (${extensionOf(key) || 'none'})`}; give a .npy, .safetensors, .pt, .npz, an image, a FITS, Parquet or HDF5 file, or a folder of them (or a Zarr store)`,
     );
   }
   if (kinds.size !== 1) {
@@ -296,7 +296,7 @@ export async function partitionDataset(options: PartitionOptions): Promise<Parti
       store.describe(''),
       kinds.size
         ? `mixes kinds of files (${[...kinds.entries()].map(([k, o]) => `${o.length} ${k}`).join(', ')}); choose one with --input-format`
-        : `holds nothing CAI reads (${objects.length} object(s)); give .npy, .safetensors, .pt, .npz, images, FITS or Parquet`,
+        : `holds nothing CAI reads (${objects.length} object(s)); give .npy, .safetensors, .pt, .npz, images, FITS, Parquet, HDF5 or a Zarr store`,
     );
   }
   const [[kindName, inputs]] = [...kinds.entries()];

@@ -1,0 +1,205 @@
+// Issue 17's benchmark: reading HDF5 and Zarr as published, against the reference readers and against
+// CAI's own .npy partitions, all on the same data in the same run.
+//   1. source read throughput (items/s, MB/s of decoded rows) of CAI's HDF5 source (h5wasm) against
+//      h5py reading the same file in the same slices, and of CAI's Zarr source (zarrita) against
+//      zarr-python, interleaved A B A B;
+//   2. a full `cai run` (trivial model, the mean of each image) over the HDF5 file in row ranges and over
+//      the same images as .npy partitions of the same size.
+// The data (Galaxy10-like: N images of S x S x 3 uint8, chunks of 16 images, gzip level 1 in HDF5 and
+// blosc lz4 in Zarr, plus float64 features) is written by h5py / zarr-python / NumPy into a temporary
+// folder, deleted at the end.
+//
+//   node dist/bench/hdf5-zarr.js [--items 2000] [--size 128] [--batch 256] [--reps 3] [--dir /tmp/x]
+//                                [--read-only]   (source reads and memory only, no full runs)
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import type { SourceKind } from '../src/formats/source.js';
+import { hdf5Files } from '../src/formats/hdf5/index.js';
+import { zarrStores } from '../src/formats/zarr/index.js';
+import { runJob } from '../src/job/run.js';
+import { parseJobSpec, type JobSpec } from '../src/job/spec.js';
+import { buildTrivial } from '../src/model/zoo/trivial.js';
+import { FileStore } from '../src/storage/file-store.js';
+import { heading, interleave, line, ratios } from './print.js';
+
+const { values } = parseArgs({
+  options: {
+    items: { type: 'string', default: '2000' },
+    size: { type: 'string', default: '128' },
+    batch: { type: 'string', default: '256' },
+    reps: { type: 'string', default: '3' },
+    dir: { type: 'string' },
+    'read-only': { type: 'boolean', default: false },
+  },
+});
+const N = Number(values.items);
+const S = Number(values.size);
+const BATCH = Number(values.batch);
+const REPS = Number(values.reps);
+const PER_PARTITION = Math.ceil(N / 4);
+const MB = 2 ** 20;
+const PY = '/usr/bin/python3';
+const dir = values.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'cai-bench-hdf5-zarr-')));
+await mkdir(dir, { recursive: true });
+
+function python(script: string, ...args: string[]): string {
+  const r = spawnSync(PY, ['-c', script, ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`python failed: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+const WRITE = `
+import sys, os, h5py, zarr, numpy as np
+from numcodecs import Blosc
+d, n, s, per = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rng = np.random.default_rng(0)
+y, x = np.mgrid[0:s, 0:s]
+imgs = np.empty((n, s, s, 3), np.uint8)
+for i in range(n):
+    base = (x * (1 + i % 3) + y) * 200 // (2 * s)
+    imgs[i] = np.clip(base[:, :, None] + rng.integers(0, 16, (s, s, 3)), 0, 255)
+feats = rng.normal(18, 2, (n, 5))
+with h5py.File(os.path.join(d, 'galaxy.h5'), 'w') as f:
+    f.create_dataset('images', data=imgs, chunks=(16, s, s, 3), compression='gzip', compression_opts=1)
+    f.create_dataset('features', data=feats)
+    f.create_dataset('ids', data=np.arange(n, dtype=np.int64))
+g = zarr.open_group(os.path.join(d, 'galaxy.zarr'), mode='w')
+g.create_dataset('images', data=imgs, chunks=(16, s, s, 3), compressor=Blosc(cname='lz4', clevel=5, shuffle=Blosc.SHUFFLE))
+g.create_dataset('features', data=feats, chunks=(256, 5))
+os.makedirs(os.path.join(d, 'npy'))
+for k, a in enumerate(range(0, n, per)):
+    np.save(os.path.join(d, 'npy', f'{k + 1}.npy'), imgs[a:a + per])
+`;
+
+// The reference readers, timed inside Python (interpreter start-up left out), in the same slices.
+const READ = `
+import sys, time, h5py, zarr
+kind, p, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
+t0 = time.perf_counter()
+if kind == 'h5':
+    f = h5py.File(p, 'r'); a = f['images']
+else:
+    a = zarr.open_group(p, mode='r')['images']
+n = a.shape[0]; total = 0
+for s in range(0, n, batch):
+    total += a[s:s + batch].nbytes
+print(time.perf_counter() - t0, total)
+`;
+
+function pythonRead(kind: 'h5' | 'zarr', file: string): { seconds: number; bytes: number } {
+  const [seconds, bytes] = python(READ, kind, file, String(BATCH)).split(' ').map(Number);
+  return { seconds, bytes };
+}
+
+async function caiRead(kind: SourceKind, key: string): Promise<{ seconds: number; bytes: number }> {
+  const t0 = performance.now();
+  const job = { datasets: ['images'] } as unknown as JobSpec;
+  const stream = await kind.open(new FileStore(dir), { id: 'b', key, bytes: 0, source: kind.name }, job);
+  let bytes = 0;
+  for await (const b of stream.batches(BATCH)) {
+    bytes += b.rows.columns[0].data.byteLength;
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }
+  return { seconds: (performance.now() - t0) / 1000, bytes };
+}
+
+// Peak resident memory of this process while the sources read (sampled after every batch).
+let peakRss = 0;
+
+async function caiRun(input: string, extra: Record<string, unknown>): Promise<number> {
+  const out = path.join(dir, `out-${Math.random().toString(36).slice(2)}`);
+  const t0 = performance.now();
+  const summary = await runJob(
+    parseJobSpec({
+      input,
+      model: path.join(dir, 'trivial.onnx'),
+      output: out,
+      batchSize: BATCH,
+      concurrency: 2,
+      threads: 1,
+      ...extra,
+    }),
+    {},
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  if (summary.items !== N) throw new Error(`${input}: ${summary.items} items, expected ${N}`);
+  await rm(out, { recursive: true, force: true });
+  return seconds;
+}
+
+try {
+  heading(`HDF5 and Zarr sources: ${N} images of ${S}x${S}x3 uint8, batches of ${BATCH}`);
+  process.stderr.write('writing the data with h5py, zarr-python and NumPy...\n');
+  python(WRITE, dir, String(N), String(S), String(PER_PARTITION));
+  await writeFile(
+    path.join(dir, 'trivial.onnx'),
+    buildTrivial({ inputName: 'image', dtype: 'uint8', shape: ['N', S, S, 3] }),
+  );
+  const rssBefore = process.memoryUsage().rss;
+  const read = await interleave(REPS, {
+    'cai hdf5': () => caiRead(hdf5Files, 'galaxy.h5'),
+    h5py: async () => pythonRead('h5', path.join(dir, 'galaxy.h5')),
+    'cai zarr': () => caiRead(zarrStores, 'galaxy.zarr'),
+    'zarr-python': async () => pythonRead('zarr', path.join(dir, 'galaxy.zarr')),
+  });
+  const items = (r: { seconds: number }[]) => r.map((x) => N / x.seconds);
+  const mbs = (r: { seconds: number; bytes: number }[]) => r.map((x) => x.bytes / MB / x.seconds);
+  process.stdout.write('source read (decoded rows), items/s and MB/s:\n');
+  line('CAI HDF5 source (h5wasm)', items(read['cai hdf5']), 'items/s');
+  line('h5py, same slices', items(read.h5py), 'items/s');
+  line(
+    '  CAI HDF5 / h5py',
+    mbs(read['cai hdf5']),
+    'MB/s',
+    ratios(items(read['cai hdf5']), items(read.h5py)),
+    'of h5py',
+  );
+  line('CAI Zarr source (zarrita)', items(read['cai zarr']), 'items/s');
+  line('zarr-python, same slices', items(read['zarr-python']), 'items/s');
+  line(
+    '  CAI Zarr / zarr-python',
+    mbs(read['cai zarr']),
+    'MB/s',
+    ratios(items(read['cai zarr']), items(read['zarr-python'])),
+    'of zarr-python',
+  );
+  const decoded = read['cai hdf5'][0].bytes / MB;
+  process.stdout.write(
+    `  RSS of this process: ${(rssBefore / MB).toFixed(0)} MB before reading, peak ${(peakRss / MB).toFixed(0)} MB while reading`,
+  );
+  process.stdout.write(
+    ` (for ${decoded.toFixed(0)} MB of images (one batch: ${((decoded * BATCH) / N).toFixed(0)} MB))\n`,
+  );
+  if (!values['read-only']) {
+    const runs = await interleave(REPS, {
+      'cai run hdf5': () =>
+        caiRun(dir, { format: 'hdf5', datasets: { image: 'images' }, partitionItems: PER_PARTITION }),
+      'cai run npy': () => caiRun(path.join(dir, 'npy'), {}),
+      'cai run zarr': () =>
+        caiRun(dir, { format: 'zarr', datasets: { image: 'images' }, partitionItems: PER_PARTITION }),
+    });
+    const rate = (xs: number[]) => xs.map((s) => N / s);
+    process.stdout.write(`full cai run (trivial model, 2 workers, 4 partitions), items/s:\n`);
+    line('.npy partitions', rate(runs['cai run npy']), 'items/s');
+    line(
+      'HDF5 file, 4 row ranges',
+      rate(runs['cai run hdf5']),
+      'items/s',
+      ratios(rate(runs['cai run hdf5']), rate(runs['cai run npy'])),
+      'of .npy',
+    );
+    line(
+      'Zarr store, 4 row ranges',
+      rate(runs['cai run zarr']),
+      'items/s',
+      ratios(rate(runs['cai run zarr']), rate(runs['cai run npy'])),
+      'of .npy',
+    );
+  }
+} finally {
+  if (!values.dir) await rm(dir, { recursive: true, force: true });
+}

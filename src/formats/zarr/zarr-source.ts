@@ -1,0 +1,101 @@
+import { performance } from 'node:perf_hooks';
+import type { ObjectInfo, Store } from '../../storage/store.js';
+import { arrayStream, type ArraySourceFields } from '../arrays/batches.js';
+import { chooseArrays } from '../arrays/layout.js';
+import { rowPartitions } from '../arrays/row-partitions.js';
+import type { PlannedPartition } from '../planned-partition.js';
+import type { PartitionStream, SourceKind } from '../source.js';
+import { openZarr } from './zarr-dataset.js';
+
+const base = (key: string) => key.slice(key.lastIndexOf('/') + 1);
+
+/**
+ * Whether a key belongs to a Zarr store: v3 metadata (`zarr.json`) or a chunk (`0.0.1` in v2, `1/0/0`
+ * with `/` separators, `c/0/0` in v3). v2's `.zarray` and `.zgroup` are hidden files, which listings skip.
+ *
+ * @example isZarrKey('galaxy.zarr/images/0.0.0.0') // true
+ */
+export function isZarrKey(key: string): boolean {
+  const b = base(key);
+  return b === 'zarr.json' || /^\d+(\.\d+)*$/.test(b);
+}
+
+/** The store a key belongs to: its nearest `*.zarr` folder, or '' (the input is the store itself). */
+export function zarrRoot(key: string): string {
+  const parts = key.split('/');
+  for (let i = parts.length - 2; i >= 0; i--) {
+    if (/\.zarr$/i.test(parts[i])) return parts.slice(0, i + 1).join('/');
+  }
+  return '';
+}
+
+/** The name of a store for ids and partition ids: `galaxy.zarr` -> `galaxy`. */
+function storeName(store: Store, root: string): string {
+  const last = (root || store.uri).replace(/\/+$/, '').split('/').pop() ?? '';
+  return last.replace(/\.zarr$/i, '') || 'zarr';
+}
+
+/**
+ * Zarr stores (v2 and v3, read with zarrita): a folder or S3 prefix that is a store, or holds `*.zarr`
+ * stores. Columns are chosen as for HDF5 (`datasets` under `group`, else every numeric array whose first
+ * dimension is the most common one; `idColumn`). Each store is a partition, or row ranges of
+ * `partitionItems` / about `partitionBytes` rounded up to whole chunks, so no chunk is fetched by two
+ * partitions. Only the chunks of a batch's rows are fetched (ranged reads on S3).
+ *
+ * @example await runJob(parseJobSpec({ input: 's3://b/galaxy.zarr', model: 'm.onnx', output: 'out', idColumn: 'ids' }))
+ */
+export const zarrStores: SourceKind & {
+  planWithStore(
+    store: Store,
+    objects: readonly ObjectInfo[],
+    job: ArraySourceFields,
+  ): Promise<PlannedPartition[]>;
+} = Object.freeze({
+  name: 'zarr',
+  accepts: isZarrKey,
+  plan(objects: readonly ObjectInfo[]): PlannedPartition[] {
+    const roots = new Map<string, number>();
+    for (const o of objects) roots.set(zarrRoot(o.key), (roots.get(zarrRoot(o.key)) ?? 0) + o.size);
+    return [...roots.entries()].map(([key, bytes]) => ({
+      id: key.replace(/\.zarr$/i, '') || 'zarr',
+      key,
+      bytes,
+    }));
+  },
+  async planWithStore(store: Store, objects: readonly ObjectInfo[], job: ArraySourceFields) {
+    const sizes = new Map<string, number>();
+    for (const o of objects) sizes.set(zarrRoot(o.key), (sizes.get(zarrRoot(o.key)) ?? 0) + o.size);
+    const out: PlannedPartition[] = [];
+    for (const [root, size] of sizes) {
+      const ds = await openZarr(store, root);
+      const layout = chooseArrays(ds.arrays, job, store.describe(root));
+      const align = layout.columns[0]?.array.chunkRows ?? 1;
+      const id = storeName(store, root);
+      out.push(...rowPartitions({ key: root, size, id }, layout.items, job, align));
+    }
+    return out;
+  },
+  async open(store: Store, partition: PlannedPartition, job: ArraySourceFields): Promise<PartitionStream> {
+    const t0 = performance.now();
+    const ds = await openZarr(store, partition.key);
+    const source = store.describe(partition.key);
+    const layout = chooseArrays(ds.arrays, job, source);
+    const stats = { read: (performance.now() - t0) / 1000, decode: 0, bytes: 0 };
+    const [first, last] = partition.rows ?? [0, layout.items];
+    return arrayStream({
+      layout,
+      read: async (array, start, end) => {
+        const rows = await ds.read(array, start, end);
+        stats.bytes = ds.bytes();
+        return rows;
+      },
+      countRows: false,
+      name: storeName(store, partition.key),
+      first,
+      last,
+      job,
+      source,
+      stats,
+    });
+  },
+});
