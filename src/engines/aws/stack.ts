@@ -142,6 +142,9 @@ export class CaiStack extends Stack {
       'Initialize',
       [
         listUnder(dataBucket, data.prefix),
+        // Planning row ranges (Parquet with partitionItems/partitionBytes, FITS cutout files) reads
+        // footers and headers of the data.
+        readData,
         listUnder(outputBucket, out.prefix),
         readOutput,
         writeOutput,

@@ -1,0 +1,122 @@
+// What would break on a real account, run through the offline executor with every function's S3
+// requests checked against its role's policy from the synthesized template.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import type { Synthesized } from '../../src/engines/aws/app.js';
+import { handlerConfigFromEnv } from '../../src/engines/aws/config.js';
+import { createInferenceHandler } from '../../src/engines/aws/handlers/inference.js';
+import type { InferenceEvent } from '../../src/engines/aws/protocol.js';
+import type { JobSpecInput } from '../../src/job/spec.js';
+import { buildTrivial } from '../../src/model/zoo/trivial.js';
+import '../../src/storage/register.js';
+import { S3Store } from '../../src/storage/s3-store.js';
+import { CAI_HANDLERS } from '../helpers/aws-offline/handlers.js';
+import { runOfflineExecution } from '../helpers/aws-offline/executor.js';
+import type { HandlerFactory, LambdaHandler } from '../helpers/aws-offline/lambda-service.js';
+import { StatesError } from '../helpers/aws-offline/paths.js';
+import { summaryOf } from './compare.js';
+import { DEPLOYMENT, startAwsFixture, synthTest, type AwsFixture } from './fixture.js';
+
+const initializeId = (synth: Synthesized) =>
+  Object.entries(
+    (JSON.parse(readFileSync(synth.templateFile, 'utf8')) as { Resources: Record<string, { Type: string }> })
+      .Resources,
+  ).find(([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith('Initialize'))?.[0];
+
+const fixture = (rel: string) => readFileSync(new URL(`../../../test/fixtures/${rel}`, import.meta.url));
+
+let fx: AwsFixture;
+let single: Synthesized;
+let trivial: Synthesized;
+const TRIVIAL_MODEL = 's3://cai-data/models/trivial.onnx';
+
+before(async () => {
+  fx = await startAwsFixture();
+  await fx.store('s3://cai-data/galaxies/ray').put('ray.parquet', fixture('parquet/ray.parquet'));
+  await fx.store('s3://cai-data/galaxies/cutouts').put('cutouts3.fits', fixture('fits/cutouts3.fits'));
+  single = await synthTest({ memoryMb: 1769, maxConcurrency: 3, crashAttempts: 3 });
+  trivial = await synthTest({
+    memoryMb: 1769,
+    maxConcurrency: 3,
+    model: TRIVIAL_MODEL,
+    stackName: 'CaiTrivial',
+  });
+});
+after(() => fx?.s3.stop());
+
+async function offline(
+  synth: Synthesized,
+  job: JobSpecInput,
+  handlers: Readonly<Record<string, HandlerFactory>> = CAI_HANDLERS,
+) {
+  return runOfflineExecution({
+    template: synth.templateFile,
+    input: { job },
+    s3Endpoint: fx.s3.endpoint,
+    waitScale: 0.0001,
+    handlers,
+  });
+}
+
+test('the offline executor enforces each role: a request outside it is answered 403 and reported', async () => {
+  // An Initialize that also writes next to the model: its role allows nothing there.
+  const result = await offline(single, fx.job('iam-denied'), {
+    ...CAI_HANDLERS,
+    'index.initialize': (env) => {
+      const real = CAI_HANDLERS['index.initialize'](env);
+      return (async (event: { input: { job: JobSpecInput } }, context) => {
+        const models = new S3Store('s3://cai-data/models', { s3Endpoint: event.input.job.s3Endpoint });
+        await models.put('x.onnx', 'not allowed');
+        return real(event as never, context);
+      }) as LambdaHandler;
+    },
+  });
+  assert.equal(result.status, 'FAILED');
+  assert.match(result.cause ?? '', /denied/i);
+  assert.deepEqual(
+    result.iamDenials.map((d) => [d.principal.split('/')[0], d.action, d.resource]),
+    [[initializeId(single), 's3:PutObject', 'arn:aws:s3:::cai-data/models/x.onnx']],
+  );
+});
+
+test('Parquet row ranges (partitionItems) are planned in Initialize: its role may read the footers', async () => {
+  await fx
+    .store('s3://cai-data/models')
+    .put('trivial.onnx', buildTrivial({ inputName: 'image', shape: ['N', 3, 224, 224] }));
+  const result = await offline(trivial, {
+    ...fx.job('parquet-rows'),
+    input: `${DEPLOYMENT.data}/ray`,
+    model: TRIVIAL_MODEL,
+    inputs: undefined,
+    label: undefined,
+    imageShape: [16, 20, 3],
+    preset: 'imagenet',
+    partitionItems: 5,
+  });
+  assert.deepEqual(result.iamDenials, []);
+  assert.equal(result.status, 'SUCCEEDED', `${result.error}: ${result.cause}`);
+  const summary = await summaryOf(fx.store(`${DEPLOYMENT.output}/parquet-rows`));
+  assert.equal(summary.partitions.planned, 3, '12 rows in partitions of 5, 5 and 2');
+  assert.equal(summary.items, 12);
+});
+
+test('FITS cutout files are planned as row ranges in Initialize, within its role', async () => {
+  await fx
+    .store('s3://cai-data/models')
+    .put('trivial.onnx', buildTrivial({ inputName: 'image', shape: ['N', 1, 8, 8] }));
+  const result = await offline(trivial, {
+    ...fx.job('fits-rows'),
+    input: `${DEPLOYMENT.data}/cutouts`,
+    model: TRIVIAL_MODEL,
+    inputs: undefined,
+    label: undefined,
+    fitsCutouts: true,
+    partitionItems: 4,
+  });
+  assert.deepEqual(result.iamDenials, []);
+  const summary = await summaryOf(fx.store(`${DEPLOYMENT.output}/fits-rows`));
+  assert.equal(result.status, 'SUCCEEDED', JSON.stringify(summary.failures));
+  assert.equal(summary.partitions.planned, 3, '10 cutouts in partitions of 4, 4 and 2');
+  assert.equal(summary.items, 10);
+});
