@@ -38,7 +38,17 @@ export { buildAstroMAE, ASTROMAE_DEFAULTS } from './model/zoo/astromae.js';
 export { createWorkerContext, type WorkerContext } from './worker/context.js';
 export { runPartition, outputKeys, type PartitionTask } from './worker/run-partition.js';
 export type { PartitionRecord, PartitionFailure, PartitionOutcome, StageTimings } from './worker/record.js';
-export { runLocalMap, type LocalEngineOptions } from './engines/local/engine.js';
+export { runLocalMap, localEngine, type LocalEngineOptions } from './engines/local/engine.js';
+export {
+  runMap,
+  type Attempt,
+  type AttemptResult,
+  type MapControl,
+  type MapEngine,
+  type MapOptions,
+} from './engines/map.js';
+export { engineFor, registerEngine, type EngineFactory } from './engines/registry.js';
+export { budgetExceeded, toleratedFailures, PERMANENT_ERRORS } from './engines/policy.js';
 export type { EngineEvent, MapResult } from './engines/events.js';
 export { summarize, resultStatsCsv, type JobSummary, type RunStats } from './summarize/summarize.js';
 export { regressionMetrics, classificationMetrics, type Metrics } from './summarize/metrics.js';

@@ -28,24 +28,3 @@ export interface MapResult {
   /** Partitions never started because the error budget was spent first. */
   readonly skipped: number;
 }
-
-/** Error codes that no retry can fix: the same bytes give the same error. */
-export const PERMANENT_ERRORS: ReadonlySet<string> = new Set([
-  'E_CORRUPT',
-  'E_UNSUPPORTED',
-  'E_PICKLE_GLOBAL',
-  'E_BINDING',
-  'E_NOT_FOUND',
-  'E_ACCESS_DENIED',
-  'E_OPTION',
-]);
-
-/** Whether failures have exceeded the share of `total` partitions the job tolerates. */
-export function budgetExceeded(failures: number, total: number, toleratedPercentage: number): boolean {
-  return total > 0 && (failures / total) * 100 > toleratedPercentage;
-}
-
-/** Exponential backoff with full jitter: a delay in [0, base * 2^(attempt-1)], capped. */
-export function backoffMs(attempt: number, baseMs: number, maxMs = 30_000, random = Math.random): number {
-  return Math.round(random() * Math.min(maxMs, baseMs * 2 ** (attempt - 1)));
-}

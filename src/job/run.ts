@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { EngineEvent, MapResult } from '../engines/events.js';
-import { runLocalMap } from '../engines/local/engine.js';
+import { runMap } from '../engines/map.js';
+import { engineFor } from '../engines/registry.js';
 import { CaiError, ErrorCodes } from '../errors.js';
 import type { PlannedPartition } from '../plan/plan.js';
 import { openParent, openStore } from '../storage/open.js';
@@ -60,14 +61,11 @@ export async function runJob(spec: JobSpec, options: RunOptions = {}): Promise<J
   const tMap = performance.now();
   let map: MapResult;
   if (todo.length === 0) map = { records: [], failures: [], retries: 0, skipped: 0 };
-  else if (job.engine === 'local')
-    map = await runLocalMap(job, todo, { onEvent: options.onEvent, retryBaseMs: options.retryBaseMs });
   else
-    throw new CaiError(
-      ErrorCodes.option,
-      'engine',
-      `engine "${job.engine}" cannot run from here; use \`cai aws run\` for the aws engine`,
-    );
+    map = await runMap(job, todo, await engineFor(job), {
+      onEvent: options.onEvent,
+      retryBaseMs: options.retryBaseMs,
+    });
   const mapSeconds = (performance.now() - tMap) / 1000;
   return summarize({
     output,

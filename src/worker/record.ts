@@ -113,6 +113,8 @@ export interface PartitionFailure {
   readonly data_path: string;
   readonly attempts: number;
   readonly error: { readonly code: string; readonly message: string };
+  /** Where the engine kept the last attempt's own output (a Slurm array task's log), when it has one. */
+  readonly log?: string;
 }
 
 /** The outcome of one partition: partial failure is data (design rule 7). */

@@ -2,15 +2,10 @@ import type { ChildProcess } from 'node:child_process';
 import { CaiError, ErrorCodes } from '../../errors.js';
 import type { ResolvedJob } from '../../job/spec.js';
 import type { PlannedPartition } from '../../plan/plan.js';
-import type { PartitionRecord } from '../../worker/record.js';
+import type { AttemptResult } from '../map.js';
 import type { PartitionTask } from '../../worker/run-partition.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 import { takeWorkerProcess } from './spare-workers.js';
-
-/** How one attempt ended, seen from the engine. */
-export type AttemptResult =
-  | { readonly ok: true; readonly record: PartitionRecord }
-  | { readonly ok: false; readonly error: { code: string; message: string }; readonly workerLost: boolean };
 
 /**
  * One worker child process holding one model session (a session per process, never threads: see
@@ -34,8 +29,7 @@ export class WorkerProcess {
         else if (message.type === 'init-failed')
           reject(new CaiError(message.error.code, job.model, message.error.message));
         else if (message.type === 'done') this.settle({ ok: true, record: message.record });
-        else if (message.type === 'failed')
-          this.settle({ ok: false, error: message.error, workerLost: false });
+        else if (message.type === 'failed') this.settle({ ok: false, error: message.error });
       });
       this.child.on('exit', (code, signal) => {
         this.exited = true;
@@ -46,7 +40,6 @@ export class WorkerProcess {
         this.settle({
           ok: false,
           error: { code: ErrorCodes.workerCrash, message: `worker process ${this.child.pid} ${how}` },
-          workerLost: true,
         });
       });
     });
@@ -77,7 +70,6 @@ export class WorkerProcess {
             code: ErrorCodes.timeout,
             message: `partition ${task.partition.id} took longer than ${timeoutMs / 1000} s; its worker was stopped (raise partitionTimeoutSeconds or use smaller partitions)`,
           },
-          workerLost: true,
         });
         this.kill();
       }, timeoutMs);
@@ -89,7 +81,6 @@ export class WorkerProcess {
         this.settle({
           ok: false,
           error: { code: ErrorCodes.workerCrash, message: 'worker process is gone' },
-          workerLost: true,
         });
       } else {
         this.send({ type: 'task', task, ...(prefetch ? { prefetch } : {}) });

@@ -6,7 +6,7 @@ import { openStore } from '../../../storage/open.js';
 import { createWorkerContext, type WorkerContext } from '../../../worker/context.js';
 import type { LambdaInfo, PartitionRecord } from '../../../worker/record.js';
 import { outputKeys, runPartition } from '../../../worker/run-partition.js';
-import { PERMANENT_ERRORS } from '../../events.js';
+import { PERMANENT_ERRORS } from '../../policy.js';
 import type { HandlerConfig } from '../config.js';
 import { checkJobScope } from '../job-scope.js';
 import { InvocationError, LAMBDA_ERRORS, type PartitionError } from '../lambda-errors.js';
