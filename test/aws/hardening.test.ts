@@ -120,3 +120,64 @@ test('FITS cutout files are planned as row ranges in Initialize, within its role
   assert.equal(summary.partitions.planned, 3, '10 cutouts in partitions of 4, 4 and 2');
   assert.equal(summary.items, 10);
 });
+
+// A timeout or out-of-memory that reaches Step Functions unnamed, as AWS documents it may.
+const UNKNOWN_CAUSE =
+  'The cause could not be determined because Lambda did not return an error type. Returned payload: {"errorMessage":"2026-12-03T07:00:00.000Z 7f0c Task timed out after 900.00 seconds"}';
+
+/** Inference handlers that die with Lambda.Unknown on partition `id`, `times` times in all. */
+function unknownOn(id: string, times: number): Readonly<Record<string, HandlerFactory>> {
+  let left = times;
+  return {
+    ...CAI_HANDLERS,
+    'index.handler': (env) => {
+      const real = createInferenceHandler(handlerConfigFromEnv(env));
+      return (async (event: InferenceEvent, context) => {
+        if (event.partition?.id === id && left > 0) {
+          left--;
+          throw new StatesError('Lambda.Unknown', UNKNOWN_CAUSE);
+        }
+        return real(event, context);
+      }) as LambdaHandler;
+    },
+  };
+}
+
+test('Lambda.Unknown is retried as a crash: the partition completes on its second try', async () => {
+  const result = await offline(single, fx.job('unknown-once'), unknownOn('2', 1));
+  assert.equal(result.status, 'SUCCEEDED', `${result.error}: ${result.cause}`);
+  const summary = await summaryOf(fx.store(`${DEPLOYMENT.output}/unknown-once`));
+  assert.equal(summary.partitions.completed, 5);
+  assert.equal(summary.run.retries, 1);
+});
+
+test('Lambda.Unknown on every try: recorded as E_TIMEOUT with the Lambda message, after crashAttempts', async () => {
+  const result = await offline(
+    single,
+    fx.job('unknown-always', { toleratedFailurePercentage: 20 }),
+    unknownOn('2', 99),
+  );
+  assert.equal(result.status, 'SUCCEEDED', `${result.error}: ${result.cause}`);
+  const summary = await summaryOf(fx.store(`${DEPLOYMENT.output}/unknown-always`));
+  assert.deepEqual(
+    summary.failures.map((f) => [f.partition, f.error.code, f.attempts]),
+    [['2', 'E_TIMEOUT', 3]],
+  );
+  assert.match(summary.failures[0].error.message, /Task timed out after 900\.00 seconds/);
+});
+
+test('a fractional error budget means floor(total x pct / 100) failures, on AWS as locally', async () => {
+  const input = `${DEPLOYMENT.data}/bad`;
+  // 1 corrupt partition of 5: 20.5% tolerates floor(1.025) = 1 failure, 19.5% none.
+  const ok = await offline(single, fx.job('budget-20.5', { input, toleratedFailurePercentage: 20.5 }));
+  assert.equal(ok.status, 'SUCCEEDED', `${ok.error}: ${ok.cause}`);
+  const over = await offline(single, fx.job('budget-19.5', { input, toleratedFailurePercentage: 19.5 }));
+  assert.equal(over.status, 'FAILED');
+  assert.match(over.cause ?? '', /1 of 5 partitions failed.*ExceedToleratedFailureThreshold/);
+  const [a, b] = await Promise.all(
+    ['budget-20.5', 'budget-19.5'].map((n) => summaryOf(fx.store(`${DEPLOYMENT.output}/${n}`))),
+  );
+  assert.equal(a.status, 'succeeded');
+  assert.equal(b.status, 'failed');
+  assert.equal(b.partitions.not_started, 0);
+});

@@ -5,7 +5,13 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
-import { CRASH_ERRORS, LAMBDA_ERRORS, LAMBDA_SERVICE_ERRORS } from './lambda-errors.js';
+import {
+  CRASH_ERRORS,
+  LAMBDA_ERRORS,
+  LAMBDA_SERVICE_ERRORS,
+  LAMBDA_THROTTLED,
+  THROTTLE_ATTEMPTS,
+} from './lambda-errors.js';
 
 /** Names of the states, for tests and for reading executions. */
 export const STATES = Object.freeze({
@@ -74,8 +80,18 @@ function invoke(
     retryOnServiceExceptions: false,
     resultPath,
   });
-  // Throttling and transient Lambda faults: back off with jitter so that a thousand Map children do not
-  // retry in lockstep.
+  // Throttling slows the run instead of failing partitions: an account's concurrency (often 10 on a new
+  // account) below the Map's MaxConcurrency throttles most invocations, for as long as the run lasts.
+  // Capped backoff with full jitter keeps the waiting children spread out; about 100 minutes in all.
+  task.addRetry({
+    errors: [LAMBDA_THROTTLED],
+    interval: Duration.seconds(1),
+    backoffRate: 2,
+    maxAttempts: THROTTLE_ATTEMPTS,
+    maxDelay: Duration.seconds(60),
+    jitterStrategy: sfn.JitterType.FULL,
+  });
+  // Transient Lambda faults: back off with jitter so that a thousand Map children do not retry in lockstep.
   task.addRetry({
     errors: [...LAMBDA_SERVICE_ERRORS],
     interval: Duration.seconds(2),
@@ -167,7 +183,10 @@ export function buildDefinition(scope: Construct, parts: DefinitionParts): sfn.I
           },
         }),
     maxConcurrencyPath: sfn.JsonPath.stringAt('$.init.maxConcurrency'),
-    toleratedFailurePercentagePath: sfn.JsonPath.stringAt('$.init.toleratedFailurePercentage'),
+    // A count, not the percentage: Step Functions takes only integer percentages, and the count is the
+    // budget every engine applies (toleratedFailures). Failures in this run are all the job's failures:
+    // partitions finished by earlier runs are not in the manifest.
+    toleratedFailureCountPath: sfn.JsonPath.stringAt('$.init.toleratedFailureCount'),
     resultWriterV2: new ScopedResultWriter(
       { bucket: parts.outputBucket, prefix: sfn.JsonPath.stringAt('$.init.resultWriter.prefix') },
       parts.writeResults,
