@@ -181,3 +181,48 @@ test('a fractional error budget means floor(total x pct / 100) failures, on AWS 
   assert.equal(b.status, 'failed');
   assert.equal(b.partitions.not_started, 0);
 });
+
+test('a failed partition keeps its reason even when the Map exported no results', async () => {
+  // Whether a failed Map run writes its ResultWriter files is not documented: Summarize here gets
+  // neither the Map's output nor its files, and must still name the partition and why.
+  const raw = new S3Store(`${DEPLOYMENT.output}/no-results`, { s3Endpoint: fx.s3.endpoint });
+  const handlers: Record<string, HandlerFactory> = {
+    ...CAI_HANDLERS,
+    'index.summarize': (env) => {
+      const real = CAI_HANDLERS['index.summarize'](env);
+      return (async (event: { state: { map?: unknown; init: { runFolder: string } } }, context) => {
+        for await (const o of raw.list(`${event.state.init.runFolder}map`)) await raw.delete(o.key);
+        const { map: _dropped, ...state } = event.state;
+        return real({ ...event, state } as never, context);
+      }) as LambdaHandler;
+    },
+  };
+  const input = `${DEPLOYMENT.data}/bad`;
+  const result = await offline(
+    single,
+    fx.job('no-results', { input, toleratedFailurePercentage: 20 }),
+    handlers,
+  );
+  assert.equal(result.status, 'SUCCEEDED', `${result.error}: ${result.cause}`);
+  const summary = await summaryOf(fx.store(`${DEPLOYMENT.output}/no-results`));
+  assert.equal(summary.partitions.not_started, 0);
+  assert.deepEqual(
+    summary.failures.map((f) => [f.partition, f.data_path, f.error.code, f.attempts]),
+    [['5', '5.pt', 'E_CORRUPT', 1]],
+  );
+  assert.match(summary.failures[0].error.message, /5\.pt/);
+});
+
+test('Summarize failing ends the execution as CaiSummarizeFailed with its cause (a Catch), naming the record', async () => {
+  const name = 'damaged-record';
+  const first = await offline(single, fx.job(name));
+  assert.equal(first.status, 'SUCCEEDED', `${first.error}: ${first.cause}`);
+  const out = fx.store(`${DEPLOYMENT.output}/${name}`);
+  const whole = await out.get('results/3.json');
+  await out.put('results/3.json', whole.subarray(0, 50));
+  await out.delete('predictions/4.jsonl'); // so that the run has a partition to redo
+  const second = await offline(single, fx.job(name));
+  assert.equal(second.status, 'FAILED');
+  assert.equal(second.error, 'CaiSummarizeFailed');
+  assert.match(second.cause ?? '', /CaiError.*results\/3\.json.*truncated or corrupt.*run the job again/s);
+});

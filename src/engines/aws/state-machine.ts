@@ -22,6 +22,7 @@ export const STATES = Object.freeze({
   choice: 'JobSucceeded',
   done: 'Done',
   failed: 'JobFailed',
+  summarizeFailed: 'SummarizeFailed',
 } as const);
 
 /** The most tries a job may ask for (the job schema's `maxAttempts` limit). */
@@ -209,6 +210,15 @@ export function buildDefinition(scope: Construct, parts: DefinitionParts): sfn.I
     '$.summary',
   );
   map.addCatch(summarize, { errors: ['States.ALL'], resultPath: '$.mapError' });
+  // Summarize failing (a damaged record it names, a Lambda limit) fails the execution with its own error
+  // and cause, instead of a bare Lambda failure in the history.
+  summarize.addCatch(
+    new sfn.Fail(scope, STATES.summarizeFailed, {
+      error: 'CaiSummarizeFailed',
+      causePath: sfn.JsonPath.stringAt('$.summarizeError.Cause'),
+    }),
+    { errors: ['States.ALL'], resultPath: '$.summarizeError' },
+  );
 
   const verdict = new sfn.Choice(scope, STATES.choice)
     .when(sfn.Condition.stringEquals('$.summary.status', 'succeeded'), new sfn.Succeed(scope, STATES.done))
