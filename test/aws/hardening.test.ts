@@ -49,6 +49,7 @@ async function offline(
   synth: Synthesized,
   job: JobSpecInput,
   handlers: Readonly<Record<string, HandlerFactory>> = CAI_HANDLERS,
+  more: { accountConcurrency?: number; waitScale?: number } = {},
 ) {
   return runOfflineExecution({
     template: synth.templateFile,
@@ -56,6 +57,7 @@ async function offline(
     s3Endpoint: fx.s3.endpoint,
     waitScale: 0.0001,
     handlers,
+    ...more,
   });
 }
 
@@ -225,4 +227,19 @@ test('Summarize failing ends the execution as CaiSummarizeFailed with its cause 
   assert.equal(second.status, 'FAILED');
   assert.equal(second.error, 'CaiSummarizeFailed');
   assert.match(second.cause ?? '', /CaiError.*results\/3\.json.*truncated or corrupt.*run the job again/s);
+});
+
+test('throttling slows the run instead of failing partitions: an account concurrency of 1 under a Map of 3', async () => {
+  // Waits at 1/100 of Step Functions' seconds: the old Retry (6 tries, about a minute in all) gave up
+  // within a second here, while each partition holds the one slot for about that long.
+  const result = await offline(single, fx.job('throttled'), CAI_HANDLERS, {
+    accountConcurrency: 1,
+    waitScale: 0.01,
+  });
+  assert.equal(result.status, 'SUCCEEDED', `${result.error}: ${result.cause}`);
+  const throttled = result.invocations.filter((i) => i.error === 'Lambda.TooManyRequestsException');
+  assert.ok(throttled.length > 0, 'some invocations were throttled');
+  const summary = await summaryOf(fx.store(`${DEPLOYMENT.output}/throttled`));
+  assert.equal(summary.partitions.completed, 5);
+  assert.equal(summary.failures.length, 0);
 });

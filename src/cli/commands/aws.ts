@@ -200,8 +200,13 @@ export function registerAwsCommand(program: Command, deps: AwsCommandDeps = {}):
       'never',
     )
     .action(async (o: Record<string, unknown>) => {
-      const params = parseStackParams(await stackParams(o));
-      await connect({ ...session(o), stackName: params.stackName });
+      const asked = parseStackParams(await stackParams(o));
+      const api = await connect({ ...session(o), stackName: asked.stackName });
+      // More Map children than the account may run at once would only wait in throttling retries.
+      const { capConcurrency } = await import('../../engines/aws/account-limits.js');
+      const capped = capConcurrency(asked.maxConcurrency, await api.accountConcurrency?.());
+      if (capped.warning) err(`warning: ${capped.warning}\n`);
+      const params = { ...asked, maxConcurrency: capped.maxConcurrency };
       const { synthesize } = await import('../../engines/aws/app.js');
       const { runCdk } = await import('../../engines/aws/cdk-cli.js');
       const s = await synthesize(params, String(o.out));

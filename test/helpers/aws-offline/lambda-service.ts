@@ -68,7 +68,9 @@ export class OfflineLambdaService {
       throw new StatesError('Lambda.RequestTooLargeException', `the payload of ${fn.logicalId} is over 6 MB`);
     }
     if (this.options.accountConcurrency !== undefined && this.running >= this.options.accountConcurrency) {
-      throw new StatesError('Lambda.TooManyRequestsException', 'Rate Exceeded.');
+      const error = 'Lambda.TooManyRequestsException';
+      this.invocations.push({ function: fn.logicalId, requestId: randomUUID(), cold: false, ms: 0, error });
+      throw new StatesError(error, 'Rate Exceeded.');
     }
     this.running++;
     const requestId = randomUUID();
