@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { describeError, ErrorCodes } from '../../../errors.js';
+import { CaiError, describeError, ErrorCodes } from '../../../errors.js';
 import type { ResolvedJob } from '../../../job/spec.js';
 import { writeFailure } from '../../../summarize/failure-files.js';
 import type { PlannedPartition } from '../../../plan/plan.js';
@@ -68,7 +68,18 @@ export function createInferenceHandler(
     if (warm?.key === key) return warm;
     if (warm) await warm.ctx.model.release();
     warm = undefined;
-    const ctx = await createWorkerContext(job);
+    const ctx = await createWorkerContext(job).catch((err: unknown) => {
+      // The model is downloaded to /tmp (512 MB unless the stack raised it): a full disk says what to set.
+      if (/ENOSPC|no space left/i.test(`${(err as { code?: string }).code} ${(err as Error).message}`)) {
+        throw new CaiError(
+          ErrorCodes.option,
+          job.model,
+          "does not fit in the inference function's /tmp; deploy again with a larger --ephemeral-storage (or leave the flag out: cai aws deploy sizes it from the model)",
+          { cause: err },
+        );
+      }
+      throw err;
+    });
     const output = new RecordStampingStore(ctx.output);
     warm = { key, ctx: { ...ctx, output }, output };
     return warm;
