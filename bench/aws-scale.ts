@@ -15,7 +15,6 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createInitializeHandler } from '../src/engines/aws/handlers/initialize.js';
 import { createSummarizeHandler } from '../src/engines/aws/handlers/summarize.js';
-import type { InitializeResult } from '../src/engines/aws/protocol.js';
 import { billRecords, BILL_DEFAULTS } from '../src/experiments/cost.js';
 import { loadOutput } from '../src/report/load.js';
 import '../src/storage/register.js';
@@ -136,7 +135,7 @@ async function oneSize(n: number, endpoint: string, direct: string, requests: ()
   const resultWriterBytes = items.reduce<number>((a, item) => a + Buffer.byteLength(entry(item)) + 1, 2);
 
   // The Map's outcome: every partition's record and predictions (synthetic), written directly.
-  const [, seedOutMs] = await timed(() => writeSyntheticOutputs(out, syntheticPlan(n, 64)));
+  await writeSyntheticOutputs(out, syntheticPlan(n, 64));
 
   counted();
   const summarize = createSummarizeHandler(config);
@@ -154,7 +153,7 @@ async function oneSize(n: number, endpoint: string, direct: string, requests: ()
   const resumeRequests = counted();
   // `cai cost`: reads combined_data.json and bills every record.
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cai-aws-scale-'));
-  let costMs = 0;
+  let costMs: number;
   try {
     await writeFile(path.join(dir, 'combined_data.json'), await out.get('combined_data.json'));
     await writeFile(path.join(dir, 'summary.json'), await out.get('summary.json'));
@@ -185,7 +184,6 @@ async function oneSize(n: number, endpoint: string, direct: string, requests: ()
     `${summary.status} ${summary.completed}/${summary.planned}; resume todo ${again.todo}`,
   ];
   console.log(`| ${row.join(' | ')} |`);
-  void seedOutMs;
   data.close();
   out.close();
 }
