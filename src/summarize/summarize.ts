@@ -1,11 +1,14 @@
 import type { MapResult } from '../engines/events.js';
+import { budgetExceeded } from '../engines/policy.js';
 import type { PredictionFormat } from '../formats/predictions/writers.js';
 import type { PlannedPartition } from '../plan/plan.js';
 import type { Store } from '../storage/store.js';
 import type { PartitionFailure, PartitionRecord, StorageStats } from '../worker/record.js';
 import { outputKeys } from '../worker/run-partition.js';
 import { classificationMetrics, quantile, regressionMetrics, type Metrics } from './metrics.js';
+import { mapBounded, SUMMARIZE_READ_CONCURRENCY } from './bounded.js';
 import { readPredictions } from './read-predictions.js';
+import { combinedJson, parseJsonObject, readRecords } from './records.js';
 
 /** The figures of one invocation of a job (a resumed job has several runs). */
 export interface RunStats {
@@ -123,20 +126,6 @@ export function resultStatsCsv(runs: readonly RunStats[]): string {
   return `${RESULT_STATS_COLUMNS.map((c) => (c.includes(',') ? `"${c}"` : c)).join(',')}\n${rows.join('\n')}\n`;
 }
 
-async function loadRecords(
-  output: Store,
-  plan: readonly PlannedPartition[],
-  format: PredictionFormat,
-): Promise<PartitionRecord[]> {
-  const records: PartitionRecord[] = [];
-  for (const p of plan) {
-    const key = outputKeys(p.id, format).record;
-    if (await output.head(key))
-      records.push(JSON.parse(new TextDecoder().decode(await output.get(key))) as PartitionRecord);
-  }
-  return records;
-}
-
 async function computeMetrics(
   output: Store,
   records: readonly PartitionRecord[],
@@ -146,20 +135,27 @@ async function computeMetrics(
   const labels: number[] = [];
   let width = 0;
   let outputName: string | undefined;
-  for (const r of records) {
-    const rows = await readPredictions(await output.get(outputKeys(r.partition, format).predictions), format);
-    for (const row of rows) {
-      if (!('label' in row)) return undefined;
-      outputName ??= Object.keys(row).find(
-        (k) => !['partition', 'index', 'id', 'label', 'error'].includes(k),
-      );
-      if (!outputName) return undefined;
-      const value = row[outputName];
-      const label = row.label;
-      const values = Array.isArray(value) ? (value as number[]) : [value as number];
-      width ||= values.length;
-      for (const v of values) preds.push(v ?? NaN);
-      labels.push(Array.isArray(label) ? Number(label[0]) : label === null ? NaN : Number(label));
+  // Read a window of prediction files at a time (concurrently), folded in record order.
+  const window = SUMMARIZE_READ_CONCURRENCY * 4;
+  for (let start = 0; start < records.length; start += window) {
+    const slice = records.slice(start, start + window);
+    const files = await mapBounded(slice, SUMMARIZE_READ_CONCURRENCY, async (r) =>
+      readPredictions(await output.get(outputKeys(r.partition, format).predictions), format),
+    );
+    for (const rows of files) {
+      for (const row of rows) {
+        if (!('label' in row)) return undefined;
+        outputName ??= Object.keys(row).find(
+          (k) => !['partition', 'index', 'id', 'label', 'error'].includes(k),
+        );
+        if (!outputName) return undefined;
+        const value = row[outputName];
+        const label = row.label;
+        const values = Array.isArray(value) ? (value as number[]) : [value as number];
+        width ||= values.length;
+        for (const v of values) preds.push(v ?? NaN);
+        labels.push(Array.isArray(label) ? Number(label[0]) : label === null ? NaN : Number(label));
+      }
     }
   }
   if (!outputName || labels.length === 0) return undefined;
@@ -171,10 +167,15 @@ export interface SummarizeInput {
   readonly output: Store;
   readonly plan: readonly PlannedPartition[];
   readonly format: PredictionFormat;
-  readonly map: MapResult;
+  /**
+   * This run's outcome, or how to make it from every record of the job (read once by Summarize): the
+   * AWS engine picks its run's records out of them instead of reading them twice.
+   */
+  readonly map: MapResult | ((records: readonly PartitionRecord[]) => MapResult | Promise<MapResult>);
   readonly resumed: number;
   readonly startedAt: Date;
-  readonly wallSeconds: number;
+  /** The run's wall time, seconds; a function is asked as late as possible, so Summarize counts too. */
+  readonly wallSeconds: number | (() => number);
   readonly mapSeconds: number;
   readonly job: {
     input: string;
@@ -189,15 +190,18 @@ export interface SummarizeInput {
 }
 
 /**
- * Summarize: combines every record of the job (this run's and earlier runs'), computes the run's
- * figures and, with a label, the metrics from the predictions as written, then writes
+ * Summarize, for every engine: combines every record of the job (this run's and earlier runs'; `results/`
+ * listed once and the records read concurrently), computes the run's figures and, with a label, the
+ * metrics from the predictions as written, then writes
  * `combined_data.json`, `result_stats.csv` and `summary.json`.
  *
  * @example const summary = await summarize({ output, plan, format: 'parquet', map, ... });
  */
 export async function summarize(input: SummarizeInput): Promise<JobSummary> {
-  const { output, plan, map } = input;
-  const records = await loadRecords(output, plan, input.format);
+  const { output, plan } = input;
+  const records = await readRecords(output, plan, input.format);
+  const map = typeof input.map === 'function' ? await input.map(records) : input.map;
+  const metrics = await computeMetrics(output, records, input.format);
   const runRecords = map.records;
   const partitionSeconds = runRecords.map((r) => r.timings.total);
   const items = runRecords.reduce((a, r) => a + r.items, 0);
@@ -205,7 +209,11 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
     .head('summary.json')
     .then(async (h) =>
       h
-        ? (JSON.parse(new TextDecoder().decode(await output.get('summary.json'))) as Partial<JobSummary>)
+        ? parseJsonObject<Partial<JobSummary>>(
+            await output.get('summary.json'),
+            output.describe('summary.json'),
+            'delete it (losing the figures of earlier runs) and summarize again',
+          )
         : undefined,
     );
   const runs = [...(previous?.runs ?? [])];
@@ -219,7 +227,7 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
     partitions: runRecords.length,
     items,
     bytes: runRecords.reduce((a, r) => a + r.bytes, 0),
-    wall_seconds: input.wallSeconds,
+    wall_seconds: typeof input.wallSeconds === 'function' ? input.wallSeconds() : input.wallSeconds,
     map_seconds: input.mapSeconds,
     items_per_second: input.mapSeconds > 0 ? items / input.mapSeconds : 0,
     mean_partition_seconds: mean(partitionSeconds),
@@ -231,12 +239,15 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
   runs.push(run);
   const done = new Set(records.map((r) => r.partition));
   const failures = map.failures.filter((f) => !done.has(f.partition));
-  const failedShare = plan.length ? ((plan.length - records.length) / plan.length) * 100 : 0;
   const cold = records.filter((r) => r.cold);
   const stage = (k: 'read' | 'read_wait' | 'decode' | 'inference' | 'write' | 'total') =>
     records.reduce((a, r) => a + (r.timings[k] ?? 0), 0);
   const summary: JobSummary = {
-    status: failedShare <= input.job.toleratedFailurePercentage && map.skipped === 0 ? 'succeeded' : 'failed',
+    status:
+      !budgetExceeded(plan.length - records.length, plan.length, input.job.toleratedFailurePercentage) &&
+      map.skipped === 0
+        ? 'succeeded'
+        : 'failed',
     input: input.job.input,
     model: input.job.model,
     output: input.job.output,
@@ -266,11 +277,11 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
       mean_time_to_first_prediction_s: mean(cold.map((r) => r.time_to_first_prediction_s ?? 0)),
     },
     failures,
-    metrics: await computeMetrics(output, records, input.format),
+    metrics,
     run,
     runs,
   };
-  await output.put('combined_data.json', `${JSON.stringify(records, null, 2)}\n`);
+  await output.put('combined_data.json', combinedJson(records));
   await output.put('result_stats.csv', resultStatsCsv(runs));
   await output.put('summary.json', `${JSON.stringify(summary, null, 2)}\n`);
   return summary;

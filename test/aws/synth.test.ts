@@ -230,10 +230,10 @@ test('IAM: nothing broader than the data, model and output prefixes; listing con
   assert.ok(!isAllowed(initialize, 's3:ListBucket', 'arn:aws:s3:::cai-data', { 's3:prefix': '' }));
   assert.ok(!isAllowed(initialize, 's3:ListBucket', 'arn:aws:s3:::cai-data'));
   assert.ok(!isAllowed(initialize, 's3:DeleteObject', obj('cai-out', 'runs/job/predictions/1.jsonl')));
-  assert.ok(
-    !isAllowed(initialize, 's3:GetObject', obj('cai-data', 'galaxies/good/1.pt')),
-    'plans by listing',
-  );
+  // Planning row ranges reads Parquet footers and FITS headers: the data prefix, and nothing beside it.
+  assert.ok(isAllowed(initialize, 's3:GetObject', obj('cai-data', 'galaxies/good/1.parquet')));
+  assert.ok(!isAllowed(initialize, 's3:GetObject', obj('cai-data', 'models/astromae.onnx')));
+  assert.ok(!isAllowed(initialize, 's3:PutObject', obj('cai-data', 'galaxies/good/1.parquet')));
   assert.ok(!isAllowed(summarize, 's3:GetObject', obj('cai-data', 'galaxies/good/1.pt')));
   assert.ok(!isAllowed(summarize, 's3:ListBucket', 'arn:aws:s3:::cai-data', { 's3:prefix': 'galaxies/' }));
 });
@@ -282,7 +282,9 @@ test('the Distributed Map: manifest reader, concurrency and failure budget from 
     Parameters: { Bucket: 'cai-out', 'Key.$': '$.init.manifest.key' },
   });
   assert.equal(map.MaxConcurrencyPath, '$.init.maxConcurrency');
-  assert.equal(map.ToleratedFailurePercentagePath, '$.init.toleratedFailurePercentage');
+  // A count: Step Functions' percentage path takes integers only (a 2.5% budget would fail the Map).
+  assert.equal(map.ToleratedFailureCountPath, '$.init.toleratedFailureCount');
+  assert.equal(map.ToleratedFailurePercentagePath, undefined);
   // resultWriterV2 survived synthesis (DESIGN.md pitfall 5).
   assert.deepEqual(map.ResultWriter, {
     Resource: 'arn:aws:states:::s3:putObject',
@@ -302,24 +304,29 @@ test('the Distributed Map: manifest reader, concurrency and failure budget from 
     'retryCount.$': '$$.State.RetryCount',
   });
   const retries = infer.Retry as Json[];
-  const service = retries.find((r) =>
-    (r.ErrorEquals as string[]).includes('Lambda.TooManyRequestsException'),
-  );
-  assert.ok(service, 'a Retry for Lambda throttling');
+  // Throttling has a Retry of its own, first, long enough to ride out an account concurrency of 10
+  // under a MaxConcurrency of 1,000 (about 100 minutes of capped, jittered waits).
+  const throttled = retries[0];
+  assert.deepEqual(throttled.ErrorEquals, ['Lambda.TooManyRequestsException']);
+  assert.ok(Number(throttled.MaxAttempts) >= 100 && Number(throttled.MaxDelaySeconds) <= 60);
+  assert.equal(throttled.JitterStrategy, 'FULL');
+  const service = retries.find((r) => (r.ErrorEquals as string[]).includes('Lambda.ServiceException'));
+  assert.ok(service, 'a Retry for Lambda faults');
   assert.deepEqual(service.ErrorEquals, [...LAMBDA_SERVICE_ERRORS]);
   assert.ok(Number(service.BackoffRate) > 1 && Number(service.MaxAttempts) >= 3);
   assert.equal(service.JitterStrategy, 'FULL');
   assert.ok(Number(service.MaxDelaySeconds) > 0);
   const crash = retries.find((r) => (r.ErrorEquals as string[]).includes('Sandbox.Timedout'));
   assert.equal(crash?.MaxAttempts, 2, 'crashAttempts 3 = 2 retries');
-  // Initialize and Summarize ride out throttling the same way.
+  // Unhandled errors (timeouts, out of memory) may arrive as Lambda.Unknown; no Task sets TimeoutSeconds,
+  // so States.Timeout cannot occur and is not listed.
+  assert.ok((crash?.ErrorEquals as string[]).includes('Lambda.Unknown'));
+  assert.ok(!JSON.stringify(retries).includes('States.Timeout'));
+  // Initialize and Summarize ride out throttling and faults the same way.
   const states = plainTemplate.stateMachine.definition.States as States;
   for (const name of [STATES.initialize, STATES.summarize]) {
-    assert.ok(
-      (states[name].Retry as Json[]).some((r) =>
-        (r.ErrorEquals as string[]).includes('Lambda.ServiceException'),
-      ),
-    );
+    for (const error of ['Lambda.ServiceException', 'Lambda.TooManyRequestsException'])
+      assert.ok((states[name].Retry as Json[]).some((r) => (r.ErrorEquals as string[]).includes(error)));
   }
 });
 

@@ -75,9 +75,10 @@ function addStackOptions(cmd: Command): Command {
     )
     .option(
       '--ephemeral-storage <mb>',
-      'inference Lambda /tmp size, MB (default 512)',
+      'inference Lambda /tmp size, MB (default: deploy sizes it from the model, at least 512)',
       number('--ephemeral-storage'),
-    );
+    )
+    .option('--whole-bucket-output', 'allow --output to be a whole bucket (s3://bucket), not a prefix');
 }
 
 async function stackParams(o: Record<string, unknown>): Promise<StackParamsInput> {
@@ -107,9 +108,29 @@ async function stackParams(o: Record<string, unknown>): Promise<StackParamsInput
     crashAttempts: o.crashAttempts,
     packaging: o.packaging,
     ephemeralStorageMb: o.ephemeralStorage,
+    wholeBucketOutput: o.wholeBucketOutput,
   };
   for (const [k, v] of Object.entries(flags)) if (v !== undefined) base[k] = v;
   return base as unknown as StackParamsInput;
+}
+
+// The inference function's /tmp from the model's size (a HEAD with the deployer's credentials): a model
+// above ~450 MB no longer fails in every cold start with a full disk.
+async function sizeTmp(model: string, asked: number | undefined, warn: (t: string) => void): Promise<number> {
+  const { ephemeralStorageFor } = await import('../../engines/aws/params.js');
+  const { S3Store } = await import('../../storage/s3-store.js');
+  const cut = model.lastIndexOf('/');
+  const store = new S3Store(model.slice(0, cut));
+  try {
+    const size = (await store.head(model.slice(cut + 1)))?.size;
+    if (size !== undefined) return ephemeralStorageFor(size, asked);
+  } catch (e) {
+    if (e instanceof CaiError && e.code === ErrorCodes.option) throw e;
+  } finally {
+    store.close();
+  }
+  warn(`warning: could not read the size of ${model}; /tmp stays ${asked ?? 512} MB\n`);
+  return asked ?? 512;
 }
 
 function addSessionOptions(cmd: Command): Command {
@@ -200,8 +221,18 @@ export function registerAwsCommand(program: Command, deps: AwsCommandDeps = {}):
       'never',
     )
     .action(async (o: Record<string, unknown>) => {
-      const params = parseStackParams(await stackParams(o));
-      await connect({ ...session(o), stackName: params.stackName });
+      const raw = await stackParams(o);
+      const asked = parseStackParams(raw);
+      const api = await connect({ ...session(o), stackName: asked.stackName });
+      // More Map children than the account may run at once would only wait in throttling retries.
+      const { capConcurrency } = await import('../../engines/aws/account-limits.js');
+      const capped = capConcurrency(asked.maxConcurrency, await api.accountConcurrency?.());
+      if (capped.warning) err(`warning: ${capped.warning}\n`);
+      const params = {
+        ...asked,
+        maxConcurrency: capped.maxConcurrency,
+        ephemeralStorageMb: await sizeTmp(asked.model, raw.ephemeralStorageMb, err),
+      };
       const { synthesize } = await import('../../engines/aws/app.js');
       const { runCdk } = await import('../../engines/aws/cdk-cli.js');
       const s = await synthesize(params, String(o.out));

@@ -12,6 +12,7 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { CaiError, ErrorCodes } from '../../errors.js';
+import type { AccountConcurrency } from './account-limits.js';
 import { STACK_OUTPUTS } from './stack-outputs.js';
 
 /** Where and as whom to reach AWS; unset fields follow the SDK's usual chain (env, profile...). */
@@ -63,6 +64,8 @@ export interface AwsApi {
   mapRun(executionArn: string): Promise<MapRunItems | undefined>;
   /** Deletes a stack and waits until CloudFormation has removed it (or says why it could not). */
   deleteStack(stackName: string): Promise<void>;
+  /** Lambda's concurrency limits in the region (GetAccountSettings), when the API can tell. */
+  accountConcurrency?(): Promise<AccountConcurrency | undefined>;
 }
 
 type SdkError = Error & { code?: string; $metadata?: { httpStatusCode?: number } };
@@ -194,6 +197,19 @@ export async function sdkAwsApi(session: AwsSession): Promise<AwsApi> {
   };
   return {
     region,
+    accountConcurrency: () =>
+      call(async () => {
+        const { LambdaClient, GetAccountSettingsCommand } = await import('@aws-sdk/client-lambda');
+        const lambda = new LambdaClient(config);
+        try {
+          const { AccountLimit } = await lambda.send(new GetAccountSettingsCommand({}));
+          const limit = AccountLimit?.ConcurrentExecutions;
+          const unreserved = AccountLimit?.UnreservedConcurrentExecutions ?? limit;
+          return limit === undefined || unreserved === undefined ? undefined : { limit, unreserved };
+        } finally {
+          lambda.destroy();
+        }
+      }),
     describeStack: (stackName) =>
       call(async () => {
         const res = await cfn.send(new DescribeStacksCommand({ StackName: stackName }));

@@ -11,17 +11,59 @@ export const LAMBDA_ERRORS = Object.freeze({
   failed: 'CaiPartitionError',
 } as const);
 
-/** Lambda and Step Functions errors that mean the invocation itself died, with the CAI code for each. */
+/**
+ * Lambda errors that mean the invocation itself died, with the CAI code for each. `Lambda.Unknown` is
+ * how an unhandled error (a timeout, running out of memory) may reach Step Functions: its code depends
+ * on its message (see {@link crashCode}). No Task has a TimeoutSeconds, so `States.Timeout` never occurs.
+ */
 export const CRASH_ERRORS: Readonly<Record<string, string>> = Object.freeze({
   'Sandbox.Timedout': ErrorCodes.timeout,
-  'States.Timeout': ErrorCodes.timeout,
   'Runtime.ExitError': ErrorCodes.workerCrash,
   'Runtime.OutOfMemory': ErrorCodes.workerCrash,
+  'Lambda.Unknown': ErrorCodes.workerCrash,
 });
 
-/** Lambda service errors worth retrying with backoff (throttling, transient faults). */
+/**
+ * The CAI code of a crash error, from its name and the Lambda's message (`Lambda.Unknown` carries a
+ * timeout's "Task timed out after 900.00 seconds" or a killed runtime's message).
+ *
+ * @example crashCode('Lambda.Unknown', '... Task timed out after 900.00 seconds') // 'E_TIMEOUT'
+ */
+export function crashCode(error: string, message: string): string | undefined {
+  const code = CRASH_ERRORS[error];
+  if (code && /timed out/i.test(message)) return ErrorCodes.timeout;
+  return code;
+}
+
+/**
+ * The Lambda's own message inside a crash's cause: `Lambda.Unknown` wraps the runtime's payload in
+ * "The cause could not be determined because Lambda did not return an error type. Returned payload:
+ * {...}"; other causes are the runtime's JSON or plain text.
+ *
+ * @example lambdaMessage('{"errorMessage":"Task timed out after 3.00 seconds"}') // 'Task timed out after 3.00 seconds'
+ */
+export function lambdaMessage(cause: string | undefined): string {
+  if (!cause) return '';
+  const json = cause.indexOf('{');
+  for (const text of [cause, json >= 0 ? cause.slice(json) : '']) {
+    try {
+      const parsed = JSON.parse(text) as { errorMessage?: unknown };
+      if (typeof parsed.errorMessage === 'string') return parsed.errorMessage;
+    } catch {
+      // Not JSON: plain text, such as a Step Functions cause.
+    }
+  }
+  return cause;
+}
+
+/** The Lambda error of a throttled invocation, retried separately and much longer than faults. */
+export const LAMBDA_THROTTLED = 'Lambda.TooManyRequestsException';
+
+/** Tries of a throttled invocation: with a 60 s cap and full jitter, about 100 minutes of waiting. */
+export const THROTTLE_ATTEMPTS = 200;
+
+/** Lambda service errors worth retrying with backoff (transient faults). */
 export const LAMBDA_SERVICE_ERRORS = Object.freeze([
-  'Lambda.TooManyRequestsException',
   'Lambda.ServiceException',
   'Lambda.AWSLambdaException',
   'Lambda.SdkClientException',

@@ -1,7 +1,7 @@
 // The files a Distributed Map's ResultWriter exports, and how Summarize reads failures out of them.
 import type { PlannedPartition } from '../../plan/plan.js';
 import type { Store } from '../../storage/store.js';
-import { CRASH_ERRORS, parsePartitionErrors } from './lambda-errors.js';
+import { CRASH_ERRORS, crashCode, lambdaMessage, parsePartitionErrors } from './lambda-errors.js';
 
 /** A list of result files of one status. */
 export interface ResultFile {
@@ -55,18 +55,6 @@ export function partitionsOfChildInput(input: string): PlannedPartition[] {
   return value.Items ?? (value.partition ? [value.partition] : []);
 }
 
-// A Lambda error's Cause is a JSON object with errorType and errorMessage; other causes are text.
-function causeMessage(cause: string | undefined): string {
-  if (!cause) return '';
-  try {
-    const parsed = JSON.parse(cause) as { errorMessage?: unknown };
-    if (typeof parsed.errorMessage === 'string') return parsed.errorMessage;
-  } catch {
-    // Not JSON: a Step Functions cause such as a timeout's.
-  }
-  return cause;
-}
-
 /**
  * Finds the ResultWriter manifest of a map run under `folder` of `store` (the Map's result prefix),
  * given the key the Map reported, or by listing when the Map failed and reported none.
@@ -105,7 +93,7 @@ export async function readMapFailures(
       decode(await store.get(file.Key.slice(storePrefix.length))),
     ) as ChildExecutionResult[];
     for (const entry of entries) {
-      const message = causeMessage(entry.Cause);
+      const message = lambdaMessage(entry.Cause);
       const reported = new Map(parsePartitionErrors(message).map((e) => [e.partition, e]));
       for (const p of partitionsOfChildInput(entry.Input)) {
         const own = reported.get(p.id);
@@ -116,7 +104,7 @@ export async function readMapFailures(
           failures.push({
             partition: p.id,
             attempts: error in CRASH_ERRORS ? crashAttempts : 1,
-            code: CRASH_ERRORS[error] ?? error,
+            code: crashCode(error, message) ?? error,
             message: message || `the child execution ended ${entry.Status}`,
           });
         }

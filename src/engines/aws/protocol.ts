@@ -36,6 +36,12 @@ export interface InitializeResult {
   readonly runFolder: string;
   readonly maxConcurrency: number;
   readonly toleratedFailurePercentage: number;
+  /**
+   * Failed partitions the Map tolerates: `toleratedFailures(planned, toleratedFailurePercentage)`, an
+   * integer, as Step Functions' ToleratedFailureCountPath needs (its percentage path takes integers only,
+   * and a job's budget may be 2.5%).
+   */
+  readonly toleratedFailureCount: number;
   readonly task: MapTask;
   readonly planned: number;
   readonly todo: number;

@@ -10,6 +10,7 @@ import type { Construct } from 'constructs';
 import { CaiError, ErrorCodes } from '../../errors.js';
 import type { LambdaBundles } from './bundle.js';
 import { handlerEnvironment } from './config.js';
+import { acknowledgeNagFindings } from './nag-acknowledgements.js';
 import { bucketAndPrefix, type StackParams } from './params.js';
 import { STACK_OUTPUTS } from './stack-outputs.js';
 import { buildDefinition } from './state-machine.js';
@@ -142,6 +143,9 @@ export class CaiStack extends Stack {
       'Initialize',
       [
         listUnder(dataBucket, data.prefix),
+        // Planning row ranges (Parquet with partitionItems/partitionBytes, FITS cutout files) reads
+        // footers and headers of the data.
+        readData,
         listUnder(outputBucket, out.prefix),
         readOutput,
         writeOutput,
@@ -223,6 +227,14 @@ export class CaiStack extends Stack {
       stateMachineType: sfn.StateMachineType.STANDARD,
       comment: 'CAI: Initialize -> Distributed Map of inference Lambdas -> Summarize',
       logs: { destination: logGroup('JobsLogs'), level: sfn.LogLevel.ERROR, includeExecutionData: false },
+    });
+
+    acknowledgeNagFindings({
+      stack: this,
+      functions: [initialize, inference, summarize],
+      stateMachine: this.stateMachine,
+      data,
+      output: out,
     });
 
     new CfnOutput(this, STACK_OUTPUTS.stateMachineArn, { value: this.stateMachine.stateMachineArn });

@@ -5,7 +5,13 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
-import { CRASH_ERRORS, LAMBDA_ERRORS, LAMBDA_SERVICE_ERRORS } from './lambda-errors.js';
+import {
+  CRASH_ERRORS,
+  LAMBDA_ERRORS,
+  LAMBDA_SERVICE_ERRORS,
+  LAMBDA_THROTTLED,
+  THROTTLE_ATTEMPTS,
+} from './lambda-errors.js';
 
 /** Names of the states, for tests and for reading executions. */
 export const STATES = Object.freeze({
@@ -16,6 +22,7 @@ export const STATES = Object.freeze({
   choice: 'JobSucceeded',
   done: 'Done',
   failed: 'JobFailed',
+  summarizeFailed: 'SummarizeFailed',
 } as const);
 
 /** The most tries a job may ask for (the job schema's `maxAttempts` limit). */
@@ -74,8 +81,18 @@ function invoke(
     retryOnServiceExceptions: false,
     resultPath,
   });
-  // Throttling and transient Lambda faults: back off with jitter so that a thousand Map children do not
-  // retry in lockstep.
+  // Throttling slows the run instead of failing partitions: an account's concurrency (often 10 on a new
+  // account) below the Map's MaxConcurrency throttles most invocations, for as long as the run lasts.
+  // Capped backoff with full jitter keeps the waiting children spread out; about 100 minutes in all.
+  task.addRetry({
+    errors: [LAMBDA_THROTTLED],
+    interval: Duration.seconds(1),
+    backoffRate: 2,
+    maxAttempts: THROTTLE_ATTEMPTS,
+    maxDelay: Duration.seconds(60),
+    jitterStrategy: sfn.JitterType.FULL,
+  });
+  // Transient Lambda faults: back off with jitter so that a thousand Map children do not retry in lockstep.
   task.addRetry({
     errors: [...LAMBDA_SERVICE_ERRORS],
     interval: Duration.seconds(2),
@@ -167,7 +184,10 @@ export function buildDefinition(scope: Construct, parts: DefinitionParts): sfn.I
           },
         }),
     maxConcurrencyPath: sfn.JsonPath.stringAt('$.init.maxConcurrency'),
-    toleratedFailurePercentagePath: sfn.JsonPath.stringAt('$.init.toleratedFailurePercentage'),
+    // A count, not the percentage: Step Functions takes only integer percentages, and the count is the
+    // budget every engine applies (toleratedFailures). Failures in this run are all the job's failures:
+    // partitions finished by earlier runs are not in the manifest.
+    toleratedFailureCountPath: sfn.JsonPath.stringAt('$.init.toleratedFailureCount'),
     resultWriterV2: new ScopedResultWriter(
       { bucket: parts.outputBucket, prefix: sfn.JsonPath.stringAt('$.init.resultWriter.prefix') },
       parts.writeResults,
@@ -190,6 +210,15 @@ export function buildDefinition(scope: Construct, parts: DefinitionParts): sfn.I
     '$.summary',
   );
   map.addCatch(summarize, { errors: ['States.ALL'], resultPath: '$.mapError' });
+  // Summarize failing (a damaged record it names, a Lambda limit) fails the execution with its own error
+  // and cause, instead of a bare Lambda failure in the history.
+  summarize.addCatch(
+    new sfn.Fail(scope, STATES.summarizeFailed, {
+      error: 'CaiSummarizeFailed',
+      causePath: sfn.JsonPath.stringAt('$.summarizeError.Cause'),
+    }),
+    { errors: ['States.ALL'], resultPath: '$.summarizeError' },
+  );
 
   const verdict = new sfn.Choice(scope, STATES.choice)
     .when(sfn.Condition.stringEquals('$.summary.status', 'succeeded'), new sfn.Succeed(scope, STATES.done))

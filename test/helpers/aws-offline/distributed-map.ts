@@ -194,6 +194,19 @@ export async function runDistributedMap(
   const concurrency = numberField(state, 'MaxConcurrency', input, context) || 10_000;
   const pct = numberField(state, 'ToleratedFailurePercentage', input, context);
   const count = numberField(state, 'ToleratedFailureCount', input, context);
+  // Step Functions' own checks of these fields: whole numbers, a percentage at most 100.
+  for (const [field, value, max] of [
+    ['MaxConcurrency', concurrency, 10_000],
+    ['ToleratedFailurePercentage', pct, 100],
+    ['ToleratedFailureCount', count, Infinity],
+  ] as const) {
+    if (value !== undefined && (!Number.isInteger(value) || value > max)) {
+      throw new StatesError(
+        'States.Runtime',
+        `Map "${name}": ${field} must be an integer${max < Infinity ? ` from 0 to ${max}` : ''}, got ${value}`,
+      );
+    }
+  }
   const total = items.length;
   const itemCounts: MapRunCounts = { pending: total, running: 0, succeeded: 0, failed: 0, aborted: 0, total };
   const executionCounts: MapRunCounts = {

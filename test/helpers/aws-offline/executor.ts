@@ -4,6 +4,7 @@ import { S3Store } from '../../../src/storage/s3-store.js';
 import { runDistributedMap, type MapRunProgress } from './distributed-map.js';
 import { CAI_HANDLERS } from './handlers.js';
 import { isAllowed } from './iam.js';
+import { startIamProxy, type IamDenial, type IamProxy } from './iam-proxy.js';
 import { runStates, type ContextObject, type InterpreterServices, type StatesJson } from './interpreter.js';
 import { OfflineLambdaService, type HandlerFactory, type InvocationRecord } from './lambda-service.js';
 import { StatesError } from './paths.js';
@@ -23,6 +24,12 @@ export interface OfflineExecutionOptions {
   readonly waitScale?: number;
   /** Concurrent invocations before Lambda throttles; unlimited by default. */
   readonly accountConcurrency?: number;
+  /**
+   * Send each function's S3 requests through a proxy that enforces the function role's policy (true by
+   * default): a job whose `s3Endpoint` is `s3Endpoint` reaches S3, from each function, through its own
+   * proxy, and a request the role does not allow is answered 403 AccessDenied as S3 would.
+   */
+  readonly enforceIam?: boolean;
   readonly executionName?: string;
   readonly random?: () => number;
   /** Map run progress, as `DescribeMapRun` would show it. */
@@ -44,6 +51,8 @@ export interface OfflineExecutionResult {
   readonly mapRuns: readonly MapRunProgress[];
   /** Every Lambda invocation, in the order they ended. */
   readonly invocations: readonly InvocationRecord[];
+  /** S3 requests of the functions their roles did not allow (answered 403). */
+  readonly iamDenials: readonly IamDenial[];
 }
 
 /**
@@ -62,9 +71,34 @@ export async function runOfflineExecution(options: OfflineExecutionOptions): Pro
   const template =
     typeof options.template === 'string' ? await loadSynthesizedTemplate(options.template) : options.template;
   const sm = template.stateMachine;
+  const proxies = new Map<string, IamProxy>();
+  if (options.enforceIam ?? true) {
+    for (const fn of template.functions.values()) {
+      proxies.set(
+        fn.arn,
+        await startIamProxy({
+          target: options.s3Endpoint,
+          principal: `${fn.logicalId}/role`,
+          policy: fn.policy,
+        }),
+      );
+    }
+  }
+  // An endpoint on the wire, as a JSON string value, is any function's route or the server itself.
+  const endpoints = [options.s3Endpoint, ...[...proxies.values()].map((p) => p.endpoint)].map((e) =>
+    JSON.stringify(e),
+  );
   const lambda = new OfflineLambdaService(template.functions, options.handlers ?? CAI_HANDLERS, {
     accountConcurrency: options.accountConcurrency,
+    rewriteRequest: (fn, json) => {
+      const own = proxies.get(fn.arn);
+      if (!own) return json;
+      let out = json;
+      for (const e of endpoints) out = out.split(e).join(JSON.stringify(own.endpoint));
+      return out;
+    },
   });
+  const iamDenials = () => [...proxies.values()].flatMap((p) => p.denials);
   const stores = new Map<string, S3Store>();
   const store = (bucket: string) => {
     let s = stores.get(bucket);
@@ -134,6 +168,7 @@ export async function runOfflineExecution(options: OfflineExecutionOptions): Pro
       output,
       stopDate: new Date().toISOString(),
       mapRuns: [...mapRuns.values()],
+      iamDenials: iamDenials(),
     };
   } catch (err) {
     const e = err instanceof StatesError ? err : new StatesError('States.Runtime', String(err));
@@ -144,8 +179,10 @@ export async function runOfflineExecution(options: OfflineExecutionOptions): Pro
       cause: e.cause,
       stopDate: new Date().toISOString(),
       mapRuns: [...mapRuns.values()],
+      iamDenials: iamDenials(),
     };
   } finally {
     for (const s of stores.values()) s.close();
+    await Promise.all([...proxies.values()].map((p) => p.stop()));
   }
 }

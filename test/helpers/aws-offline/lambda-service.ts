@@ -44,7 +44,11 @@ export class OfflineLambdaService {
   constructor(
     private readonly functions: ReadonlyMap<string, TemplateFunction>,
     private readonly factories: Readonly<Record<string, HandlerFactory>>,
-    private readonly options: { accountConcurrency?: number } = {},
+    private readonly options: {
+      accountConcurrency?: number;
+      /** Rewrites an event on the wire for the function it goes to (e.g. its own S3 route). */
+      rewriteRequest?: (fn: TemplateFunction, json: string) => string;
+    } = {},
   ) {}
 
   /** Containers created so far for a function (logical id), i.e. its cold starts. */
@@ -58,12 +62,15 @@ export class OfflineLambdaService {
     const factory = this.factories[fn.handler];
     if (!factory)
       throw new StatesError('Lambda.Unknown', `no offline handler for ${fn.handler} (${fn.logicalId})`);
-    const request = JSON.stringify(payload);
+    const wire = JSON.stringify(payload);
+    const request = this.options.rewriteRequest ? this.options.rewriteRequest(fn, wire) : wire;
     if (Buffer.byteLength(request) > INVOKE_PAYLOAD_LIMIT) {
       throw new StatesError('Lambda.RequestTooLargeException', `the payload of ${fn.logicalId} is over 6 MB`);
     }
     if (this.options.accountConcurrency !== undefined && this.running >= this.options.accountConcurrency) {
-      throw new StatesError('Lambda.TooManyRequestsException', 'Rate Exceeded.');
+      const error = 'Lambda.TooManyRequestsException';
+      this.invocations.push({ function: fn.logicalId, requestId: randomUUID(), cold: false, ms: 0, error });
+      throw new StatesError(error, 'Rate Exceeded.');
     }
     this.running++;
     const requestId = randomUUID();

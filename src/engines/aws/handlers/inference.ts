@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import { describeError, ErrorCodes } from '../../../errors.js';
+import { CaiError, describeError, ErrorCodes } from '../../../errors.js';
 import type { ResolvedJob } from '../../../job/spec.js';
+import { writeFailure } from '../../../summarize/failure-files.js';
 import type { PlannedPartition } from '../../../plan/plan.js';
 import { openStore } from '../../../storage/open.js';
 import { createWorkerContext, type WorkerContext } from '../../../worker/context.js';
@@ -67,7 +68,18 @@ export function createInferenceHandler(
     if (warm?.key === key) return warm;
     if (warm) await warm.ctx.model.release();
     warm = undefined;
-    const ctx = await createWorkerContext(job);
+    const ctx = await createWorkerContext(job).catch((err: unknown) => {
+      // The model is downloaded to /tmp (512 MB unless the stack raised it): a full disk says what to set.
+      if (/ENOSPC|no space left/i.test(`${(err as { code?: string }).code} ${(err as Error).message}`)) {
+        throw new CaiError(
+          ErrorCodes.option,
+          job.model,
+          "does not fit in the inference function's /tmp; deploy again with a larger --ephemeral-storage (or leave the flag out: cai aws deploy sizes it from the model)",
+          { cause: err },
+        );
+      }
+      throw err;
+    });
     const output = new RecordStampingStore(ctx.output);
     warm = { key, ctx: { ...ctx, output }, output };
     return warm;
@@ -94,7 +106,7 @@ export function createInferenceHandler(
     }
 
     const results: InferenceResult['partitions'][number][] = [];
-    const failures: PartitionError[] = [];
+    const failures: (PartitionError & { key: string })[] = [];
     let sliceStart = started;
     for (const [i, partition] of partitions.entries()) {
       try {
@@ -123,7 +135,7 @@ export function createInferenceHandler(
         results.push({ id: partition.id, status: 'ok', items: record.items, seconds: record.timings.total });
       } catch (err) {
         const { code, message } = describeError(err);
-        failures.push({ partition: partition.id, attempt, code, message });
+        failures.push({ partition: partition.id, attempt, code, message, key: partition.key });
       } finally {
         sliceStart = performance.now();
       }
@@ -133,7 +145,25 @@ export function createInferenceHandler(
         (f) => !PERMANENT_ERRORS.has(f.code) && !(f.code === ErrorCodes.model && !warm),
       );
       const retry = transient && attempt < task.job.maxAttempts;
-      throw new InvocationError(retry ? LAMBDA_ERRORS.retryable : LAMBDA_ERRORS.failed, failures);
+      // Kept in the output before the throw: whatever the Map exports of a failed run, Summarize can
+      // name every failed partition and why. A failed write loses only the reason, not the failure.
+      await Promise.all(
+        failures.map((f) =>
+          writeFailure(outputForChecks, {
+            status: 'failed',
+            partition: f.partition,
+            data_path: f.key,
+            attempts: attempt,
+            error: { code: f.code, message: f.message },
+            run_started_at: task.startedAt,
+            finished_at: new Date().toISOString(),
+          }).catch(() => undefined),
+        ),
+      );
+      throw new InvocationError(
+        retry ? LAMBDA_ERRORS.retryable : LAMBDA_ERRORS.failed,
+        failures.map(({ key: _key, ...f }) => f),
+      );
     }
     return { partitions: results };
   };

@@ -1,5 +1,6 @@
 import { pendingPartitions, planOrResume } from '../../../job/resume.js';
 import { parseJobSpec, type JobSpec } from '../../../job/spec.js';
+import { toleratedFailures } from '../../policy.js';
 import { openStore } from '../../../storage/open.js';
 import type { HandlerConfig } from '../config.js';
 import { checkJobScope, resolveAwsJob } from '../job-scope.js';
@@ -45,6 +46,7 @@ export function createInitializeHandler(
       runFolder,
       maxConcurrency: job.concurrency,
       toleratedFailurePercentage: job.toleratedFailurePercentage,
+      toleratedFailureCount: toleratedFailures(plan.length, job.toleratedFailurePercentage),
       task: { job, overwrite, startedAt: event.executionStartTime },
       planned: plan.length,
       todo: todo.length,

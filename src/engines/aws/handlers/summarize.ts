@@ -1,17 +1,24 @@
 import { performance } from 'node:perf_hooks';
+import { CaiError, ErrorCodes } from '../../../errors.js';
 import type { PlannedPartition } from '../../../plan/plan.js';
 import { openStore } from '../../../storage/open.js';
+import { readFailures } from '../../../summarize/failure-files.js';
+import { parseJsonObject } from '../../../summarize/records.js';
 import { summarize } from '../../../summarize/summarize.js';
+import type { MapResult } from '../../events.js';
 import type { PartitionFailure, PartitionRecord } from '../../../worker/record.js';
-import { outputKeys } from '../../../worker/run-partition.js';
 import type { HandlerConfig } from '../config.js';
 import { ListingHeadStore } from '../listing-store.js';
 import { findMapManifest, readMapFailures } from '../map-results.js';
 import { bucketAndPrefix } from '../params.js';
 import type { SummarizeEvent, SummarizeResult } from '../protocol.js';
 
-const readJson = async <T>(store: ListingHeadStore, key: string): Promise<T> =>
-  JSON.parse(new TextDecoder().decode(await store.get(key))) as T;
+// plan.json and the manifest are arrays; a damaged one gets the same clear error as a record.
+function parseJsonArray<T>(bytes: Uint8Array, where: string, remedy: string): T[] {
+  const value = parseJsonObject<unknown>(bytes, where, remedy);
+  if (!Array.isArray(value)) throw new CaiError(ErrorCodes.corrupt, where, `is not a JSON array; ${remedy}`);
+  return value as T[];
+}
 
 /**
  * The Summarize Lambda: reads the records of the partitions this execution was to do, takes the failed
@@ -30,61 +37,77 @@ export function createSummarizeHandler(
     const t0 = performance.now();
     const { init, map, mapError } = event.state;
     const { job, overwrite, startedAt } = init.task;
+    // Heads answered from listings: S3 answers a HEAD of a missing key 403 to these roles (see the store).
     const output = new ListingHeadStore(await openStore(job.output, { s3Endpoint: job.s3Endpoint }));
     const prefix = bucketAndPrefix(job.output).prefix;
     const storePrefix = prefix ? `${prefix}/` : '';
-    const plan = await readJson<PlannedPartition[]>(output, 'plan.json');
-    const todo = await readJson<PlannedPartition[]>(output, `${init.runFolder}items.json`);
-    await output.preload('results');
-    await output.preload('predictions');
-
-    const records: PartitionRecord[] = [];
-    for (const p of todo) {
-      const key = outputKeys(p.id, job.predictionsFormat).record;
-      if (!(await output.head(key))) continue;
-      const record = await readJson<PartitionRecord>(output, key);
-      if (!overwrite || record.finished_at >= startedAt) records.push(record);
-    }
-
-    const manifestKey = await findMapManifest(
-      output,
-      `${init.runFolder}map`,
-      map?.ResultWriterDetails?.Key,
-      storePrefix,
+    const remedy = 'run the job again (it resumes) to rewrite it';
+    const [plan, todo] = await Promise.all(
+      ['plan.json', `${init.runFolder}items.json`].map(async (key) =>
+        parseJsonArray<PlannedPartition>(await output.get(key), output.describe(key), remedy),
+      ),
     );
-    const mapFailures = manifestKey
-      ? await readMapFailures(output, manifestKey, storePrefix, config.crashAttempts)
-      : [];
-    const done = new Set(records.map((r) => r.partition));
     const keyOf = new Map(todo.map((p) => [p.id, p.key]));
-    const failures = new Map<string, PartitionFailure>();
-    for (const f of mapFailures) {
-      if (done.has(f.partition)) continue;
-      failures.set(f.partition, {
-        status: 'failed',
-        partition: f.partition,
-        data_path: keyOf.get(f.partition) ?? f.partition,
-        attempts: f.attempts,
-        error: { code: f.code, message: f.message },
-      });
-    }
-    const failed = [...failures.values()];
-    const retries =
-      records.reduce((a, r) => a + r.attempt - 1, 0) + failed.reduce((a, f) => a + f.attempts - 1, 0);
+
+    // This run's outcome, from the job's records (read once by summarize): the records of the partitions
+    // this execution was to do, the failures its handlers wrote, and for crashes no handler could
+    // record (timeouts, out of memory) the Map's exported results.
+    const runOutcome = async (all: readonly PartitionRecord[]): Promise<MapResult> => {
+      const records = all.filter((r) => keyOf.has(r.partition) && (!overwrite || r.finished_at >= startedAt));
+      const done = new Set(records.map((r) => r.partition));
+      const failures = new Map<string, PartitionFailure>();
+      for (const [id, f] of await readFailures(output, todo, startedAt)) {
+        if (!done.has(id))
+          failures.set(id, {
+            status: 'failed',
+            partition: id,
+            data_path: f.data_path,
+            attempts: f.attempts,
+            error: f.error,
+          });
+      }
+      const manifestKey = await findMapManifest(
+        output,
+        `${init.runFolder}map`,
+        map?.ResultWriterDetails?.Key,
+        storePrefix,
+      );
+      const mapFailures = manifestKey
+        ? await readMapFailures(output, manifestKey, storePrefix, config.crashAttempts)
+        : [];
+      for (const f of mapFailures) {
+        const own = failures.get(f.partition);
+        // A crash after the handler wrote its failure (a later try that timed out) is the last word.
+        const crashed = f.code === ErrorCodes.timeout || f.code === ErrorCodes.workerCrash;
+        if (done.has(f.partition) || (own && !crashed)) continue;
+        failures.set(f.partition, {
+          status: 'failed',
+          partition: f.partition,
+          data_path: keyOf.get(f.partition) ?? f.partition,
+          attempts: Math.max(f.attempts, own?.attempts ?? 0),
+          error: { code: f.code, message: f.message },
+        });
+      }
+      const failed = [...failures.values()];
+      return {
+        records,
+        failures: failed,
+        retries:
+          records.reduce((a, r) => a + r.attempt - 1, 0) + failed.reduce((a, f) => a + f.attempts - 1, 0),
+        skipped: Math.max(0, todo.length - records.length - failed.length),
+      };
+    };
 
     const summary = await summarize({
       output,
       plan,
       format: job.predictionsFormat,
-      map: {
-        records,
-        failures: failed,
-        retries,
-        skipped: Math.max(0, todo.length - records.length - failed.length),
-      },
+      map: runOutcome,
       resumed: init.resumed,
       startedAt: new Date(event.executionStartTime),
-      wallSeconds: (mapEnded - Date.parse(event.executionStartTime)) / 1000 + (performance.now() - t0) / 1000,
+      // Counted to the end of Summarize: the execution is not over before its summary is written.
+      wallSeconds: () =>
+        (mapEnded - Date.parse(event.executionStartTime)) / 1000 + (performance.now() - t0) / 1000,
       mapSeconds: (mapEnded - Date.parse(init.mapStartedAt)) / 1000,
       job: {
         input: job.input,
