@@ -61,7 +61,7 @@ export async function planPartitions(input: Store, options: PlanOptions = {}): P
     throw new CaiError(
       ErrorCodes.option,
       input.uri,
-      `the input mixes kinds of files: ${kinds.join(', ')}; choose one with --format`,
+      `the input mixes kinds of files: ${kinds.join(', ')}; choose one with --input-format (the job field "format")`,
     );
   }
   const [[kind, objects]] = [...byKind.entries()];

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { sdkAwsApi, type AwsApi, type AwsSession } from '../../engines/aws/cloud.js';
+import type { AwsApi, AwsSession } from '../../engines/aws/cloud.js';
 import {
   ARCHITECTURES,
   PACKAGINGS,
@@ -13,6 +13,7 @@ import { CaiError, ErrorCodes } from '../../errors.js';
 import { mergeJobInput } from '../../job/load.js';
 import type { JobSpecInput } from '../../job/spec.js';
 import { addJobOptions, jobOverrides } from '../run-command.js';
+import { requireAwsParts } from '../aws-parts.js';
 import { summaryText } from '../summary-text.js';
 
 /** What the `aws` commands use from the outside world; tests replace parts of it. */
@@ -166,12 +167,15 @@ function report(result: AwsRunResult, o: Record<string, unknown>, out: (t: strin
 export function registerAwsCommand(program: Command, deps: AwsCommandDeps = {}): Command {
   const out = deps.out ?? ((t: string) => process.stdout.write(t));
   const err = deps.err ?? ((t: string) => process.stderr.write(t));
-  const connect = deps.api ?? sdkAwsApi;
+  // The SDK clients are optional peer dependencies: imported only when a command talks to AWS.
+  const connect =
+    deps.api ?? (async (s: AwsSession) => (await import('../../engines/aws/cloud.js')).sdkAwsApi(s));
   const aws = program
     .command('aws')
     .description(
       'run CAI on AWS: Step Functions Distributed Map + Lambda, deployed with the AWS CDK (see docs/aws.md)',
-    );
+    )
+    .hook('preAction', (_aws, action) => requireAwsParts(action.name()));
 
   addStackOptions(
     aws
