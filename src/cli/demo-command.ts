@@ -43,7 +43,7 @@ export function registerDemoCommand(program: Command): void {
           { ...demo.job, concurrency: o.concurrency, threads: o.threads },
           {
             overwrite: true,
-            onPlan: ({ partitions, todo }) => progress.begin(todo, partitions.length),
+            onPlan: ({ partitions, todo, pending }) => progress.begin(todo, partitions.length, pending),
             onEvent: (e) => progress.event(e),
           },
         );

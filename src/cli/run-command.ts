@@ -122,7 +122,7 @@ export function registerRunCommand(program: Command): void {
       const progress = o.quiet ? undefined : new Progress();
       const summary = await runJob(spec, {
         overwrite: Boolean(o.overwrite),
-        onPlan: ({ partitions, todo }) => progress?.begin(todo, partitions.length),
+        onPlan: ({ partitions, todo, pending }) => progress?.begin(todo, partitions.length, pending),
         onEvent: (e) => progress?.event(e),
       });
       progress?.end();

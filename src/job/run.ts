@@ -20,6 +20,8 @@ export interface RunOptions {
     partitions: readonly PlannedPartition[];
     todo: number;
     job: ResolvedJob;
+    /** The partitions this run will process (the plan without those already complete). */
+    pending: readonly PlannedPartition[];
   }) => void;
   /** Base delay of retry backoff, ms (tests make it small). */
   readonly retryBaseMs?: number;
@@ -88,7 +90,7 @@ export async function runJob(spec: JobSpec, options: RunOptions = {}): Promise<J
   if (options.overwrite) await output.delete('summary.json');
   const todo = options.overwrite ? plan : await pendingPartitions(output, plan, spec.predictionsFormat);
   const job = resolveJob(spec, { partitions: todo.length || plan.length });
-  options.onPlan?.({ partitions: plan, todo: todo.length, job });
+  options.onPlan?.({ partitions: plan, todo: todo.length, job, pending: todo });
   const tMap = performance.now();
   let map: MapResult;
   if (todo.length === 0) map = { records: [], failures: [], retries: 0, skipped: 0 };

@@ -102,7 +102,7 @@ export async function runLocalMap(
       let item = queue.shift() ?? (await next());
       while (item) {
         if (!worker || worker.dead) {
-          worker = new WorkerProcess(job);
+          worker = new WorkerProcess(job, emit);
           try {
             await worker.ready;
           } catch (err) {
