@@ -24,6 +24,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<unknown>>> = Object.freeze
   report: async () => (await import('./commands/report.js')).registerReportCommand(program),
   partition: async () => (await import('./commands/partition.js')).registerPartitionCommand(program),
   aws: async () => (await import('./commands/aws.js')).registerAwsCommand(program),
+  predictions: async () => (await import('./commands/predictions.js')).registerPredictionsCommand(program),
 });
 
 const asked = process.argv.slice(2).find((a) => !a.startsWith('-'));
