@@ -9,7 +9,9 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { makeDemo, type Demo } from '../../src/demo/demo.js';
+import { summaryText } from '../../src/cli/summary-text.js';
 import { loadJob } from '../../src/job/load.js';
+import type { JobSummary } from '../../src/summarize/summarize.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -64,7 +66,18 @@ test('a typo in --inputs exits 2 with one message, writes nothing, and the fixed
   assert.equal(existsSync(path.join(out, 'plan.json')), false);
   const good = cai(...job(out, '--inputs', 'image=0,magnitude=1', '--label', '2', '--json'));
   assert.equal(good.code, 0, good.stderr);
-  assert.equal((JSON.parse(good.stdout) as { items: number }).items, 32);
+  const summary = JSON.parse(good.stdout) as JobSummary;
+  assert.equal(summary.items, 32);
+  assert.match(summaryText(summary), /1 worker\(s\) x \d thread\(s\), batch 128$/m);
+  assert.match(
+    summaryText({ ...summary, run: { ...summary.run, batch_size: 'auto', batch_size_chosen: 64 } }),
+    /batch auto \(chose 64\)$/m,
+  );
+  // Run again: every partition is complete, and the summary says so instead of printing zeros.
+  const again = cai(...job(out, '--inputs', 'image=0,magnitude=1', '--label', '2'));
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /this run: +nothing to do: every partition was complete already/);
+  assert.doesNotMatch(again.stdout, /items\/s|p95|cold start/);
 });
 
 test('a label column that does not exist exits 2 naming the columns', () => {
