@@ -150,3 +150,18 @@ test("a job file's relative paths are taken from the file's folder", async () =>
   assert.equal(path.resolve(spec.model), path.join(jobDir, 'm.onnx'));
   assert.equal(spec.output, 's3://b/o');
 });
+
+test('help: each command lists only its own flags, and every default reads "(default: X)"', () => {
+  const partition = cai('partition', '--help');
+  assert.equal(partition.code, 0);
+  assert.match(partition.stdout, /--items <n>/);
+  assert.doesNotMatch(partition.stdout, /--partition-items|--partition-bytes/);
+  const aws = cai('aws', 'run', '--help');
+  assert.equal(aws.code, 0);
+  assert.match(aws.stdout, /--concurrency/);
+  assert.doesNotMatch(aws.stdout, /--device|--partition-timeout/);
+  for (const args of [['run'], ['partition'], ['aws', 'run'], ['aws', 'deploy'], ['bench'], ['demo']]) {
+    const help = cai(...args, '--help').stdout.replace(/\s+/g, ' ');
+    assert.doesNotMatch(help, /\(default [^:]/, args.join(' '));
+  }
+});
