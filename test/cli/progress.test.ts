@@ -88,3 +88,15 @@ test('through a pipe: plain lines, one per partition, and no bar', () => {
   assert.match(r.stderr, /^partition 2: 160 items in [\d.]+ s$/m);
   assert.ok(!r.stderr.includes('\u001b[') && !/[░█]/.test(r.stderr), r.stderr);
 });
+
+test('cai demo says how far it got while making the data, then runs with the same progress', () => {
+  const r = spawnSync(
+    process.execPath,
+    [CLI, 'demo', '--dir', path.join(dir, 'cli-demo'), '--partitions', '2', '--items', '12', '-c', '1'],
+    { encoding: 'utf8', env: { ...process.env, CI: 'true' } },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /made partition 1 of 2\n {2}made partition 2 of 2\n/);
+  assert.match(r.stderr, /^partition 2: 12 items in/m);
+  assert.match(r.stdout, /status: +succeeded/);
+});
