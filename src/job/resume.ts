@@ -19,7 +19,7 @@ async function readJson<T>(store: Store, key: string): Promise<T | undefined> {
 
 /** What planning may be told beyond the job. */
 export interface PlanHooks {
-  /** Checks the plan before anything is written (a new plan) or run (a resumed one); throws to stop. */
+  /** Checks a new plan before anything is written; throws to stop. */
   readonly check?: (plan: readonly PlannedPartition[]) => Promise<void>;
   /** A key prefix of the input never planned: the output, when it lies inside the input. */
   readonly exclude?: string;
@@ -57,10 +57,8 @@ export async function planOrResume(
       );
     }
     const plan = await readJson<PlannedPartition[]>(output, 'plan.json');
-    if (plan) {
-      await hooks.check?.(plan);
-      return plan;
-    }
+    // A resumed job passed the check when its job.json was written: nothing more is read for it.
+    if (plan) return plan;
   }
   const input = await openStore(spec.input, { s3Endpoint: spec.s3Endpoint });
   const plan = await planPartitions(input, { job: spec, exclude: hooks.exclude });
