@@ -47,6 +47,8 @@ export const ErrorCodes = Object.freeze({
   budget: 'E_ERROR_BUDGET',
   /** AWS could not carry out an operation on the stack (a deletion CloudFormation gave up on). */
   cloud: 'E_CLOUD',
+  /** Something the installation lacks for this command (an optional package, a provider). */
+  setup: 'E_SETUP',
 } as const);
 
 /** Turns anything thrown into a short `{ code, message }` pair for records and summaries. */

@@ -37,13 +37,18 @@ export function registerDemoCommand(program: Command): void {
         process.stderr.write(
           `making the demo in ${o.dir}: ${o.partitions} partitions x ${o.items} galaxies, AstroMAE-shaped model\n`,
         );
-        const demo = await makeDemo({ dir: o.dir, partitions: o.partitions, itemsPerPartition: o.items });
+        const demo = await makeDemo({
+          dir: o.dir,
+          partitions: o.partitions,
+          itemsPerPartition: o.items,
+          onPartition: (written, total) => process.stderr.write(`  made partition ${written} of ${total}\n`),
+        });
         const progress = new Progress();
         const summary = await runJob(
           { ...demo.job, concurrency: o.concurrency, threads: o.threads },
           {
             overwrite: true,
-            onPlan: ({ partitions, todo }) => progress.begin(todo, partitions.length),
+            onPlan: ({ partitions, todo, pending }) => progress.begin(todo, partitions.length, pending),
             onEvent: (e) => progress.event(e),
           },
         );

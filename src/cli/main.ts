@@ -11,7 +11,6 @@ const program = new Command('cai')
     'CAI: data-parallel batch inference. Plan the partitions of a dataset, run an ONNX model on each, summarize.',
   )
   .version('0.1.0')
-  .showHelpAfterError()
   .exitOverride();
 
 // Each command's module is imported only when that command runs (the report's charting libraries, the
@@ -25,9 +24,18 @@ const COMMANDS: Readonly<Record<string, () => Promise<unknown>>> = Object.freeze
   report: async () => (await import('./commands/report.js')).registerReportCommand(program),
   partition: async () => (await import('./commands/partition.js')).registerPartitionCommand(program),
   aws: async () => (await import('./commands/aws.js')).registerAwsCommand(program),
+  predictions: async () => (await import('./commands/predictions.js')).registerPredictionsCommand(program),
 });
 
 const asked = process.argv.slice(2).find((a) => !a.startsWith('-'));
+
+/** The one line after a usage error: where the full help is (the help itself would bury the error). */
+function helpHint(): string {
+  const words = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  const known = asked !== undefined && Object.hasOwn(COMMANDS, asked);
+  const command = !known ? 'cai' : asked === 'aws' && words[1] ? `cai aws ${words[1]}` : `cai ${asked}`;
+  return `hint: \`${command} --help\` lists the options`;
+}
 const wantsHelp = process.argv.some((a) => a === '-h' || a === '--help');
 // `cai run` forks its worker processes before importing its own modules, so both start up at once.
 if (asked === 'run' && !wantsHelp) {
@@ -41,11 +49,15 @@ try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) {
-    // Help and version exit 0; every usage error exits 2.
+    // Help and version exit 0; every usage error exits 2, its one line followed by where help is.
     process.exitCode = err.exitCode === 0 ? 0 : 2;
+    if (process.exitCode === 2) process.stderr.write(`${helpHint()}\n`);
   } else if (err instanceof CaiError) {
+    // Only a job whose error budget is spent exits 1; every other CAI error stopped the command before
+    // or outside the work (usage, setup, a missing file): exit 2.
     process.stderr.write(`error: ${err.message}\n`);
-    process.exitCode = err.code === ErrorCodes.option ? 2 : 1;
+    process.exitCode = err.code === ErrorCodes.budget ? 1 : 2;
+    if (err.code === ErrorCodes.option) process.stderr.write(`${helpHint()}\n`);
   } else {
     process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exitCode = 1;

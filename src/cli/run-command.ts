@@ -22,13 +22,17 @@ function nonNegativeNumber(value: string): number {
   return n;
 }
 
-/** Options shared by every command that takes a job (`cai run`, `cai aws run`, `cai bench`). */
-export function addJobOptions(cmd: Command): Command {
+/**
+ * Options shared by every command that takes a job (`cai run`, `cai aws run`, `cai bench`); with
+ * `{ local: false }` (`cai aws run`) without those only this machine honours (device, partition timeout:
+ * on Lambda the stack's function settings decide them).
+ */
+export function addJobOptions(cmd: Command, where: { local: boolean } = { local: true }): Command {
   cmd
     .option('-i, --input <uri>', 'directory or s3:// prefix of partition files')
     .option('-m, --model <uri>', 'ONNX model file (path or s3:// URI)')
     .option('-o, --output <uri>', 'directory or s3:// prefix for predictions, records and summary')
-    .option('-b, --batch-size <n|auto>', 'items per model call, or "auto" to measure (default 128)', (v) =>
+    .option('-b, --batch-size <n|auto>', 'items per model call, or "auto" to measure (default: 128)', (v) =>
       v === 'auto' ? 'auto' : positiveInt('--batch-size')(v),
     )
     .option(
@@ -53,30 +57,32 @@ export function addJobOptions(cmd: Command): Command {
       parseColumnRef,
     )
     .addOption(
-      new Option('--predictions-format <format>', 'how predictions are written (default parquet)').choices(
+      new Option('--predictions-format <format>', 'how predictions are written (default: parquet)').choices(
         PREDICTION_FORMATS,
       ),
     )
     .option(
       '--max-attempts <n>',
-      'tries per partition before it fails (default 3)',
+      'tries per partition before it fails (default: 3)',
       positiveInt('--max-attempts'),
     )
     .option(
       '--tolerated-failure-percentage <p>',
-      'share of partitions that may fail before the job fails (default 0)',
+      'share of partitions that may fail before the job fails (default: 0)',
       nonNegativeNumber,
     )
-    .option(
-      '--partition-timeout <seconds>',
-      'seconds one attempt may take before it is stopped (default 900)',
-      nonNegativeNumber,
-    )
-    .addOption(new Option('--device <device>', 'where the model runs (default cpu)').choices(DEVICES))
     .option(
       '--s3-endpoint <url>',
       'S3-compatible endpoint for s3:// URIs (MinIO, Ceph, R2...); also AWS_ENDPOINT_URL_S3',
     );
+  if (where.local)
+    cmd
+      .option(
+        '--partition-timeout <seconds>',
+        'seconds one attempt may take before it is stopped (default: 900)',
+        nonNegativeNumber,
+      )
+      .addOption(new Option('--device <device>', 'where the model runs (default: cpu)').choices(DEVICES));
   return addSourceOptions(cmd);
 }
 
@@ -122,7 +128,7 @@ export function registerRunCommand(program: Command): void {
       const progress = o.quiet ? undefined : new Progress();
       const summary = await runJob(spec, {
         overwrite: Boolean(o.overwrite),
-        onPlan: ({ partitions, todo }) => progress?.begin(todo, partitions.length),
+        onPlan: ({ partitions, todo, pending }) => progress?.begin(todo, partitions.length, pending),
         onEvent: (e) => progress?.event(e),
       });
       progress?.end();

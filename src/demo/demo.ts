@@ -18,6 +18,8 @@ export interface DemoOptions {
   readonly seed?: number;
   /** Label noise: sigma of dz, so the demo's NMAD should come out near 0.6745 x 1.4826 x this. */
   readonly labelNoise?: number;
+  /** Told after each partition is written (labelling runs the model, so a big demo takes a while). */
+  readonly onPartition?: (written: number, partitions: number) => void;
 }
 
 /** Defaults of {@link DemoOptions}: about 4,000 galaxies in 8 CAI partitions. */
@@ -101,6 +103,7 @@ export async function makeDemo(options: DemoOptions): Promise<Demo> {
         path.join(data, `${p}.pt`),
         encodePtDataset([g.images, g.magnitudes, label], String(p)),
       );
+      o.onPartition?.(p, o.partitions);
     }
   } finally {
     await model.release();

@@ -17,7 +17,17 @@ export type EngineEvent =
       readonly error: { code: string; message: string };
       readonly delayMs: number;
     }
-  | { readonly type: 'failed'; readonly failure: PartitionFailure };
+  | { readonly type: 'failed'; readonly failure: PartitionFailure }
+  | {
+      /** A partition's attempt moved on: sent as batches finish (at most a few times a second). */
+      readonly type: 'progress';
+      readonly partition: string;
+      readonly attempt: number;
+      /** Items of the partition done so far: predicted or failed. */
+      readonly itemsDone: number;
+      /** Items in the partition. */
+      readonly items: number;
+    };
 
 /** The outcome of the map stage. */
 export interface MapResult {

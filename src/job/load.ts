@@ -1,9 +1,11 @@
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { CaiError, ErrorCodes } from '../errors.js';
 import { parseJobSpec, type JobSpec, type JobSpecInput } from './spec.js';
 
 /**
- * Reads an optional JSON job file and lays the overrides over it (CLI flags win over the file), without
+ * Reads an optional JSON job file (its relative paths taken from the file's folder) and lays the
+ * overrides over it (CLI flags win over the file), without
  * validating or filling defaults: what `cai aws run` sends on, so that the stack decides what the job
  * leaves open.
  *
@@ -35,6 +37,12 @@ export async function mergeJobInput(
       throw new CaiError(ErrorCodes.option, file, 'job file must hold one JSON object of job fields');
     }
     base = parsed as Record<string, unknown>;
+    // A job file's paths mean the same wherever `cai` runs from: relative to the file's folder.
+    for (const field of ['input', 'model', 'output']) {
+      const v = base[field];
+      if (typeof v === 'string' && v !== '' && !/^[a-z][a-z0-9+.-]*:\/\//i.test(v) && !path.isAbsolute(v))
+        base[field] = path.join(path.dirname(file), v);
+    }
   }
   const merged: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) merged[k] = v;

@@ -17,10 +17,24 @@ async function readJson<T>(store: Store, key: string): Promise<T | undefined> {
   return JSON.parse(new TextDecoder().decode(await store.get(key))) as T;
 }
 
+/** What planning may be told beyond the job. */
+export interface PlanHooks {
+  /** Checks a new plan before anything is written; throws to stop. */
+  readonly check?: (plan: readonly PlannedPartition[]) => Promise<void>;
+  /** A key prefix of the input never planned: the output, when it lies inside the input. */
+  readonly exclude?: string;
+}
+
+async function anyRecord(output: Store): Promise<boolean> {
+  for await (const _ of output.list('results')) return true;
+  return false;
+}
+
 /**
  * The job's plan: the one in `plan.json` when the output holds an earlier run of the same job, else a
  * new one (every source option of the job applies), written with `job.json` before any work starts.
- * An output that holds a different job is refused, naming the fields that changed.
+ * An output that holds a different job with complete partitions is refused, naming the fields that
+ * changed; one without any (an earlier attempt that failed) is planned anew, since nothing is lost.
  *
  * @example const plan = await planOrResume(spec, await openStore(spec.output), false);
  */
@@ -28,10 +42,13 @@ export async function planOrResume(
   spec: JobSpec,
   output: Store,
   overwrite: boolean,
+  hooks: PlanHooks = {},
 ): Promise<PlannedPartition[]> {
   const previous = overwrite ? undefined : await readJson<JobSpec>(output, 'job.json');
-  if (previous) {
-    const changed = IDENTITY_FIELDS.filter((f) => JSON.stringify(previous[f]) !== JSON.stringify(spec[f]));
+  const changed = previous
+    ? IDENTITY_FIELDS.filter((f) => JSON.stringify(previous[f]) !== JSON.stringify(spec[f]))
+    : [];
+  if (previous && !(changed.length && !(await anyRecord(output)))) {
     if (changed.length) {
       throw new CaiError(
         ErrorCodes.option,
@@ -40,10 +57,12 @@ export async function planOrResume(
       );
     }
     const plan = await readJson<PlannedPartition[]>(output, 'plan.json');
+    // A resumed job passed the check when its job.json was written: nothing more is read for it.
     if (plan) return plan;
   }
   const input = await openStore(spec.input, { s3Endpoint: spec.s3Endpoint });
-  const plan = await planPartitions(input, { job: spec });
+  const plan = await planPartitions(input, { job: spec, exclude: hooks.exclude });
+  await hooks.check?.(plan);
   await output.put('job.json', `${JSON.stringify(spec, null, 2)}\n`);
   await output.put('plan.json', `${JSON.stringify(plan, null, 2)}\n`);
   return plan;

@@ -1,3 +1,5 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { EngineEvent, MapResult } from '../engines/events.js';
 import { runMap } from '../engines/map.js';
@@ -6,6 +8,7 @@ import { CaiError, ErrorCodes } from '../errors.js';
 import type { PlannedPartition } from '../plan/plan.js';
 import { openParent, openStore } from '../storage/open.js';
 import { summarize, type JobSummary } from '../summarize/summarize.js';
+import { inputIsFile, preflight } from './preflight.js';
 import { pendingPartitions, planOrResume } from './resume.js';
 import { resolveJob, type JobSpec, type ResolvedJob } from './spec.js';
 
@@ -18,11 +21,36 @@ export interface RunOptions {
     partitions: readonly PlannedPartition[];
     todo: number;
     job: ResolvedJob;
+    /** The partitions this run will process (the plan without those already complete). */
+    pending: readonly PlannedPartition[];
   }) => void;
   /** Base delay of retry backoff, ms (tests make it small). */
   readonly retryBaseMs?: number;
   /** Start over: ignore the outputs of an earlier run in the same output location. */
   readonly overwrite?: boolean;
+}
+
+const isRemote = (uri: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(uri) && !uri.startsWith('file://');
+const localPath = (uri: string) => path.resolve(uri.startsWith('file://') ? new URL(uri).pathname : uri);
+
+/**
+ * The output's key prefix inside the input, when the output lies inside it (`data/` and `data/out/`):
+ * its predictions must never be planned as partitions of a later run.
+ *
+ * @example outputInside('data', 'data/out') // 'out/'
+ */
+export function outputInside(input: string, output: string): string | undefined {
+  let rel: string;
+  if (isRemote(input) || isRemote(output)) {
+    const a = input.replace(/\/*$/, '/');
+    if (!output.startsWith(a)) return undefined;
+    rel = output.slice(a.length);
+  } else {
+    rel = path.relative(localPath(input), localPath(output)).split(path.sep).join('/');
+    if (rel.startsWith('..') || path.isAbsolute(rel)) return undefined;
+  }
+  rel = rel.replace(/\/*$/, '');
+  return rel ? `${rel}/` : undefined;
 }
 
 /**
@@ -53,11 +81,17 @@ export async function runJob(spec: JobSpec, options: RunOptions = {}): Promise<J
       'the model does not exist; check --model',
     );
   }
+  if (!isRemote(spec.input) && (await fs.stat(localPath(spec.input)).catch(() => undefined))?.isFile())
+    throw inputIsFile(spec.input);
+  const input = await openStore(spec.input, { s3Endpoint: spec.s3Endpoint });
+  const plan = await planOrResume(spec, output, options.overwrite ?? false, {
+    exclude: outputInside(spec.input, spec.output),
+    check: (planned) => preflight(spec, input, planned),
+  });
   if (options.overwrite) await output.delete('summary.json');
-  const plan = await planOrResume(spec, output, options.overwrite ?? false);
   const todo = options.overwrite ? plan : await pendingPartitions(output, plan, spec.predictionsFormat);
   const job = resolveJob(spec, { partitions: todo.length || plan.length });
-  options.onPlan?.({ partitions: plan, todo: todo.length, job });
+  options.onPlan?.({ partitions: plan, todo: todo.length, job, pending: todo });
   const tMap = performance.now();
   let map: MapResult;
   if (todo.length === 0) map = { records: [], failures: [], retries: 0, skipped: 0 };

@@ -52,7 +52,8 @@ function castable(from: DType, to: DType): boolean {
 }
 
 /**
- * Binds partition columns to model inputs (by the explicit mapping, or by position) and checks every
+ * Binds partition columns to model inputs (by the explicit mapping; else by name when every input has
+ * a column of its name; else by position) and checks every
  * input's dtype and per-item shape before the first batch. All problems are reported in one error that
  * names each input with its expected and actual shape.
  *
@@ -66,6 +67,11 @@ export function bindInputs(
 ): InputBinding[] {
   const problems: string[] = [];
   const names = inputs.map((i) => i.name);
+  // Columns named exactly like the model's inputs (an .npz saved as np.savez(f, image=..., magnitude=...))
+  // bind by name whatever their order; other columns bind by position.
+  if (!mapping && names.length > 0 && names.every((n) => set.names.includes(n))) {
+    mapping = Object.fromEntries(names.map((n) => [n, n]));
+  }
   if (mapping) {
     for (const key of Object.keys(mapping)) {
       if (!names.includes(key))

@@ -13,12 +13,26 @@ export { partitionId, type PlannedPartition };
 /** What planning needs of the job. */
 export type PlanOptions = Partial<Pick<JobSpec, 'fileLimit'>> & {
   readonly job?: Partial<JobSpec> & { format?: string };
+  /** Keys under this prefix are never planned (the job's output, when it lies inside the input). */
+  readonly exclude?: string;
 };
 
 function describeKinds(): string {
   return sourceKinds()
     .map((k) => k.name)
     .join(', ');
+}
+
+/**
+ * Folders of the listing that hold a CAI job's output (both `job.json` and `plan.json`): the output of
+ * an earlier run inside the input folder is never read as input.
+ */
+function outputFolders(listed: readonly ObjectInfo[]): string[] {
+  const keys = new Set(listed.map((o) => o.key));
+  return listed
+    .filter((o) => o.key === 'plan.json' || o.key.endsWith('/plan.json'))
+    .map((o) => o.key.slice(0, -'plan.json'.length))
+    .filter((folder) => folder !== '' && keys.has(`${folder}job.json`));
 }
 
 /**
@@ -34,9 +48,14 @@ export async function planPartitions(input: Store, options: PlanOptions = {}): P
   const forced = job.format ? sourceByName(job.format) : undefined;
   const byKind = new Map<SourceKind, ObjectInfo[]>();
   const skipped: string[] = [];
-  for await (const obj of input.list()) {
+  const listed: ObjectInfo[] = [];
+  for await (const obj of input.list()) listed.push(obj);
+  const outputs = outputFolders(listed);
+  if (options.exclude) outputs.push(options.exclude);
+  for (const obj of listed) {
     const base = obj.key.slice(obj.key.lastIndexOf('/') + 1);
     if (base.startsWith('.')) continue;
+    if (outputs.some((prefix) => obj.key.startsWith(prefix))) continue;
     const kind = forced ? (forced.accepts(obj.key) ? forced : undefined) : sourceForKey(obj.key);
     if (!kind) {
       skipped.push(obj.key);
@@ -61,7 +80,7 @@ export async function planPartitions(input: Store, options: PlanOptions = {}): P
     throw new CaiError(
       ErrorCodes.option,
       input.uri,
-      `the input mixes kinds of files: ${kinds.join(', ')}; choose one with --format`,
+      `the input mixes kinds of files: ${kinds.join(', ')}; choose one with --input-format (the job field "format")`,
     );
   }
   const [[kind, objects]] = [...byKind.entries()];

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { billRecords, type BillOptions } from '../experiments/cost.js';
 import { PRICES } from '../experiments/prices.js';
 import type { PartitionRecord } from '../worker/record.js';
+import { accuracyFigures, qualityTable, regressionSample, speedTable } from './accuracy.js';
 import { runFigures, sweepFigures, type Figure } from './figures.js';
 import { loadOutput, type LoadedOutput } from './load.js';
 import { pngFont, renderSvg, svgToPng } from './render.js';
@@ -175,7 +176,31 @@ async function body(
 <h2>Cost</h2>${htmlTable(sweepCostTable(rows, options))}`;
   }
   const { records, summary } = out;
-  const figures = await figureSection(out.dir, runFigures(records), written);
+  const sample =
+    (summary?.metrics as { kind?: string } | undefined)?.kind === 'regression'
+      ? await regressionSample(out.dir)
+      : undefined;
+  const items = typeof summary?.items === 'number' ? summary.items : undefined;
+  const sampled =
+    sample && items && sample.pred.length < items
+      ? `a sample of ${num(sample.pred.length)} of ${num(items)} items`
+      : 'every item';
+  const figures = await figureSection(
+    out.dir,
+    [...(sample ? accuracyFigures(sample, sampled) : []), ...runFigures(records)],
+    written,
+  );
+  const quality = qualityTable(summary);
+  const speed = speedTable(summary);
+  const top = [quality, speed]
+    .filter((t): t is Table => t !== undefined)
+    .map(htmlTable)
+    .join('\n');
+  // A local run has no Lambda bill: `cai cost` estimates one when asked.
+  const onLambda = records.some((r) => r.lambda);
+  const cost = onLambda
+    ? `<h2>Cost</h2>${costSection(records, options)}`
+    : `<h2>Cost</h2><p>A run on this machine: no Lambda bill. <code>cai cost ${escapeHtml(out.dir)}</code> estimates what it would cost on Lambda.</p>`;
   const summaryTable: Table = {
     title: 'summary.json',
     columns: ['Field', 'Value'],
@@ -188,9 +213,10 @@ async function body(
     ? `${htmlTable(csvTable(out.resultStatsCsv, 'result_stats.csv (as written by the run)'))}${htmlTable({ ...seedsColumns, title: "In the seeds' columns" })}`
     : htmlTable(seedsColumns);
   return `${head}<p>One run: ${records.length} partitions, ${num(records.reduce((s, r) => s + r.items, 0))} items.</p>
+${top}
 <h2>Figures</h2>${figures}
 <h2>Results</h2>${stats}
-<h2>Cost</h2>${costSection(records, options)}
+${cost}
 <h2>Summary</h2>${summary ? htmlTable(summaryTable) : '<p>No summary.json in this folder.</p>'}`;
 }
 

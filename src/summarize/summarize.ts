@@ -16,6 +16,8 @@ export interface RunStats {
   readonly started_at: string;
   readonly engine: string;
   readonly batch_size: number | 'auto';
+  /** With `batch_size` auto: the size the workers measured and chose (the most common, if they differ). */
+  readonly batch_size_chosen?: number;
   readonly concurrency: number;
   readonly threads: number;
   /** Partitions this run processed (resumed ones are not counted again). */
@@ -189,6 +191,13 @@ export interface SummarizeInput {
   };
 }
 
+function chosenBatch(records: readonly PartitionRecord[]): { batch_size_chosen?: number } {
+  const counts = new Map<number, number>();
+  for (const r of records) counts.set(r.batch_size, (counts.get(r.batch_size) ?? 0) + 1);
+  const best = [...counts.entries()].sort((a, b) => b[1] - a[1])[0];
+  return best ? { batch_size_chosen: best[0] } : {};
+}
+
 /**
  * Summarize, for every engine: combines every record of the job (this run's and earlier runs'; `results/`
  * listed once and the records read concurrently), computes the run's figures and, with a label, the
@@ -222,6 +231,7 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
     started_at: input.startedAt.toISOString(),
     engine: input.job.engine,
     batch_size: input.job.batchSize,
+    ...(input.job.batchSize === 'auto' ? chosenBatch(runRecords) : {}),
     concurrency: input.job.concurrency,
     threads: input.job.threads,
     partitions: runRecords.length,

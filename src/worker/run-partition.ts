@@ -117,18 +117,25 @@ export async function runPartition(
   ctx: WorkerContext,
   task: PartitionTask,
   opened?: Promise<PartitionStream>,
+  onBatch?: BatchListener,
 ): Promise<PartitionRecord> {
   const started: Started = { at: new Date(), t0: performance.now(), cpu0: process.cpuUsage() };
   const waitStart = performance.now();
   const stream = await (opened ?? openPartition(ctx, task.partition));
   const readWait = (performance.now() - waitStart) / 1000;
   try {
-    return await runStream(ctx, task, stream, readWait, started);
+    return await runStream(ctx, task, stream, readWait, started, onBatch);
   } finally {
     // Every prediction has been copied out of the batches: the partition's memory can go to the next.
     stream.release?.();
   }
 }
+
+/**
+ * Told after every batch of a partition: items done so far (predicted or failed) of the partition's
+ * items. Live progress displays use it; it must return quickly.
+ */
+export type BatchListener = (itemsDone: number, items: number) => void;
 
 /** When an attempt started: wall clock, monotonic clock, CPU time. */
 interface Started {
@@ -143,6 +150,7 @@ async function runStream(
   stream: PartitionStream,
   readWait: number,
   { at: startedAt, t0, cpu0 }: Started,
+  onBatch?: BatchListener,
 ): Promise<PartitionRecord> {
   const { job } = ctx;
   const { partition } = task;
@@ -162,6 +170,7 @@ async function runStream(
   let inference = 0;
   let numBatches = 0;
   let firstPrediction: number | undefined;
+  let predicted = 0;
 
   const prepare = (batch: SourceBatch): { batch: SourceBatch; feeds?: Record<string, Tensor> } => {
     for (const f of batch.failed ?? []) {
@@ -212,6 +221,8 @@ async function runStream(
     numBatches++;
     firstPrediction ??= performance.now() / 1000;
     outputs.add(result, indices);
+    predicted += indices.length;
+    onBatch?.(predicted + failedItems, items);
     current = await upcoming;
   }
   const read = stream.stats();

@@ -89,7 +89,7 @@ test('without a region or credentials, run, status, deploy, destroy and bootstra
   ];
   for (const args of commands) {
     const r = await cai(args, region);
-    assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, /AWS credentials: none found; run `aws configure`/, args.join(' '));
     assert.ok(r.seconds < 20, `${args.join(' ')} took ${r.seconds} s`);
   }
@@ -183,13 +183,14 @@ async function fakeAws(): Promise<{
 }
 
 test('with credentials but no deployed stack, run and status name the command to run', async () => {
+  // Setup errors, found before any work: exit 2 (1 is only for a job whose error budget is spent).
   const aws = await fakeAws();
   try {
     const { env } = aws;
     const job = path.join(home, 'job.json');
     await fs.writeFile(job, JSON.stringify({ output: `${DEPLOYMENT.output}/run1`, batchSize: 64 }));
     const run = await cai(['aws', 'run', job], env);
-    assert.equal(run.code, 1, run.stderr);
+    assert.equal(run.code, 2, run.stderr);
     assert.match(
       run.stderr,
       /stack Cai: not deployed in eu-west-1; run `cai aws deploy --data s3:\/\/\.\.\./,
@@ -200,7 +201,7 @@ test('with credentials but no deployed stack, run and status name the command to
     assert.match(other.stderr, /stack Mine: not deployed in eu-west-1/);
 
     const foreign = await cai(['aws', 'run', job, '--stack-name', 'NotCai'], env);
-    assert.equal(foreign.code, 1);
+    assert.equal(foreign.code, 2);
     assert.match(
       foreign.stderr,
       /stack NotCai: has no output StateMachineArn; it was not deployed by `cai aws deploy`/,
@@ -208,7 +209,7 @@ test('with credentials but no deployed stack, run and status name the command to
 
     const arn = 'arn:aws:states:eu-west-1:123456789012:execution:Cai:gone';
     const status = await cai(['aws', 'status', arn], env);
-    assert.equal(status.code, 1, status.stderr);
+    assert.equal(status.code, 2, status.stderr);
     assert.match(
       status.stderr,
       /Execution Does Not Exist: 'arn:aws:states:eu-west-1:123456789012:execution:Cai:gone'/,
@@ -225,10 +226,10 @@ test('cai aws destroy deletes a stack cai aws deploy made through CloudFormation
   try {
     const { env } = aws;
     const foreign = await cai(['aws', 'destroy', '--stack-name', 'NotCai'], env);
-    assert.equal(foreign.code, 1, foreign.stderr);
+    assert.equal(foreign.code, 2, foreign.stderr);
     assert.match(foreign.stderr, /stack NotCai: has no output StateMachineArn/);
     const missing = await cai(['aws', 'destroy', '--stack-name', 'Gone'], env);
-    assert.equal(missing.code, 1, missing.stderr);
+    assert.equal(missing.code, 2, missing.stderr);
     assert.match(missing.stderr, /stack Gone: not deployed in eu-west-1/);
     assert.ok(!aws.requests.some((r) => r.startsWith('DeleteStack')), aws.requests.join(', '));
 

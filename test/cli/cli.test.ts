@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdtemp, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -65,6 +66,7 @@ test('usage errors exit 2 with a message naming the problem', async () => {
   const typo = cai('run', job);
   assert.equal(typo.code, 2);
   assert.match(typo.stderr, /unknown field "fileLimt"/);
+  await rm(dir, { recursive: true, force: true });
 });
 
 test('cai run on the demo data exits 0 with a JSON summary; a failed job exits 1', async () => {
@@ -97,7 +99,7 @@ test('cai run on the demo data exits 0 with a JSON summary; a failed job exits 1
   assert.match(ok.stderr, /partition 4: 60 items/);
   assert.deepEqual(await readdir(home), [], 'nothing written under $HOME (no onnxruntime telemetry)');
 
-  // The model has two inputs; mapping one to a column of the wrong shape fails before any batch.
+  // The model has two inputs; mapping one to a column of the wrong shape fails before any work: exit 2.
   const bad = cai(
     'run',
     '--input',
@@ -110,6 +112,28 @@ test('cai run on the demo data exits 0 with a JSON summary; a failed job exits 1
     'image=1,magnitude=0',
     '-q',
   );
-  assert.equal(bad.code, 1);
-  assert.match(bad.stdout, /input "image" expects shape \[N, 5, 32, 32\] but column "1" has \[N, 5\]/);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /input "image" expects shape \[N, 5, 32, 32\] but column "1" has \[N, 5\]/);
+  assert.equal(existsSync(`${out}-bad`), false, 'nothing written');
+
+  // A partition that turns out corrupt once the job runs spends the error budget: exit 1.
+  const data = await mkdtemp(path.join(os.tmpdir(), 'cai-cli-data-'));
+  for (const f of await readdir(demo.data)) await copyFile(path.join(demo.data, f), path.join(data, f));
+  await truncate(path.join(data, '4.pt'), 100);
+  const failed = cai(
+    'run',
+    '--input',
+    data,
+    '--model',
+    demo.model,
+    '--output',
+    `${out}-failed`,
+    '--inputs',
+    'image=0,magnitude=1',
+    '-q',
+  );
+  assert.equal(failed.code, 1, failed.stderr);
+  assert.match(failed.stdout, /status: +failed/);
+  assert.match(failed.stdout, /partition 4 after 1 attempt/);
+  for (const d of [out, `${out}-failed`, home, data]) await rm(d, { recursive: true, force: true });
 });

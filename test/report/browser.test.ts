@@ -80,6 +80,8 @@ test('report.html renders in headless Chromium with every data point and no erro
     assert.deepEqual(
       r.figures.map((f) => [f.id, f.drawn]),
       [
+        ['fig-pred_vs_true', run.records.reduce((s, rec) => s + rec.items, 0)],
+        ['fig-dz_histogram', 40],
         ['fig-partition_time', run.records.length * 4],
         ['fig-partition_throughput', run.records.length],
       ],

@@ -79,11 +79,11 @@ function sentOnce(prefix: string, from: number) {
   return seen;
 }
 
-test('a missing input bucket: exit 1 at once, naming the bucket and the URI', async (t) => {
+test('a missing input bucket: exit 2 at once, naming the bucket and the URI', async (t) => {
   const mark = log.requests().length;
   const r = await run('s3://no-such-bucket/data', `s3://${BUCKET}/model.onnx`, `s3://${BUCKET}/out-a`);
   t.diagnostic(`exit ${r.code} after ${r.ms.toFixed(0)} ms: ${r.stderr.trim()}`);
-  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.code, 2, r.stderr);
   assert.match(
     r.stderr,
     /^error: s3:\/\/no-such-bucket\/data: the bucket s3:\/\/no-such-bucket does not exist/m,
@@ -97,11 +97,11 @@ test('a missing input bucket: exit 1 at once, naming the bucket and the URI', as
   );
 });
 
-test('a missing output bucket: exit 1 before any work, naming the output URI', async (t) => {
+test('a missing output bucket: exit 2 before any work, naming the output URI', async (t) => {
   const mark = log.requests().length;
   const r = await run(`s3://${BUCKET}/data`, `s3://${BUCKET}/model.onnx`, 's3://gone/out');
   t.diagnostic(`exit ${r.code} after ${r.ms.toFixed(0)} ms: ${r.stderr.trim()}`);
-  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /^error: s3:\/\/gone\/out\/job\.json: the bucket s3:\/\/gone does not exist/m);
   assert.ok(r.ms < QUICK_MS, `${r.ms} ms`);
   sentOnce('/gone', mark);
@@ -114,12 +114,12 @@ test('a missing output bucket: exit 1 before any work, naming the output URI', a
   );
 });
 
-test('a missing model key: exit 1 at once, naming the model URI', async (t) => {
+test('a missing model key: exit 2 at once, naming the model URI', async (t) => {
   const mark = log.requests().length;
   const model = `s3://${BUCKET}/models/missing.onnx`;
   const r = await run(`s3://${BUCKET}/data`, model, `s3://${BUCKET}/out-b`);
   t.diagnostic(`exit ${r.code} after ${r.ms.toFixed(0)} ms: ${r.stderr.trim()}`);
-  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /^error: s3:\/\/present\/models\/missing\.onnx: .*does not exist/m);
   assert.ok(r.ms < QUICK_MS, `${r.ms} ms`);
   const seen = sentOnce(`/${BUCKET}/models/missing.onnx`, mark);

@@ -170,19 +170,24 @@ test('cai run from S3 to S3 writes what a local run writes, and loads the model 
     const modelPath = `/${BUCKET}/${demo.modelKey}`;
     const modelHeads = requests.filter((r) => r.method === 'HEAD' && r.path === modelPath).length;
     const modelGets = requests.filter((r) => r.method === 'GET' && r.path === modelPath).length;
-    // The job checks the model once before planning; then each worker process looks it up once.
-    assert.equal(modelHeads, WORKERS + 1, 'each worker process looks the model up once');
-    assert.ok(modelGets >= 1 && modelGets <= WORKERS, `model GETs: ${modelGets}`);
-    assert.equal(
-      cold.reduce((a, r) => a + (r.storage?.model?.requests ?? 0), 0),
-      modelHeads - 1 + modelGets,
-      "the records count the workers' model traffic the server saw (the job's own check is not a worker's)",
+    // The job checks the model exists before planning, and its preflight loads it (a HEAD, and a GET
+    // unless the local copy is there); then each worker process looks it up once.
+    assert.equal(modelHeads, WORKERS + 2, 'each worker process looks the model up once');
+    assert.ok(modelGets >= 1 && modelGets <= WORKERS + 1, `model GETs: ${modelGets}`);
+    const workerModelRequests = cold.reduce((a, r) => a + (r.storage?.model?.requests ?? 0), 0);
+    assert.ok(
+      workerModelRequests >= WORKERS && workerModelRequests <= modelHeads - 2 + modelGets,
+      "the records count the workers' model traffic the server saw (the job's own checks are not a worker's)",
     );
     const modelBytes = cold.reduce((a, r) => a + (r.storage?.model?.bytes ?? 0), 0);
-    assert.equal(modelBytes, modelGets * modelSize);
+    assert.ok(
+      modelBytes <= modelGets * modelSize && modelBytes % modelSize === 0,
+      `model bytes ${modelBytes}`,
+    );
     for (let id = 1; id <= demo.partitions; id++) {
       const gets = requests.filter((r) => r.method === 'GET' && r.path === `/${BUCKET}/data/${id}.pt`);
-      assert.equal(gets.length, 1, `partition ${id} was read once`);
+      // The preflight reads the first partition once to check its columns against the model's inputs.
+      assert.equal(gets.length, id === 1 ? 2 : 1, `partition ${id} was read once by a worker`);
     }
     assert.equal(sumStage(records.values(), 'read', 'requests'), demo.partitions);
     assert.ok(

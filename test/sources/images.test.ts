@@ -163,7 +163,10 @@ test('undecodable files are failed items with their key and reason; the rest of 
       [3, 'y_not_an_image.png'],
     ],
   );
-  for (const f of failed) assert.match(f.reason, /cannot be decoded as an image.*remove or replace it/);
+  for (const f of failed) {
+    assert.match(f.reason, /cannot be decoded as an image.*remove or replace it/);
+    assert.doesNotMatch(f.reason, /[\r\n]/, 'one line');
+  }
   assert.ok(failed[0].reason.includes('x_truncated.jpg'));
   assert.ok(stream.stats().bytes > 0);
 });
@@ -178,6 +181,27 @@ test('images of different sizes without a resize fail individually, naming the f
     batch.failed?.[0].reason ?? '',
     /b_portrait\.jpg: decodes to float32 \[3, 56, 40\].*\[3, 48, 64\].*preprocess\.resize/,
   );
+});
+
+test('an image of another size fails alone even when it sorts first: the batch majority sets the shape', async () => {
+  const store = new FileStore(`${FIXTURES}images/photos`);
+  const keys = ['b_portrait.jpg', 'a_landscape.jpg', 'a_landscape.jpg'];
+  const stream = await imageFiles.open(store, { id: '1', key: keys[0], bytes: 0, keys }, {} as JobSpec);
+  const batches = await readAll(stream);
+  assert.deepEqual(
+    batches.flatMap((b) => Array.from(b.indices)),
+    [1, 2],
+  );
+  const failed = batches.flatMap((b) => b.failed ?? []);
+  assert.deepEqual(
+    failed.map((f) => f.index),
+    [0],
+  );
+  assert.match(
+    failed[0].reason,
+    /^b_portrait\.jpg: decodes to float32 \[3, 56, 40\] but the other items .* \[3, 48, 64\]/,
+  );
+  assert.doesNotMatch(failed[0].reason, /\n/);
 });
 
 test('a crop larger than the image is a failed item that says to resize', async () => {

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { sdkAwsApi, type AwsApi, type AwsSession } from '../../engines/aws/cloud.js';
+import type { AwsApi, AwsSession } from '../../engines/aws/cloud.js';
 import {
   ARCHITECTURES,
   PACKAGINGS,
@@ -13,6 +13,7 @@ import { CaiError, ErrorCodes } from '../../errors.js';
 import { mergeJobInput } from '../../job/load.js';
 import type { JobSpecInput } from '../../job/spec.js';
 import { addJobOptions, jobOverrides } from '../run-command.js';
+import { requireAwsParts } from '../aws-parts.js';
 import { summaryText } from '../summary-text.js';
 
 /** What the `aws` commands use from the outside world; tests replace parts of it. */
@@ -39,37 +40,37 @@ const number =
 function addStackOptions(cmd: Command): Command {
   return cmd
     .option('--params <file>', 'stack parameters as JSON (flags override its fields)')
-    .option('--stack-name <name>', 'CloudFormation stack name (default Cai)')
+    .option('--stack-name <name>', 'CloudFormation stack name (default: Cai)')
     .option('--data <s3uri>', 'S3 prefix of the partitions jobs may read, e.g. s3://bucket/galaxies')
     .option('--output <s3uri>', 'S3 prefix jobs may write to, e.g. s3://bucket/cai-out')
     .option('--model <s3uri>', 'the ONNX model object, e.g. s3://bucket/models/astromae.onnx')
-    .option('--memory <mb>', 'inference Lambda memory, MB (default 10240 = 6 vCPUs)', number('--memory'))
-    .option('--timeout <seconds>', 'inference Lambda timeout (default 900)', number('--timeout'))
+    .option('--memory <mb>', 'inference Lambda memory, MB (default: 10240 = 6 vCPUs)', number('--memory'))
+    .option('--timeout <seconds>', 'inference Lambda timeout (default: 900)', number('--timeout'))
     .option(
       '--max-concurrency <n>',
-      'most inference Lambdas at once (default 1000)',
+      'most inference Lambdas at once (default: 1000)',
       number('--max-concurrency'),
     )
     .addOption(
-      new Option('--architecture <arch>', 'Lambda architecture (default x86_64)').choices(ARCHITECTURES),
+      new Option('--architecture <arch>', 'Lambda architecture (default: x86_64)').choices(ARCHITECTURES),
     )
     .option(
       '--tolerated-failure-percentage <p>',
-      'for jobs that set none: share of partitions that may fail (default 0)',
+      'for jobs that set none: share of partitions that may fail (default: 0)',
       number('--tolerated-failure-percentage', false),
     )
     .option(
       '--items-per-batch <n>',
-      'partitions per inference invocation (default 1: no ItemBatcher)',
+      'partitions per inference invocation (default: 1: no ItemBatcher)',
       number('--items-per-batch'),
     )
     .option(
       '--crash-attempts <n>',
-      'tries of an invocation that crashed or timed out (default 3)',
+      'tries of an invocation that crashed or timed out (default: 3)',
       number('--crash-attempts'),
     )
     .addOption(
-      new Option('--packaging <kind>', 'inference code as a zip or a container image (default zip)').choices(
+      new Option('--packaging <kind>', 'inference code as a zip or a container image (default: zip)').choices(
         PACKAGINGS,
       ),
     )
@@ -187,12 +188,15 @@ function report(result: AwsRunResult, o: Record<string, unknown>, out: (t: strin
 export function registerAwsCommand(program: Command, deps: AwsCommandDeps = {}): Command {
   const out = deps.out ?? ((t: string) => process.stdout.write(t));
   const err = deps.err ?? ((t: string) => process.stderr.write(t));
-  const connect = deps.api ?? sdkAwsApi;
+  // The SDK clients are optional peer dependencies: imported only when a command talks to AWS.
+  const connect =
+    deps.api ?? (async (s: AwsSession) => (await import('../../engines/aws/cloud.js')).sdkAwsApi(s));
   const aws = program
     .command('aws')
     .description(
       'run CAI on AWS: Step Functions Distributed Map + Lambda, deployed with the AWS CDK (see docs/aws.md)',
-    );
+    )
+    .hook('preAction', (_aws, action) => requireAwsParts(action.name()));
 
   addStackOptions(
     aws
@@ -254,7 +258,7 @@ export function registerAwsCommand(program: Command, deps: AwsCommandDeps = {}):
       .command('destroy')
       .description('delete the stack (functions, state machine, roles, log groups); your buckets stay'),
   )
-    .option('--stack-name <name>', 'CloudFormation stack name (default Cai)')
+    .option('--stack-name <name>', 'CloudFormation stack name (default: Cai)')
     .action(async (o: Record<string, unknown>) => {
       const s = session(o);
       const api = await connect(s);
@@ -283,9 +287,10 @@ export function registerAwsCommand(program: Command, deps: AwsCommandDeps = {}):
         .command('run')
         .description('run a job on the deployed stack, with live progress; prints the summary')
         .argument('[job]', 'job file (JSON), the same as for `cai run`; flags override its fields'),
+      { local: false },
     ),
   )
-    .option('--stack-name <name>', 'CloudFormation stack name (default Cai)')
+    .option('--stack-name <name>', 'CloudFormation stack name (default: Cai)')
     .option('--overwrite', 'ignore the results of an earlier run in the same output and start over')
     .option('--json', 'print the summary as JSON on stdout')
     .option('-q, --quiet', 'no progress output')

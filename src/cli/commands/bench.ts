@@ -211,7 +211,7 @@ export function registerBenchCommand(
     )
     .option(
       '--partitions-output <uri>',
-      'where --partition-sizes writes (default <output>/partitions); partitions of the same input and size are reused',
+      'where --partition-sizes writes (default: <output>/partitions); partitions of the same input and size are reused',
     )
     .option('--partitions <list>', 'data sizes as the first K partitions, e.g. 1,2,4,all')
     .option(
@@ -220,9 +220,9 @@ export function registerBenchCommand(
     )
     .option('--batch-sizes <list>', 'batch sizes to compare, e.g. 32,64,128,256,512 (default: --batch-size)')
     .option('--runs <n>', 'repeats of every configuration, interleaved', '3')
-    .addOption(new Option('--engine <engine>', 'engine that runs each job (default local)').choices(ENGINES))
-    .option('--runs-output <uri>', "where the runs' job outputs go (default <output>/runs)")
-    .option('--stack-name <name>', 'with --engine aws: the deployed CloudFormation stack (default Cai)')
+    .addOption(new Option('--engine <engine>', 'engine that runs each job (default: local)').choices(ENGINES))
+    .option('--runs-output <uri>', "where the runs' job outputs go (default: <output>/runs)")
+    .option('--stack-name <name>', 'with --engine aws: the deployed CloudFormation stack (default: Cai)')
     .option('--region <region>', 'with --engine aws: AWS region (default: AWS_REGION or your profile)')
     .option('--profile <name>', 'with --engine aws: AWS profile (default: AWS_PROFILE or default)')
     .option('--warmup', 'run the first configuration once, unrecorded, before the timed runs')

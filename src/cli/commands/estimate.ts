@@ -76,7 +76,7 @@ async function calibrate(f: EstimateFlags): Promise<Calibration> {
   throw new CaiError(
     ErrorCodes.option,
     '--calibration',
-    'give the output folder of a short local run (`cai run ... --workers 1`), or --items-per-second and --bytes-per-item',
+    'give the output folder of a short local run (`cai run ... --concurrency 1`), or --items-per-second and --bytes-per-item',
   );
 }
 

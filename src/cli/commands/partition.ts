@@ -59,7 +59,21 @@ function byteSize(flag: string) {
  *
  * @example addSourceOptions(program.command('run'))
  */
-export function addSourceOptions(cmd: Command): Command {
+export function addSourceOptions(cmd: Command, where: { grouping: boolean } = { grouping: true }): Command {
+  // `cai partition` sizes its output with --items and --size: how a run groups input files into
+  // partitions means nothing there.
+  if (where.grouping)
+    cmd
+      .option(
+        '--partition-items <n>',
+        'items per partition for folders of images or FITS (default: 1000)',
+        positiveInt('--partition-items'),
+      )
+      .option(
+        '--partition-bytes <size>',
+        'bytes per partition for folders of images or FITS, e.g. 64MB',
+        byteSize('--partition-bytes'),
+      );
   return cmd
     .option(
       '--input-format <name>',
@@ -85,23 +99,13 @@ export function addSourceOptions(cmd: Command): Command {
     )
     .option('--std <list>', 'per-channel standard deviation pixels are divided by', numbers('--std'))
     .addOption(
-      new Option('--channels <order>', 'channel order of image rows (default rgb)').choices(CHANNEL_ORDERS),
+      new Option('--channels <order>', 'channel order of image rows (default: rgb)').choices(CHANNEL_ORDERS),
     )
-    .addOption(new Option('--layout <layout>', 'image batch layout (default nchw)').choices(IMAGE_LAYOUTS))
+    .addOption(new Option('--layout <layout>', 'image batch layout (default: nchw)').choices(IMAGE_LAYOUTS))
     .addOption(
-      new Option('--image-dtype <dtype>', 'element type of image rows (default float32)').choices(
+      new Option('--image-dtype <dtype>', 'element type of image rows (default: float32)').choices(
         IMAGE_DTYPES,
       ),
-    )
-    .option(
-      '--partition-items <n>',
-      'items per partition for folders of images or FITS (default 1000)',
-      positiveInt('--partition-items'),
-    )
-    .option(
-      '--partition-bytes <size>',
-      'bytes per partition for folders of images or FITS, e.g. 64MB',
-      byteSize('--partition-bytes'),
     )
     .option(
       '--nan <policy>',
@@ -124,7 +128,7 @@ export function addSourceOptions(cmd: Command): Command {
     )
     .option(
       '--fits-pattern <pattern>',
-      'file names of one-file-per-band FITS, with {id} and {band} (default {id}_{band}.fits)',
+      'file names of one-file-per-band FITS, with {id} and {band} (default: {id}_{band}.fits)',
     )
     .option(
       '--fits-cutouts',
@@ -251,6 +255,7 @@ export function registerPartitionCommand(program: Command): void {
         'a file (big.npy, s3://b/data.safetensors, galaxy10.h5) or a folder / S3 prefix of images, FITS, Parquet, HDF5 or tensor files, or a Zarr store',
       )
       .argument('<output>', 'folder or s3:// prefix for 1.safetensors, 2.safetensors, ... and manifest.json'),
+    { grouping: false },
   )
     .option(
       '--size <size>',
@@ -259,7 +264,7 @@ export function registerPartitionCommand(program: Command): void {
     )
     .option('--items <n>', 'items per partition, e.g. 1278 (wins over --size)', positiveInt('--items'))
     .addOption(
-      new Option('--format <format>', 'partition file format (default safetensors)').choices(
+      new Option('--format <format>', 'partition file format (default: safetensors)').choices(
         PARTITION_FORMATS,
       ),
     )

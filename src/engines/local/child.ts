@@ -8,6 +8,7 @@ import { openPartition, runPartition } from '../../worker/run-partition.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 
 let ctx: WorkerContext | undefined;
+const PROGRESS_MS = 200;
 // Partitions opened ahead of their turn, so reading overlaps the current partition's inference.
 const prefetched = new Map<string, Promise<PartitionStream>>();
 
@@ -37,8 +38,16 @@ process.on('message', (message: ToWorker) => {
       next.catch(() => undefined);
       prefetched.set(ahead.id, next);
     }
+    // Batch progress, at most every PROGRESS_MS: a fast model would otherwise flood the channel.
+    let last = 0;
+    const onBatch = (itemsDone: number, items: number) => {
+      const now = Date.now();
+      if (now - last < PROGRESS_MS && itemsDone < items) return;
+      last = now;
+      send({ type: 'progress', itemsDone, items });
+    };
     try {
-      const record = await runPartition(ctx, message.task, opened);
+      const record = await runPartition(ctx, message.task, opened, onBatch);
       send({ type: 'done', record });
     } catch (err) {
       send({ type: 'failed', partition: message.task.partition.id, error: describeError(err) });

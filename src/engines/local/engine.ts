@@ -30,7 +30,7 @@ export function localEngine(): MapEngine {
           let item: Attempt | undefined = control.take(1)[0] ?? (await control.next());
           while (item) {
             if (!worker || worker.dead) {
-              worker = new WorkerProcess(job);
+              worker = new WorkerProcess(job, control.emit);
               try {
                 await worker.ready;
               } catch (err) {

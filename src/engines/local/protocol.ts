@@ -18,6 +18,7 @@ export type FromWorker =
   | { readonly type: 'ready'; readonly modelLoadSeconds: number }
   | { readonly type: 'init-failed'; readonly error: { code: string; message: string } }
   | { readonly type: 'done'; readonly record: PartitionRecord }
+  | { readonly type: 'progress'; readonly itemsDone: number; readonly items: number }
   | {
       readonly type: 'failed';
       readonly partition: string;

@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { CaiError, ErrorCodes } from '../../errors.js';
 import type { ResolvedJob } from '../../job/spec.js';
 import type { PlannedPartition } from '../../plan/plan.js';
+import type { EngineEvent } from '../events.js';
 import type { AttemptResult } from '../map.js';
 import type { PartitionTask } from '../../worker/run-partition.js';
 import type { FromWorker, ToWorker } from './protocol.js';
@@ -14,12 +15,14 @@ import { takeWorkerProcess } from './spare-workers.js';
 export class WorkerProcess {
   private readonly child: ChildProcess;
   private pendingAttempt?: (result: AttemptResult) => void;
+  private current?: PartitionTask;
   private exited = false;
   private killed = false;
   /** Resolves when the model is loaded; rejects (with the worker's own error) when it cannot be. */
   readonly ready: Promise<void>;
 
-  constructor(job: ResolvedJob) {
+  /** `onEvent` hears the batch progress of the attempts this process runs. */
+  constructor(job: ResolvedJob, onEvent?: (event: EngineEvent) => void) {
     // onnxruntime's threads come from the session options (job.threads), not the environment, so a
     // process forked before the job was known serves as well as a new one.
     this.child = takeWorkerProcess();
@@ -29,6 +32,14 @@ export class WorkerProcess {
         else if (message.type === 'init-failed')
           reject(new CaiError(message.error.code, job.model, message.error.message));
         else if (message.type === 'done') this.settle({ ok: true, record: message.record });
+        else if (message.type === 'progress' && this.current)
+          onEvent?.({
+            type: 'progress',
+            partition: this.current.partition.id,
+            attempt: this.current.attempt,
+            itemsDone: message.itemsDone,
+            items: message.items,
+          });
         else if (message.type === 'failed') this.settle({ ok: false, error: message.error });
       });
       this.child.on('exit', (code, signal) => {
@@ -73,6 +84,7 @@ export class WorkerProcess {
         });
         this.kill();
       }, timeoutMs);
+      this.current = task;
       this.pendingAttempt = (result) => {
         clearTimeout(timer);
         resolve(result);
@@ -112,6 +124,7 @@ export class WorkerProcess {
   private settle(result: AttemptResult): void {
     const pending = this.pendingAttempt;
     this.pendingAttempt = undefined;
+    this.current = undefined;
     pending?.(result);
   }
 }

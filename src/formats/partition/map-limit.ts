@@ -28,5 +28,6 @@ export async function mapSettled<T, R>(
 
 /** The message of anything thrown, for a failed item's reason. @example reasonOf(new Error('bad')) // 'bad' */
 export function reasonOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  // One line per failed item in predictions and logs, whatever the decoder's message looks like.
+  return (err instanceof Error ? err.message : String(err)).replace(/\s*[\r\n]+\s*/g, '; ').trim();
 }

@@ -77,6 +77,24 @@ export function openObjectItems(
     });
     const failed: FailedItem[] = [];
     const good: { index: number; id: string; row: ItemRow }[] = [];
+    if (!shape) {
+      // The shape the most items of the first batch decode to, not the first item's: one odd image
+      // must fail alone wherever it sorts, instead of failing every other item when it comes first.
+      const counts = new Map<string, { n: number; row: ItemRow }>();
+      for (const d of decoded) {
+        if (!d.ok) continue;
+        const key = `${d.value.dtype}[${d.value.shape.join(',')}]`;
+        const c = counts.get(key);
+        if (c) c.n++;
+        else counts.set(key, { n: 1, row: d.value });
+      }
+      let best: { n: number; row: ItemRow } | undefined;
+      for (const c of counts.values()) if (!best || c.n > best.n) best = c;
+      if (best) {
+        shape = best.row.shape;
+        dtype = best.row.dtype;
+      }
+    }
     decoded.forEach((d, i) => {
       const item = slice[i];
       if (!d.ok) {

@@ -1,0 +1,76 @@
+import { CaiError, ErrorCodes } from '../errors.js';
+import type { ColumnSet } from '../formats/columns.js';
+import { sourceByName } from '../formats/sources.js';
+import { bindInputs, resolveColumn } from '../model/binding.js';
+import { loadModel } from '../model/session.js';
+import type { PlannedPartition } from '../plan/plan.js';
+import { openParent } from '../storage/open.js';
+import type { Store } from '../storage/store.js';
+import type { JobSpec } from './spec.js';
+
+// Batches read from the first partition, at most, to find one with a decodable item (images, FITS
+// and Parquet rows may fail one by one; such a batch has no rows to check).
+const PEEK_BATCHES = 8;
+const PEEK_ITEMS = 4;
+
+/** The first rows of a partition that decoded, or undefined when none of the first few did. */
+async function firstRows(
+  input: Store,
+  partition: PlannedPartition,
+  job: JobSpec,
+): Promise<ColumnSet | undefined> {
+  const stream = await sourceByName(partition.source ?? 'tensor').open(input, partition, job);
+  try {
+    let seen = 0;
+    for await (const batch of stream.batches(PEEK_ITEMS)) {
+      if (batch.rows.items > 0) return batch.rows;
+      if (++seen >= PEEK_BATCHES) return undefined;
+    }
+    return undefined;
+  } finally {
+    stream.release?.();
+  }
+}
+
+/**
+ * Everything about a job that can be known before any work starts, checked in this process before a
+ * worker starts and before `job.json` or `plan.json` is written: the model loads, and the first
+ * partition's columns fit the model's inputs (the `inputs` mapping, each input's dtype and per-item
+ * shape) and hold the `label` column. A mistake fails here once, as a setup error, instead of once per
+ * partition and attempt; and since nothing was written, the fixed job runs in the same output.
+ *
+ * @example await preflight(spec, inputStore, plan) // throws a CaiError naming the problem
+ */
+export async function preflight(
+  spec: JobSpec,
+  input: Store,
+  plan: readonly PlannedPartition[],
+): Promise<void> {
+  const [modelStore, modelKey] = await openParent(spec.model, { s3Endpoint: spec.s3Endpoint });
+  // One thread and no worker thread: only the inputs' names, dtypes and shapes are needed, and the
+  // workers starting meanwhile want the cores.
+  const model = await loadModel(await modelStore.localPath(modelKey), { threads: 1, thread: 'main' });
+  const inputs = model.inputs;
+  await model.release();
+  const first = plan[0];
+  if (!first) return;
+  const source = input.describe(first.key);
+  const rows = await firstRows(input, first, spec);
+  if (!rows) return;
+  bindInputs(rows, inputs, spec.inputs, source);
+  if (spec.label !== undefined) resolveColumn(rows, spec.label, source, 'label');
+}
+
+/**
+ * The error for an input path that names one file where a folder of partitions is meant.
+ * @example throw inputIsFile('data/1.pt')
+ */
+export function inputIsFile(uri: string): CaiError {
+  const slash = uri.lastIndexOf('/');
+  const folder = slash > 0 ? uri.slice(0, slash + 1) : './';
+  return new CaiError(
+    ErrorCodes.option,
+    uri,
+    `is a file; --input takes the folder or prefix that holds the partitions (here ${folder}), and --file-limit 1 runs only the first`,
+  );
+}

@@ -1,0 +1,167 @@
+// Mistakes a new user makes, each caught before any worker starts: exit 2, one message, nothing written,
+// and the fixed command then runs in the same output without --overwrite.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { makeDemo, type Demo } from '../../src/demo/demo.js';
+import { summaryText } from '../../src/cli/summary-text.js';
+import { loadJob } from '../../src/job/load.js';
+import type { JobSummary } from '../../src/summarize/summarize.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+let dir = '';
+let demo: Demo;
+
+before(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'cai-preflight-'));
+  demo = await makeDemo({ dir: path.join(dir, 'demo'), partitions: 2, itemsPerPartition: 16 });
+});
+
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function cai(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    cwd: dir,
+    env: { ...process.env, CI: 'true' },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const job = (output: string, ...more: string[]) => [
+  'run',
+  '--input',
+  demo.data,
+  '--model',
+  demo.model,
+  '--output',
+  output,
+  '--concurrency',
+  '1',
+  '-q',
+  ...more,
+];
+
+function errorLines(stderr: string): string[] {
+  return stderr.split('\n').filter((l) => l.startsWith('error:'));
+}
+
+test('a typo in --inputs exits 2 with one message, writes nothing, and the fixed run needs no --overwrite', () => {
+  const out = path.join(dir, 'out-typo');
+  const bad = cai(...job(out, '--inputs', 'image=0,magnitud=1', '--label', '2'));
+  assert.equal(bad.code, 2, bad.stderr);
+  const lines = errorLines(bad.stderr);
+  assert.equal(lines.length, 1, bad.stderr);
+  assert.match(lines[0], /"magnitud"/);
+  assert.match(lines[0], /input "magnitude" is not mapped/);
+  assert.equal(existsSync(path.join(out, 'job.json')), false);
+  assert.equal(existsSync(path.join(out, 'plan.json')), false);
+  const good = cai(...job(out, '--inputs', 'image=0,magnitude=1', '--label', '2', '--json'));
+  assert.equal(good.code, 0, good.stderr);
+  const summary = JSON.parse(good.stdout) as JobSummary;
+  assert.equal(summary.items, 32);
+  assert.match(summaryText(summary), /1 worker\(s\) x \d thread\(s\), batch 128$/m);
+  assert.match(
+    summaryText({ ...summary, run: { ...summary.run, batch_size: 'auto', batch_size_chosen: 64 } }),
+    /batch auto \(chose 64\)$/m,
+  );
+  // Run again: every partition is complete, and the summary says so instead of printing zeros.
+  const again = cai(...job(out, '--inputs', 'image=0,magnitude=1', '--label', '2'));
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /this run: +nothing to do: every partition was complete already/);
+  assert.doesNotMatch(again.stdout, /items\/s|p95|cold start/);
+});
+
+test('a label column that does not exist exits 2 naming the columns', () => {
+  const out = path.join(dir, 'out-label');
+  const r = cai(...job(out, '--inputs', 'image=0,magnitude=1', '--label', 'redshift'));
+  assert.equal(r.code, 2, r.stderr);
+  const lines = errorLines(r.stderr);
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0], /label column "redshift" does not exist; the partition has columns 0:/);
+  assert.equal(existsSync(path.join(out, 'job.json')), false);
+});
+
+test('a model that does not load exits 2 before planning', async () => {
+  const bad = path.join(dir, 'not-a-model.onnx');
+  await writeFile(bad, 'this is not protobuf');
+  const out = path.join(dir, 'out-model');
+  const r = cai('run', '--input', demo.data, '--model', bad, '--output', out, '-q');
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(errorLines(r.stderr).length, 1, r.stderr);
+  assert.match(r.stderr, /cannot load the model/);
+  assert.equal(existsSync(path.join(out, 'job.json')), false);
+});
+
+test('a file given as --input says to give its folder', () => {
+  const r = cai(
+    ...job(path.join(dir, 'out-file')).map((a) => (a === demo.data ? path.join(demo.data, '1.pt') : a)),
+  );
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /1\.pt: is a file; --input takes the folder .* --file-limit 1/);
+});
+
+test('a usage error prints one line and a one-line hint, not the help', () => {
+  const r = cai('run', '--inputz', 'x');
+  assert.equal(r.code, 2);
+  assert.deepEqual(r.stderr.trim().split('\n'), [
+    "error: unknown option '--inputz'",
+    '(Did you mean one of --input, --inputs?)',
+    'hint: `cai run --help` lists the options',
+  ]);
+});
+
+test('the output of a run inside the input folder is never read as input', async () => {
+  const data = path.join(dir, 'nested');
+  await mkdir(data);
+  for (const f of await readdir(demo.data)) await copyFile(path.join(demo.data, f), path.join(data, f));
+  const args = (output: string, ...more: string[]) =>
+    job(output, '--inputs', 'image=0,magnitude=1', '--predictions-format', 'csv', '--json', ...more).map(
+      (a) => (a === demo.data ? data : a),
+    );
+  const first = cai(...args(path.join(data, 'out')));
+  assert.equal(first.code, 0, first.stderr);
+  // Planned anew: its own output is inside the input; and a second output beside it.
+  const again = cai(...args(path.join(data, 'out'), '--overwrite'));
+  assert.equal(again.code, 0, again.stderr);
+  const other = cai(...args(path.join(data, 'out2')));
+  assert.equal(other.code, 0, other.stderr);
+  for (const r of [first, again, other]) {
+    const s = JSON.parse(r.stdout) as { partitions: { planned: number }; items: number };
+    assert.deepEqual([s.partitions.planned, s.items], [2, 32]);
+  }
+});
+
+test("a job file's relative paths are taken from the file's folder", async () => {
+  const jobDir = path.join(dir, 'jobs');
+  await mkdir(jobDir, { recursive: true });
+  const file = path.join(jobDir, 'job.json');
+  await writeFile(file, JSON.stringify({ input: '../demo/data', model: 'm.onnx', output: 's3://b/o' }));
+  const spec = await loadJob(file);
+  assert.equal(path.resolve(spec.input), path.join(dir, 'demo', 'data'));
+  assert.equal(path.resolve(spec.model), path.join(jobDir, 'm.onnx'));
+  assert.equal(spec.output, 's3://b/o');
+});
+
+test('help: each command lists only its own flags, and every default reads "(default: X)"', () => {
+  const partition = cai('partition', '--help');
+  assert.equal(partition.code, 0);
+  assert.match(partition.stdout, /--items <n>/);
+  assert.doesNotMatch(partition.stdout, /--partition-items|--partition-bytes/);
+  const aws = cai('aws', 'run', '--help');
+  assert.equal(aws.code, 0);
+  assert.match(aws.stdout, /--concurrency/);
+  assert.doesNotMatch(aws.stdout, /--device|--partition-timeout/);
+  for (const args of [['run'], ['partition'], ['aws', 'run'], ['aws', 'deploy'], ['bench'], ['demo']]) {
+    const help = cai(...args, '--help').stdout.replace(/\s+/g, ' ');
+    assert.doesNotMatch(help, /\(default [^:]/, args.join(' '));
+  }
+});
