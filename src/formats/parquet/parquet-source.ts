@@ -8,6 +8,7 @@ import type { NanPolicy } from '../partition/nan.js';
 import type { PartitionStream, SourceBatch, SourceKind } from '../source.js';
 import { storeBuffer, type StoreBuffer } from './async-buffer.js';
 import { assembleBatch, type BatchContext } from './batch.js';
+import { checkFooter } from './footer-check.js';
 import { parquetLayout, type ParquetJobFields, type ParquetLayout } from './layout.js';
 import { RowReader } from './row-reader.js';
 
@@ -50,6 +51,7 @@ export async function openParquet(store: Store, key: string, job: ParquetJobFiel
       { cause: err },
     );
   }
+  checkFooter(metadata, size, source);
   const layout = parquetLayout(metadata, job, source);
   const flat = [layout.id, layout.image, ...layout.features].filter(
     (c): c is NonNullable<typeof c> => c !== undefined && c.kind !== 'list',
