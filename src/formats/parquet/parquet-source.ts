@@ -147,7 +147,16 @@ export const parquetFiles: SourceKind & {
         for (let a = first; a < last; a += batchSize) {
           const b = Math.min(last, a + batchSize);
           const tr = performance.now();
-          const rows = await reader.read(a, b);
+          const rows = await reader.read(a, b).catch((err: unknown) => {
+            // hyparquet's own errors (a damaged page) name no file: say which, and that it is damage.
+            if (err instanceof CaiError) throw err;
+            throw new CaiError(
+              ErrorCodes.corrupt,
+              store.describe(partition.key),
+              `rows ${a}-${b} cannot be read (${(err as Error).message}); the file is damaged: write it again`,
+              { cause: err },
+            );
+          });
           const td = performance.now();
           const batch = await assembleBatch(ctx, rows, a - first, a);
           stats.read += (td - tr) / 1000;
