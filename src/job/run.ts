@@ -4,8 +4,11 @@ import { runLocalMap } from '../engines/local/engine.js';
 import { CaiError, ErrorCodes } from '../errors.js';
 import type { PlannedPartition } from '../plan/plan.js';
 import { openParent, openStore } from '../storage/open.js';
+import type { Store } from '../storage/store.js';
 import { summarize, type JobSummary } from '../summarize/summarize.js';
-import { pendingPartitions, planOrResume } from './resume.js';
+import { acquireLock } from './lock.js';
+import { watchSignals } from './interrupt.js';
+import { pendingPartitions, planOrResume, removeStaleOutputs } from './resume.js';
 import { resolveJob, type JobSpec, type ResolvedJob } from './spec.js';
 
 /** Hooks and knobs for one run of a job. */
@@ -52,8 +55,34 @@ export async function runJob(spec: JobSpec, options: RunOptions = {}): Promise<J
       'the model does not exist; check --model',
     );
   }
+  // One live run per output, and Ctrl-C / SIGTERM stop the workers cleanly (see lock.ts, interrupt.ts).
+  const lock = await acquireLock(output);
+  const watch = watchSignals(output);
+  try {
+    const work = runLocked(spec, options, output, startedAt, t0);
+    // After an interrupt the abandoned work may still fail (its workers are gone): nobody awaits it.
+    work.catch(() => undefined);
+    return await Promise.race([work, watch.interrupted]).catch(async (err: unknown) => {
+      // Killing the workers fails the work too; the interrupt is what happened.
+      if (watch.signalled) return watch.interrupted;
+      throw err;
+    });
+  } finally {
+    watch.dispose();
+    await lock.release().catch(() => undefined);
+  }
+}
+
+async function runLocked(
+  spec: JobSpec,
+  options: RunOptions,
+  output: Store,
+  startedAt: Date,
+  t0: number,
+): Promise<JobSummary> {
   if (options.overwrite) await output.delete('summary.json');
   const plan = await planOrResume(spec, output, options.overwrite ?? false);
+  if (options.overwrite) await removeStaleOutputs(output, plan, spec.predictionsFormat);
   const todo = options.overwrite ? plan : await pendingPartitions(output, plan, spec.predictionsFormat);
   const job = resolveJob(spec, { partitions: todo.length || plan.length });
   options.onPlan?.({ partitions: plan, todo: todo.length, job });

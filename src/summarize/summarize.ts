@@ -6,6 +6,7 @@ import type { PartitionFailure, PartitionRecord, StorageStats } from '../worker/
 import { outputKeys } from '../worker/run-partition.js';
 import { classificationMetrics, quantile, regressionMetrics, type Metrics } from './metrics.js';
 import { readPredictions } from './read-predictions.js';
+import { skippedSummary, type SkippedSummary } from '../plan/skipped.js';
 
 /** The figures of one invocation of a job (a resumed job has several runs). */
 export interface RunStats {
@@ -67,6 +68,8 @@ export interface JobSummary {
     mean_time_to_first_prediction_s: number;
   };
   readonly failures: readonly PartitionFailure[];
+  /** Input objects planning left out, and why (all of them in `skipped.json`). */
+  readonly skipped?: SkippedSummary;
   readonly metrics?: Metrics;
   /** This run's figures, also the last entry of `runs`. */
   readonly run: RunStats;
@@ -266,6 +269,7 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
       mean_time_to_first_prediction_s: mean(cold.map((r) => r.time_to_first_prediction_s ?? 0)),
     },
     failures,
+    skipped: await skippedSummary(output),
     metrics: await computeMetrics(output, records, input.format),
     run,
     runs,

@@ -10,7 +10,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { diffStats, isCountingStore, measureTraffic, type StoreStats } from '../storage/s3-stats.js';
 import type { Store } from '../storage/store.js';
 import type { WorkerContext } from './context.js';
-import { LabelCollector, OutputCollector } from './outputs.js';
+import { LabelCollector, nonFiniteRows, OutputCollector } from './outputs.js';
 import { rebatch } from './rebatch.js';
 import type { PartitionRecord } from './record.js';
 
@@ -212,6 +212,14 @@ async function runStream(
     numBatches++;
     firstPrediction ??= performance.now() / 1000;
     outputs.add(result, indices);
+    if (job.nan !== 'keep') {
+      for (const [row, name] of nonFiniteRows(result, indices.length)) {
+        if (errors[indices[row]] !== null) continue;
+        errors[indices[row]] =
+          `the model's output "${name}" is not finite (NaN or infinity): the item's inputs likely hold NaN or infinite values; fix them, or set nan to "keep" to write such predictions`;
+        failedItems++;
+      }
+    }
     current = await upcoming;
   }
   const read = stream.stats();
@@ -231,7 +239,9 @@ async function runStream(
     ids,
     errors: failedItems > 0 ? errors : undefined,
   };
-  await ctx.output.put(keys.predictions, encodePredictions(table, job.predictionsFormat));
+  const encoded = encodePredictions(table, job.predictionsFormat);
+  const predictionsBytes = typeof encoded === 'string' ? Buffer.byteLength(encoded) : encoded.byteLength;
+  await ctx.output.put(keys.predictions, encoded);
   const write = seconds(t3);
   const storage: Record<string, StoreStats> = {};
   const readTraffic = openTraffic.get(stream);
@@ -246,6 +256,7 @@ async function runStream(
     partition: partition.id,
     data_path: source,
     result_path: ctx.output.describe(keys.predictions),
+    predictions_bytes: predictionsBytes,
     attempt: task.attempt,
     items,
     failed_items: failedItems,
