@@ -128,7 +128,16 @@ export class FileStore implements Store {
   }
 
   async get(key: string, options?: GetOptions): Promise<Uint8Array> {
-    return this.read(key, 0, undefined, options?.into);
+    const bytes = await this.read(key, 0, undefined, options?.into);
+    const expected = options?.expectedSize;
+    if (expected !== undefined && bytes.byteLength !== expected) {
+      throw new CaiError(
+        ErrorCodes.corrupt,
+        this.describe(key),
+        `holds ${bytes.byteLength} bytes where the job's plan has ${expected}: it changed since the job was planned; run with --overwrite to plan again`,
+      );
+    }
+    return bytes;
   }
 
   async getRange(key: string, start: number, end: number): Promise<Uint8Array> {
