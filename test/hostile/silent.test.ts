@@ -154,3 +154,22 @@ test('CSV cells that start like formulas are written as text and read back uncha
     hostile.map(() => -1.5),
   );
 });
+
+test('a partition name too long for the file system is a clear error, not a raw ENAMETOOLONG', async () => {
+  const demo = await smallDemo();
+  const input = await tempDir('long');
+  try {
+    const long = `${'n'.repeat(250)}.pt`;
+    await copyFile(path.join(demo.data, '1.pt'), path.join(input, long));
+    await copyFile(path.join(demo.data, '2.pt'), path.join(input, '2.pt'));
+    const job = await freshJob(demo, { input, maxAttempts: 1, toleratedFailurePercentage: 50 });
+    const summary = await runJob(job, { retryBaseMs: 10 });
+    assert.equal(summary.partitions.completed, 1, 'the other partition is done');
+    assert.equal(summary.failures.length, 1);
+    assert.equal(summary.failures[0].error.code, 'E_OPTION');
+    assert.match(summary.failures[0].error.message, /name too long for the file system/);
+    await rm(job.output, { recursive: true, force: true });
+  } finally {
+    await rm(input, { recursive: true, force: true });
+  }
+});
