@@ -122,7 +122,10 @@ export function registerRunCommand(program: Command): void {
       const progress = o.quiet ? undefined : new Progress();
       const summary = await runJob(spec, {
         overwrite: Boolean(o.overwrite),
-        onPlan: ({ partitions, todo }) => progress?.begin(todo, partitions.length),
+        onPlan: ({ partitions, todo, skipped }) => {
+          if (skipped) process.stderr.write(`skipped ${skipped.total} input object(s) (see skipped.json)\n`);
+          progress?.begin(todo, partitions.length);
+        },
         onEvent: (e) => progress?.event(e),
       });
       progress?.end();

@@ -6,6 +6,7 @@ import type { PlannedPartition } from '../plan/plan.js';
 import { openParent, openStore } from '../storage/open.js';
 import type { Store } from '../storage/store.js';
 import { summarize, type JobSummary } from '../summarize/summarize.js';
+import { skippedSummary, type SkippedSummary } from '../plan/skipped.js';
 import { acquireLock } from './lock.js';
 import { watchSignals } from './interrupt.js';
 import { pendingPartitions, planOrResume, removeStaleOutputs } from './resume.js';
@@ -20,6 +21,8 @@ export interface RunOptions {
     partitions: readonly PlannedPartition[];
     todo: number;
     job: ResolvedJob;
+    /** Input objects planning left out, and why (see `skipped.json`). */
+    skipped?: SkippedSummary;
   }) => void;
   /** Base delay of retry backoff, ms (tests make it small). */
   readonly retryBaseMs?: number;
@@ -85,7 +88,8 @@ async function runLocked(
   if (options.overwrite) await removeStaleOutputs(output, plan, spec.predictionsFormat);
   const todo = options.overwrite ? plan : await pendingPartitions(output, plan, spec.predictionsFormat);
   const job = resolveJob(spec, { partitions: todo.length || plan.length });
-  options.onPlan?.({ partitions: plan, todo: todo.length, job });
+  const skipped = options.onPlan ? await skippedSummary(output) : undefined;
+  options.onPlan?.({ partitions: plan, todo: todo.length, job, skipped });
   const tMap = performance.now();
   let map: MapResult;
   if (todo.length === 0) map = { records: [], failures: [], retries: 0, skipped: 0 };
