@@ -207,7 +207,7 @@ export function readZipEntry(
     throw new CaiError(
       ErrorCodes.corrupt,
       source,
-      `member "${entry.name}" inflates to ${entry.size} bytes, past the ${budget.total}-byte budget for a ` +
+      `member "${entry.name}" inflates to ${entry.size} bytes, past the ${budget.remaining} bytes left of the ${budget.total}-byte budget for a ` +
         `${bytes.length}-byte archive (${INFLATE_RATIO}x its size, at least ${MIN_INFLATE_BUDGET}); ` +
         'a compression bomb or a damaged file: store the arrays uncompressed (np.savez, torch.save) or split the file',
     );
