@@ -3,7 +3,7 @@
 // was complete stays complete: records are written last and atomically, so a rerun resumes exactly.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { stopAllWorkers } from '../engines/local/worker-process.js';
+import { allowWorkers, stopAllWorkers } from '../engines/local/worker-process.js';
 import { stopSpareWorkers } from '../engines/local/spare-workers.js';
 import { CaiError, ErrorCodes } from '../errors.js';
 import { FileStore, isTemporary } from '../storage/file-store.js';
@@ -51,6 +51,7 @@ export function watchSignals(output: Store): SignalWatch {
   const interrupted = new Promise<never>((_, r) => (reject = r));
   interrupted.catch(() => undefined);
   let seen = false;
+  allowWorkers();
   const on = (signal: 'SIGINT' | 'SIGTERM') => {
     if (seen) process.exit(SIGNAL_EXIT_CODES[signal]);
     seen = true;

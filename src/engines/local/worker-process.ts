@@ -28,6 +28,11 @@ export async function stopAllWorkers(): Promise<void> {
   await Promise.all([...live].map((w) => w.killAndWait()));
 }
 
+/** Lets workers start again after {@link stopAllWorkers} (a new job in the same process). */
+export function allowWorkers(): void {
+  stopping = false;
+}
+
 /**
  * One worker child process holding one model session (a session per process, never threads: see
  * DESIGN.md pitfall 2). Its death while it holds a partition is reported as a failed attempt.
