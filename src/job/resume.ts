@@ -46,8 +46,10 @@ export async function planOrResume(
   const { partitions: plan, skipped } = await planInput(input, { job: spec });
   await output.put('job.json', `${JSON.stringify(spec, null, 2)}\n`);
   // What planning left out, beside the plan: Summarize names it (plan.json stays a plain list).
-  if (skipped.length) await output.put('skipped.json', `${JSON.stringify(skipped, null, 2)}\n`);
-  else await output.delete('skipped.json');
+  // An earlier plan's list is overwritten, never deleted (the AWS stack grants Initialize no deletes).
+  if (skipped.length || (await output.head('skipped.json'))) {
+    await output.put('skipped.json', `${JSON.stringify(skipped, null, 2)}\n`);
+  }
   await output.put('plan.json', `${JSON.stringify(plan, null, 2)}\n`);
   return plan;
 }
