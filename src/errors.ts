@@ -45,6 +45,10 @@ export const ErrorCodes = Object.freeze({
   workerCrash: 'E_WORKER_CRASH',
   /** Too many partitions failed: the error budget is spent. */
   budget: 'E_ERROR_BUDGET',
+  /** The job was stopped by Ctrl-C (SIGINT) or SIGTERM; running it again resumes it. */
+  interrupted: 'E_INTERRUPTED',
+  /** Another live run holds the output's lock. */
+  locked: 'E_LOCKED',
   /** AWS could not carry out an operation on the stack (a deletion CloudFormation gave up on). */
   cloud: 'E_CLOUD',
   /** Something the installation lacks for this command (an optional package, a provider). */

@@ -58,6 +58,8 @@ try {
     process.stderr.write(`error: ${err.message}\n`);
     process.exitCode = err.code === ErrorCodes.budget ? 1 : 2;
     if (err.code === ErrorCodes.option) process.stderr.write(`${helpHint()}\n`);
+    // Stopped by a signal: exit now with 128 + its number (the engine's timers must not hold the exit).
+    if (err.code === ErrorCodes.interrupted) process.exit(err.object === 'SIGTERM' ? 143 : 130);
   } else {
     process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exitCode = 1;

@@ -128,7 +128,10 @@ export function registerRunCommand(program: Command): void {
       const progress = o.quiet ? undefined : new Progress();
       const summary = await runJob(spec, {
         overwrite: Boolean(o.overwrite),
-        onPlan: ({ partitions, todo, pending }) => progress?.begin(todo, partitions.length, pending),
+        onPlan: ({ partitions, todo, pending, skipped }) => {
+          if (skipped) process.stderr.write(`skipped ${skipped.total} input object(s) (see skipped.json)\n`);
+          progress?.begin(todo, partitions.length, pending);
+        },
         onEvent: (e) => progress?.event(e),
       });
       progress?.end();

@@ -49,6 +49,10 @@ export function summaryText(s: JobSummary): string {
       `failed:      partition ${fail.partition} after ${fail.attempts} attempt(s): ${fail.error.code}: ${fail.error.message}`,
     );
   }
+  if (s.skipped) {
+    const why = Object.entries(s.skipped.reasons).map(([reason, n]) => `${n} ${reason}`);
+    lines.push(`skipped:     ${s.skipped.total} input object(s): ${why.join('; ')} (list in skipped.json)`);
+  }
   lines.push(
     `output:      ${s.output} (summary.json, result_stats.csv, combined_data.json, predictions/, results/)`,
   );

@@ -16,7 +16,12 @@ export const tensorFiles: SourceKind = Object.freeze<SourceKind>({
   async open(store, partition, _job, options): Promise<PartitionStream> {
     const pool = options?.buffers;
     const t0 = performance.now();
-    const bytes = await store.get(partition.key, pool ? { into: (n) => pool.acquire(n) } : undefined);
+    // The planned size: a remote body shorter than it is retried, a local file that changed is named.
+    const expectedSize = partition.bytes > 0 ? partition.bytes : undefined;
+    const bytes = await store.get(partition.key, {
+      ...(pool ? { into: (n: number) => pool.acquire(n) } : {}),
+      expectedSize,
+    });
     const t1 = performance.now();
     let set;
     try {

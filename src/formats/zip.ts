@@ -3,8 +3,10 @@
 // once more before any tensor is made) and clamps entries that run past the end of a truncated file
 // instead of failing. Stored entries become zero-copy views; deflated ones (np.savez_compressed) are
 // inflated with fflate. CRCs are not checked: hashing 100 MB in JS would cost more than the whole decode,
-// and every entry's bounds are still validated.
-import { inflateSync } from 'fflate';
+// and every entry's bounds are still validated. Inflating is streamed into a buffer of the size the member
+// declares, within a budget of decoded bytes derived from the archive's own size: a small archive cannot
+// make the reader allocate gigabytes, whatever its members claim.
+import { Inflate } from 'fflate';
 import { CaiError, ErrorCodes } from '../errors.js';
 
 /**
@@ -140,14 +142,49 @@ export function listZip(bytes: Uint8Array, source: string): ZipEntry[] {
   return entries;
 }
 
+/** Smallest budget of inflated bytes any archive gets (a few MB of zeros may legitimately inflate to this). */
+const MIN_INFLATE_BUDGET = 256 * 1024 * 1024;
+/** Inflated bytes allowed per archive byte beyond the minimum. */
+const INFLATE_RATIO = 16;
+/** Compressed bytes handed to the inflater at a time, so one step emits at most ~1032x this. */
+const INFLATE_STEP = 16 * 1024;
+
+/**
+ * How many bytes the deflated members of one archive may inflate to, all together: derived from the
+ * archive's size so that memory stays proportional to the input.
+ *
+ * @example const budget = inflateBudget(bytes.length); readZipEntry(bytes, entry, 'x.npz', budget);
+ */
+export interface InflateBudget {
+  remaining: number;
+  readonly total: number;
+}
+
+/**
+ * A fresh {@link InflateBudget} for an archive of `archiveBytes` bytes: 16 times its size, at least 256 MiB.
+ *
+ * @example inflateBudget(1024).total // 268435456
+ */
+export function inflateBudget(archiveBytes: number): InflateBudget {
+  const total = Math.max(MIN_INFLATE_BUDGET, INFLATE_RATIO * archiveBytes);
+  return { remaining: total, total };
+}
+
 /**
  * The uncompressed bytes of one member: a view into `bytes` for stored members (no copy), a new array
- * for deflated ones.
+ * for deflated ones. Deflated members are inflated step by step into a buffer of their declared size,
+ * charged to `budget` (one per archive; a fresh one when omitted): a member that declares more than the
+ * budget left, or inflates past what it declares, is `E_CORRUPT` before the memory is used.
  *
  * @example
  * const pkl = readZipEntry(bytes, entries.find((e) => e.name.endsWith('/data.pkl'))!, '1.pt');
  */
-export function readZipEntry(bytes: Uint8Array, entry: ZipEntry, source: string): Uint8Array {
+export function readZipEntry(
+  bytes: Uint8Array,
+  entry: ZipEntry,
+  source: string,
+  budget: InflateBudget = inflateBudget(bytes.length),
+): Uint8Array {
   const raw = bytes.subarray(entry.dataStart, entry.dataStart + entry.compressedSize);
   if (entry.method === 0) {
     if (entry.size !== entry.compressedSize)
@@ -166,10 +203,33 @@ export function readZipEntry(bytes: Uint8Array, entry: ZipEntry, source: string)
   if (entry.size > entry.compressedSize * 1032 + 1024) {
     throw corrupt(source, `member "${entry.name}" claims ${entry.size} bytes from ${entry.compressedSize}`);
   }
-  let out: Uint8Array;
+  if (entry.size > budget.remaining) {
+    throw new CaiError(
+      ErrorCodes.corrupt,
+      source,
+      `member "${entry.name}" inflates to ${entry.size} bytes, past the ${budget.remaining} bytes left of the ${budget.total}-byte budget for a ` +
+        `${bytes.length}-byte archive (${INFLATE_RATIO}x its size, at least ${MIN_INFLATE_BUDGET}); ` +
+        'a compression bomb or a damaged file: store the arrays uncompressed (np.savez, torch.save) or split the file',
+    );
+  }
+  budget.remaining -= entry.size;
+  const out = new Uint8Array(entry.size);
+  let at = 0;
+  let done = false;
+  const overrun = () =>
+    corrupt(source, `member "${entry.name}" inflates past its declared ${entry.size} bytes`);
   try {
-    out = inflateSync(raw, { out: new Uint8Array(entry.size) });
+    const inflater = new Inflate((chunk, final) => {
+      if (at + chunk.length > out.length) throw overrun();
+      out.set(chunk, at);
+      at += chunk.length;
+      if (final) done = true;
+    });
+    for (let i = 0; i < raw.length || i === 0; i += INFLATE_STEP) {
+      inflater.push(raw.subarray(i, i + INFLATE_STEP), i + INFLATE_STEP >= raw.length);
+    }
   } catch (err) {
+    if (err instanceof CaiError) throw err;
     throw new CaiError(
       ErrorCodes.corrupt,
       source,
@@ -177,6 +237,6 @@ export function readZipEntry(bytes: Uint8Array, entry: ZipEntry, source: string)
       { cause: err },
     );
   }
-  if (out.length !== entry.size) throw corrupt(source, `member "${entry.name}" inflates to the wrong size`);
+  if (!done || at !== entry.size) throw corrupt(source, `member "${entry.name}" inflates to the wrong size`);
   return out;
 }

@@ -3,7 +3,7 @@
 // plans the same way wherever it runs.
 import { CaiError, ErrorCodes } from '../errors.js';
 import type { PredictionFormat } from '../formats/predictions/writers.js';
-import { planPartitions, type PlannedPartition } from '../plan/plan.js';
+import { planInput, type PlannedPartition } from '../plan/plan.js';
 import { openStore } from '../storage/open.js';
 import type { Store } from '../storage/store.js';
 import { outputKeys } from '../worker/run-partition.js';
@@ -61,17 +61,48 @@ export async function planOrResume(
     if (plan) return plan;
   }
   const input = await openStore(spec.input, { s3Endpoint: spec.s3Endpoint });
-  const plan = await planPartitions(input, { job: spec, exclude: hooks.exclude });
+  const { partitions: plan, skipped } = await planInput(input, { job: spec, exclude: hooks.exclude });
   await hooks.check?.(plan);
   await output.put('job.json', `${JSON.stringify(spec, null, 2)}\n`);
+  // What planning left out, beside the plan: Summarize names it (plan.json stays a plain list).
+  // An earlier plan's list is overwritten, never deleted (the AWS stack grants Initialize no deletes).
+  if (skipped.length || (await output.head('skipped.json'))) {
+    await output.put('skipped.json', `${JSON.stringify(skipped, null, 2)}\n`);
+  }
   await output.put('plan.json', `${JSON.stringify(plan, null, 2)}\n`);
   return plan;
 }
 
 /**
- * The partitions of a plan without both a record and predictions in the output. It lists the output's
- * two folders (a request per 1000 objects on S3) rather than asking for each partition's objects, which
- * would cost two requests a partition before any work starts.
+ * After `--overwrite`: deletes the records and predictions of an earlier job that the new plan does not
+ * make (a smaller job must not leave the old job's files beside its own). Returns the keys deleted.
+ *
+ * @example await removeStaleOutputs(output, plan, 'parquet'); // ['predictions/7.parquet', 'results/7.json']
+ */
+export async function removeStaleOutputs(
+  output: Store,
+  plan: readonly PlannedPartition[],
+  format: PredictionFormat,
+): Promise<string[]> {
+  const keep = new Set(
+    plan.flatMap((p) => {
+      const keys = outputKeys(p.id, format);
+      return [keys.record, keys.predictions];
+    }),
+  );
+  const stale: string[] = [];
+  for (const folder of ['results', 'predictions']) {
+    for await (const o of output.list(folder)) if (!keep.has(o.key)) stale.push(o.key);
+  }
+  for (const key of stale) await output.delete(key);
+  return stale;
+}
+
+/**
+ * The partitions of a plan without both a record and predictions in the output, or whose predictions
+ * file is not the size its record says (torn or replaced): those are done again. It lists the output's
+ * two folders (a request per 1000 objects on S3) rather than asking for each partition's objects, then
+ * reads the records of the partitions that look complete, 16 at a time.
  *
  * @example const todo = await pendingPartitions(output, plan, 'parquet');
  */
@@ -80,12 +111,39 @@ export async function pendingPartitions(
   plan: readonly PlannedPartition[],
   format: PredictionFormat,
 ): Promise<PlannedPartition[]> {
-  const written = new Set<string>();
+  const written = new Map<string, number>();
   for (const folder of ['results', 'predictions']) {
-    for await (const o of output.list(folder)) written.add(o.key);
+    for await (const o of output.list(folder)) written.set(o.key, o.size);
   }
-  return plan.filter((p) => {
+  const complete = plan.filter((p) => {
     const keys = outputKeys(p.id, format);
-    return !(written.has(keys.record) && written.has(keys.predictions));
+    return written.has(keys.record) && written.has(keys.predictions);
   });
+  const intact = new Set<string>();
+  for (let i = 0; i < complete.length; i += 16) {
+    await Promise.all(
+      complete.slice(i, i + 16).map(async (p) => {
+        const keys = outputKeys(p.id, format);
+        if (await predictionsMatch(output, keys.record, written.get(keys.predictions))) intact.add(p.id);
+      }),
+    );
+  }
+  return plan.filter((p) => !intact.has(p.id));
+}
+
+/** Whether a record is readable and its predictions file has the size it recorded (when it did). */
+async function predictionsMatch(
+  output: Store,
+  recordKey: string,
+  size: number | undefined,
+): Promise<boolean> {
+  let record: { predictions_bytes?: unknown };
+  try {
+    record = JSON.parse(new TextDecoder().decode(await output.get(recordKey))) as typeof record;
+  } catch (err) {
+    // A torn record is redone; a store that cannot be read is not a reason to redo work.
+    if (err instanceof SyntaxError) return false;
+    throw err;
+  }
+  return typeof record.predictions_bytes !== 'number' || record.predictions_bytes === size;
 }

@@ -7,9 +7,13 @@ import { engineFor } from '../engines/registry.js';
 import { CaiError, ErrorCodes } from '../errors.js';
 import type { PlannedPartition } from '../plan/plan.js';
 import { openParent, openStore } from '../storage/open.js';
+import type { Store } from '../storage/store.js';
 import { summarize, type JobSummary } from '../summarize/summarize.js';
+import { skippedSummary, type SkippedSummary } from '../plan/skipped.js';
+import { watchSignals } from './interrupt.js';
+import { acquireLock } from './lock.js';
 import { inputIsFile, preflight } from './preflight.js';
-import { pendingPartitions, planOrResume } from './resume.js';
+import { pendingPartitions, planOrResume, removeStaleOutputs } from './resume.js';
 import { resolveJob, type JobSpec, type ResolvedJob } from './spec.js';
 
 /** Hooks and knobs for one run of a job. */
@@ -23,6 +27,8 @@ export interface RunOptions {
     job: ResolvedJob;
     /** The partitions this run will process (the plan without those already complete). */
     pending: readonly PlannedPartition[];
+    /** Input objects planning left out, and why (see `skipped.json`). */
+    skipped?: SkippedSummary;
   }) => void;
   /** Base delay of retry backoff, ms (tests make it small). */
   readonly retryBaseMs?: number;
@@ -83,15 +89,42 @@ export async function runJob(spec: JobSpec, options: RunOptions = {}): Promise<J
   }
   if (!isRemote(spec.input) && (await fs.stat(localPath(spec.input)).catch(() => undefined))?.isFile())
     throw inputIsFile(spec.input);
+  // One live run per output, and Ctrl-C / SIGTERM stop the workers cleanly (see lock.ts, interrupt.ts).
+  const lock = await acquireLock(output);
+  const watch = watchSignals(output);
+  try {
+    const work = runLocked(spec, options, output, startedAt, t0);
+    // After an interrupt the abandoned work may still fail (its workers are gone): nobody awaits it.
+    work.catch(() => undefined);
+    return await Promise.race([work, watch.interrupted]).catch(async (err: unknown) => {
+      // Killing the workers fails the work too; the interrupt is what happened.
+      if (watch.signalled) return watch.interrupted;
+      throw err;
+    });
+  } finally {
+    watch.dispose();
+    await lock.release().catch(() => undefined);
+  }
+}
+
+async function runLocked(
+  spec: JobSpec,
+  options: RunOptions,
+  output: Store,
+  startedAt: Date,
+  t0: number,
+): Promise<JobSummary> {
   const input = await openStore(spec.input, { s3Endpoint: spec.s3Endpoint });
   const plan = await planOrResume(spec, output, options.overwrite ?? false, {
     exclude: outputInside(spec.input, spec.output),
     check: (planned) => preflight(spec, input, planned),
   });
   if (options.overwrite) await output.delete('summary.json');
+  if (options.overwrite) await removeStaleOutputs(output, plan, spec.predictionsFormat);
   const todo = options.overwrite ? plan : await pendingPartitions(output, plan, spec.predictionsFormat);
   const job = resolveJob(spec, { partitions: todo.length || plan.length });
-  options.onPlan?.({ partitions: plan, todo: todo.length, job, pending: todo });
+  const skipped = options.onPlan ? await skippedSummary(output) : undefined;
+  options.onPlan?.({ partitions: plan, todo: todo.length, job, pending: todo, skipped });
   const tMap = performance.now();
   let map: MapResult;
   if (todo.length === 0) map = { records: [], failures: [], retries: 0, skipped: 0 };

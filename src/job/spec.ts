@@ -61,7 +61,10 @@ export const JobSpecSchema = z.strictObject({
   partitionItems: z.number().int().positive().optional(),
   /** Bytes per partition for inputs of many small files. */
   partitionBytes: z.number().int().positive().optional(),
-  /** An item holding NaN (FITS BLANK, Parquet values): `fail` it (default), `keep` it, or replace NaN by a number. */
+  /**
+   * An item holding NaN (FITS BLANK, Parquet values): `fail` it (default), `keep` it, or replace NaN by a
+   * number. Any item whose model output is NaN or infinite is a failed item too, unless `keep`.
+   */
   nan: z.union([z.enum(['fail', 'keep']), z.number()]).optional(),
   /** FITS: the HDU holding the image, by index (0 = primary) or EXTNAME; default the first with data. */
   fitsHdu: z.union([z.number().int().nonnegative(), z.string().min(1)]).optional(),

@@ -17,6 +17,26 @@ export type PlanOptions = Partial<Pick<JobSpec, 'fileLimit'>> & {
   readonly exclude?: string;
 };
 
+/**
+ * An object of the input that planning left out, and why: nothing is skipped without being named.
+ *
+ * @example const s: SkippedObject = { key: 'notes.txt', reason: 'no reader for this kind of file' };
+ */
+export interface SkippedObject {
+  readonly key: string;
+  readonly reason: string;
+}
+
+/**
+ * What planning makes of an input: the partitions, and every object it left out with the reason.
+ *
+ * @example const { partitions, skipped } = await planInput(await openStore('data'));
+ */
+export interface InputPlan {
+  readonly partitions: PlannedPartition[];
+  readonly skipped: SkippedObject[];
+}
+
 function describeKinds(): string {
   return sourceKinds()
     .map((k) => k.name)
@@ -44,9 +64,20 @@ function outputFolders(listed: readonly ObjectInfo[]): string[] {
  * @example const partitions = await planPartitions(await openStore('data'), { fileLimit: 4 });
  */
 export async function planPartitions(input: Store, options: PlanOptions = {}): Promise<PlannedPartition[]> {
+  return (await planInput(input, options)).partitions;
+}
+
+/**
+ * {@link planPartitions}, also returning every object it skipped and why (hidden files, files no
+ * source reads, partitions past `fileLimit`), for the summary and the progress to name.
+ *
+ * @example const { skipped } = await planInput(input, { fileLimit: 4 }); // [{ key: '5.pt', reason: 'past fileLimit 4' }, ...]
+ */
+export async function planInput(input: Store, options: PlanOptions = {}): Promise<InputPlan> {
   const job = options.job ?? {};
   const forced = job.format ? sourceByName(job.format) : undefined;
   const byKind = new Map<SourceKind, ObjectInfo[]>();
+  const skippedObjects: SkippedObject[] = [];
   const skipped: string[] = [];
   const listed: ObjectInfo[] = [];
   for await (const obj of input.list()) listed.push(obj);
@@ -54,11 +85,26 @@ export async function planPartitions(input: Store, options: PlanOptions = {}): P
   if (options.exclude) outputs.push(options.exclude);
   for (const obj of listed) {
     const base = obj.key.slice(obj.key.lastIndexOf('/') + 1);
-    if (base.startsWith('.')) continue;
-    if (outputs.some((prefix) => obj.key.startsWith(prefix))) continue;
+    if (base.startsWith('.')) {
+      skippedObjects.push({ key: obj.key, reason: "hidden file (its name starts with '.')" });
+      continue;
+    }
+    if (outputs.some((prefix) => obj.key.startsWith(prefix))) {
+      skippedObjects.push({
+        key: obj.key,
+        reason: 'inside an output folder of CAI (it holds job.json and plan.json)',
+      });
+      continue;
+    }
     const kind = forced ? (forced.accepts(obj.key) ? forced : undefined) : sourceForKey(obj.key);
     if (!kind) {
       skipped.push(obj.key);
+      skippedObjects.push({
+        key: obj.key,
+        reason: forced
+          ? `not a ${forced.name} file (--format ${forced.name})`
+          : 'no reader for this kind of file',
+      });
       continue;
     }
     const list = byKind.get(kind) ?? [];
@@ -100,5 +146,10 @@ export async function planPartitions(input: Store, options: PlanOptions = {}): P
     ids.set(p.id, p.key);
   }
   const limit = options.fileLimit ?? job.fileLimit;
-  return limit ? found.slice(0, limit) : found;
+  if (!limit) return { partitions: found, skipped: skippedObjects };
+  for (const p of found.slice(limit)) {
+    const keys = p.rows ? [`${p.key} rows ${p.rows[0]}-${p.rows[1]}`] : (p.keys ?? [p.key]);
+    for (const key of keys) skippedObjects.push({ key, reason: `past fileLimit ${limit}` });
+  }
+  return { partitions: found.slice(0, limit), skipped: skippedObjects };
 }

@@ -6,6 +6,49 @@ import { allocateBytes, sized } from './buffer-pool.js';
 import type { GetOptions, ObjectInfo, Store } from './store.js';
 
 /**
+ * The name of a temporary file for an atomic write of `target`: hidden, in the same folder (so the rename
+ * stays on one file system), short (a 250-character name must not overflow with a suffix), and of a
+ * form no user file has by accident. Listings skip exactly this form, and nothing else.
+ *
+ * @example temporaryPath('/out/predictions/1.parquet') // '/out/predictions/.cai-tmp-4242-9f2c1a0b3e4d5f60'
+ */
+export function temporaryPath(target: string): string {
+  return path.join(path.dirname(target), `.cai-tmp-${process.pid}-${randomBytes(8).toString('hex')}`);
+}
+
+const TEMPORARY = /^\.cai-tmp-\d+-[0-9a-f]{16}$/;
+
+/** Whether a file name is one of {@link temporaryPath}'s. @example isTemporary('1.tmp-3.pt') // false */
+export function isTemporary(name: string): boolean {
+  return TEMPORARY.test(name);
+}
+
+// File-system errors that are the user's to fix, each with what to do.
+const FILE_ERRORS: Readonly<Record<string, { code: string; message: string }>> = Object.freeze({
+  ELOOP: {
+    code: ErrorCodes.option,
+    message: 'is a symbolic link loop (a link that leads back to itself); remove or fix the link',
+  },
+  ENAMETOOLONG: {
+    code: ErrorCodes.option,
+    message: 'has a name too long for the file system (255 bytes a name); rename it or use a shorter path',
+  },
+  ENOSPC: {
+    code: ErrorCodes.storage,
+    message:
+      'cannot be written: the disk is full; free space (or choose another --output) and run the same job again to resume',
+  },
+  EDQUOT: {
+    code: ErrorCodes.storage,
+    message: 'cannot be written: the disk quota is exceeded; free space and run the same job again to resume',
+  },
+  EROFS: {
+    code: ErrorCodes.storage,
+    message: 'cannot be written: the file system is read-only; choose another --output',
+  },
+});
+
+/**
  * A {@link Store} over a local directory. `put` writes a temporary file beside the target and renames
  * it, so a crash never leaves a half-written object under the final name.
  *
@@ -26,7 +69,10 @@ export class FileStore implements Store {
 
   async *list(prefix = ''): AsyncIterable<ObjectInfo> {
     const start = path.join(this.root, prefix);
-    const stat = await fs.stat(start).catch(() => undefined);
+    const stat = await fs.stat(start).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
+      throw this.wrap(err, prefix);
+    });
     if (!stat) {
       if (prefix === '') {
         throw new CaiError(ErrorCodes.notFound, this.root, 'directory does not exist; check the path');
@@ -37,23 +83,61 @@ export class FileStore implements Store {
       yield { key: prefix, size: stat.size };
       return;
     }
-    const walk = async function* (dir: string, rel: string): AsyncIterable<ObjectInfo> {
+    // Symbolic links are followed: a linked partition file or folder is data like any other. The real
+    // paths of the folders being walked are kept, so a link back into one of them is a loop, refused
+    // with its name instead of walked forever.
+    const walk = async function* (
+      this: FileStore,
+      dir: string,
+      rel: string,
+      ancestors: ReadonlySet<string>,
+    ): AsyncIterable<ObjectInfo> {
       const entries = await fs.readdir(dir, { withFileTypes: true });
       for (const e of entries) {
         const childRel = rel ? `${rel}/${e.name}` : e.name;
         const abs = path.join(dir, e.name);
-        if (e.isDirectory()) yield* walk(abs, childRel);
-        else if (e.isFile() && !e.name.includes('.tmp-')) {
-          const st = await fs.stat(abs);
-          yield { key: childRel, size: st.size };
+        if (isTemporary(e.name)) continue;
+        let isDir = e.isDirectory();
+        let isFile = e.isFile();
+        let size: number | undefined;
+        if (e.isSymbolicLink()) {
+          const target = await fs.stat(abs).catch((err: NodeJS.ErrnoException) => {
+            throw this.wrap(err, childRel);
+          });
+          isDir = target.isDirectory();
+          isFile = target.isFile();
+          size = target.size;
+        }
+        if (isDir) {
+          const real = await fs.realpath(abs);
+          if (ancestors.has(real)) {
+            throw new CaiError(
+              ErrorCodes.option,
+              abs,
+              `is a symbolic link to ${real}, a folder that contains it: a loop; remove the link or point it elsewhere`,
+            );
+          }
+          yield* walk.call(this, abs, childRel, new Set([...ancestors, real]));
+        } else if (isFile) {
+          yield { key: childRel, size: size ?? (await fs.stat(abs)).size };
         }
       }
     };
-    yield* walk(start, prefix.replace(/\/+$/, ''));
+    const real = await fs.realpath(start);
+    yield* walk.call(this, start, prefix.replace(/\/+$/, ''), new Set([real]));
   }
 
   async get(key: string, options?: GetOptions): Promise<Uint8Array> {
-    return this.read(key, 0, undefined, options?.into);
+    const bytes = await this.read(key, 0, undefined, options?.into);
+    const expected = options?.expectedSize;
+    if (expected !== undefined && bytes.byteLength !== expected) {
+      throw new CaiError(
+        ErrorCodes.corrupt,
+        this.describe(key),
+        `holds ${bytes.byteLength} bytes where the job's plan has ${expected}: it changed since the job was planned; run with --overwrite to plan again`,
+      );
+    }
+    return bytes;
   }
 
   async getRange(key: string, start: number, end: number): Promise<Uint8Array> {
@@ -90,7 +174,7 @@ export class FileStore implements Store {
 
   async put(key: string, body: Uint8Array | string): Promise<void> {
     const target = this.describe(key);
-    const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const tmp = temporaryPath(target);
     try {
       // The folder usually exists (a worker writes partition after partition into it): create it only
       // when the write says it is missing, not before every write.
@@ -129,6 +213,8 @@ export class FileStore implements Store {
         cause: err,
       });
     }
+    const known = code === undefined ? undefined : FILE_ERRORS[code];
+    if (known) return new CaiError(known.code, this.describe(key), known.message, { cause: err });
     if (code === 'EACCES' || code === 'EPERM') {
       return new CaiError(
         ErrorCodes.notFound,

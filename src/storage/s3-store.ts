@@ -15,7 +15,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { CaiError, ErrorCodes } from '../errors.js';
 import { sized } from './buffer-pool.js';
 import type { StoreOptions } from './open.js';
-import { defaultRetryPolicy, type RetryPolicy } from './retry.js';
+import { defaultRetryPolicy, isTransientNetworkError, withRetry, type RetryPolicy } from './retry.js';
 import { cachedDownload, defaultCacheDir } from './s3-cache.js';
 import { createS3Client, type S3ClientSettings } from './s3-client.js';
 import { s3ErrorName, s3ErrorStatus, toS3Error } from './s3-errors.js';
@@ -91,6 +91,8 @@ export class S3Store implements CountingStore {
   private readonly cacheDir: string;
   private readonly downloadChunkSize: number;
   private bucketSeen = false;
+  private readonly retryPolicy: RetryPolicy;
+  private readonly random: (() => number) | undefined;
 
   constructor(uri: string, options: S3StoreOptions = {}) {
     const { bucket, prefix } = parseS3Uri(uri);
@@ -110,6 +112,8 @@ export class S3Store implements CountingStore {
     this.queueSize = Math.max(1, options.queueSize ?? 4);
     this.cacheDir = options.cacheDir ?? defaultCacheDir();
     this.downloadChunkSize = Math.max(1, options.downloadChunkSize ?? 64 * MiB);
+    this.retryPolicy = { ...defaultRetryPolicy, ...options.retry };
+    this.random = options.random;
     this.client = createS3Client(
       {
         endpoint: this.endpoint,
@@ -177,27 +181,70 @@ export class S3Store implements CountingStore {
 
   async get(key: string, options?: GetOptions): Promise<Uint8Array> {
     const uri = this.describe(key);
+    const expected = options?.expectedSize;
+    // The SDK retries requests, not bodies: a body cut short, or a 200 whose body is shorter than the
+    // object as planned (a truncating proxy, a flaky endpoint), is retried here with the same policy.
+    return withRetry(
+      async () => {
+        const bytes = await this.getOnce(key, uri, options);
+        if (expected !== undefined && bytes.byteLength !== expected)
+          throw new ShortReadError(uri, bytes.byteLength, expected);
+        return bytes;
+      },
+      {
+        ...this.retryPolicy,
+        random: this.random,
+        // Only bodies: the request itself was already retried by the SDK's strategy (a dead endpoint
+        // must not be tried attempts x attempts times).
+        isRetryable: (err) => err instanceof ShortReadError,
+        onRetry: () => this.counter.retry(),
+      },
+    ).catch((err: unknown) => {
+      if (err instanceof ShortReadError) {
+        throw new CaiError(
+          ErrorCodes.storage,
+          uri,
+          `returned ${err.got} of the ${err.expected} bytes planned, ${this.retryPolicy.attempts} times; the object changed since the job was planned (run with --overwrite to plan again) or the endpoint truncates responses`,
+          { cause: err },
+        );
+      }
+      throw err;
+    });
+  }
+
+  private getOnce(key: string, uri: string, options?: GetOptions): Promise<Uint8Array> {
     return this.call(uri, async () => {
       const res = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }),
       );
-      if (!res.Body) return new Uint8Array(0);
-      if (!options?.into || res.ContentLength === undefined) return res.Body.transformToByteArray();
-      // Stream straight into the caller's memory (a worker's pooled buffer) instead of collecting
-      // chunks and concatenating them into a fresh one.
-      const out = sized(options.into, res.ContentLength, uri);
+      const body = res.Body;
+      if (!body) return new Uint8Array(0);
+      const announced = res.ContentLength ?? -1;
       let done = 0;
-      for await (const chunk of res.Body as AsyncIterable<Uint8Array>) {
-        if (done + chunk.byteLength > out.byteLength) {
-          throw new Error(`${uri} sent more than the ${out.byteLength} bytes its Content-Length announced`);
+      try {
+        if (!options?.into || res.ContentLength === undefined) {
+          const bytes = await body.transformToByteArray();
+          if (announced >= 0 && bytes.byteLength !== announced)
+            throw new ShortReadError(uri, bytes.byteLength, announced);
+          return bytes;
         }
-        out.set(chunk, done);
-        done += chunk.byteLength;
+        // Stream straight into the caller's memory (a worker's pooled buffer) instead of collecting
+        // chunks and concatenating them into a fresh one.
+        const out = sized(options.into, res.ContentLength, uri);
+        for await (const chunk of body as AsyncIterable<Uint8Array>) {
+          if (done + chunk.byteLength > out.byteLength) {
+            throw new Error(`${uri} sent more than the ${out.byteLength} bytes its Content-Length announced`);
+          }
+          out.set(chunk, done);
+          done += chunk.byteLength;
+        }
+        if (done !== out.byteLength) throw new ShortReadError(uri, done, out.byteLength);
+        return out;
+      } catch (err) {
+        // A connection dropped halfway through the body: the request succeeded, the body did not.
+        if (isTransientNetworkError(err)) throw new ShortReadError(uri, done, announced, err);
+        throw err;
       }
-      if (done !== out.byteLength) {
-        throw new Error(`${uri} ended after ${done} of ${out.byteLength} bytes (connection cut short)`);
-      }
-      return out;
     });
   }
 
@@ -357,8 +404,27 @@ export class S3Store implements CountingStore {
       try {
         return await fn();
       } catch (err) {
-        throw toS3Error(err, uri, `s3://${this.bucket}`);
+        const out = toS3Error(err, uri, `s3://${this.bucket}`);
+        // Errors left as they are (transient ones that outlasted the retries) keep their code for the
+        // engine's classification, but say which object they are about.
+        if (out instanceof Error && !(out instanceof CaiError) && !out.message.includes(uri)) {
+          out.message = `${uri}: ${out.message}`;
+        }
+        throw out;
       }
     });
+  }
+}
+
+/** A body shorter (or longer) than the object as planned or announced: transient, retried. */
+class ShortReadError extends Error {
+  constructor(
+    uri: string,
+    readonly got: number,
+    readonly expected: number,
+    cause?: unknown,
+  ) {
+    super(`${uri} sent ${got} of ${expected} bytes (a response cut short)`, { cause });
+    this.name = 'ShortReadError';
   }
 }

@@ -12,6 +12,11 @@ export interface GetOptions {
    * size the response does not give).
    */
   readonly into?: (size: number) => Uint8Array;
+  /**
+   * The object's size as planned. A remote store treats a shorter (or longer) body as a transient fault
+   * and retries it; a local one reports a file that changed since planning.
+   */
+  readonly expectedSize?: number;
 }
 
 /**

@@ -4,30 +4,51 @@ import type { PredictionFormat } from '../formats/predictions/writers.js';
 /** One partition's predictions read back: each named column's values per row. */
 export type PredictionRows = Record<string, unknown>[];
 
-function parseCsvLine(line: string): string[] {
-  const fields: string[] = [];
+/** CSV records (RFC 4180): a quoted field may hold commas, quotes and newlines. */
+function parseCsv(text: string): { fields: string[]; quoted: boolean[] }[] {
+  const records: { fields: string[]; quoted: boolean[] }[] = [];
+  let fields: string[] = [];
+  let quotedFields: boolean[] = [];
   let cur = '';
   let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i];
+  let wasQuoted = false;
+  const endField = () => {
+    fields.push(cur);
+    quotedFields.push(wasQuoted);
+    cur = '';
+    wasQuoted = false;
+  };
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
     if (quoted) {
-      if (ch === '"' && line[i + 1] === '"') {
+      if (ch === '"' && text[i + 1] === '"') {
         cur += '"';
         i++;
       } else if (ch === '"') quoted = false;
       else cur += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') {
-      fields.push(cur);
-      cur = '';
+    } else if (ch === '"') {
+      quoted = true;
+      wasQuoted = true;
+    } else if (ch === ',') endField();
+    else if (ch === '\n') {
+      endField();
+      records.push({ fields, quoted: quotedFields });
+      fields = [];
+      quotedFields = [];
     } else cur += ch;
   }
-  fields.push(cur);
-  return fields;
+  if (cur !== '' || fields.length > 0) {
+    endField();
+    records.push({ fields, quoted: quotedFields });
+  }
+  return records;
 }
 
-function csvValue(field: string): unknown {
-  if (field === '') return null;
+function csvValue(field: string, quoted: boolean): unknown {
+  if (field === '' && !quoted) return null;
+  // Text that looked like a formula was written with a protective apostrophe.
+  if (quoted && /^'['=+\-@\t\r]/.test(field)) return field.slice(1);
+  if (quoted && !field.startsWith('[')) return field;
   if (field.startsWith('[')) return JSON.parse(field) as unknown;
   const n = Number(field);
   return Number.isNaN(n) ? field : n;
@@ -45,14 +66,16 @@ export async function readPredictions(bytes: Uint8Array, format: PredictionForma
     return (await parquetReadObjects({ file })) as PredictionRows;
   }
   const text = new TextDecoder().decode(bytes);
-  const lines = text.split('\n').filter((l) => l.length > 0);
-  if (format === 'jsonl') return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-  const [header, ...rest] = lines;
-  const names = parseCsvLine(header);
-  return rest.map((line) => {
-    const fields = parseCsvLine(line);
+  if (format === 'jsonl') {
+    const lines = text.split('\n').filter((l) => l.length > 0);
+    return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+  const [header, ...rest] = parseCsv(text).filter((r) => r.fields.length > 1 || r.fields[0] !== '');
+  if (!header) return [];
+  const names = header.fields;
+  return rest.map(({ fields, quoted }) => {
     const row: Record<string, unknown> = {};
-    names.forEach((n, i) => (row[n] = csvValue(fields[i] ?? '')));
+    names.forEach((n, i) => (row[n] = csvValue(fields[i] ?? '', quoted[i] ?? false)));
     return row;
   });
 }

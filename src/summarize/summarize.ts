@@ -9,6 +9,7 @@ import { classificationMetrics, quantile, regressionMetrics, type Metrics } from
 import { mapBounded, SUMMARIZE_READ_CONCURRENCY } from './bounded.js';
 import { readPredictions } from './read-predictions.js';
 import { combinedJson, parseJsonObject, readRecords } from './records.js';
+import { skippedSummary, type SkippedSummary } from '../plan/skipped.js';
 
 /** The figures of one invocation of a job (a resumed job has several runs). */
 export interface RunStats {
@@ -72,6 +73,8 @@ export interface JobSummary {
     mean_time_to_first_prediction_s: number;
   };
   readonly failures: readonly PartitionFailure[];
+  /** Input objects planning left out, and why (all of them in `skipped.json`). */
+  readonly skipped?: SkippedSummary;
   readonly metrics?: Metrics;
   /** This run's figures, also the last entry of `runs`. */
   readonly run: RunStats;
@@ -287,6 +290,7 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
       mean_time_to_first_prediction_s: mean(cold.map((r) => r.time_to_first_prediction_s ?? 0)),
     },
     failures,
+    skipped: await skippedSummary(output),
     metrics,
     run,
     runs,

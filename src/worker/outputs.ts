@@ -85,3 +85,28 @@ export class LabelCollector {
     return this.data ? { name: 'label', width: this.width, data: this.data } : undefined;
   }
 }
+
+/**
+ * The rows of a batch whose model outputs hold a non-finite value (NaN, +-Infinity), each with the first
+ * output that does. A model turns a NaN or infinite input into such an output without a word; the worker
+ * makes the item a failed item instead of a silent null prediction.
+ *
+ * @example nonFiniteRows({ y: tensor('float32', [2, 1], Float32Array.of(1, NaN)) }, 2) // Map { 1 => 'y' }
+ */
+export function nonFiniteRows(outputs: Readonly<Record<string, Tensor>>, rows: number): Map<number, string> {
+  const found = new Map<number, string>();
+  for (const [name, t] of Object.entries(outputs)) {
+    if (t.dtype !== 'float32' && t.dtype !== 'float64' && t.dtype !== 'float16') continue;
+    const width = rows > 0 ? numel(t.shape) / rows : 0;
+    for (let r = 0; r < rows; r++) {
+      if (found.has(r)) continue;
+      for (let j = 0; j < width; j++) {
+        if (!Number.isFinite(elementAsNumber(t, r * width + j))) {
+          found.set(r, name);
+          break;
+        }
+      }
+    }
+  }
+  return found;
+}

@@ -56,6 +56,8 @@ export interface PartitionRecord {
   readonly data_path: string;
   /** Where its predictions were written. */
   readonly result_path: string;
+  /** Size of the predictions file as written: resume redoes a partition whose file differs. */
+  readonly predictions_bytes?: number;
   /** 1 for the first try. */
   readonly attempt: number;
   readonly items: number;

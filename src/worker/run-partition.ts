@@ -10,7 +10,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { diffStats, isCountingStore, measureTraffic, type StoreStats } from '../storage/s3-stats.js';
 import type { Store } from '../storage/store.js';
 import type { WorkerContext } from './context.js';
-import { LabelCollector, OutputCollector } from './outputs.js';
+import { LabelCollector, nonFiniteRows, OutputCollector } from './outputs.js';
 import { rebatch } from './rebatch.js';
 import type { PartitionRecord } from './record.js';
 
@@ -170,13 +170,15 @@ async function runStream(
   let inference = 0;
   let numBatches = 0;
   let firstPrediction: number | undefined;
-  let predicted = 0;
+  // Items settled so far (run through the model, or failed while decoding), for progress.
+  let settled = 0;
 
   const prepare = (batch: SourceBatch): { batch: SourceBatch; feeds?: Record<string, Tensor> } => {
     for (const f of batch.failed ?? []) {
       errors[f.index] = f.reason;
       if (ids && f.id !== undefined) ids[f.index] = f.id;
       failedItems++;
+      settled++;
     }
     if (batch.rows.items === 0) return { batch };
     if (!bindings) {
@@ -221,8 +223,16 @@ async function runStream(
     numBatches++;
     firstPrediction ??= performance.now() / 1000;
     outputs.add(result, indices);
-    predicted += indices.length;
-    onBatch?.(predicted + failedItems, items);
+    if (job.nan !== 'keep') {
+      for (const [row, name] of nonFiniteRows(result, indices.length)) {
+        if (errors[indices[row]] !== null) continue;
+        errors[indices[row]] =
+          `the model's output "${name}" is not finite (NaN or infinity): the item's inputs likely hold NaN or infinite values; fix them, or set nan to "keep" to write such predictions`;
+        failedItems++;
+      }
+    }
+    settled += indices.length;
+    onBatch?.(settled, items);
     current = await upcoming;
   }
   const read = stream.stats();
@@ -242,7 +252,9 @@ async function runStream(
     ids,
     errors: failedItems > 0 ? errors : undefined,
   };
-  await ctx.output.put(keys.predictions, encodePredictions(table, job.predictionsFormat));
+  const encoded = encodePredictions(table, job.predictionsFormat);
+  const predictionsBytes = typeof encoded === 'string' ? Buffer.byteLength(encoded) : encoded.byteLength;
+  await ctx.output.put(keys.predictions, encoded);
   const write = seconds(t3);
   const storage: Record<string, StoreStats> = {};
   const readTraffic = openTraffic.get(stream);
@@ -257,6 +269,7 @@ async function runStream(
     partition: partition.id,
     data_path: source,
     result_path: ctx.output.describe(keys.predictions),
+    predictions_bytes: predictionsBytes,
     attempt: task.attempt,
     items,
     failed_items: failedItems,

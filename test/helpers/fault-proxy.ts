@@ -22,6 +22,11 @@ export interface FaultProxyOptions {
    * others are dropped before), or `either`, drawn per drop (the default).
    */
   readonly dropWhere?: 'before' | 'after' | 'either';
+  /**
+   * Share of whole-object GETs answered with a well-formed 200 whose Content-Length and body are half
+   * the object's: nothing at the HTTP level is wrong, only a client that knows the size can tell.
+   */
+  readonly shortRate?: number;
   /** Only requests for which this returns true may fail; all by default. */
   readonly eligible?: (method: string, url: string) => boolean;
   /** At most this many faults in all; 500 by default. */
@@ -43,6 +48,8 @@ export interface FaultCounts {
   readonly drops: number;
   /** Drops after the server handled the request: GET bodies cut halfway, PUT answers lost. */
   readonly dropsAfterServer: number;
+  /** Whole-object GETs answered with half the body (see {@link FaultProxyOptions.shortRate}). */
+  readonly shorts: number;
 }
 
 /** A running fault proxy. */
@@ -80,7 +87,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const maxConsecutive = options.maxConsecutive ?? 2;
   const agent = new http.Agent({ keepAlive: true });
   const streak = new Map<string, number>();
-  const counts = { requests: 0, forwarded: 0, slowDowns: 0, drops: 0, dropsAfterServer: 0 };
+  const shortRate = options.shortRate ?? 0;
+  const counts = { requests: 0, forwarded: 0, slowDowns: 0, drops: 0, dropsAfterServer: 0, shorts: 0 };
 
   const server = http.createServer((req, res) => {
     counts.requests += 1;
@@ -88,7 +96,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const url = req.url ?? '/';
     const signature = `${method} ${url} ${req.headers.range ?? ''}`;
     const draw = random();
-    const faults = counts.slowDowns + counts.drops;
+    const faults = counts.slowDowns + counts.drops + counts.shorts;
     const allowed =
       faults < maxFaults &&
       (streak.get(signature) ?? 0) < maxConsecutive &&
@@ -99,7 +107,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         ? 'slowdown'
         : draw < slowDownRate + dropRate
           ? 'drop'
-          : 'none';
+          : draw < slowDownRate + dropRate + shortRate && method === 'GET' && !req.headers.range
+            ? 'short'
+            : 'none';
     streak.set(signature, fault === 'none' ? 0 : (streak.get(signature) ?? 0) + 1);
 
     if (fault === 'slowdown') {
@@ -132,6 +142,18 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const upstream = http.request(
       { host: target.hostname, port: target.port, method, path: url, headers: req.headers, agent },
       (up) => {
+        if (fault === 'short' && up.statusCode === 200) {
+          counts.shorts += 1;
+          const chunks: Buffer[] = [];
+          up.on('data', (chunk: Buffer) => chunks.push(chunk));
+          up.on('end', () => {
+            const whole = Buffer.concat(chunks);
+            const half = whole.subarray(0, Math.floor(whole.length / 2));
+            res.writeHead(200, { ...up.headers, 'content-length': String(half.length) });
+            res.end(half);
+          });
+          return;
+        }
         if (!dropLate) {
           res.writeHead(up.statusCode ?? 502, up.headers);
           up.pipe(res);

@@ -57,3 +57,7 @@ process.on('message', (message: ToWorker) => {
 
 // The engine going away (killed, Ctrl-C) must not leave orphaned workers behind.
 process.on('disconnect', () => process.exit(0));
+// Ctrl-C reaches the whole process group: the engine decides how workers stop (it kills them, then
+// removes their temporary files), so a worker must not die on its own halfway through a write.
+process.on('SIGINT', () => undefined);
+process.on('SIGTERM', () => undefined);

@@ -49,7 +49,8 @@ export function takeWorkerProcess(): ChildProcess {
 
 /** Stops the spares nobody took (a job with fewer partitions than cores, or one that failed early). */
 export function stopSpareWorkers(): void {
-  for (const child of spares.splice(0)) child.kill();
+  // SIGKILL: workers ignore SIGINT and SIGTERM (the engine stops them; see child.ts).
+  for (const child of spares.splice(0)) child.kill('SIGKILL');
 }
 
 /** How many spares wait unused. @example spareWorkerCount() // 0 once the map has ended */

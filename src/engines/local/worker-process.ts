@@ -8,6 +8,27 @@ import type { PartitionTask } from '../../worker/run-partition.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 import { takeWorkerProcess } from './spare-workers.js';
 
+// Every worker process of this CLI process, so an interrupt (Ctrl-C, SIGTERM) can stop them all.
+const live = new Set<WorkerProcess>();
+let stopping = false;
+
+/**
+ * Kills every worker process at once and waits for them to exit; workers started after this are
+ * killed as they start (the engine may still try to replace a lost one). Used on Ctrl-C and SIGTERM,
+ * so that no worker writes after the job said it stopped.
+ *
+ * @example await stopAllWorkers(); // then remove temporary files
+ */
+export async function stopAllWorkers(): Promise<void> {
+  stopping = true;
+  await Promise.all([...live].map((w) => w.killAndWait()));
+}
+
+/** Lets workers start again after {@link stopAllWorkers} (a new job in the same process). */
+export function allowWorkers(): void {
+  stopping = false;
+}
+
 /**
  * One worker child process holding one model session (a session per process, never threads: see
  * DESIGN.md pitfall 2). Its death while it holds a partition is reported as a failed attempt.
@@ -55,7 +76,18 @@ export class WorkerProcess {
       });
     });
     this.ready.catch(() => undefined);
+    live.add(this);
+    this.child.once('exit', () => live.delete(this));
+    if (stopping) this.kill();
     this.send({ type: 'init', job });
+  }
+
+  /** Kills the process and resolves once it has exited. */
+  killAndWait(): Promise<void> {
+    if (this.exited) return Promise.resolve();
+    const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.kill();
+    return gone;
   }
 
   /** The child's process id. */

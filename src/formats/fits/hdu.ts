@@ -80,9 +80,17 @@ export async function findImageHdu(
     const isImage = index === 0 ? h.cards.get('SIMPLE') === true : String(xtension).trim() === 'IMAGE';
     const bitpix = intCard(h, 'BITPIX', source);
     const naxis = intCard(h, 'NAXIS', source);
+    // The standard allows NAXIS 0-999 and non-negative sizes; anything else is damage, checked before
+    // it sizes an array.
+    if (naxis < 0 || naxis > 999) throw badCount(source, index, 'NAXIS', naxis);
     const axes = Array.from({ length: naxis }, (_, i) => intCard(h, `NAXIS${i + 1}`, source));
     const pcount = index === 0 ? 0 : intCard(h, 'PCOUNT', source, 0);
     const gcount = index === 0 ? 1 : intCard(h, 'GCOUNT', source, 1);
+    axes.forEach((a, i) => {
+      if (a < 0) throw badCount(source, index, `NAXIS${i + 1}`, a);
+    });
+    if (pcount < 0) throw badCount(source, index, 'PCOUNT', pcount);
+    if (gcount < 0) throw badCount(source, index, 'GCOUNT', gcount);
     const groups = index === 0 && h.cards.get('GROUPS') === true;
     const elements = naxis === 0 ? 0 : (groups ? axes.slice(1) : axes).reduce((a, b) => a * b, 1);
     const dataBytes = naxis === 0 ? 0 : (Math.abs(bitpix) / 8) * gcount * (pcount + elements);
@@ -142,5 +150,13 @@ export async function findImageHdu(
     compressed ? ErrorCodes.unsupported : ErrorCodes.notFound,
     source,
     `has ${which} (HDUs: ${seen.join('; ') || 'none'})${compressed ? '; it holds a tile-compressed image (fpack): decompress it with funpack first' : '; choose one with fitsHdu'}`,
+  );
+}
+
+function badCount(source: string, index: number, keyword: string, value: number): CaiError {
+  return new CaiError(
+    ErrorCodes.corrupt,
+    source,
+    `HDU ${index} has ${keyword} = ${value}, outside what FITS allows; the header is damaged: write the file again`,
   );
 }

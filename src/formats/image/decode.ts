@@ -37,6 +37,15 @@ const loadSharp = (): Promise<typeof Sharp> =>
   }));
 
 /**
+ * Pixels an image may have when it is decoded at full size (no resize): 4096 x 4096, 48 MiB of RGB and
+ * 192 MiB as a float32 row. A small PNG can declare 16000 x 16000; it must not make a worker allocate
+ * gigabytes.
+ */
+export const MAX_PIXELS_FULL_SIZE = 4096 * 4096;
+/** Pixels an image may have when it is resized: libvips shrinks while decoding, so far more fit. */
+export const MAX_PIXELS_RESIZED = 10000 * 10000;
+
+/**
  * Decodes an encoded image (JPEG, PNG, WebP, TIFF, GIF's first frame...) or raw HWC pixels and applies
  * the libvips part of preprocessing: alpha dropped (as PIL's `convert('RGB')` does), converted to sRGB
  * or gray, resized like torchvision's bilinear Resize of a PIL image (libvips' linear kernel when shrinking, PIL's
@@ -52,6 +61,7 @@ export async function decodeImage(
   source: string,
 ): Promise<DecodedImage> {
   const sharp = await loadSharp();
+  const limit = p.resize === undefined ? MAX_PIXELS_FULL_SIZE : MAX_PIXELS_RESIZED;
   try {
     const raw = input instanceof Uint8Array ? undefined : input;
     const open = () =>
@@ -59,7 +69,7 @@ export async function decodeImage(
         ? sharp(raw.data, {
             raw: { width: raw.width, height: raw.height, channels: raw.channels as 1 | 2 | 3 | 4 },
           })
-        : sharp(input as Uint8Array, { pages: 1 });
+        : sharp(input as Uint8Array, { pages: 1, limitInputPixels: limit });
     let width = raw?.width;
     let height = raw?.height;
     let hasAlpha = raw ? raw.channels === 2 || raw.channels === 4 : false;
@@ -119,6 +129,17 @@ export async function decodeImage(
     };
   } catch (err) {
     if (err instanceof CaiError) throw err;
+    if (/pixel limit/i.test((err as Error).message)) {
+      throw new CaiError(
+        ErrorCodes.unsupported,
+        source,
+        `has more than ${limit} pixels, the limit for an image decoded ${p.resize === undefined ? 'at full size' : 'and resized'}; ` +
+          (p.resize === undefined
+            ? 'give --resize (e.g. --resize 256) so it is shrunk while decoding, or shrink it beforehand'
+            : 'shrink it beforehand'),
+        { cause: err },
+      );
+    }
     throw new CaiError(
       ErrorCodes.corrupt,
       source,

@@ -48,6 +48,8 @@ function dtypeOf(descr: unknown, source: string): { dtype: DType; bigEndian: boo
   );
 }
 
+const MAX_HEADER_BYTES = 1024 * 1024;
+
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
 /**
@@ -78,6 +80,14 @@ export function decodeNpyTensor(bytes: Uint8Array, source: string): Tensor {
     throw new CaiError(ErrorCodes.corrupt, source, 'ends inside its .npy header');
   const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
   const headerStart = major === 1 ? 10 : 12;
+  if (headerLength > MAX_HEADER_BYTES) {
+    // numpy itself refuses headers past 10,000 bytes by default; one this long is damage or an attack.
+    throw new CaiError(
+      ErrorCodes.corrupt,
+      source,
+      `declares a ${headerLength}-byte .npy header, past the ${MAX_HEADER_BYTES}-byte limit; write it again with numpy.save`,
+    );
+  }
   const dataStart = headerStart + headerLength;
   if (dataStart > bytes.length)
     throw new CaiError(ErrorCodes.corrupt, source, 'ends inside its .npy header; it is truncated');

@@ -16,8 +16,13 @@ export interface NpyHeader {
   readonly shape: readonly number[];
 }
 
+/** Nesting allowed in a header literal: numpy writes depth 2 (a dict holding a shape tuple). */
+const MAX_DEPTH = 32;
+const WORD = /[A-Za-z_]+|[-+]?\d+L?/y;
+
 function parseLiteral(text: string, source: string): Literal {
   let i = 0;
+  let depth = 0;
   const fail = (what: string): never => {
     throw new CaiError(
       ErrorCodes.corrupt,
@@ -40,13 +45,16 @@ function parseLiteral(text: string, source: string): Literal {
     }
     if (c === '{' || c === '(' || c === '[') {
       const close = c === '{' ? '}' : c === '(' ? ')' : ']';
+      if (++depth > MAX_DEPTH) fail(`nesting deeper than ${MAX_DEPTH}`);
       i++;
       const items: Literal[] = [];
-      const dict: { [key: string]: Literal } = {};
+      // No prototype: a key named __proto__ stays an ordinary key.
+      const dict = Object.create(null) as { [key: string]: Literal };
       while (true) {
         skip();
         if (text[i] === close) {
           i++;
+          depth--;
           return c === '{' ? dict : items;
         }
         const item = value();
@@ -63,7 +71,9 @@ function parseLiteral(text: string, source: string): Literal {
         else if (text[i] !== close) fail('a missing comma');
       }
     }
-    const word = /^[A-Za-z_]+|^[-+]?\d+L?/.exec(text.slice(i));
+    // Sticky, not a slice per word: a long header of many numbers stays linear.
+    WORD.lastIndex = i;
+    const word = WORD.exec(text);
     if (!word) return fail('an unexpected character');
     i += word[0].length;
     if (word[0] === 'True') return true;

@@ -3,7 +3,7 @@ import { CaiError } from '../../errors.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { columnSet, type ColumnSet } from '../columns.js';
 import type { TensorFormat } from '../format.js';
-import { listZip, readZipEntry } from '../zip.js';
+import { inflateBudget, listZip, readZipEntry } from '../zip.js';
 import { decodeNpyTensor } from './npy-format.js';
 
 /**
@@ -15,12 +15,14 @@ import { decodeNpyTensor } from './npy-format.js';
 export function decodeNpz(bytes: Uint8Array, key: string): ColumnSet {
   const names: string[] = [];
   const columns: Tensor[] = [];
+  // One budget for the whole archive: many members each inflating a little add up.
+  const budget = inflateBudget(bytes.length);
   for (const entry of listZip(bytes, key)) {
     if (!entry.name.endsWith('.npy')) continue;
     const name = entry.name.slice(0, -'.npy'.length);
     const inner = `${key}:${entry.name}`;
     try {
-      columns.push(decodeNpyTensor(readZipEntry(bytes, entry, key), inner));
+      columns.push(decodeNpyTensor(readZipEntry(bytes, entry, key, budget), inner));
     } catch (err) {
       // Report the archive as the object, with the member in the message.
       if (!(err instanceof CaiError) || err.object !== inner) throw err;

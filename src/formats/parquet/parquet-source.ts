@@ -8,6 +8,7 @@ import type { NanPolicy } from '../partition/nan.js';
 import type { PartitionStream, SourceBatch, SourceKind } from '../source.js';
 import { storeBuffer, type StoreBuffer } from './async-buffer.js';
 import { assembleBatch, type BatchContext } from './batch.js';
+import { checkFooter } from './footer-check.js';
 import { parquetLayout, type ParquetJobFields, type ParquetLayout } from './layout.js';
 import { RowReader } from './row-reader.js';
 
@@ -50,6 +51,7 @@ export async function openParquet(store: Store, key: string, job: ParquetJobFiel
       { cause: err },
     );
   }
+  checkFooter(metadata, size, source);
   const layout = parquetLayout(metadata, job, source);
   const flat = [layout.id, layout.image, ...layout.features].filter(
     (c): c is NonNullable<typeof c> => c !== undefined && c.kind !== 'list',
@@ -145,7 +147,16 @@ export const parquetFiles: SourceKind & {
         for (let a = first; a < last; a += batchSize) {
           const b = Math.min(last, a + batchSize);
           const tr = performance.now();
-          const rows = await reader.read(a, b);
+          const rows = await reader.read(a, b).catch((err: unknown) => {
+            // hyparquet's own errors (a damaged page) name no file: say which, and that it is damage.
+            if (err instanceof CaiError) throw err;
+            throw new CaiError(
+              ErrorCodes.corrupt,
+              store.describe(partition.key),
+              `rows ${a}-${b} cannot be read (${(err as Error).message}); the file is damaged: write it again`,
+              { cause: err },
+            );
+          });
           const td = performance.now();
           const batch = await assembleBatch(ctx, rows, a - first, a);
           stats.read += (td - tr) / 1000;

@@ -83,8 +83,16 @@ export class RowReader {
   private async enter(row: number): Promise<GroupState> {
     if (this.group && row >= this.group.start && row < this.group.end) return this.group;
     this.file.release();
-    let index = 0;
-    while (this.starts[index + 1] <= row) index++;
+    // Binary search: a file of many small row groups must not cost a scan from the first per group.
+    let lo = 0;
+    let hi = this.starts.length - 2;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.starts[mid] <= row) lo = mid;
+      else hi = mid - 1;
+    }
+    let index = lo;
+    while (index < this.starts.length - 2 && this.starts[index + 1] <= row) index++;
     const names = [...this.flat, ...this.lists].map((c) => c.name);
     const ranges = names
       .map((n) => chunkRange(this.metadata, index, n))
@@ -125,11 +133,13 @@ export class RowReader {
   private async readInGroup(g: GroupState, a: number, b: number): Promise<ParquetRow[]> {
     let rows: ParquetRow[] = Array.from({ length: b - a }, () => ({}));
     if (this.flat.length) {
+      // Only this group's metadata: hyparquet would otherwise walk every row group on every call.
+      const group = this.metadata.row_groups[g.index];
       await parquetRead({
         file: this.file,
-        metadata: this.metadata,
-        rowStart: a,
-        rowEnd: b,
+        metadata: { ...this.metadata, row_groups: [group], num_rows: group.num_rows },
+        rowStart: a - g.start,
+        rowEnd: b - g.start,
         columns: this.flat.map((c) => c.name),
         rowFormat: 'object',
         utf8: false,

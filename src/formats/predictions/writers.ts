@@ -39,10 +39,19 @@ function encodeJsonl(table: PredictionTable): string {
   return lines.length ? `${lines.join('\n')}\n` : '';
 }
 
+/**
+ * Text a spreadsheet would run as a formula (or a DDE command) when the cell starts with it: such a
+ * string gets a leading apostrophe, which spreadsheets show as text and CAI's reader removes again.
+ */
+const FORMULA_START = /^['=+\-@\t\r]/;
+
 function csvField(v: unknown): string {
   if (v === null || v === undefined) return '';
   if (typeof v === 'number') return Number.isFinite(v) ? String(v) : '';
   const s = Array.isArray(v) ? JSON.stringify(v.map(jsonNumber)) : String(v);
+  // Quoted, a name with a newline, comma or quote stays one cell of one row; a protected formula is
+  // quoted too, which tells the reader that its apostrophe is CAI's.
+  if (typeof v === 'string' && FORMULA_START.test(s)) return `"'${s.replace(/"/g, '""')}"`;
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
@@ -87,7 +96,8 @@ function encodeParquet(table: PredictionTable): Uint8Array {
 
 /**
  * Serializes one partition's predictions. Non-finite values (an item that failed) become null in CSV
- * and JSONL, NaN in Parquet.
+ * and JSONL, NaN in Parquet. CSV quotes every text cell and prefixes one that starts like a formula
+ * (`=`, `+`, `-`, `@`, tab, CR, or an apostrophe) with an apostrophe, so no spreadsheet executes it.
  *
  * @example const bytes = encodePredictions(table, 'parquet');
  */

@@ -20,6 +20,9 @@ const latin1 = {
 };
 const utf8 = new TextDecoder('utf-8');
 
+/** Open MARKs allowed at once. */
+const MAX_MARKS = 1000;
+
 /**
  * Rebuilds the value a pickle describes, never executing anything from it. Throws `E_CORRUPT` for a
  * stream that is malformed or ends early and `E_UNSUPPORTED` for opcodes CAI does not read (extension
@@ -128,6 +131,9 @@ export function unpickle(bytes: Uint8Array, source: string, hooks: UnpickleHooks
           throw corrupt(source, 'it stops with a malformed stack');
         return stack[0];
       case 0x28: // MARK
+        // Nesting is bounded like Python's own recursion limit: torch.save never nests more than a few.
+        if (metastack.length >= MAX_MARKS)
+          throw corrupt(source, `it nests more than ${MAX_MARKS} marks deep`);
         metastack.push(stack);
         stack = [];
         break;

@@ -6,7 +6,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { unpickle } from './pickle.js';
 import { PyDict, pyTypeName, type PyValue } from './py-value.js';
 import { TensorDatasetValue, TensorValue, torchHooks } from './torch-globals.js';
-import { isZip, listZip, readZipEntry, type ZipEntry } from '../zip.js';
+import { inflateBudget, isZip, listZip, readZipEntry, type ZipEntry } from '../zip.js';
 
 const SUPPORTED =
   'CAI reads a TensorDataset, a tensor, a tuple or list of tensors, or a dict of tensors saved with torch.save';
@@ -83,6 +83,7 @@ export function decodePt(bytes: Uint8Array, key: string): ColumnSet {
     );
   }
   const entries = listZip(bytes, key);
+  const budget = inflateBudget(bytes.length);
   const byName = new Map<string, ZipEntry>(entries.map((e) => [e.name, e]));
   const pkl =
     entries.find((e) => /^[^/]+\/data\.pkl$/.test(e.name)) ?? entries.find((e) => e.name === 'data.pkl');
@@ -102,7 +103,9 @@ export function decodePt(bytes: Uint8Array, key: string): ColumnSet {
     );
   }
   const order = byName.get(`${prefix}byteorder`);
-  const byteorder = order ? new TextDecoder().decode(readZipEntry(bytes, order, key)).trim() : 'little';
+  const byteorder = order
+    ? new TextDecoder().decode(readZipEntry(bytes, order, key, budget)).trim()
+    : 'little';
   if (byteorder !== 'little' && byteorder !== 'big') {
     throw new CaiError(
       ErrorCodes.corrupt,
@@ -110,11 +113,16 @@ export function decodePt(bytes: Uint8Array, key: string): ColumnSet {
       `declares byte order "${byteorder}"; expected "little" or "big"`,
     );
   }
-  const hooks = torchHooks(key, byteorder === 'big', (storageKey) => {
-    const entry = byName.get(`${prefix}data/${storageKey}`);
-    return entry && readZipEntry(bytes, entry, key);
-  });
-  return toColumns(key, unpickle(readZipEntry(bytes, pkl, key), key, hooks));
+  const hooks = torchHooks(
+    key,
+    byteorder === 'big',
+    (storageKey) => {
+      const entry = byName.get(`${prefix}data/${storageKey}`);
+      return entry && readZipEntry(bytes, entry, key, budget);
+    },
+    bytes.length,
+  );
+  return toColumns(key, unpickle(readZipEntry(bytes, pkl, key, budget), key, hooks));
 }
 
 /**

@@ -4,7 +4,7 @@ import { CaiError, ErrorCodes } from '../../errors.js';
 import { type DType, viewBytes } from '../../tensor/dtype.js';
 import { tensor, type Tensor } from '../../tensor/tensor.js';
 import { PyDict, PyObject, pyTypeName, type PyValue, type UnpickleHooks } from './py-value.js';
-import { denseBytes, extentOf } from '../strided.js';
+import { denseBytes, extentOf, isRowMajor } from '../strided.js';
 
 /**
  * A storage element type: CAI's dtypes plus bfloat16, which is widened to float32 when read.
@@ -48,6 +48,20 @@ const TORCH_DTYPES: Readonly<Record<string, StorageDType>> = Object.freeze({
 
 /** Largest materialized size for a view that repeats storage elements (only zero strides do that). */
 const MAX_REPEATED_VIEW_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Bytes one file's views may copy, all together: dense views share their storage, but strided ones
+ * (transposes, broadcasts, byte-swapped files) must be gathered. Twice the file covers every tensor of an
+ * honest file copied once, plus bfloat16 widening; many views of one storage cannot multiply it.
+ */
+const copyBudget = (fileBytes: number): number => Math.max(64 * 1024 * 1024, 2 * fileBytes);
+
+/** What rebuilding tensors remembers across one file: the copy budget and views already made. */
+interface ViewCache {
+  readonly budget: number;
+  copied: number;
+  readonly views: Map<string, TensorValue>;
+}
 
 function elementSize(dtype: StorageDType): number {
   return (
@@ -168,6 +182,7 @@ function intList(v: PyValue): number[] | undefined {
 function rebuildTensor(
   source: string,
   bigEndian: boolean,
+  cache: ViewCache,
   fn: string,
   args: PyValue[],
   dtypeArg?: PyValue,
@@ -204,15 +219,36 @@ function rebuildTensor(
       `${what} is a broadcast view of ${count} elements over ${extent} stored ones; save it with .contiguous() if it is meant`,
     );
   }
+  // The same view named twice (a pickle may repeat a rebuild call) is one tensor, not two copies.
+  const id = `${storage.key}|${dtype}|${offset}|${shape.join(',')}|${strides.join(',')}`;
+  const seen = cache.views.get(id);
+  if (seen) return seen;
+  const copies = bigEndian || dtype === 'bfloat16' || !isRowMajor(layout);
+  if (copies) {
+    cache.copied += count * (dtype === 'bfloat16' ? 6 : size1);
+    if (cache.copied > cache.budget) {
+      throw new CaiError(
+        ErrorCodes.unsupported,
+        source,
+        `its tensors are strided or converted views that need ${cache.copied} bytes of copies, past the ` +
+          `${cache.budget}-byte budget for this file (twice its size); save each tensor with .contiguous() ` +
+          '(or .clone()) so it owns its storage',
+      );
+    }
+  }
   const bytes = denseBytes(storage.bytes, size1, layout, bigEndian);
+  let value: TensorValue;
   if (dtype === 'bfloat16') {
     // bfloat16 is the top half of a float32, so widening is a 16-bit shift.
     const bits = viewBytes('float16', bytes);
     const wide = new Uint32Array(bits.length);
     for (let i = 0; i < bits.length; i++) wide[i] = bits[i] << 16;
-    return new TensorValue(tensor('float32', shape, new Float32Array(wide.buffer)));
+    value = new TensorValue(tensor('float32', shape, new Float32Array(wide.buffer)));
+  } else {
+    value = new TensorValue(tensor(dtype, shape, viewBytes(dtype, bytes)));
   }
-  return new TensorValue(tensor(dtype, shape, viewBytes(dtype, bytes)));
+  cache.views.set(id, value);
+  return value;
 }
 
 function tensorArg(source: string, fn: string, args: PyValue[]): TensorValue {
@@ -224,20 +260,27 @@ function tensorArg(source: string, fn: string, args: PyValue[]): TensorValue {
  * Where a torch.save archive keeps its storages: looks up `data/<key>` members by key.
  *
  * @example
- * const hooks = torchHooks('1.pt', false, (key) => readZipEntry(bytes, byName.get(`1/data/${key}`)!, '1.pt'));
+ * const hooks = torchHooks('1.pt', false, (key) => readZipEntry(bytes, byName.get(`1/data/${key}`)!, '1.pt'), bytes.length);
  */
 export type StorageLookup = (key: string) => Uint8Array | undefined;
 
 /**
  * The unpickler hooks for a torch.save archive: the allow-list of globals (refusing every other one with
  * `E_PICKLE_GLOBAL`) and the persistent-id loader for `('storage', type, key, location, numel)`.
+ * Views that must be copied are charged to a budget of twice `fileBytes` (the archive's size).
  *
  * @example
- * const value = unpickle(pkl, '1.pt', torchHooks('1.pt', false, lookup));
+ * const value = unpickle(pkl, '1.pt', torchHooks('1.pt', false, lookup, bytes.length));
  */
-export function torchHooks(source: string, bigEndian: boolean, lookup: StorageLookup): UnpickleHooks {
+export function torchHooks(
+  source: string,
+  bigEndian: boolean,
+  lookup: StorageLookup,
+  fileBytes = 0,
+): UnpickleHooks {
+  const cache: ViewCache = { budget: copyBudget(fileBytes), copied: 0, views: new Map() };
   const v2 = (name: string) =>
-    new Rebuild(name, (args) => rebuildTensor(source, bigEndian, name, args.slice(0, 4)));
+    new Rebuild(name, (args) => rebuildTensor(source, bigEndian, cache, name, args.slice(0, 4)));
   const globals = new Map<string, PyValue>([
     ['torch._utils._rebuild_tensor', v2('torch._utils._rebuild_tensor')],
     ['torch._utils._rebuild_tensor_v2', v2('torch._utils._rebuild_tensor_v2')],
@@ -247,6 +290,7 @@ export function torchHooks(source: string, bigEndian: boolean, lookup: StorageLo
         rebuildTensor(
           source,
           bigEndian,
+          cache,
           'torch._utils._rebuild_tensor_v3',
           args.slice(0, 4),
           args[6] ?? null,

@@ -43,13 +43,40 @@ function corrupt(source: string, what: string): CaiError {
   );
 }
 
+/** The reference implementation's limit on the header. */
+const MAX_HEADER_BYTES = 100 * 1000 * 1000;
+/** A header is an object of objects holding arrays: depth 3. Anything far deeper is not safetensors. */
+const MAX_DEPTH = 16;
+
+/** The deepest bracket nesting of a JSON text (outside strings), stopping once past `limit`. */
+function jsonDepth(bytes: Uint8Array, limit: number): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (inString) {
+      if (b === 0x5c) i++;
+      else if (b === 0x22) inString = false;
+    } else if (b === 0x22) inString = true;
+    else if (b === 0x7b || b === 0x5b) {
+      if (++depth > deepest && (deepest = depth) > limit) return deepest;
+    } else if (b === 0x7d || b === 0x5d) depth--;
+  }
+  return deepest;
+}
+
 function parseHeader(bytes: Uint8Array, source: string): { entries: Entry[]; dataStart: number } {
   if (bytes.length < 8) throw corrupt(source, 'shorter than its 8-byte header length');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = view.getBigUint64(0, true);
   if (headerLength > BigInt(bytes.length - 8))
     throw corrupt(source, `its ${headerLength}-byte header runs past the end`);
+  if (headerLength > BigInt(MAX_HEADER_BYTES))
+    throw corrupt(source, `its ${headerLength}-byte header is past the ${MAX_HEADER_BYTES}-byte limit`);
   const dataStart = 8 + Number(headerLength);
+  if (jsonDepth(bytes.subarray(8, dataStart), MAX_DEPTH) > MAX_DEPTH)
+    throw corrupt(source, `its header nests JSON more than ${MAX_DEPTH} deep`);
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, dataStart)));

@@ -1,0 +1,84 @@
+// One live run per output. Two runs of one job into one output would both compute every partition (and
+// race on every file), so a run holds `cai.lock` in the output: the holder's host, pid and start time. A
+// lock whose holder is a dead process on this host is stale (a crash, kill -9) and is taken over; a lock
+// held from another host cannot be checked from here, so the message says how to clear it.
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import { CaiError, ErrorCodes } from '../errors.js';
+import type { Store } from '../storage/store.js';
+
+/** The lock object's key in the output. */
+export const LOCK_KEY = 'cai.lock';
+
+/** What the lock records about its holder. */
+export interface LockHolder {
+  readonly host: string;
+  readonly pid: number;
+  readonly started_at: string;
+  readonly token: string;
+}
+
+/** A held lock; `release` deletes it if it is still this run's. */
+export interface OutputLock {
+  readonly holder: LockHolder;
+  release(): Promise<void>;
+}
+
+async function readHolder(output: Store): Promise<LockHolder | undefined> {
+  if (!(await output.head(LOCK_KEY))) return undefined;
+  try {
+    return JSON.parse(new TextDecoder().decode(await output.get(LOCK_KEY))) as LockHolder;
+  } catch {
+    return undefined; // torn or foreign: treat as no lock
+  }
+}
+
+/** Whether the holder may still be running: certain only for processes on this host. */
+function mayBeAlive(holder: LockHolder): boolean {
+  if (holder.host !== os.hostname()) return true;
+  if (holder.pid === process.pid) return true;
+  try {
+    process.kill(holder.pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes the output's lock, or refuses with `E_LOCKED` naming the live holder. A lock left by a dead
+ * process of this host is taken over.
+ *
+ * @example const lock = await acquireLock(output); try { ... } finally { await lock.release(); }
+ */
+export async function acquireLock(output: Store): Promise<OutputLock> {
+  const current = await readHolder(output);
+  if (current && mayBeAlive(current)) throw lockedBy(output, current);
+  const holder: LockHolder = {
+    host: os.hostname(),
+    pid: process.pid,
+    started_at: new Date().toISOString(),
+    token: randomBytes(8).toString('hex'),
+  };
+  await output.put(LOCK_KEY, `${JSON.stringify(holder, null, 2)}\n`);
+  // Two runs starting together both see no lock; the one whose write landed last holds it.
+  const after = await readHolder(output);
+  if (after && after.token !== holder.token) throw lockedBy(output, after);
+  return {
+    holder,
+    async release() {
+      const now = await readHolder(output).catch(() => undefined);
+      if (now?.token === holder.token) await output.delete(LOCK_KEY);
+    },
+  };
+}
+
+function lockedBy(output: Store, holder: LockHolder): CaiError {
+  const here = holder.host === os.hostname();
+  return new CaiError(
+    ErrorCodes.locked,
+    output.describe(LOCK_KEY),
+    `another run (pid ${holder.pid} on ${holder.host}, since ${holder.started_at}) is writing this output; ` +
+      `wait for it to finish, or use another --output${here ? '' : `; if that run is gone, delete ${output.describe(LOCK_KEY)}`}`,
+  );
+}
