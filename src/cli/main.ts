@@ -25,6 +25,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<unknown>>> = Object.freeze
   report: async () => (await import('./commands/report.js')).registerReportCommand(program),
   partition: async () => (await import('./commands/partition.js')).registerPartitionCommand(program),
   aws: async () => (await import('./commands/aws.js')).registerAwsCommand(program),
+  slurm: async () => (await import('./commands/slurm.js')).registerSlurmCommand(program),
 });
 
 const asked = process.argv.slice(2).find((a) => !a.startsWith('-'));
