@@ -13,6 +13,7 @@ import { FileStore } from '../../src/storage/file-store.js';
 import type { JobSummary } from '../../src/summarize/summarize.js';
 import { createWorkerContext } from '../../src/worker/context.js';
 import { runPartition } from '../../src/worker/run-partition.js';
+import type { Demo } from '../../src/demo/demo.js';
 import { allPredictions, freshJob, smallDemo } from '../helpers/demo-fixture.js';
 
 /** An engine as the contract drives it. */
@@ -27,6 +28,8 @@ export interface EngineUnderTest {
   crashOnce(partition: string): { spec?: Partial<JobSpec>; options?: RunOptions };
   /** Fields every job of this engine needs (e.g. `engine: 'slurm'` and fast polling). */
   readonly spec?: Partial<JobSpec>;
+  /** The dataset (default: the 4 x 60 galaxies demo). */
+  readonly demo?: () => Promise<Demo>;
 }
 
 type Rows = Awaited<ReturnType<typeof allPredictions>>;
@@ -44,16 +47,16 @@ export function byItem(rows: Rows): [string, Record<string, unknown>][] {
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-let reference: Promise<Rows> | undefined;
+const references = new Map<Demo, Promise<Rows>>();
 
-/** Predictions of the demo made in this process, partition by partition, with no engine at all. */
-export function referencePredictions(): Promise<Rows> {
-  reference ??= makeReference();
-  return reference;
+/** Predictions of a demo made in this process, partition by partition, with no engine at all. */
+export async function referencePredictions(demo?: Demo): Promise<Rows> {
+  const d = demo ?? (await smallDemo());
+  if (!references.has(d)) references.set(d, makeReference(d));
+  return references.get(d) as Promise<Rows>;
 }
 
-async function makeReference(): Promise<Rows> {
-  const demo = await smallDemo();
+async function makeReference(demo: Demo): Promise<Rows> {
   const spec = await freshJob(demo, { concurrency: 1, threads: 1 });
   const job = resolveJob(spec, { partitions: 1 });
   const ctx = await createWorkerContext(job);
@@ -85,8 +88,10 @@ export function assertSamePredictions(actual: Rows, expected: Rows): void {
  */
 export function engineContract(engine: EngineUnderTest): void {
   const opts: RunOptions = { retryBaseMs: 10 };
+  const demo = engine.demo ?? smallDemo;
   const job = async (overrides: Partial<JobSpec> = {}) =>
-    freshJob(await smallDemo(), { ...engine.spec, ...overrides });
+    freshJob(await demo(), { ...engine.spec, ...overrides });
+  const reference = async () => referencePredictions(await demo());
   const outputs: string[] = [];
   const tracked = async (overrides: Partial<JobSpec> = {}) => {
     const spec = await job(overrides);
@@ -99,14 +104,14 @@ export function engineContract(engine: EngineUnderTest): void {
     const summary = await engine.run(spec, opts);
     assert.equal(summary.status, 'succeeded');
     assert.equal(summary.run.retries, 0);
-    assertSamePredictions(await allPredictions(spec.output), await referencePredictions());
+    assertSamePredictions(await allPredictions(spec.output), await reference());
   });
 
   test(`${engine.name}: a corrupt partition fails once with E_CORRUPT; the error budget decides the job`, async () => {
-    const demo = await smallDemo();
+    const { data } = await demo();
     const input = await mkdtemp(path.join(os.tmpdir(), 'cai-bad-'));
     outputs.push(input);
-    for (const f of await readdir(demo.data)) await copyFile(path.join(demo.data, f), path.join(input, f));
+    for (const f of await readdir(data)) await copyFile(path.join(data, f), path.join(input, f));
     await truncate(path.join(input, '3.pt'), 5000);
 
     const strict = await engine.run(await tracked({ input }), opts);
@@ -131,7 +136,7 @@ export function engineContract(engine: EngineUnderTest): void {
     assert.equal(summary.run.retries, 1);
     assert.equal(summary.partitions.completed, 4);
     const rows = await allPredictions(spec.output);
-    assertSamePredictions(rows, await referencePredictions());
+    assertSamePredictions(rows, await reference());
   });
 
   test(`${engine.name}: resume runs only the partitions without a record`, async () => {
@@ -142,7 +147,7 @@ export function engineContract(engine: EngineUnderTest): void {
     assert.equal(again.status, 'succeeded');
     assert.equal(again.partitions.resumed, 3);
     assert.equal(again.run.partitions, 1);
-    assertSamePredictions(await allPredictions(spec.output), await referencePredictions());
+    assertSamePredictions(await allPredictions(spec.output), await reference());
   });
 
   test(`${engine.name}: cleanup`, async () => {
