@@ -1,7 +1,18 @@
 // The Slurm engine against a real one-node Slurm cluster started for this file (test/helpers/slurm-cluster.ts).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import {
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -9,6 +20,7 @@ import { promisify } from 'node:util';
 import { makeDemo, type Demo } from '../../src/demo/demo.js';
 import type { EngineEvent } from '../../src/engines/events.js';
 import { registerEngine } from '../../src/engines/registry.js';
+import { arrayStates } from '../../src/engines/slurm/commands.js';
 import { slurmEngine } from '../../src/engines/slurm/engine.js';
 import { resolveSlurmOptions, type SlurmOptionsInput } from '../../src/engines/slurm/options.js';
 import type { Round, SlurmState } from '../../src/engines/slurm/rounds.js';
@@ -293,5 +305,90 @@ test(
       },
     ).catch((err: { stderr: string }) => err);
     assert.match((noSlurm as { stderr: string }).stderr, /not on PATH: run this on a login node/);
+  },
+);
+
+test(
+  'once the error budget is spent, array tasks not started are cancelled and their partitions skipped',
+  { skip },
+  async () => {
+    const { data } = await tinyDemo();
+    const input = await mkdtemp(path.join(os.tmpdir(), 'cai-bad-'));
+    temps.push(input);
+    for (const f of await readdir(data)) await copyFile(path.join(data, f), path.join(input, f));
+    await truncate(path.join(input, '1.pt'), 5000);
+    // One task at a time: partition 1's failure spends the budget while the other three wait.
+    const spec = await job({ input, ...slurm({ throttle: 1, partitionsPerTask: 1, setup: ['sleep 1'] }) });
+    const summary = await runJob(spec, { retryBaseMs: 10 });
+    assert.equal(summary.status, 'failed');
+    assert.equal(summary.failures.length, 1);
+    assert.equal(summary.failures[0].error.code, 'E_CORRUPT');
+    assert.ok(summary.partitions.not_started >= 2, JSON.stringify(summary.partitions));
+    const { rounds } = await state(spec.output);
+    assert.equal(rounds.length, 1, 'nothing resubmitted');
+    const states = await arrayStates(rounds[0].jobId, rounds[0].tasks);
+    assert.equal(states.get(0)?.state, 'COMPLETED');
+    const cancelled = [1, 2, 3].filter((i) => states.get(i)?.state === 'CANCELLED');
+    assert.ok(cancelled.length >= 2, JSON.stringify([...states]));
+  },
+);
+
+test(
+  'a task requeued mid-run (preemption) skips the partitions it already finished: no prediction twice',
+  { skip },
+  async () => {
+    const rounds: Round[] = [];
+    registerEngine('slurm', async () => slurmEngine({ onSubmit: (r) => rounds.push(r) }));
+    // One task runs all four partitions; it is requeued once the first has its record.
+    const spec = await job(slurm({ partitionsPerTask: 4, setup: ['sleep 1'] }));
+    let requeued = false;
+    const retries: string[] = [];
+    const first = path.join(spec.output, 'results', '1.json');
+    const watcher = setInterval(() => {
+      if (requeued || !rounds[0]) return;
+      void stat(first).then(
+        async () => {
+          if (requeued) return;
+          requeued = true;
+          const task = `${rounds[0].jobId}_0`;
+          await cluster?.command('scontrol', ['requeue', task]);
+          // Slurm holds a requeued job back (about two minutes) before it may start again: once it is
+          // pending again, it is let go at once.
+          for (let i = 0; i < 300; i++) {
+            const st = await cluster?.command('squeue', ['-h', '-j', task, '-o', '%T']).catch(() => '');
+            const moved =
+              st?.trim() === 'PENDING' &&
+              (await cluster?.command('scontrol', ['update', `JobId=${task}`, 'StartTime=now']).then(
+                () => true,
+                () => false,
+              ));
+            if (moved) break;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        },
+        () => undefined,
+      );
+    }, 50);
+    let summary: JobSummary;
+    try {
+      summary = await runJob(spec, {
+        retryBaseMs: 10,
+        onEvent: (e) => e.type === 'retry' && retries.push(e.error.message),
+      });
+    } finally {
+      clearInterval(watcher);
+      registerEngine('slurm', async () => slurmEngine());
+    }
+    assert.ok(requeued);
+    assert.equal(summary.status, 'succeeded', JSON.stringify(summary.failures));
+    assert.equal(
+      summary.run.retries,
+      0,
+      `a requeue is Slurm’s own retry, not the job’s: ${retries.join('; ')}`,
+    );
+    assert.equal(rounds.length, 1);
+    const log = await readFile(path.join(rounds[0].logDir, `${rounds[0].jobId}_0.out`), 'utf8');
+    assert.match(log, /partition 1: already has its record \(a requeued task\); skipped/);
+    assertSamePredictions(await allPredictions(spec.output), await referencePredictions(await tinyDemo()));
   },
 );

@@ -152,8 +152,12 @@ export async function arrayStates(jobId: string, tasks: number): Promise<Map<num
       sacctWorks = false;
     }
   }
-  for (let i = 0; i < tasks; i++) if (!states.has(i)) states.set(i, { state: 'UNKNOWN' });
-  return states;
+  // The tasks an array had not started yet share one record; once it is cancelled, that record has no
+  // real index (4294967294) and its state is theirs.
+  const rest = [...states].find(([i]) => i >= tasks)?.[1];
+  const known = new Map<number, TaskState>();
+  for (let i = 0; i < tasks; i++) known.set(i, states.get(i) ?? rest ?? { state: 'UNKNOWN' });
+  return known;
 }
 
 /** Cancels jobs (or array elements `12_3`); ones already gone are not an error. @example await cancel(['12']) */

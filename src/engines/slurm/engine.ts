@@ -19,6 +19,9 @@ export interface SlurmEngineOptions {
   readonly onSubmit?: (round: Round) => void;
 }
 
+// How long a task must stay in an end state before its partitions without a record count as failed.
+const ENDED_AFTER_MS = 1500;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function keysUnder(store: Store, prefix: string): Promise<Set<string>> {
@@ -36,6 +39,8 @@ interface Watched {
   readonly round: Round;
   readonly open: Map<string, { attempt: Attempt; task: number }>;
   readonly ended: Set<number>;
+  /** When each task was first seen in an end state. */
+  readonly endingSince: Map<number, number>;
   cancelledPending: boolean;
 }
 
@@ -63,7 +68,7 @@ export function slurmEngine(engineOptions: SlurmEngineOptions = {}): MapEngine {
         round.attempts.forEach((list, task) => {
           for (const attempt of list) open.set(attempt.partition.id, { attempt, task });
         });
-        active.push({ round, open, ended: new Set(), cancelledPending: false });
+        active.push({ round, open, ended: new Set(), endingSince: new Map(), cancelledPending: false });
       };
       try {
         for (;;) {
@@ -119,8 +124,18 @@ async function watch(w: Watched, output: Store, control: MapControl): Promise<vo
       } else control.settle(attempt, { ok: false, error: { code: f.code, message: f.message }, log });
     }
   }
+  const now = Date.now();
   for (const [task, s] of states) {
-    if (w.ended.has(task) || !TERMINAL_STATES.has(s.state)) continue;
+    if (w.ended.has(task)) continue;
+    if (!TERMINAL_STATES.has(s.state)) {
+      w.endingSince.delete(task);
+      continue;
+    }
+    // A task being requeued (preempted, `scontrol requeue`) shows its run's end state for a moment
+    // before it is pending again: an end counts once it has lasted.
+    const since = w.endingSince.get(task) ?? now;
+    w.endingSince.set(task, since);
+    if (now - since < ENDED_AFTER_MS) continue;
     w.ended.add(task);
     const log = logOf(round, task);
     for (const [id, open] of [...w.open]) {
