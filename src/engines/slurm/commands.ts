@@ -124,6 +124,22 @@ export function parseSacct(text: string, jobId: string): Map<number, TaskState> 
   return tasks;
 }
 
+/**
+ * The tasks of an array the queue still holds (pending, running, completing, being requeued): none of
+ * them has ended, whatever state the controller shows for a finished run.
+ *
+ * @example (await queuedTasks('12')).has(3)
+ */
+export async function queuedTasks(jobId: string): Promise<Set<number>> {
+  let out = '';
+  try {
+    out = await slurm('squeue', ['-h', '-r', '-j', jobId, '-o', '%K']);
+  } catch (err) {
+    if (!(err instanceof CaiError && /Invalid job id/i.test(err.message))) throw err;
+  }
+  return new Set(out.split('\n').flatMap((l) => expandIndices(l.trim())));
+}
+
 let sacctWorks: boolean | undefined;
 
 /**

@@ -7,7 +7,7 @@ import type { Store } from '../../storage/store.js';
 import type { PartitionRecord } from '../../worker/record.js';
 import { outputKeys } from '../../worker/run-partition.js';
 import type { Attempt, MapControl, MapEngine } from '../map.js';
-import { arrayStates, cancel, TERMINAL_STATES } from './commands.js';
+import { arrayStates, cancel, queuedTasks, TERMINAL_STATES } from './commands.js';
 import { resolveSlurmOptions } from './options.js';
 import { openOutput, preflight, submitRound, taskJob, type Round } from './rounds.js';
 import { roundKeys } from './script.js';
@@ -20,7 +20,7 @@ export interface SlurmEngineOptions {
 }
 
 // How long a task must stay in an end state before its partitions without a record count as failed.
-const ENDED_AFTER_MS = 1500;
+const ENDED_AFTER_MS = 3000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -47,8 +47,8 @@ interface Watched {
 /**
  * The engine that runs a job's map as Slurm job arrays. Each array task loads the model once and runs
  * its share of the partitions (`cai slurm task`), writing records and predictions to the job's output
- * exactly as a local worker does; this side only submits and watches (`scontrol`, then `sacct` when
- * the cluster keeps accounting). Retries, backoff and the error budget are runMap's.
+ * exactly as a local worker does; this side only submits and watches (`squeue` and `scontrol`, then
+ * `sacct` when the cluster keeps accounting). Retries, backoff and the error budget are runMap's.
  *
  * @example const result = await runMap(job, partitions, slurmEngine());
  */
@@ -103,6 +103,7 @@ export function slurmEngine(engineOptions: SlurmEngineOptions = {}): MapEngine {
 async function watch(w: Watched, output: Store, control: MapControl): Promise<void> {
   const { round } = w;
   // States first: whatever a task wrote before it ended is in the listings that follow.
+  const queued = await queuedTasks(round.jobId);
   const states = await arrayStates(round.jobId, round.tasks);
   const format = control.job.predictionsFormat;
   const records = await keysUnder(output, 'results');
@@ -127,12 +128,13 @@ async function watch(w: Watched, output: Store, control: MapControl): Promise<vo
   const now = Date.now();
   for (const [task, s] of states) {
     if (w.ended.has(task)) continue;
-    if (!TERMINAL_STATES.has(s.state)) {
+    if (queued.has(task) || !TERMINAL_STATES.has(s.state)) {
       w.endingSince.delete(task);
       continue;
     }
-    // A task being requeued (preempted, `scontrol requeue`) shows its run's end state for a moment
-    // before it is pending again: an end counts once it has lasted.
+    // A task being requeued (preempted, `scontrol requeue`) shows its killed run's end state in
+    // scontrol while squeue still holds it, and may leave the queue for a moment before it is pending
+    // again: an end counts once the queue has let the task go and the end has lasted.
     const since = w.endingSince.get(task) ?? now;
     w.endingSince.set(task, since);
     if (now - since < ENDED_AFTER_MS) continue;
