@@ -39,6 +39,8 @@ export { createWorkerContext, type WorkerContext } from './worker/context.js';
 export { runPartition, outputKeys, type PartitionTask } from './worker/run-partition.js';
 export type { PartitionRecord, PartitionFailure, PartitionOutcome, StageTimings } from './worker/record.js';
 export { runLocalMap, localEngine, type LocalEngineOptions } from './engines/local/engine.js';
+export { slurmEngine, type SlurmEngineOptions } from './engines/slurm/engine.js';
+export { SlurmOptionsSchema, type SlurmOptions, type SlurmOptionsInput } from './engines/slurm/options.js';
 export {
   runMap,
   type Attempt,

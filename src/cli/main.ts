@@ -25,6 +25,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<unknown>>> = Object.freeze
   partition: async () => (await import('./commands/partition.js')).registerPartitionCommand(program),
   aws: async () => (await import('./commands/aws.js')).registerAwsCommand(program),
   predictions: async () => (await import('./commands/predictions.js')).registerPredictionsCommand(program),
+  slurm: async () => (await import('./commands/slurm.js')).registerSlurmCommand(program),
 });
 
 const asked = process.argv.slice(2).find((a) => !a.startsWith('-'));

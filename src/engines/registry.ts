@@ -8,7 +8,10 @@ import type { MapEngine } from './map.js';
 /** Makes the engine for a job. */
 export type EngineFactory = (job: ResolvedJob) => Promise<MapEngine>;
 
-const ENGINES = new Map<string, EngineFactory>([['local', async () => localEngine()]]);
+const ENGINES = new Map<string, EngineFactory>([
+  ['local', async () => localEngine()],
+  ['slurm', async () => (await import('./slurm/engine.js')).slurmEngine()],
+]);
 
 /**
  * Adds an engine that `runJob` can run maps on, by the name a job's `engine` field gives.

@@ -3,11 +3,12 @@ import { z } from 'zod';
 import { CaiError, ErrorCodes } from '../errors.js';
 import { PreprocessSchema } from '../formats/image/preprocess-schema.js';
 import { PRESET_NAMES } from '../formats/image/preprocess.js';
+import { SlurmOptionsSchema } from '../engines/slurm/options.js';
 
 /** Formats predictions can be written in. */
 export const PREDICTION_FORMATS = ['parquet', 'csv', 'jsonl'] as const;
 /** Engines that can run the map. */
-export const ENGINES = ['local', 'aws'] as const;
+export const ENGINES = ['local', 'aws', 'slurm'] as const;
 /** Devices onnxruntime can run on. */
 export const DEVICES = ['cpu', 'cuda'] as const;
 
@@ -47,6 +48,8 @@ export const JobSpecSchema = z.strictObject({
   partitionTimeoutSeconds: z.number().positive().default(900),
   /** Which engine runs the map. */
   engine: z.enum(ENGINES).default('local'),
+  /** Scheduler options of the slurm engine (partition, account, time, cpusPerTask, mem, gres...). */
+  slurm: SlurmOptionsSchema.optional(),
   /** Where onnxruntime runs the model. */
   device: z.enum(DEVICES).default('cpu'),
   /** An S3-compatible endpoint (MinIO, Ceph, R2...) for `s3://` URIs. */

@@ -2,15 +2,12 @@
 // like a warm Lambda container. A crash here costs the engine a retry, never the job.
 import { describeError } from '../../errors.js';
 import '../../storage/register.js';
-import { createWorkerContext, type WorkerContext } from '../../worker/context.js';
-import type { PartitionStream } from '../../formats/source.js';
-import { openPartition, runPartition } from '../../worker/run-partition.js';
+import { createWorkerContext } from '../../worker/context.js';
+import { PartitionRunner } from '../../worker/partition-runner.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 
-let ctx: WorkerContext | undefined;
+let runner: PartitionRunner | undefined;
 const PROGRESS_MS = 200;
-// Partitions opened ahead of their turn, so reading overlaps the current partition's inference.
-const prefetched = new Map<string, Promise<PartitionStream>>();
 
 function send(message: FromWorker): void {
   process.send?.(message);
@@ -20,24 +17,14 @@ process.on('message', (message: ToWorker) => {
   void (async () => {
     if (message.type === 'init') {
       try {
-        ctx = await createWorkerContext(message.job);
-        send({ type: 'ready', modelLoadSeconds: ctx.modelLoadSeconds });
+        runner = new PartitionRunner(await createWorkerContext(message.job));
+        send({ type: 'ready', modelLoadSeconds: runner.ctx.modelLoadSeconds });
       } catch (err) {
         send({ type: 'init-failed', error: describeError(err) });
       }
       return;
     }
-    if (!ctx) throw new Error('task before init');
-    const id = message.task.partition.id;
-    const opened = prefetched.get(id);
-    prefetched.delete(id);
-    const ahead = message.prefetch;
-    if (ahead && !prefetched.has(ahead.id)) {
-      const next = openPartition(ctx, ahead);
-      // A prefetch that fails is reported when its partition runs (and then opened afresh on retry).
-      next.catch(() => undefined);
-      prefetched.set(ahead.id, next);
-    }
+    if (!runner) throw new Error('task before init');
     // Batch progress, at most every PROGRESS_MS: a fast model would otherwise flood the channel.
     let last = 0;
     const onBatch = (itemsDone: number, items: number) => {
@@ -47,7 +34,7 @@ process.on('message', (message: ToWorker) => {
       send({ type: 'progress', itemsDone, items });
     };
     try {
-      const record = await runPartition(ctx, message.task, opened, onBatch);
+      const record = await runner.run(message.task, message.prefetch, onBatch);
       send({ type: 'done', record });
     } catch (err) {
       send({ type: 'failed', partition: message.task.partition.id, error: describeError(err) });

@@ -1,0 +1,392 @@
+// The Slurm engine against a real one-node Slurm cluster started for this file (test/helpers/slurm-cluster.ts).
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import {
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { makeDemo, type Demo } from '../../src/demo/demo.js';
+import type { EngineEvent } from '../../src/engines/events.js';
+import { registerEngine } from '../../src/engines/registry.js';
+import { arrayStates } from '../../src/engines/slurm/commands.js';
+import { slurmEngine } from '../../src/engines/slurm/engine.js';
+import { resolveSlurmOptions, type SlurmOptionsInput } from '../../src/engines/slurm/options.js';
+import type { Round, SlurmState } from '../../src/engines/slurm/rounds.js';
+import { runJob } from '../../src/job/run.js';
+import type { JobSpec } from '../../src/job/spec.js';
+import type { JobSummary } from '../../src/summarize/summarize.js';
+import type { PartitionRecord } from '../../src/worker/record.js';
+import { assertSamePredictions, engineContract, referencePredictions } from '../engine/contract.js';
+import { allPredictions, freshJob } from '../helpers/demo-fixture.js';
+import { slurmUnavailable, startSlurmCluster, type SlurmCluster } from '../helpers/slurm-cluster.js';
+
+const run = promisify(execFile);
+const CLI = path.resolve('dist/src/cli/main.js');
+const skip = await slurmUnavailable();
+let cluster: SlurmCluster | undefined;
+let scratch = '';
+const temps: string[] = [];
+
+before(async () => {
+  if (skip) return;
+  scratch = await mkdtemp(path.join(os.tmpdir(), 'cai-slurm-test-'));
+  cluster = await startSlurmCluster();
+});
+after(async () => {
+  await cluster?.stop();
+  for (const t of [scratch, ...temps]) if (t) await rm(t, { recursive: true, force: true });
+});
+
+// 4 partitions of 8 galaxies: the tests measure the scheduler's behaviour, not inference.
+let tiny: Promise<Demo> | undefined;
+const tinyDemo = () => {
+  tiny ??= mkdtemp(path.join(os.tmpdir(), 'cai-demo-')).then((dir) => {
+    temps.push(dir);
+    return makeDemo({ dir, partitions: 4, itemsPerPartition: 8 });
+  });
+  return tiny;
+};
+
+const slurm = (o: SlurmOptionsInput = {}) => ({
+  engine: 'slurm' as const,
+  slurm: resolveSlurmOptions({ pollSeconds: 0.2, ...o }),
+});
+
+async function job(overrides: Partial<JobSpec> = {}): Promise<JobSpec> {
+  const spec = await freshJob(await tinyDemo(), { ...slurm(), ...overrides });
+  temps.push(spec.output);
+  return spec;
+}
+
+async function state(output: string): Promise<SlurmState> {
+  return JSON.parse(await readFile(path.join(output, 'slurm', 'state.json'), 'utf8')) as SlurmState;
+}
+
+async function record(output: string, id: string): Promise<PartitionRecord> {
+  return JSON.parse(await readFile(path.join(output, 'results', `${id}.json`), 'utf8')) as PartitionRecord;
+}
+
+// The first array task to reach its setup lines with `task` index does `action` once (mkdir is atomic).
+const once = (marker: string, task: number, action: string) =>
+  `if [ "$SLURM_ARRAY_TASK_ID" = ${task} ] && mkdir ${marker} 2>/dev/null; then ${action}; fi`;
+
+if (!skip)
+  engineContract({
+    name: 'slurm',
+    spec: slurm(),
+    demo: tinyDemo,
+    crashOnce(partition) {
+      // One partition per task: partition N runs in task N-1; its first task exits with an error.
+      const marker = path.join(scratch, `crash-${partition}-${Math.random().toString(36).slice(2)}`);
+      return { spec: slurm({ setup: [once(marker, Number(partition) - 1, 'exit 3')] }) };
+    },
+    run: runJob,
+  });
+
+test(
+  'an array element cancelled mid-run costs one resubmission of its partition and nothing else',
+  { skip },
+  async () => {
+    const rounds: Round[] = [];
+    const events: EngineEvent[] = [];
+    registerEngine('slurm', async () => slurmEngine({ onSubmit: (r) => rounds.push(r) }));
+    // Every task waits 2 s in its setup, so element 1 is surely still running when it is cancelled.
+    const spec = await job(slurm({ setup: ['sleep 2'] }));
+    let cancelled = false;
+    const watcher = setInterval(() => {
+      if (cancelled || !rounds[0] || !cluster) return;
+      void cluster.command('squeue', ['-h', '-r', '-j', rounds[0].jobId, '-o', '%K %T']).then(async (out) => {
+        if (cancelled || !/^1 RUNNING$/m.test(out)) return;
+        cancelled = true;
+        await cluster?.command('scancel', [`${rounds[0].jobId}_1`]);
+      });
+    }, 100);
+    let summary: JobSummary;
+    try {
+      summary = await runJob(spec, { retryBaseMs: 10, onEvent: (e) => events.push(e) });
+    } finally {
+      clearInterval(watcher);
+      registerEngine('slurm', async () => slurmEngine());
+    }
+    assert.ok(cancelled);
+    assert.equal(summary.status, 'succeeded', JSON.stringify(summary.failures));
+    assert.equal(summary.run.retries, 1);
+    assert.equal(rounds.length, 2, 'one resubmission');
+    assert.deepEqual(
+      rounds[1].attempts.flat().map((a) => [a.partition.id, a.attempt]),
+      [['2', 2]],
+      'only the cancelled element’s partition, as its second attempt',
+    );
+    const retry = events.find((e) => e.type === 'retry');
+    assert.ok(retry?.type === 'retry' && /ended CANCELLED/.test(retry.error.message), JSON.stringify(retry));
+    assert.deepEqual(
+      await Promise.all(['1', '2', '3', '4'].map(async (id) => (await record(spec.output, id)).attempt)),
+      [1, 2, 1, 1],
+    );
+    assertSamePredictions(await allPredictions(spec.output), await referencePredictions(await tinyDemo()));
+    assert.equal((await state(spec.output)).rounds.length, 2);
+  },
+);
+
+test(
+  'an array task past its time limit ends TIMEOUT; its partition is retried as E_TIMEOUT',
+  { skip },
+  async () => {
+    const marker = path.join(scratch, 'timeout');
+    // Slurm's time limits are whole minutes, checked about every 30 s: this test takes about 1.5 min.
+    const spec = await job({
+      fileLimit: 1,
+      maxAttempts: 2,
+      ...slurm({ time: '1', setup: [once(marker, 0, 'sleep 600')] }),
+    });
+    const events: EngineEvent[] = [];
+    const summary = await runJob(spec, { retryBaseMs: 10, onEvent: (e) => events.push(e) });
+    assert.equal(summary.status, 'succeeded', JSON.stringify(summary.failures));
+    assert.equal(summary.run.retries, 1);
+    const retry = events.find((e) => e.type === 'retry');
+    assert.ok(retry?.type === 'retry');
+    assert.equal(retry.error.code, 'E_TIMEOUT');
+    assert.match(retry.error.message, /ended TIMEOUT/);
+    const log = /see its log (\S+)/.exec(retry.error.message)?.[1] ?? '';
+    assert.match(await readFile(log, 'utf8'), /TIME LIMIT/, 'the log the failure names is the task’s');
+    assert.equal((await record(spec.output, '1')).attempt, 2);
+  },
+);
+
+test('a job begun on the local engine finishes on Slurm with only what was left', { skip }, async () => {
+  const spec = await job({ engine: 'local' });
+  assert.equal((await runJob(spec, { retryBaseMs: 10 })).status, 'succeeded');
+  for (const id of ['2', '3']) await rm(path.join(spec.output, 'results', `${id}.json`));
+  const before1 = (await stat(path.join(spec.output, 'results', '1.json'))).mtimeMs;
+  const summary = await runJob({ ...spec, ...slurm() }, { retryBaseMs: 10 });
+  assert.equal(summary.status, 'succeeded');
+  assert.equal(summary.partitions.resumed, 2);
+  assert.equal(summary.run.partitions, 2);
+  assert.equal(summary.run.engine, 'slurm');
+  assert.equal((await state(spec.output)).rounds[0].partitions, 2);
+  assert.equal((await stat(path.join(spec.output, 'results', '1.json'))).mtimeMs, before1);
+  assertSamePredictions(await allPredictions(spec.output), await referencePredictions(await tinyDemo()));
+});
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: process.env });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+// The job as a file for the CLI, without the test's engine fields (the command sets them).
+async function jobFile(spec: JobSpec): Promise<string> {
+  const { engine, slurm: _slurm, ...rest } = spec;
+  void engine;
+  void _slurm;
+  const file = path.join(scratch, `job-${Math.random().toString(36).slice(2)}.json`);
+  await writeFile(file, JSON.stringify(rest));
+  return file;
+}
+const jobArgs = async (spec: JobSpec) => [await jobFile(spec)];
+
+test(
+  '--detach submits the array and a dependent Summarize; status follows it to the summary',
+  { skip },
+  async () => {
+    const spec = await job();
+    const submitted = await cli([
+      'slurm',
+      'run',
+      ...(await jobArgs(spec)),
+      '--detach',
+      '--json',
+      '--cpus-per-task',
+      '1',
+    ]);
+    assert.equal(submitted.code, 0, submitted.stderr);
+    const ids = JSON.parse(submitted.stdout) as { arrayJobId: string; summarizeJobId: string; tasks: number };
+    assert.equal(ids.tasks, 4);
+    const dependency = await cluster?.command('scontrol', ['-o', 'show', 'job', ids.summarizeJobId]);
+    assert.match(dependency ?? '', new RegExp(`Dependency=afterany:${ids.arrayJobId}`));
+    let status = '';
+    for (let i = 0; i < 600 && !status.includes('summary.json written'); i++) {
+      status = (await cli(['slurm', 'status', spec.output])).stdout;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.match(status, /partitions: 4\/4 have a record/);
+    assert.match(status, new RegExp(`array ${ids.arrayJobId}: 4 COMPLETED`));
+    assert.match(status, new RegExp(`summarize job ${ids.summarizeJobId}: (COMPLETED|COMPLETING)`));
+    const summary = JSON.parse(await readFile(path.join(spec.output, 'summary.json'), 'utf8')) as JobSummary;
+    assert.equal(summary.status, 'succeeded');
+    assert.equal(summary.run.engine, 'slurm');
+    assert.equal(summary.partitions.completed, 4);
+    assert.ok(summary.metrics, 'the label gave metrics');
+    assertSamePredictions(await allPredictions(spec.output), await referencePredictions(await tinyDemo()));
+    const byId = await cli(['slurm', 'status', ids.arrayJobId]);
+    assert.match(byId.stdout, /4 COMPLETED/);
+  },
+);
+
+test('--dry-run prints the batch script and submits and writes nothing', { skip }, async () => {
+  const spec = await job();
+  const out = await cli([
+    'slurm',
+    'run',
+    ...(await jobArgs(spec)),
+    '--dry-run',
+    '--partition',
+    'debug',
+    '--time',
+    '10:00',
+    '--mem',
+    '3G',
+    '--cpus-per-task',
+    '2',
+    '--throttle',
+    '2',
+    '--setup',
+    'module load nodejs/20',
+    '--sbatch-arg=--constraint=fast',
+  ]);
+  assert.equal(out.code, 0, out.stderr);
+  const script = out.stdout;
+  for (const line of [
+    '#!/bin/bash',
+    '#SBATCH --array=0-1%2',
+    '#SBATCH --partition=debug',
+    '#SBATCH --time=10:00',
+    '#SBATCH --mem=3G',
+    '#SBATCH --cpus-per-task=2',
+    '#SBATCH --constraint=fast',
+    `#SBATCH --output=${spec.output}/slurm/logs/%A_%a.out`,
+    'module load nodejs/20',
+  ])
+    assert.ok(script.split('\n').includes(line), `${line} in\n${script}`);
+  assert.match(
+    script,
+    new RegExp(`slurm task ${spec.output}/slurm/round-1/tasks.json "\\$SLURM_ARRAY_TASK_ID"`),
+  );
+  await run('bash', ['-n', '-c', script]);
+  await assert.rejects(stat(path.join(spec.output, 'job.json')), 'nothing written');
+  assert.equal((await cluster?.command('squeue', ['-h']))?.trim(), '', 'nothing submitted');
+});
+
+test(
+  'clear errors before anything is submitted: a partition the cluster rejects, no sbatch on PATH',
+  { skip },
+  async () => {
+    const spec = await job();
+    const rejected = await cli(['slurm', 'run', ...(await jobArgs(spec)), '--partition', 'nosuch', '-q']);
+    assert.equal(rejected.code, 1);
+    assert.match(rejected.stderr, /refused the job array/);
+    assert.match(rejected.stderr, /invalid partition/i, 'sbatch’s own message');
+    assert.equal((await cluster?.command('squeue', ['-h']))?.trim(), '');
+    // A PATH with node and nothing else, like a machine without Slurm.
+    const bin = path.join(scratch, 'bin-without-slurm');
+    await mkdir(bin);
+    await symlink(process.execPath, path.join(bin, 'node'));
+    const noSlurm = await run(
+      process.execPath,
+      [CLI, 'slurm', 'run', ...(await jobArgs(await job())), '-q'],
+      {
+        env: { ...process.env, PATH: bin },
+      },
+    ).catch((err: { stderr: string }) => err);
+    assert.match((noSlurm as { stderr: string }).stderr, /not on PATH: run this on a login node/);
+  },
+);
+
+test(
+  'once the error budget is spent, array tasks not started are cancelled and their partitions skipped',
+  { skip },
+  async () => {
+    const { data } = await tinyDemo();
+    const input = await mkdtemp(path.join(os.tmpdir(), 'cai-bad-'));
+    temps.push(input);
+    for (const f of await readdir(data)) await copyFile(path.join(data, f), path.join(input, f));
+    await truncate(path.join(input, '1.pt'), 5000);
+    // One task at a time: partition 1's failure spends the budget while the other three wait.
+    const spec = await job({ input, ...slurm({ throttle: 1, partitionsPerTask: 1, setup: ['sleep 1'] }) });
+    const summary = await runJob(spec, { retryBaseMs: 10 });
+    assert.equal(summary.status, 'failed');
+    assert.equal(summary.failures.length, 1);
+    assert.equal(summary.failures[0].error.code, 'E_CORRUPT');
+    assert.ok(summary.partitions.not_started >= 2, JSON.stringify(summary.partitions));
+    const { rounds } = await state(spec.output);
+    assert.equal(rounds.length, 1, 'nothing resubmitted');
+    const states = await arrayStates(rounds[0].jobId, rounds[0].tasks);
+    assert.equal(states.get(0)?.state, 'COMPLETED');
+    const cancelled = [1, 2, 3].filter((i) => states.get(i)?.state === 'CANCELLED');
+    assert.ok(cancelled.length >= 2, JSON.stringify([...states]));
+  },
+);
+
+test(
+  'a task requeued mid-run (preemption) skips the partitions it already finished: no prediction twice',
+  { skip },
+  async () => {
+    const rounds: Round[] = [];
+    registerEngine('slurm', async () => slurmEngine({ onSubmit: (r) => rounds.push(r) }));
+    // One task runs all four partitions; it is requeued once the first has its record.
+    const spec = await job(slurm({ partitionsPerTask: 4, setup: ['sleep 1'] }));
+    let requeued = false;
+    const retries: string[] = [];
+    const first = path.join(spec.output, 'results', '1.json');
+    const watcher = setInterval(() => {
+      if (requeued || !rounds[0]) return;
+      void stat(first).then(
+        async () => {
+          if (requeued) return;
+          requeued = true;
+          const task = `${rounds[0].jobId}_0`;
+          await cluster?.command('scontrol', ['requeue', task]);
+          // Slurm holds a requeued job back (about two minutes) before it may start again: once it is
+          // pending again, it is let go at once.
+          for (let i = 0; i < 300; i++) {
+            const st = await cluster?.command('squeue', ['-h', '-j', task, '-o', '%T']).catch(() => '');
+            const moved =
+              st?.trim() === 'PENDING' &&
+              (await cluster?.command('scontrol', ['update', `JobId=${task}`, 'StartTime=now']).then(
+                () => true,
+                () => false,
+              ));
+            if (moved) break;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        },
+        () => undefined,
+      );
+    }, 50);
+    let summary: JobSummary;
+    try {
+      summary = await runJob(spec, {
+        retryBaseMs: 10,
+        onEvent: (e) => e.type === 'retry' && retries.push(e.error.message),
+      });
+    } finally {
+      clearInterval(watcher);
+      registerEngine('slurm', async () => slurmEngine());
+    }
+    assert.ok(requeued);
+    assert.equal(summary.status, 'succeeded', JSON.stringify(summary.failures));
+    // Not asserted: that the watcher never mistakes the requeue for an end. Slurm shows the killed run
+    // FAILED and out of the queue for a few seconds before it is pending again; under load that can
+    // outlast the engine's grace and cost a resubmission of the unfinished partitions (never a duplicate).
+    void retries;
+    const log = await readFile(path.join(rounds[0].logDir, `${rounds[0].jobId}_0.out`), 'utf8');
+    assert.match(log, /partition 1: already has its record \(a requeued task\); skipped/);
+    assertSamePredictions(await allPredictions(spec.output), await referencePredictions(await tinyDemo()));
+  },
+);
