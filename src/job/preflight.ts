@@ -12,6 +12,9 @@ import type { JobSpec } from './spec.js';
 // and Parquet rows may fail one by one; such a batch has no rows to check).
 const PEEK_BATCHES = 8;
 const PEEK_ITEMS = 4;
+// Partitions tried, in plan order, for one that reads: a corrupt or unreachable partition is the map's
+// business (a failure within the error budget), never a reason to refuse the whole job here.
+const PEEK_PARTITIONS = 3;
 
 /** The first rows of a partition that decoded, or undefined when none of the first few did. */
 async function firstRows(
@@ -34,9 +37,9 @@ async function firstRows(
 
 /**
  * Everything about a job that can be known before any work starts, checked in this process before a
- * worker starts and before `job.json` or `plan.json` is written: the model loads, and the first
- * partition's columns fit the model's inputs (the `inputs` mapping, each input's dtype and per-item
- * shape) and hold the `label` column. A mistake fails here once, as a setup error, instead of once per
+ * worker starts and before `job.json` or `plan.json` is written: the model loads, and the columns of
+ * the first partition that reads (of the first few) fit the model's inputs (the `inputs` mapping,
+ * each input's dtype and per-item shape) and hold the `label` column. A mistake fails here once, as a setup error, instead of once per
  * partition and attempt; and since nothing was written, the fixed job runs in the same output.
  *
  * @example await preflight(spec, inputStore, plan) // throws a CaiError naming the problem
@@ -52,13 +55,14 @@ export async function preflight(
   const model = await loadModel(await modelStore.localPath(modelKey), { threads: 1, thread: 'main' });
   const inputs = model.inputs;
   await model.release();
-  const first = plan[0];
-  if (!first) return;
-  const source = input.describe(first.key);
-  const rows = await firstRows(input, first, spec);
-  if (!rows) return;
-  bindInputs(rows, inputs, spec.inputs, source);
-  if (spec.label !== undefined) resolveColumn(rows, spec.label, source, 'label');
+  for (const partition of plan.slice(0, PEEK_PARTITIONS)) {
+    const source = input.describe(partition.key);
+    const rows = await firstRows(input, partition, spec).catch(() => undefined);
+    if (!rows) continue;
+    bindInputs(rows, inputs, spec.inputs, source);
+    if (spec.label !== undefined) resolveColumn(rows, spec.label, source, 'label');
+    return;
+  }
 }
 
 /**

@@ -89,6 +89,12 @@ export async function runJob(spec: JobSpec, options: RunOptions = {}): Promise<J
   }
   if (!isRemote(spec.input) && (await fs.stat(localPath(spec.input)).catch(() => undefined))?.isFile())
     throw inputIsFile(spec.input);
+  // A local output folder this run creates (for its lock) and leaves empty, because a setup error
+  // stopped it before anything was written, is removed again: a mistake leaves nothing behind.
+  const createdFolder =
+    !isRemote(spec.output) && !(await fs.stat(localPath(spec.output)).catch(() => undefined))
+      ? localPath(spec.output)
+      : undefined;
   // One live run per output, and Ctrl-C / SIGTERM stop the workers cleanly (see lock.ts, interrupt.ts).
   const lock = await acquireLock(output);
   const watch = watchSignals(output);
@@ -104,6 +110,8 @@ export async function runJob(spec: JobSpec, options: RunOptions = {}): Promise<J
   } finally {
     watch.dispose();
     await lock.release().catch(() => undefined);
+    // rmdir removes only an empty folder: never anything a run wrote.
+    if (createdFolder) await fs.rmdir(createdFolder).catch(() => undefined);
   }
 }
 

@@ -45,11 +45,21 @@ export interface WorkerContext {
  */
 export function inferenceThread(
   job: Pick<ResolvedJob, 'concurrency' | 'threads'>,
-  cores = os.availableParallelism(),
+  cores = allottedCores(),
 ): 'main' | 'separate' {
   const forced = process.env.CAI_INFERENCE_THREAD;
   if (forced === 'main' || forced === 'separate') return forced;
   return job.threads > 1 || job.concurrency * job.threads < cores ? 'separate' : 'main';
+}
+
+/**
+ * The cores this process may use: a Slurm array task's `--cpus-per-task` (clusters without CPU binding
+ * let a task see every core of its node), else what the OS allows the process.
+ * @example allottedCores() // 1 in a task submitted with --cpus-per-task=1
+ */
+export function allottedCores(env: NodeJS.ProcessEnv = process.env): number {
+  const slurm = Number(env.SLURM_CPUS_PER_TASK);
+  return Number.isInteger(slurm) && slurm > 0 ? slurm : os.availableParallelism();
 }
 
 /**

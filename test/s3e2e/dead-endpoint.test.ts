@@ -2,7 +2,7 @@
 // error naming the cause after a bounded number of attempts, not try every partition with its own
 // retries (minutes).
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,13 +10,16 @@ import { after, before, test } from 'node:test';
 import { runJob } from '../../src/job/run.js';
 import '../../src/storage/register.js';
 import { S3Store } from '../../src/storage/s3-store.js';
-import { smallDemo } from '../helpers/demo-fixture.js';
+import { makeDemo } from '../../src/demo/demo.js';
+import type { JobSpec } from '../../src/job/spec.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3-server.js';
 import { putAll } from '../helpers/s3-upload.js';
 
 const PARTITIONS = 1000;
 let s3: S3TestServer;
 let out: string;
+let demoDir: string;
+let demoJob: JobSpec;
 
 /** A TCP forwarder to the S3 server that can be cut at once: after `cut()` connections are refused. */
 async function cuttable(target: number): Promise<{ endpoint: string; cut(): void; close(): Promise<void> }> {
@@ -45,27 +48,30 @@ async function cuttable(target: number): Promise<{ endpoint: string; cut(): void
 }
 
 before(async () => {
+  demoDir = await mkdtemp(path.join(os.tmpdir(), 'cai-dead-demo-'));
   s3 = await startS3Server(['dead']);
   const store = new S3Store('s3://dead/parts', { s3Endpoint: s3.endpoint });
-  // Never read: the endpoint is cut before the first worker starts (a read would fail as corrupt, which
-  // resets the breaker, and the test would see the job run on).
-  const bytes = new Uint8Array(16);
+  // Real partitions of two galaxies each: preflight reads the first one before the plan is written,
+  // and the endpoint is cut only after that.
+  const tiny = await makeDemo({ dir: demoDir, partitions: 1, itemsPerPartition: 2 });
+  const pt = await readFile(path.join(tiny.data, '1.pt'));
   await putAll(
     store,
-    Array.from({ length: PARTITIONS }, (_, i) => [`${i + 1}.pt`, bytes] as const),
+    Array.from({ length: PARTITIONS }, (_, i) => [`${i + 1}.pt`, pt] as const),
     16,
   );
   store.close();
   out = await mkdtemp(path.join(os.tmpdir(), 'cai-dead-'));
+  demoJob = tiny.job;
 });
 
 after(async () => {
   await s3?.stop();
   if (out) await rm(out, { recursive: true, force: true });
+  if (demoDir) await rm(demoDir, { recursive: true, force: true });
 });
 
 test(`a dead S3 endpoint stops a ${PARTITIONS}-partition job after a few attempts with one clear error`, async (t) => {
-  const demo = await smallDemo();
   const proxy = await cuttable(s3.port);
   const t0 = Date.now();
   let started = 0;
@@ -73,7 +79,7 @@ test(`a dead S3 endpoint stops a ${PARTITIONS}-partition job after a few attempt
     await assert.rejects(
       runJob(
         {
-          ...demo.job,
+          ...demoJob,
           input: 's3://dead/parts',
           s3Endpoint: proxy.endpoint,
           output: out,

@@ -289,7 +289,7 @@ test(
   async () => {
     const spec = await job();
     const rejected = await cli(['slurm', 'run', ...(await jobArgs(spec)), '--partition', 'nosuch', '-q']);
-    assert.equal(rejected.code, 1);
+    assert.equal(rejected.code, 2, 'a setup error, before any work: exit 2');
     assert.match(rejected.stderr, /refused the job array/);
     assert.match(rejected.stderr, /invalid partition/i, 'sbatch’s own message');
     assert.equal((await cluster?.command('squeue', ['-h']))?.trim(), '');

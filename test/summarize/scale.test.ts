@@ -86,8 +86,9 @@ test('Summarize lists results/ once, reads records and predictions concurrently,
     assert.equal(summary.partitions.completed, N);
     assert.equal(summary.items, N * 4);
     assert.ok(summary.metrics, 'labels give metrics');
-    // One HEAD (the earlier summary), one listing of results/, a get per record and per predictions file.
-    assert.equal(store.calls.head, 1);
+    // Two HEADs (the earlier summary, skipped.json), one listing of results/, a get per record and per
+    // predictions file.
+    assert.equal(store.calls.head, 2);
     assert.equal(store.calls.list, 1);
     assert.equal(store.calls.get, 2 * N);
     assert.equal(store.maxInFlight, SUMMARIZE_READ_CONCURRENCY, 'reads overlap up to the bound, not beyond');
