@@ -25,7 +25,7 @@ import { S3Store } from '../../src/storage/s3-store.js';
 import type { Store } from '../../src/storage/store.js';
 import { allPredictions } from '../helpers/demo-fixture.js';
 import { startS3Server } from '../helpers/s3-server.js';
-import { fixture, FIXTURES, readAll, rejectsWith } from './helpers.js';
+import { assertClose, fixture, FIXTURES, readAll, rejectsWith, rowMeans } from './helpers.js';
 
 const DIR = `${FIXTURES}hdf5`;
 interface Expected {
@@ -57,24 +57,6 @@ const whole = (key: string): PlannedPartition => ({ id: '1', key, bytes: 0 });
 const open = (store: Store, p: PlannedPartition, job: ArraySourceFields) =>
   hdf5Files.open(store, p, job as never);
 
-/** The mean of each row of column `name`, over every batch. */
-function rowMeans(batches: readonly SourceBatch[], name: string): number[] {
-  return batches.flatMap((b) => {
-    const c = b.rows.columns[b.rows.names.indexOf(name)];
-    const per = c.shape.slice(1).reduce((s, d) => s * d, 1);
-    return Array.from({ length: b.rows.items }, (_, i) => {
-      let sum = 0;
-      for (let k = 0; k < per; k++) sum += Number((c.data as ArrayLike<number>)[i * per + k]);
-      return sum / per;
-    });
-  });
-}
-
-function close(got: readonly number[], want: readonly number[], tol: number, what: string): void {
-  assert.equal(got.length, want.length, `${what}: count`);
-  got.forEach((g, i) => assert.ok(Math.abs(g - want[i]) <= tol, `${what}[${i}]: ${g} vs ${want[i]}`));
-}
-
 test('Galaxy10 layout: every numeric dataset but the ids is a column, read in batches, ids carried', async () => {
   const stream = await open(new FileStore(DIR), whole('galaxy10.h5'), { idColumn: 'ids' });
   assert.equal(stream.items, 64);
@@ -96,15 +78,15 @@ test('Galaxy10 layout: every numeric dataset but the ids is a column, read in ba
     batches.flatMap((b) => Array.from(b.indices)),
     Array.from({ length: 64 }, (_, i) => i),
   );
-  close(
+  assertClose(
     rowMeans(batches, 'images').map((m) => m / 255),
     EXPECTED.galaxy10.image_mean,
     1e-12,
     'images',
   );
-  close(rowMeans(batches, 'features'), EXPECTED.galaxy10.features_mean, 1e-12, 'features');
-  close(rowMeans(batches, 'redshift'), EXPECTED.galaxy10.redshift, 0, 'redshift');
-  close(rowMeans(batches, 'ans'), EXPECTED.galaxy10.labels, 0, 'labels');
+  assertClose(rowMeans(batches, 'features'), EXPECTED.galaxy10.features_mean, 1e-12, 'features');
+  assertClose(rowMeans(batches, 'redshift'), EXPECTED.galaxy10.redshift, 0, 'redshift');
+  assertClose(rowMeans(batches, 'ans'), EXPECTED.galaxy10.labels, 0, 'labels');
   assert.ok(stream.stats().read > 0);
 });
 
@@ -118,7 +100,7 @@ test('named datasets become named columns; HWC uint8 images go through the image
   const image = batches[0].rows.columns[0];
   assert.equal(image.dtype, 'float32');
   assert.deepEqual(image.shape, [16, 3, 48, 48]);
-  close(rowMeans(batches, 'image'), EXPECTED.galaxy10.image_mean_pre, 1e-5, 'preprocessed');
+  assertClose(rowMeans(batches, 'image'), EXPECTED.galaxy10.image_mean_pre, 1e-5, 'preprocessed');
   assert.deepEqual(
     batches.flatMap((b) => b.ids),
     Array.from({ length: 64 }, (_, i) => `galaxy10.h5#${i}`),
@@ -150,8 +132,8 @@ test('a HEALPix-style folder: datasets under a group, string ids, row ranges of 
     batches.flatMap((b) => b.ids),
     EXPECTED.healpix.ids,
   );
-  close(rowMeans(batches, 'image'), EXPECTED.healpix.image_mean, 1e-6, 'image');
-  close(rowMeans(batches, 'z'), EXPECTED.healpix.z, 0, 'z');
+  assertClose(rowMeans(batches, 'image'), EXPECTED.healpix.image_mean, 1e-6, 'image');
+  assertClose(rowMeans(batches, 'z'), EXPECTED.healpix.z, 0, 'z');
 });
 
 test('a contiguous (unchunked) dataset, big-endian floats, booleans and LZF read like chunked ones', async () => {
@@ -159,15 +141,15 @@ test('a contiguous (unchunked) dataset, big-endian floats, booleans and LZF read
   const batches = await readAll(await open(store, whole('contiguous.h5'), { idColumn: 'id' }), 7);
   assert.deepEqual(batches[0].rows.names, ['big_endian', 'flag', 'x']);
   assert.equal(batches[0].rows.columns[1].dtype, 'bool');
-  close(rowMeans(batches, 'big_endian'), EXPECTED.contiguous.big_endian, 0, 'big-endian');
-  close(rowMeans(batches, 'flag'), EXPECTED.contiguous.flag, 0, 'flag');
+  assertClose(rowMeans(batches, 'big_endian'), EXPECTED.contiguous.big_endian, 0, 'big-endian');
+  assertClose(rowMeans(batches, 'flag'), EXPECTED.contiguous.flag, 0, 'flag');
   assert.deepEqual(
     batches.flatMap((b) => b.ids),
     EXPECTED.contiguous.ids,
   );
-  close(rowMeans(batches, 'x'), EXPECTED.contiguous.x_mean, 1e-6, 'x');
+  assertClose(rowMeans(batches, 'x'), EXPECTED.contiguous.x_mean, 1e-6, 'x');
   const lzf = await readAll(await open(store, whole('bad/lzf.h5'), {}), 5);
-  close(rowMeans(lzf, 'x'), EXPECTED.lzf.x_mean, 1e-12, 'lzf');
+  assertClose(rowMeans(lzf, 'x'), EXPECTED.lzf.x_mean, 1e-12, 'lzf');
 });
 
 test('bad input: a missing dataset lists those that exist; ragged items; a missing plugin; a truncated file', async () => {
@@ -213,7 +195,7 @@ test('NaN: an item with NaN fails by default naming the file and dataset; nan 0 
     [0, 1, 2, 4, 5, 6, 8, 9],
   );
   const zero = await readAll(await open(store, whole('bad/nan.h5'), { nan: 0 }), 4);
-  close(rowMeans(zero, 'features'), EXPECTED.nan.features_zero_mean, 1e-12, 'nan 0');
+  assertClose(rowMeans(zero, 'features'), EXPECTED.nan.features_zero_mean, 1e-12, 'nan 0');
 });
 
 async function run(job: Omit<JobSpecInput, 'model' | 'output'>, name: string, shape: (string | number)[]) {
@@ -292,7 +274,7 @@ test('HDF5 in S3: read from a temporary copy fetched by ranges and removed after
     const stream = await open(store, whole('galaxy10.h5'), { datasets: ['images'], idColumn: 'ids' });
     assert.equal((await hdf5Temps()).length, before.length + 1, 'one temporary copy while open');
     const batches = await readAll(stream, 32);
-    close(
+    assertClose(
       rowMeans(batches, 'images').map((m) => m / 255),
       EXPECTED.galaxy10.image_mean,
       1e-12,
@@ -356,7 +338,7 @@ test('cai partition takes an HDF5 file: safetensors partitions of the chosen dat
     // Tensor partitions have no ids: rows come back in order, partition by partition.
     const means = rows.map((r) => Number(r.mean)).sort((a, b) => a - b);
     const want = [...EXPECTED.galaxy10.features_mean].sort((a, b) => a - b);
-    close(means, want, 1e-5, 'features');
+    assertClose(means, want, 1e-5, 'features');
   } finally {
     await rm(out, { recursive: true, force: true });
   }

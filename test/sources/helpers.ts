@@ -95,3 +95,27 @@ export class CountingStore extends DelegatingStore {
     return this.ranges.reduce((s, r) => s + (r.end - r.start), 0);
   }
 }
+
+/** The mean of each row of column `name`, over every batch, in row order. @example rowMeans(await readAll(stream), "images") */
+export function rowMeans(batches: readonly SourceBatch[], name: string): number[] {
+  return batches.flatMap((b) => {
+    const c = b.rows.columns[b.rows.names.indexOf(name)];
+    const per = c.shape.slice(1).reduce((s, d) => s * d, 1);
+    return Array.from({ length: b.rows.items }, (_, i) => {
+      let sum = 0;
+      for (let k = 0; k < per; k++) sum += Number((c.data as ArrayLike<number>)[i * per + k]);
+      return sum / per;
+    });
+  });
+}
+
+/** Asserts two lists of numbers agree within `tol`, naming the first that does not. @example assertClose(got, want, 1e-6, "means") */
+export function assertClose(
+  got: readonly number[],
+  want: readonly number[],
+  tol: number,
+  what: string,
+): void {
+  assert.equal(got.length, want.length, `${what}: count`);
+  got.forEach((g, i) => assert.ok(Math.abs(g - want[i]) <= tol, `${what}[${i}]: ${g} vs ${want[i]}`));
+}

@@ -22,7 +22,7 @@ import { S3Store } from '../../src/storage/s3-store.js';
 import type { ObjectInfo, Store } from '../../src/storage/store.js';
 import { allPredictions } from '../helpers/demo-fixture.js';
 import { startS3Server } from '../helpers/s3-server.js';
-import { CountingStore, fixture, FIXTURES, readAll, rejectsWith } from './helpers.js';
+import { assertClose, CountingStore, fixture, FIXTURES, readAll, rejectsWith, rowMeans } from './helpers.js';
 
 const DIR = `${FIXTURES}zarr`;
 interface Expected {
@@ -45,23 +45,6 @@ async function listAll(store: Store): Promise<ObjectInfo[]> {
   const out: ObjectInfo[] = [];
   for await (const o of store.list()) if (zarrStores.accepts(o.key)) out.push(o);
   return out;
-}
-
-function rowMeans(batches: readonly SourceBatch[], name: string): number[] {
-  return batches.flatMap((b) => {
-    const c = b.rows.columns[b.rows.names.indexOf(name)];
-    const per = c.shape.slice(1).reduce((s, d) => s * d, 1);
-    return Array.from({ length: b.rows.items }, (_, i) => {
-      let sum = 0;
-      for (let k = 0; k < per; k++) sum += Number((c.data as ArrayLike<number>)[i * per + k]);
-      return sum / per;
-    });
-  });
-}
-
-function close(got: readonly number[], want: readonly number[], tol: number, what: string): void {
-  assert.equal(got.length, want.length, `${what}: count`);
-  got.forEach((g, i) => assert.ok(Math.abs(g - want[i]) <= tol, `${what}[${i}]: ${g} vs ${want[i]}`));
 }
 
 test('keys: chunks and v3 metadata belong to Zarr; the store is the nearest *.zarr folder', () => {
@@ -94,14 +77,14 @@ test('a v2 group (blosc, zlib): every numeric array but the ids is a column, val
     batches.flatMap((b) => b.ids),
     G.ids,
   );
-  close(
+  assertClose(
     rowMeans(batches, 'images').map((m) => m / 255),
     G.image_mean,
     1e-12,
     'images',
   );
-  close(rowMeans(batches, 'features'), G.features_mean, 1e-12, 'features');
-  close(rowMeans(batches, 'label'), G.labels, 0, 'labels');
+  assertClose(rowMeans(batches, 'features'), G.features_mean, 1e-12, 'features');
+  assertClose(rowMeans(batches, 'label'), G.labels, 0, 'labels');
   assert.ok(stream.stats().bytes > 0);
 });
 
@@ -114,7 +97,7 @@ test('a single array with "/" chunk keys is one column named after the store; id
   );
   const batches = await readAll(await open(store, planned[0], {}), 8);
   assert.deepEqual(batches[0].rows.names, ['cube']);
-  close(rowMeans(batches, 'cube'), EXPECTED.cube_zarr.mean, 1e-6, 'cube');
+  assertClose(rowMeans(batches, 'cube'), EXPECTED.cube_zarr.mean, 1e-6, 'cube');
   assert.equal(batches[0].ids?.[2], 'cube#2');
 });
 
@@ -187,13 +170,13 @@ test('a v3 array written by zarrita, in a folder with no group metadata, reads t
     );
     const batches = await readAll(await open(store, planned[0], {}), 5);
     assert.deepEqual(batches[0].rows.names, ['x', 'y']);
-    close(
+    assertClose(
       rowMeans(batches, 'y'),
       Array.from({ length: 12 }, (_, i) => 4 * i + 1.5),
       0,
       'y',
     );
-    close(
+    assertClose(
       rowMeans(batches, 'x'),
       Array.from({ length: 12 }, (_, i) => (3 * i + 1) / 4),
       1e-6,
