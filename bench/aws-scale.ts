@@ -1,14 +1,13 @@
 // The AWS engine's control path at 1,000 / 10,000 / 100,000 partitions, offline: CAI's real Initialize
-// and Summarize handlers against a loopback S3 (s3rver) behind a proxy that delays every request by
-// ~20 ms, as S3 from a Lambda in the same region does. Partitions are tiny; their records and
+// and Summarize handlers against a loopback S3 that answers every request after ~20 ms, as S3 from a
+// Lambda in the same region does (test/helpers/memory-s3.ts, in its own process: s3rver needs minutes
+// to take 300,000 objects and lists quadratically). Partitions are tiny; their records and
 // predictions are synthetic (written as the worker writes them, no inference run): the Map's own
 // work scales out across Lambdas and is not what this measures. The Map's manifest and ResultWriter
 // files are sized from the planned items; `cai aws run`'s polling is two API calls per poll whatever N.
 //
 //   node dist/bench/aws-scale.js [--sizes 1000,10000,100000] [--latency 20]
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -19,8 +18,8 @@ import { billRecords, BILL_DEFAULTS } from '../src/experiments/cost.js';
 import { loadOutput } from '../src/report/load.js';
 import '../src/storage/register.js';
 import { S3Store } from '../src/storage/s3-store.js';
-import { startS3Server } from '../test/helpers/s3-server.js';
-import { syntheticPlan, writeSyntheticOutputs } from '../test/helpers/synthetic-records.js';
+import { startMemoryS3, type MemoryS3 } from '../test/helpers/memory-s3.js';
+import { syntheticOutputs, syntheticPlan } from '../test/helpers/synthetic-records.js';
 
 const { values } = parseArgs({
   options: {
@@ -30,40 +29,6 @@ const { values } = parseArgs({
 });
 const sizes = values.sizes.split(',').map(Number);
 const latencyMs = Number(values.latency);
-
-// Every request waits `latencyMs` before it is forwarded: S3's first-byte latency, not bandwidth.
-async function delayingProxy(
-  target: string,
-): Promise<{ endpoint: string; requests: () => number; stop(): Promise<void> }> {
-  const t = new URL(target);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-  let count = 0;
-  const server = http.createServer((req, res) => {
-    count++;
-    setTimeout(() => {
-      const up = http.request(
-        { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers, agent },
-        (r) => {
-          res.writeHead(r.statusCode ?? 502, r.headers);
-          r.pipe(res);
-        },
-      );
-      up.on('error', () => res.destroy());
-      req.pipe(up);
-    }, latencyMs);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests: () => count,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        agent.destroy();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 const config = {
   data: 's3://scale-data/parts',
@@ -77,24 +42,37 @@ const config = {
 const KIB = 1024;
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
-async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
-  const t0 = performance.now();
-  const v = await fn();
-  return [v, performance.now() - t0];
+/** A stage's wall time, this process's CPU time in it, and the highest RSS seen while it ran. */
+interface Cost {
+  ms: number;
+  cpuMs: number;
+  rssMb: number;
 }
 
-async function oneSize(n: number, endpoint: string, direct: string, requests: () => number): Promise<void> {
+async function timed<T>(fn: () => Promise<T>): Promise<[T, number, Cost]> {
+  let rss = process.memoryUsage.rss();
+  const sampler = setInterval(() => (rss = Math.max(rss, process.memoryUsage.rss())), 50);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  try {
+    const v = await fn();
+    const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    rss = Math.max(rss, process.memoryUsage.rss());
+    return [v, ms, { ms, cpuMs: (cpu.user + cpu.system) / 1000, rssMb: rss / 2 ** 20 }];
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+async function oneSize(n: number, s3: MemoryS3): Promise<void> {
   const name = `n${n}`;
-  const raw = (uri: string) => new S3Store(uri, { s3Endpoint: direct });
-  // Seeding goes straight to the server (not timed, not delayed).
-  const data = raw(`${config.data}/${name}`);
+  const endpoint = s3.endpoint;
+  const raw = (uri: string) => new S3Store(uri, { s3Endpoint: endpoint });
+  // Seeding goes straight into the server's memory (not timed, not delayed).
   const seed = syntheticPlan(n, 64);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 64 }, async () => {
-      while (next < seed.length) await data.put(seed[next++].key, new Uint8Array(64));
-    }),
-  );
+  const partition = new Uint8Array(64);
+  await s3.seed(seed.map((p) => ['scale-data', `parts/${name}/${p.key}`, partition] as const));
   const job = {
     input: `${config.data}/${name}`,
     output: `${config.output}/${name}`,
@@ -104,16 +82,17 @@ async function oneSize(n: number, endpoint: string, direct: string, requests: ()
   };
   const initialize = createInitializeHandler(config);
   const start = new Date().toISOString();
-  let r0 = requests();
-  const counted = () => {
-    const r = requests() - r0;
-    r0 = requests();
+  let r0 = await s3.requests();
+  const counted = async () => {
+    const now = await s3.requests();
+    const r = now - r0;
+    r0 = now;
     return r;
   };
-  const [init, planMs] = await timed(() =>
+  const [init, , plan] = await timed(() =>
     initialize({ input: { job }, executionName: 'first', executionStartTime: start }),
   );
-  const planRequests = counted();
+  const planRequests = await counted();
   const payload = Buffer.byteLength(JSON.stringify({ init }));
   const out = raw(job.output);
   const manifestBytes = (await out.head(`${init.runFolder}items.json`))?.size ?? 0;
@@ -135,29 +114,34 @@ async function oneSize(n: number, endpoint: string, direct: string, requests: ()
   const resultWriterBytes = items.reduce<number>((a, item) => a + Buffer.byteLength(entry(item)) + 1, 2);
 
   // The Map's outcome: every partition's record and predictions (synthetic), written directly.
-  await writeSyntheticOutputs(out, syntheticPlan(n, 64));
+  const outputs = seed.flatMap((p) =>
+    syntheticOutputs(p).map(
+      ([key, body]) => ['scale-out', `runs/${name}/${key}`, Buffer.from(body)] as const,
+    ),
+  );
+  await s3.seed(outputs);
 
-  counted();
+  await counted();
   const summarize = createSummarizeHandler(config);
   const state = { init: { ...init, mapStartedAt: new Date().toISOString() } };
-  const [summary, summarizeMs] = await timed(() =>
+  const [summary, , summ] = await timed(() =>
     summarize({ state: state as never, executionName: 'first', executionStartTime: start }),
   );
 
-  const summarizeRequests = counted();
+  const summarizeRequests = await counted();
   // Resume: a second execution finds every partition done (listings, no per-partition request).
-  const [again, resumeMs] = await timed(() =>
+  const [again, , resume] = await timed(() =>
     initialize({ input: { job }, executionName: 'second', executionStartTime: new Date().toISOString() }),
   );
 
-  const resumeRequests = counted();
+  const resumeRequests = await counted();
   // `cai cost`: reads combined_data.json and bills every record.
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cai-aws-scale-'));
-  let costMs: number;
+  let cost: Cost;
   try {
     await writeFile(path.join(dir, 'combined_data.json'), await out.get('combined_data.json'));
     await writeFile(path.join(dir, 'summary.json'), await out.get('summary.json'));
-    [, costMs] = await timed(async () => {
+    [, , cost] = await timed(async () => {
       const loaded = await loadOutput(dir);
       if (loaded.kind !== 'run') throw new Error('expected a run');
       return billRecords(
@@ -172,24 +156,24 @@ async function oneSize(n: number, endpoint: string, direct: string, requests: ()
     await rm(dir, { recursive: true, force: true });
   }
 
+  const stage = (c: Cost, requests?: number) =>
+    `${s(c.ms)}, CPU ${s(c.cpuMs)}${requests === undefined ? '' : `, ${requests} req`}, ${c.rssMb.toFixed(0)} MB`;
   const row = [
     n.toLocaleString('en-US'),
-    `${s(planMs)} (${planRequests} req)`,
+    stage(plan, planRequests),
     `${payload} B`,
     `${(manifestBytes / KIB).toFixed(0)} KiB`,
     `${(resultWriterBytes / KIB / KIB).toFixed(1)} MiB`,
-    `${s(summarizeMs)} (${summarizeRequests} req)`,
-    `${s(resumeMs)} (${resumeRequests} req)`,
-    s(costMs),
+    stage(summ, summarizeRequests),
+    stage(resume, resumeRequests),
+    stage(cost),
     `${summary.status} ${summary.completed}/${summary.planned}; resume todo ${again.todo}`,
   ];
   console.log(`| ${row.join(' | ')} |`);
-  data.close();
   out.close();
 }
 
-const server = await startS3Server(['scale-data', 'scale-out']);
-const proxy = await delayingProxy(server.endpoint);
+const s3 = await startMemoryS3(['scale-data', 'scale-out'], latencyMs);
 try {
   console.log(
     `# AWS control path at scale, ${latencyMs} ms per S3 request (Initialize and Summarize handlers, synthetic records)`,
@@ -198,16 +182,26 @@ try {
     '| partitions | plan (Initialize) | Initialize result | manifest | ResultWriter files | Summarize | resume (Initialize) | cai cost | outcome |',
   );
   console.log('|---|---|---|---|---|---|---|---|---|');
-  for (const n of sizes) await oneSize(n, proxy.endpoint, server.endpoint, proxy.requests);
-  // A baseline in the same run: one request through the proxy, sequentially, 200 times.
-  const probe = new S3Store('s3://scale-out', { s3Endpoint: proxy.endpoint });
+  for (const n of sizes) await oneSize(n, s3);
+  // Baselines in the same run: one GET at a time (the latency), and 64 at a time (this process's CPU
+  // per request, which bounds a stage once requests overlap).
+  const probe = new S3Store('s3://scale-out', { s3Endpoint: s3.endpoint });
   await probe.put('probe.json', '{}');
   const [, probeMs] = await timed(async () => {
     for (let i = 0; i < 200; i++) await probe.get('probe.json');
   });
-  console.log(`\nbaseline: one GET through the proxy, sequentially: ${(probeMs / 200).toFixed(1)} ms`);
+  let next = 0;
+  const [, , many] = await timed(() =>
+    Promise.all(
+      Array.from({ length: 64 }, async () => {
+        while (next++ < 4000) await probe.get('probe.json');
+      }),
+    ),
+  );
+  console.log(
+    `\nbaselines: one GET at a time ${(probeMs / 200).toFixed(1)} ms each; 64 at a time ${((4000 / many.ms) * 1000).toFixed(0)} GET/s, ${(many.cpuMs / 4000).toFixed(2)} ms CPU each`,
+  );
   probe.close();
 } finally {
-  await proxy.stop();
-  await server.stop();
+  await s3.stop();
 }

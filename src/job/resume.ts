@@ -4,8 +4,9 @@
 import { CaiError, ErrorCodes } from '../errors.js';
 import type { PredictionFormat } from '../formats/predictions/writers.js';
 import { planInput, type PlannedPartition } from '../plan/plan.js';
+import { mapBounded, READ_CONCURRENCY } from '../storage/bounded.js';
 import { openStore } from '../storage/open.js';
-import type { Store } from '../storage/store.js';
+import type { ObjectInfo, Store } from '../storage/store.js';
 import { outputKeys } from '../worker/run-partition.js';
 import type { JobSpec } from './spec.js';
 
@@ -101,8 +102,10 @@ export async function removeStaleOutputs(
 /**
  * The partitions of a plan without both a record and predictions in the output, or whose predictions
  * file is not the size its record says (torn or replaced): those are done again. It lists the output's
- * two folders (a request per 1000 objects on S3) rather than asking for each partition's objects, then
- * reads the records of the partitions that look complete, 16 at a time.
+ * two folders (a request per 1000 objects on S3) rather than asking for each partition's objects. A
+ * worker writes the predictions, then the record: only a record whose predictions were written after it
+ * (or a listing without times) is read to compare sizes, so resuming a finished job of 100,000
+ * partitions reads no record at all.
  *
  * @example const todo = await pendingPartitions(output, plan, 'parquet');
  */
@@ -111,23 +114,29 @@ export async function pendingPartitions(
   plan: readonly PlannedPartition[],
   format: PredictionFormat,
 ): Promise<PlannedPartition[]> {
-  const written = new Map<string, number>();
+  const written = new Map<string, ObjectInfo>();
   for (const folder of ['results', 'predictions']) {
-    for await (const o of output.list(folder)) written.set(o.key, o.size);
+    for await (const o of output.list(folder)) written.set(o.key, o);
   }
   const complete = plan.filter((p) => {
     const keys = outputKeys(p.id, format);
     return written.has(keys.record) && written.has(keys.predictions);
   });
   const intact = new Set<string>();
-  for (let i = 0; i < complete.length; i += 16) {
-    await Promise.all(
-      complete.slice(i, i + 16).map(async (p) => {
-        const keys = outputKeys(p.id, format);
-        if (await predictionsMatch(output, keys.record, written.get(keys.predictions))) intact.add(p.id);
-      }),
-    );
-  }
+  const suspect = complete.filter((p) => {
+    const keys = outputKeys(p.id, format);
+    const record = written.get(keys.record)?.modified;
+    const predictions = written.get(keys.predictions)?.modified;
+    const ordered = record !== undefined && predictions !== undefined && predictions <= record;
+    if (ordered) intact.add(p.id);
+    return !ordered;
+  });
+  // A suspect's record holds the size its predictions were written with; records are read as many at
+  // once as Summarize reads, so S3's latency does not set the pace.
+  await mapBounded(suspect, READ_CONCURRENCY, async (p) => {
+    const keys = outputKeys(p.id, format);
+    if (await predictionsMatch(output, keys.record, written.get(keys.predictions)?.size)) intact.add(p.id);
+  });
   return plan.filter((p) => !intact.has(p.id));
 }
 

@@ -80,7 +80,7 @@ export class FileStore implements Store {
       return;
     }
     if (stat.isFile()) {
-      yield { key: prefix, size: stat.size };
+      yield { key: prefix, size: stat.size, modified: stat.mtimeMs };
       return;
     }
     // Symbolic links are followed: a linked partition file or folder is data like any other. The real
@@ -99,14 +99,14 @@ export class FileStore implements Store {
         if (isTemporary(e.name)) continue;
         let isDir = e.isDirectory();
         let isFile = e.isFile();
-        let size: number | undefined;
+        let target: { size: number; mtimeMs: number } | undefined;
         if (e.isSymbolicLink()) {
-          const target = await fs.stat(abs).catch((err: NodeJS.ErrnoException) => {
+          const linked = await fs.stat(abs).catch((err: NodeJS.ErrnoException) => {
             throw this.wrap(err, childRel);
           });
-          isDir = target.isDirectory();
-          isFile = target.isFile();
-          size = target.size;
+          isDir = linked.isDirectory();
+          isFile = linked.isFile();
+          target = linked;
         }
         if (isDir) {
           const real = await fs.realpath(abs);
@@ -119,7 +119,8 @@ export class FileStore implements Store {
           }
           yield* walk.call(this, abs, childRel, new Set([...ancestors, real]));
         } else if (isFile) {
-          yield { key: childRel, size: size ?? (await fs.stat(abs)).size };
+          target ??= await fs.stat(abs);
+          yield { key: childRel, size: target.size, modified: target.mtimeMs };
         }
       }
     };

@@ -166,7 +166,7 @@ export class S3Store implements CountingStore {
         // Keys ending in `/` are the empty "folder" markers consoles create, not data.
         if (key === '' || key.endsWith('/')) continue;
         if (rel && key !== rel && !key.startsWith(`${rel}/`)) continue;
-        yield { key, size: o.Size ?? 0 };
+        yield { key, size: o.Size ?? 0, modified: o.LastModified?.getTime() };
       }
       if (page.IsTruncated && !page.NextContinuationToken) {
         throw new CaiError(

@@ -2,6 +2,12 @@
 export interface ObjectInfo {
   readonly key: string;
   readonly size: number;
+  /**
+   * When the object was last written, in ms since the epoch, where the listing says so (a file's
+   * mtime; S3's LastModified, whole seconds). Lets resume tell, without a read, that a predictions file
+   * was not rewritten after its record.
+   */
+  readonly modified?: number;
 }
 
 /** Options of {@link Store.get}. */

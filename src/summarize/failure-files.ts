@@ -1,7 +1,7 @@
 import type { PlannedPartition } from '../plan/plan.js';
 import type { Store } from '../storage/store.js';
 import type { PartitionFailure } from '../worker/record.js';
-import { mapBounded, SUMMARIZE_READ_CONCURRENCY } from './bounded.js';
+import { mapBounded, READ_CONCURRENCY } from '../storage/bounded.js';
 import { listKeys, parseJsonObject } from './records.js';
 
 /** Where a partition's last failure is kept, under the job's output. @example failureKey('3') // 'failures/3.json' */
@@ -37,7 +37,7 @@ export async function readFailures(
 ): Promise<Map<string, FailureFile>> {
   const present = await listKeys(output, 'failures');
   const ids = partitions.map((p) => p.id).filter((id) => present.has(failureKey(id)));
-  const files = await mapBounded(ids, SUMMARIZE_READ_CONCURRENCY, async (id) => {
+  const files = await mapBounded(ids, READ_CONCURRENCY, async (id) => {
     try {
       return parseJsonObject<FailureFile>(
         await output.get(failureKey(id)),

@@ -4,7 +4,7 @@ import type { PlannedPartition } from '../plan/plan.js';
 import type { Store } from '../storage/store.js';
 import type { PartitionRecord } from '../worker/record.js';
 import { outputKeys } from '../worker/run-partition.js';
-import { mapBounded, SUMMARIZE_READ_CONCURRENCY } from './bounded.js';
+import { mapBounded, READ_CONCURRENCY } from '../storage/bounded.js';
 
 /**
  * Every key under `folder` of a store, from one paginated listing: what Summarize asks instead of a
@@ -48,7 +48,7 @@ export function parseJsonObject<T>(bytes: Uint8Array, where: string, remedy: str
 
 /**
  * The records of the planned partitions that have one, in plan order: `results/` listed once, then
- * the records read {@link SUMMARIZE_READ_CONCURRENCY} at a time.
+ * the records read {@link READ_CONCURRENCY} at a time.
  *
  * @example const records = await readRecords(output, plan, 'parquet');
  */
@@ -56,7 +56,7 @@ export async function readRecords(
   output: Store,
   plan: readonly PlannedPartition[],
   format: PredictionFormat,
-  concurrency = SUMMARIZE_READ_CONCURRENCY,
+  concurrency = READ_CONCURRENCY,
 ): Promise<PartitionRecord[]> {
   const present = await listKeys(output, 'results');
   const keys = plan.map((p) => outputKeys(p.id, format).record).filter((k) => present.has(k));

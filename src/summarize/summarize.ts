@@ -6,7 +6,7 @@ import type { Store } from '../storage/store.js';
 import type { PartitionFailure, PartitionRecord, StorageStats } from '../worker/record.js';
 import { outputKeys } from '../worker/run-partition.js';
 import { classificationMetrics, quantile, regressionMetrics, type Metrics } from './metrics.js';
-import { mapBounded, SUMMARIZE_READ_CONCURRENCY } from './bounded.js';
+import { mapBounded, READ_CONCURRENCY } from '../storage/bounded.js';
 import { readPredictions } from './read-predictions.js';
 import { combinedJson, parseJsonObject, readRecords } from './records.js';
 import { skippedSummary, type SkippedSummary } from '../plan/skipped.js';
@@ -141,10 +141,10 @@ async function computeMetrics(
   let width = 0;
   let outputName: string | undefined;
   // Read a window of prediction files at a time (concurrently), folded in record order.
-  const window = SUMMARIZE_READ_CONCURRENCY * 4;
+  const window = READ_CONCURRENCY * 4;
   for (let start = 0; start < records.length; start += window) {
     const slice = records.slice(start, start + window);
-    const files = await mapBounded(slice, SUMMARIZE_READ_CONCURRENCY, async (r) =>
+    const files = await mapBounded(slice, READ_CONCURRENCY, async (r) =>
       readPredictions(await output.get(outputKeys(r.partition, format).predictions), format),
     );
     for (const rows of files) {

@@ -104,7 +104,8 @@ export async function startS3Server(
   };
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+/** Stops a child process: disconnects (it exits with its IPC channel), then kills it if it lingers. */
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   if (child.connected) child.disconnect();

@@ -49,6 +49,15 @@ export function syntheticPredictions(p: PlannedPartition, items = 4): string {
   ).join('');
 }
 
+/** What a worker writes for partition `p` (JSON Lines predictions): [output key, body] pairs. */
+export function syntheticOutputs(p: PlannedPartition): Array<[key: string, body: string]> {
+  const keys = outputKeys(p.id, 'jsonl');
+  return [
+    [keys.record, `${JSON.stringify(syntheticRecord(p), null, 2)}\n`],
+    [keys.predictions, syntheticPredictions(p)],
+  ];
+}
+
 /** Writes the records and predictions of `plan` into `output`, `concurrency` puts at a time. */
 export async function writeSyntheticOutputs(
   output: Store,
@@ -58,10 +67,7 @@ export async function writeSyntheticOutputs(
   let next = 0;
   const lane = async () => {
     while (next < plan.length) {
-      const p = plan[next++];
-      const keys = outputKeys(p.id, 'jsonl');
-      await output.put(keys.record, `${JSON.stringify(syntheticRecord(p), null, 2)}\n`);
-      await output.put(keys.predictions, syntheticPredictions(p));
+      for (const [key, body] of syntheticOutputs(plan[next++])) await output.put(key, body);
     }
   };
   await Promise.all(Array.from({ length: concurrency }, lane));

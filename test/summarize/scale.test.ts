@@ -11,7 +11,7 @@ import { CaiError } from '../../src/errors.js';
 import { DelegatingStore } from '../../src/storage/delegating-store.js';
 import { FileStore } from '../../src/storage/file-store.js';
 import type { GetOptions, ObjectInfo } from '../../src/storage/store.js';
-import { SUMMARIZE_READ_CONCURRENCY } from '../../src/summarize/bounded.js';
+import { READ_CONCURRENCY } from '../../src/storage/bounded.js';
 import { combinedJson } from '../../src/summarize/records.js';
 import { summarize, type SummarizeInput } from '../../src/summarize/summarize.js';
 import { syntheticPlan, writeSyntheticOutputs } from '../helpers/synthetic-records.js';
@@ -91,7 +91,7 @@ test('Summarize lists results/ once, reads records and predictions concurrently,
     assert.equal(store.calls.head, 2);
     assert.equal(store.calls.list, 1);
     assert.equal(store.calls.get, 2 * N);
-    assert.equal(store.maxInFlight, SUMMARIZE_READ_CONCURRENCY, 'reads overlap up to the bound, not beyond');
+    assert.equal(store.maxInFlight, READ_CONCURRENCY, 'reads overlap up to the bound, not beyond');
     // The combination is the records in plan order, as JSON.stringify would write them.
     const combined = new TextDecoder().decode(await new FileStore(_dir).get('combined_data.json'));
     const records = JSON.parse(combined) as { partition: string }[];

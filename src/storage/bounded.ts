@@ -1,5 +1,5 @@
-/** How many objects Summarize reads at once: enough to hide ~20-50 ms of S3 latency per request. */
-export const SUMMARIZE_READ_CONCURRENCY = 64;
+/** How many objects Summarize and resume read at once: enough to hide ~20-50 ms of S3 latency per request. */
+export const READ_CONCURRENCY = 64;
 
 /**
  * `fn` over every item with at most `limit` calls in flight, results in the items' order. The first

@@ -1,0 +1,45 @@
+// The in-memory S3 endpoint the scale benchmark uses must behave as S3 does for CAI's S3Store: the
+// same Store contract s3rver and the file store pass, plus listings past one page.
+import { promises as fs } from 'node:fs';
+import assert from 'node:assert/strict';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { S3Store } from '../../src/storage/s3-store.js';
+import { startMemoryS3, type MemoryS3 } from '../helpers/memory-s3.js';
+import { storeContract } from './store-contract.js';
+
+let s3: MemoryS3;
+let cacheDir = '';
+const opened: S3Store[] = [];
+
+function store(uri: string): S3Store {
+  const s = new S3Store(uri, { s3Endpoint: s3.endpoint, cacheDir, retry: { baseMs: 5, maxMs: 50 } });
+  opened.push(s);
+  return s;
+}
+
+before(async () => {
+  s3 = await startMemoryS3(['data']);
+  cacheDir = await fs.mkdtemp(path.join(os.tmpdir(), 'cai-memory-s3-cache-'));
+});
+after(async () => {
+  for (const s of opened) s.close();
+  await s3?.stop();
+  await fs.rm(cacheDir, { recursive: true, force: true });
+});
+
+storeContract('S3Store (in-memory endpoint)', async (tag) => store(`s3://data/contract/${tag}`));
+
+test('a listing of 2,500 keys follows continuation tokens in key order, each key once', async () => {
+  const keys = Array.from({ length: 2500 }, (_, i) => `many/${String(i).padStart(5, '0')}.json`);
+  // Seeded in reverse so that order comes from the listing, not from insertion.
+  const one = new Uint8Array([1]);
+  await s3.seed([...keys.reverse().map((k) => ['data', k, one] as const), ['data', 'many-not/x.json', one]]);
+  keys.reverse();
+  const before = await s3.requests();
+  const listed: string[] = [];
+  for await (const o of store('s3://data').list('many')) listed.push(o.key);
+  assert.deepEqual(listed, keys);
+  assert.equal((await s3.requests()) - before, 3, 'three pages of at most 1,000 keys');
+});
