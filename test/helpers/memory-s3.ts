@@ -39,20 +39,38 @@ interface StoredObject {
   readonly modified: Date;
 }
 
-/** One bucket: objects by key, and a sorted key list rebuilt only when a listing follows a change. */
+/**
+ * One bucket: objects by key, and the keys in order. A new key is inserted in place while the order is
+ * known (the Map's children write as others list); bulk seeding appends and sorts at the next listing.
+ */
 class Bucket {
   readonly objects = new Map<string, StoredObject>();
-  private sorted: string[] | undefined;
+  private sorted: string[] | undefined = [];
 
-  set(key: string, body: Buffer): StoredObject {
+  set(key: string, body: Buffer, bulk = false): StoredObject {
     const object = { body, etag: `"${createHash('md5').update(body).digest('hex')}"`, modified: new Date() };
-    if (!this.objects.has(key)) this.sorted = undefined;
+    if (!this.objects.has(key) && this.sorted) {
+      if (bulk) this.sorted = undefined;
+      else this.sorted.splice(this.lowerBound(this.sorted, key), 0, key);
+    }
     this.objects.set(key, object);
     return object;
   }
 
   delete(key: string): void {
-    if (this.objects.delete(key)) this.sorted = undefined;
+    if (!this.objects.delete(key) || !this.sorted) return;
+    this.sorted.splice(this.lowerBound(this.sorted, key), 1);
+  }
+
+  private lowerBound(keys: readonly string[], key: string): number {
+    let lo = 0;
+    let hi = keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (keys[mid] < key) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   /** Keys after `after` that start with `prefix`, in S3's (UTF-8 byte) order, at most `max`. */
@@ -230,7 +248,7 @@ async function serve(
     seed(bucketName, key, bytes) {
       const bucket = store.get(bucketName);
       if (!bucket) throw new Error(`no bucket ${bucketName}`);
-      bucket.set(key, bytes);
+      bucket.set(key, bytes, true);
     },
   };
 }

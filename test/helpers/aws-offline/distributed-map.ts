@@ -217,6 +217,7 @@ export async function runDistributedMap(
     aborted: 0,
     total: children.length,
   };
+  const batches = children.map((c) => c.items);
   const report = (status: MapRunProgress['status']) =>
     env.onMapRun?.({
       mapRunArn,
@@ -225,7 +226,7 @@ export async function runDistributedMap(
       executionCounts: { ...executionCounts },
       maxConcurrency: concurrency,
       toleratedFailurePercentage: pct,
-      batches: children.map((c) => c.items),
+      batches,
     });
   const exceeded = () =>
     (pct === undefined && count === undefined && itemCounts.failed > 0) ||
