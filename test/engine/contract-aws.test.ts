@@ -7,7 +7,7 @@ import { after, before } from 'node:test';
 import type { Synthesized } from '../../src/engines/aws/app.js';
 import type { Demo } from '../../src/demo/demo.js';
 import { awsJobRunner } from '../../src/experiments/aws-runner.js';
-import type { JobRunner } from '../../src/job/run.js';
+import type { JobRunner } from '../../src/run/run.js';
 import type { JobSpec } from '../../src/job/spec.js';
 import '../../src/storage/register.js';
 import { S3Store } from '../../src/storage/s3-store.js';

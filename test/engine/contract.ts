@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { resolveJob, type JobSpec } from '../../src/job/spec.js';
-import type { RunOptions } from '../../src/job/run.js';
+import type { RunOptions } from '../../src/run/run.js';
 import { planPartitions } from '../../src/plan/plan.js';
 import { FileStore } from '../../src/storage/file-store.js';
 import type { Store } from '../../src/storage/store.js';
