@@ -2,8 +2,9 @@
 // started as `cai aws run` and `cai bench --engine aws` start it (awsJobRunner), carried out by the
 // offline executor (CAI's real handlers, each function's IAM enforced on its S3 requests) against
 // s3rver on loopback, which holds the demo's partitions, its model and every output.
+import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { after, before } from 'node:test';
+import { after, before, test } from 'node:test';
 import type { Synthesized } from '../../src/engines/aws/app.js';
 import type { Demo } from '../../src/demo/demo.js';
 import { awsJobRunner } from '../../src/experiments/aws-runner.js';
@@ -109,4 +110,19 @@ engineContract({
     crashes.add(partition);
     return {};
   },
+});
+
+test('aws: the contract ran as executions that stayed within their roles, with the one crash it asked for', async () => {
+  await api.settled();
+  const results = [...api.executions.values()].map((e) => e.result);
+  // One run each for predictions and crash, two for the budget and for resume.
+  assert.equal(results.length, 6);
+  assert.deepEqual(
+    results.flatMap((r) => r?.iamDenials ?? []),
+    [],
+    'no S3 request outside a role',
+  );
+  const crashed = results.flatMap((r) => r?.invocations ?? []).filter((i) => i.error === 'Runtime.ExitError');
+  assert.equal(crashed.length, 1);
+  assert.equal(crashes.size, 0);
 });
