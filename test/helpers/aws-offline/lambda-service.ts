@@ -15,6 +15,8 @@ export const INVOKE_PAYLOAD_LIMIT = 6 * 1024 * 1024;
 /**
  * How Lambda reports an invocation whose runtime process died (killed, out of memory, `process.exit`):
  * `Runtime.ExitError` with the runtime's message, and the container is not reused.
+ *
+ * @example throw runtimeExit(requestId); // Step Functions sees Runtime.ExitError, which the Infer state retries
  */
 export function runtimeExit(requestId: string): StatesError {
   const errorMessage = `RequestId: ${requestId} Error: Runtime exited with error: signal: killed`;
