@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import type { SourceKind } from '../src/formats/source.js';
 import { hdf5Files } from '../src/formats/hdf5/index.js';
 import { zarrStores } from '../src/formats/zarr/index.js';
-import { runJob } from '../src/job/run.js';
+import { runJob } from '../src/run/run.js';
 import { parseJobSpec, type JobSpec } from '../src/job/spec.js';
 import { buildTrivial } from '../src/model/zoo/trivial.js';
 import { FileStore } from '../src/storage/file-store.js';

@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { makeDemo } from '../src/demo/demo.js';
 import { resolveSlurmOptions } from '../src/engines/slurm/options.js';
 import type { SlurmState } from '../src/engines/slurm/rounds.js';
-import { runJob } from '../src/job/run.js';
+import { runJob } from '../src/run/run.js';
 import type { JobSpec } from '../src/job/spec.js';
 import type { PartitionRecord } from '../src/worker/record.js';
 import { slurmUnavailable, startSlurmCluster } from '../test/helpers/slurm-cluster.js';

@@ -23,7 +23,7 @@ import sharp from 'sharp';
 import { centerCropBox, imageFiles, resolvePreprocess } from '../src/formats/image/index.js';
 import { mapSettled } from '../src/formats/partition/map-limit.js';
 import { parseByteSize } from '../src/formats/partition/size.js';
-import { runJob } from '../src/job/run.js';
+import { runJob } from '../src/run/run.js';
 import { parseJobSpec, type JobSpec } from '../src/job/spec.js';
 import { buildTrivial } from '../src/model/zoo/trivial.js';
 import { partitionDataset } from '../src/formats/partition/partition.js';

@@ -26,7 +26,7 @@ export {
   type ResolvedJob,
 } from './job/spec.js';
 export { loadJob, parseInputMapping } from './job/load.js';
-export { runJob, type RunOptions } from './job/run.js';
+export { runJob, type RunOptions } from './run/run.js';
 export { planPartitions, partitionId, type PlannedPartition } from './plan/plan.js';
 export { naturalCompare } from './plan/natural-sort.js';
 export { FileStore } from './storage/file-store.js';

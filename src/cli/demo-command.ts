@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { makeDemo, DEMO_DEFAULTS } from '../demo/demo.js';
-import { runJob } from '../job/run.js';
+import { runJob } from '../run/run.js';
 import { Progress } from './progress.js';
 import { summaryText } from './summary-text.js';
 

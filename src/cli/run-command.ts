@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadJob, parseColumnRef, parseInputMapping } from '../job/load.js';
-import { runJob } from '../job/run.js';
+import { runJob } from '../run/run.js';
 import { DEVICES, PREDICTION_FORMATS, type JobSpecInput } from '../job/spec.js';
 import { addSourceOptions, sourceOverrides } from './commands/partition.js';
 import { Progress } from './progress.js';

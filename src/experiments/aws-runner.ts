@@ -5,7 +5,7 @@ import { prepareAwsJob, runOnAws } from '../engines/aws/run-on-aws.js';
 import { CaiError, ErrorCodes } from '../errors.js';
 import type { JobSpec, JobSpecInput } from '../job/spec.js';
 import type { JobSummary } from '../summarize/summarize.js';
-import type { JobRunner } from '../job/run.js';
+import type { JobRunner } from '../run/run.js';
 
 /** How the runner reaches AWS. */
 export interface AwsRunnerOptions {

@@ -2,7 +2,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { CaiError, ErrorCodes } from '../errors.js';
-import { runJob, type JobRunner } from '../job/run.js';
+import { runJob, type JobRunner } from '../run/run.js';
 import type { JobSpec } from '../job/spec.js';
 import { planPartitions } from '../plan/plan.js';
 import { awsJobRunner } from './aws-runner.js';

@@ -81,6 +81,16 @@ export interface SourceKind {
 }
 
 /**
+ * A source kind that always plans with the store, typed by the job fields its planning reads (so that
+ * callers such as `cai partition` can pass just those).
+ *
+ * @example export const hdf5Files: StoreSourceKind<ArraySourceFields> = Object.freeze({ name: 'hdf5', ... });
+ */
+export type StoreSourceKind<Fields = JobSpec> = SourceKind & {
+  planWithStore(store: Store, objects: readonly ObjectInfo[], job: Fields): Promise<PlannedPartition[]>;
+};
+
+/**
  * Plans a source's objects (in natural order) into partitions, with the store when the source can split
  * big objects into row ranges, else from the listing alone.
  *

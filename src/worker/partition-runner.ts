@@ -1,7 +1,7 @@
 // Runs partitions one after another in one process, reading the next while the current one runs. The
 // local pool's worker process and a Slurm array task both run their partitions through this.
 import type { PartitionStream } from '../formats/source.js';
-import type { PlannedPartition } from '../plan/plan.js';
+import type { PlannedPartition } from '../formats/planned-partition.js';
 import type { WorkerContext } from './context.js';
 import type { PartitionRecord } from './record.js';
 import { openPartition, runPartition, type BatchListener, type PartitionTask } from './run-partition.js';

@@ -5,7 +5,7 @@ import type { PredictionTable } from '../formats/predictions/table.js';
 import type { PartitionStream, SourceBatch } from '../formats/source.js';
 import { sourceByName } from '../formats/sources.js';
 import { bindInputs, feedsFor, resolveColumn, type InputBinding } from '../model/binding.js';
-import type { PlannedPartition } from '../plan/plan.js';
+import type { PlannedPartition } from '../formats/planned-partition.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { diffStats, isCountingStore, measureTraffic, type StoreStats } from '../storage/s3-stats.js';
 import type { Store } from '../storage/store.js';

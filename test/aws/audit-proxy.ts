@@ -1,8 +1,8 @@
-// An HTTP proxy in front of the local S3 server that records every request the code under test makes
-// (to check them against the stack's IAM policies) and can fail chosen requests with S3's 503 SlowDown
-// a few times (a transient fault). Exports only; `node --test` running this file does nothing.
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+// An HTTP proxy in front of the local S3 server that records every request the code under test makes,
+// with the IAM action S3 authorizes it as (to check them against the stack's policies). Exports only;
+// `node --test` running this file does nothing.
+import { s3Authorizations } from '../helpers/aws-offline/iam-proxy.js';
+import { startLoopbackProxy, type ProxiedRequest } from '../helpers/loopback-proxy.js';
 
 /** One S3 request as the proxy saw it, in IAM terms. */
 export interface AuditedRequest {
@@ -23,93 +23,34 @@ export interface AuditedRequest {
 export interface AuditProxy {
   readonly endpoint: string;
   readonly requests: AuditedRequest[];
-  /** How many requests were failed on purpose. */
-  faults(): number;
   stop(): Promise<void>;
 }
 
-function iamOf(
-  method: string,
-  bucket: string,
-  key: string,
-  query: URLSearchParams,
-): { action: string; resource: string } {
-  const object = `arn:aws:s3:::${bucket}/${key}`;
-  if (!key) return { action: 's3:ListBucket', resource: `arn:aws:s3:::${bucket}` };
-  if (method === 'GET' || method === 'HEAD') return { action: 's3:GetObject', resource: object };
-  if (method === 'DELETE')
-    return {
-      action: query.has('uploadId') ? 's3:AbortMultipartUpload' : 's3:DeleteObject',
-      resource: object,
-    };
-  return { action: 's3:PutObject', resource: object };
-}
-
 /**
- * Starts the proxy on 127.0.0.1. Requests for which `fail` returns true are answered `503 SlowDown`
- * (without reaching the server) until `failTimes` such answers were given.
+ * Starts the proxy on 127.0.0.1, in front of `target`.
+ * @example const proxy = await startAuditProxy({ target: s3.endpoint }); ... proxy.requests
  */
-export async function startAuditProxy(options: {
-  target: string;
-  fail?: (method: string, bucket: string, key: string) => boolean;
-  failTimes?: number;
-}): Promise<AuditProxy> {
-  const target = new URL(options.target);
+export async function startAuditProxy(options: { target: string }): Promise<AuditProxy> {
   const requests: AuditedRequest[] = [];
-  let faults = 0;
-  const agent = new http.Agent({ keepAlive: true });
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
+  const audited = ({ method, url }: ProxiedRequest) => {
     const [bucket, ...rest] = url.pathname.slice(1).split('/');
     const key = decodeURIComponent(rest.join('/'));
-    const method = req.method ?? 'GET';
-    const list = !key && method === 'GET' && url.searchParams.has('list-type');
-    const base = {
+    const [{ action, resource }] = s3Authorizations(method, url.pathname, url.searchParams);
+    return {
       method,
       bucket,
       key,
-      list,
+      list: !key && method === 'GET' && url.searchParams.has('list-type'),
       prefix: url.searchParams.get('prefix') ?? undefined,
-      ...iamOf(method, bucket, key, url.searchParams),
+      action,
+      resource,
     };
-    if (options.fail?.(method, bucket, key) && faults < (options.failTimes ?? 1)) {
-      faults++;
-      req.resume();
-      req.on('end', () => {
-        const body =
-          '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>';
-        requests.push({ ...base, status: 503 });
-        res.writeHead(503, {
-          'content-type': 'application/xml',
-          'content-length': method === 'HEAD' ? 0 : Buffer.byteLength(body),
-        });
-        res.end(method === 'HEAD' ? '' : body);
-      });
-      return;
-    }
-    const upstream = http.request(
-      { host: target.hostname, port: target.port, method, path: req.url, headers: req.headers, agent },
-      (up) => {
-        requests.push({ ...base, status: up.statusCode ?? 0 });
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      },
-    );
-    upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  server.unref();
-  const port = (server.address() as AddressInfo).port;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    requests,
-    faults: () => faults,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        agent.destroy();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
   };
+  const proxy = await startLoopbackProxy(options.target, {
+    response: (r, up) => {
+      requests.push({ ...audited(r), status: up.statusCode ?? 0 });
+      return undefined;
+    },
+  });
+  return { endpoint: proxy.endpoint, requests, stop: proxy.stop };
 }

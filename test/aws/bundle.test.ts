@@ -17,7 +17,7 @@ import {
 import { handlerEnvironment } from '../../src/engines/aws/config.js';
 import { parseStackParams } from '../../src/engines/aws/params.js';
 import type { InferenceResult, InitializeResult } from '../../src/engines/aws/protocol.js';
-import { runJob } from '../../src/job/run.js';
+import { runJob } from '../../src/run/run.js';
 import { parseJobSpec } from '../../src/job/spec.js';
 import type { PlannedPartition } from '../../src/plan/plan.js';
 import '../../src/storage/register.js';

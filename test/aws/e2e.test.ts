@@ -6,7 +6,7 @@ import type { MapRunProgress } from '../helpers/aws-offline/distributed-map.js';
 import { runOfflineExecution } from '../helpers/aws-offline/executor.js';
 import { isAllowed } from '../helpers/aws-offline/iam.js';
 import { loadSynthesizedTemplate } from '../helpers/aws-offline/template.js';
-import { runJob } from '../../src/job/run.js';
+import { runJob } from '../../src/run/run.js';
 import { parseJobSpec, type JobSpecInput } from '../../src/job/spec.js';
 import '../../src/storage/register.js';
 import { startAuditProxy } from './audit-proxy.js';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { makeGalaxies } from '../../src/demo/galaxies.js';
 import { encodePtDataset } from '../../src/formats/writers/pt-writer.js';
-import { runJob } from '../../src/job/run.js';
+import { runJob } from '../../src/run/run.js';
 import { parseJobSpec } from '../../src/job/spec.js';
 import { ASTROMAE_TINY, buildAstroMAE } from '../../src/model/zoo/astromae.js';
 import type { PartitionRecord } from '../../src/worker/record.js';

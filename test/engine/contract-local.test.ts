@@ -1,4 +1,4 @@
-import { runJob } from '../../src/job/run.js';
+import { runJob } from '../../src/run/run.js';
 import { engineContract } from './contract.js';
 
 engineContract({

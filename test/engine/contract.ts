@@ -1,20 +1,42 @@
 // The engine contract, written once and run against every engine that runs a map (design rule 9): the
 // same predictions as a reference made without any engine, a corrupt partition failing once with
-// E_CORRUPT, a crashing attempt retried and accounted, the error budget, and resume.
+// E_CORRUPT, a crashing attempt retried and accounted, the error budget, and resume. Engines whose jobs
+// read and write a Store other than local folders (S3 for the aws engine) say how through `storage`.
 import assert from 'node:assert/strict';
 import { copyFile, mkdtemp, readdir, rm, truncate } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { resolveJob, type JobSpec } from '../../src/job/spec.js';
-import type { RunOptions } from '../../src/job/run.js';
+import type { RunOptions } from '../../src/run/run.js';
 import { planPartitions } from '../../src/plan/plan.js';
 import { FileStore } from '../../src/storage/file-store.js';
+import type { Store } from '../../src/storage/store.js';
 import type { JobSummary } from '../../src/summarize/summarize.js';
 import { createWorkerContext } from '../../src/worker/context.js';
 import { runPartition } from '../../src/worker/run-partition.js';
 import type { Demo } from '../../src/demo/demo.js';
-import { allPredictions, freshJob, smallDemo } from '../helpers/demo-fixture.js';
+import { allPredictions, freshJob, smallDemo, storedPredictions } from '../helpers/demo-fixture.js';
+
+/** Where an engine's jobs read their partitions and write their output. */
+export interface EngineStorage {
+  /** The demo's job with a fresh output location (`fields` override its fields). */
+  job(demo: Demo, fields: Partial<JobSpec>): Promise<JobSpec>;
+  /** The job `input` for the partitions in local folder `dir`, copied where the engine reads if needed. */
+  stage(dir: string): Promise<string>;
+  /** A job's output location as a Store (the suite reads predictions and deletes records through it). */
+  open(location: string): Store;
+  /** Deletes an input or output location the suite made. */
+  remove(location: string): Promise<void>;
+}
+
+/** Local folders: the demo's own input, a fresh temp folder for each output. */
+export const LOCAL_STORAGE: EngineStorage = Object.freeze({
+  job: freshJob,
+  stage: async (dir: string) => dir,
+  open: (location: string) => new FileStore(location),
+  remove: (location: string) => rm(location, { recursive: true, force: true }),
+});
 
 /** An engine as the contract drives it. */
 export interface EngineUnderTest {
@@ -23,13 +45,15 @@ export interface EngineUnderTest {
   run(spec: JobSpec, options: RunOptions): Promise<JobSummary>;
   /**
    * How to make the first attempt at `partition` die mid-run (a killed worker process, a failed array
-   * task): job fields to add and run options to pass.
+   * task, a Lambda runtime that exits): job fields to add and run options to pass.
    */
   crashOnce(partition: string): { spec?: Partial<JobSpec>; options?: RunOptions };
   /** Fields every job of this engine needs (e.g. `engine: 'slurm'` and fast polling). */
   readonly spec?: Partial<JobSpec>;
   /** The dataset (default: the 4 x 60 galaxies demo). */
   readonly demo?: () => Promise<Demo>;
+  /** Where jobs read and write (default: {@link LOCAL_STORAGE}). */
+  readonly storage?: EngineStorage;
 }
 
 type Rows = Awaited<ReturnType<typeof allPredictions>>;
@@ -89,30 +113,34 @@ export function assertSamePredictions(actual: Rows, expected: Rows): void {
 export function engineContract(engine: EngineUnderTest): void {
   const opts: RunOptions = { retryBaseMs: 10 };
   const demo = engine.demo ?? smallDemo;
-  const job = async (overrides: Partial<JobSpec> = {}) =>
-    freshJob(await demo(), { ...engine.spec, ...overrides });
+  const storage = engine.storage ?? LOCAL_STORAGE;
   const reference = async () => referencePredictions(await demo());
-  const outputs: string[] = [];
+  const folders: string[] = [];
+  const locations: string[] = [];
   const tracked = async (overrides: Partial<JobSpec> = {}) => {
-    const spec = await job(overrides);
-    outputs.push(spec.output);
+    const spec = await storage.job(await demo(), { ...engine.spec, ...overrides });
+    locations.push(spec.output);
     return spec;
   };
+  const predictions = async (spec: JobSpec) =>
+    storedPredictions(storage.open(spec.output), spec.predictionsFormat);
 
   test(`${engine.name}: the predictions are item for item those made without an engine`, async () => {
     const spec = await tracked();
     const summary = await engine.run(spec, opts);
     assert.equal(summary.status, 'succeeded');
     assert.equal(summary.run.retries, 0);
-    assertSamePredictions(await allPredictions(spec.output), await reference());
+    assertSamePredictions(await predictions(spec), await reference());
   });
 
   test(`${engine.name}: a corrupt partition fails once with E_CORRUPT; the error budget decides the job`, async () => {
     const { data } = await demo();
-    const input = await mkdtemp(path.join(os.tmpdir(), 'cai-bad-'));
-    outputs.push(input);
-    for (const f of await readdir(data)) await copyFile(path.join(data, f), path.join(input, f));
-    await truncate(path.join(input, '3.pt'), 5000);
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'cai-bad-'));
+    folders.push(dir);
+    for (const f of await readdir(data)) await copyFile(path.join(data, f), path.join(dir, f));
+    await truncate(path.join(dir, '3.pt'), 5000);
+    const input = await storage.stage(dir);
+    if (input !== dir) locations.push(input);
 
     const strict = await engine.run(await tracked({ input }), opts);
     assert.equal(strict.status, 'failed');
@@ -135,22 +163,22 @@ export function engineContract(engine: EngineUnderTest): void {
     assert.equal(summary.status, 'succeeded');
     assert.equal(summary.run.retries, 1);
     assert.equal(summary.partitions.completed, 4);
-    const rows = await allPredictions(spec.output);
-    assertSamePredictions(rows, await reference());
+    assertSamePredictions(await predictions(spec), await reference());
   });
 
   test(`${engine.name}: resume runs only the partitions without a record`, async () => {
     const spec = await tracked();
     assert.equal((await engine.run(spec, opts)).status, 'succeeded');
-    await rm(path.join(spec.output, 'results', '4.json'));
+    await storage.open(spec.output).delete('results/4.json');
     const again = await engine.run(spec, opts);
     assert.equal(again.status, 'succeeded');
     assert.equal(again.partitions.resumed, 3);
     assert.equal(again.run.partitions, 1);
-    assertSamePredictions(await allPredictions(spec.output), await reference());
+    assertSamePredictions(await predictions(spec), await reference());
   });
 
   test(`${engine.name}: cleanup`, async () => {
-    for (const o of outputs) await rm(o, { recursive: true, force: true });
+    for (const l of locations) await storage.remove(l);
+    for (const f of folders) await rm(f, { recursive: true, force: true });
   });
 }

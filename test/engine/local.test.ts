@@ -3,7 +3,7 @@ import { readFile, stat, truncate, copyFile, mkdtemp, readdir } from 'node:fs/pr
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { runJob } from '../../src/job/run.js';
+import { runJob } from '../../src/run/run.js';
 import type { PartitionRecord } from '../../src/worker/record.js';
 import { allPredictions, freshJob, smallDemo } from '../helpers/demo-fixture.js';
 

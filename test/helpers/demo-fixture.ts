@@ -5,6 +5,7 @@ import { makeDemo, type Demo } from '../../src/demo/demo.js';
 import type { JobSpec } from '../../src/job/spec.js';
 import { readPredictions, type PredictionRows } from '../../src/summarize/read-predictions.js';
 import { FileStore } from '../../src/storage/file-store.js';
+import type { Store } from '../../src/storage/store.js';
 
 let shared: Promise<Demo> | undefined;
 
@@ -27,7 +28,14 @@ export async function allPredictions(
   output: string,
   format: JobSpec['predictionsFormat'] = 'parquet',
 ): Promise<PredictionRows> {
-  const store = new FileStore(output);
+  return storedPredictions(new FileStore(output), format);
+}
+
+/** Every prediction row written under an output store (local or S3), partition by partition. */
+export async function storedPredictions(
+  store: Store,
+  format: JobSpec['predictionsFormat'] = 'parquet',
+): Promise<PredictionRows> {
   const rows: PredictionRows = [];
   for await (const o of store.list('predictions'))
     rows.push(...(await readPredictions(await store.get(o.key), format)));

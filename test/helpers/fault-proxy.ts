@@ -1,6 +1,6 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import { Random } from '../../src/demo/random.js';
+import { startLoopbackProxy, type HookAnswer, type ProxiedRequest } from './loopback-proxy.js';
 
 /** Which faults a {@link startFaultProxy} injects, and how many. */
 export interface FaultProxyOptions {
@@ -61,10 +61,6 @@ export interface FaultProxy {
   stop(): Promise<void>;
 }
 
-const slowDownBody = (id: number): string =>
-  '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>' +
-  `<Message>Please reduce your request rate.</Message><RequestId>cai-fault-${id}</RequestId></Error>`;
-
 /**
  * Starts an HTTP proxy on 127.0.0.1 in front of a local S3 server that, for a seeded share of
  * requests, answers `503 SlowDown` or drops the connection, so tests can check that retries keep
@@ -75,24 +71,20 @@ const slowDownBody = (id: number): string =>
  * const store = new S3Store('s3://b/x', { s3Endpoint: proxy.endpoint });
  */
 export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
-  const target = new URL(options.target);
-  if (!['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname)) {
-    throw new Error(`fault proxy forwards to loopback only, not ${target.hostname}`);
-  }
   const rng = new Random(options.seed ?? 1);
   const random = () => rng.uniform();
   const slowDownRate = options.slowDownRate ?? 0;
   const dropRate = options.dropRate ?? 0;
   const maxFaults = options.maxFaults ?? 500;
   const maxConsecutive = options.maxConsecutive ?? 2;
-  const agent = new http.Agent({ keepAlive: true });
   const streak = new Map<string, number>();
   const shortRate = options.shortRate ?? 0;
   const counts = { requests: 0, forwarded: 0, slowDowns: 0, drops: 0, dropsAfterServer: 0, shorts: 0 };
+  // What was drawn for each forwarded request, for when its answer comes back.
+  const planned = new WeakMap<http.IncomingMessage, { short: boolean; dropLate: boolean }>();
 
-  const server = http.createServer((req, res) => {
+  const request = ({ req, method }: ProxiedRequest): HookAnswer => {
     counts.requests += 1;
-    const method = req.method ?? 'GET';
     const url = req.url ?? '/';
     const signature = `${method} ${url} ${req.headers.range ?? ''}`;
     const draw = random();
@@ -114,14 +106,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
     if (fault === 'slowdown') {
       counts.slowDowns += 1;
-      // Read the whole request first, as S3 does, so the client sees the 503 and not a broken pipe.
-      req.resume();
-      req.on('end', () => {
-        const body = method === 'HEAD' ? '' : slowDownBody(counts.requests);
-        res.writeHead(503, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
-        res.end(body);
-      });
-      return;
+      const message = 'Please reduce your request rate.';
+      return { status: 503, code: 'SlowDown', message, requestId: `cai-fault-${counts.requests}` };
     }
     // Where a drop happens: before the server sees the request (any method), or after (GET, PUT).
     const where = options.dropWhere ?? 'either';
@@ -134,67 +120,53 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       if (dropLate) counts.dropsAfterServer += 1;
       else {
         req.socket.destroy();
-        return;
+        return 'handled';
       }
     }
-
     counts.forwarded += 1;
-    const upstream = http.request(
-      { host: target.hostname, port: target.port, method, path: url, headers: req.headers, agent },
-      (up) => {
-        if (fault === 'short' && up.statusCode === 200) {
-          counts.shorts += 1;
-          const chunks: Buffer[] = [];
-          up.on('data', (chunk: Buffer) => chunks.push(chunk));
-          up.on('end', () => {
-            const whole = Buffer.concat(chunks);
-            const half = whole.subarray(0, Math.floor(whole.length / 2));
-            res.writeHead(200, { ...up.headers, 'content-length': String(half.length) });
-            res.end(half);
-          });
-          return;
-        }
-        if (!dropLate) {
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          up.pipe(res);
-          return;
-        }
-        if (method !== 'GET') {
-          up.resume();
-          up.on('end', () => res.socket?.destroy());
-          return;
-        }
-        // Send the headers and half the body, then cut the connection mid-stream.
-        const cut = Math.floor(Number(up.headers['content-length'] ?? 0) / 2);
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        let sent = 0;
-        up.on('data', (chunk: Buffer) => {
-          if (sent >= cut) return;
-          const piece = chunk.subarray(0, cut - sent);
-          sent += piece.length;
-          res.write(piece);
-          if (sent >= cut) res.socket?.destroy();
-        });
-        up.on('end', () => res.socket?.destroy());
-      },
-    );
-    upstream.on('error', () => res.socket?.destroy());
-    req.pipe(upstream);
-  });
+    planned.set(req, { short: fault === 'short', dropLate });
+    return undefined;
+  };
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const response = ({ req, res, method }: ProxiedRequest, up: http.IncomingMessage): HookAnswer => {
+    const plan = planned.get(req);
+    if (plan?.short && up.statusCode === 200) {
+      counts.shorts += 1;
+      const chunks: Buffer[] = [];
+      up.on('data', (chunk: Buffer) => chunks.push(chunk));
+      up.on('end', () => {
+        const whole = Buffer.concat(chunks);
+        const half = whole.subarray(0, Math.floor(whole.length / 2));
+        res.writeHead(200, { ...up.headers, 'content-length': String(half.length) });
+        res.end(half);
+      });
+      return 'handled';
+    }
+    if (!plan?.dropLate) return undefined;
+    if (method !== 'GET') {
+      up.resume();
+      up.on('end', () => res.socket?.destroy());
+      return 'handled';
+    }
+    // Send the headers and half the body, then cut the connection mid-stream.
+    const cut = Math.floor(Number(up.headers['content-length'] ?? 0) / 2);
+    res.writeHead(up.statusCode ?? 502, up.headers);
+    let sent = 0;
+    up.on('data', (chunk: Buffer) => {
+      if (sent >= cut) return;
+      const piece = chunk.subarray(0, cut - sent);
+      sent += piece.length;
+      res.write(piece);
+      if (sent >= cut) res.socket?.destroy();
+    });
+    up.on('end', () => res.socket?.destroy());
+    return 'handled';
+  };
 
-  let stopped: Promise<void> | undefined;
-  const stop = (): Promise<void> =>
-    (stopped ??= new Promise<void>((resolve) => {
-      clearTimeout(lifetime);
-      server.close(() => resolve());
-      server.closeAllConnections();
-      agent.destroy();
-    }));
-  const lifetime = setTimeout(() => void stop(), options.lifetimeMs ?? 120_000);
-  lifetime.unref();
-
-  return { endpoint: `http://127.0.0.1:${port}`, counts: () => ({ ...counts }), stop };
+  const proxy = await startLoopbackProxy(
+    options.target,
+    { request, response },
+    options.lifetimeMs ?? 120_000,
+  );
+  return { endpoint: proxy.endpoint, counts: () => ({ ...counts }), stop: proxy.stop };
 }

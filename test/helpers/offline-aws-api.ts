@@ -5,7 +5,11 @@
 import type { Synthesized } from '../../src/engines/aws/app.js';
 import type { AwsApi, Deployment, ExecutionState, MapRunItems } from '../../src/engines/aws/cloud.js';
 import type { MapRunProgress } from './aws-offline/distributed-map.js';
-import { runOfflineExecution, type OfflineExecutionResult } from './aws-offline/executor.js';
+import {
+  runOfflineExecution,
+  type OfflineExecutionOptions,
+  type OfflineExecutionResult,
+} from './aws-offline/executor.js';
 
 interface Running {
   readonly startDate: Date;
@@ -24,8 +28,15 @@ export interface OfflineAwsApi extends AwsApi {
   settled(): Promise<void>;
 }
 
-/** An AWS API whose one stack is `synth`, its S3 the server at `s3Endpoint`. */
-export function offlineAwsApi(synth: Synthesized, s3Endpoint: string): OfflineAwsApi {
+/**
+ * An AWS API whose one stack is `synth`, its S3 the server at `s3Endpoint`; `execution` adds options to
+ * every execution it starts (other handlers, crashes).
+ */
+export function offlineAwsApi(
+  synth: Synthesized,
+  s3Endpoint: string,
+  execution: Pick<OfflineExecutionOptions, 'handlers' | 'crash'> = {},
+): OfflineAwsApi {
   const executions = new Map<string, Running>();
   const pending: Promise<unknown>[] = [];
   let deleted = false;
@@ -60,6 +71,7 @@ export function offlineAwsApi(synth: Synthesized, s3Endpoint: string): OfflineAw
       executions.set(executionArn, running);
       pending.push(
         runOfflineExecution({
+          ...execution,
           template: synth.templateFile,
           input: JSON.parse(input) as unknown,
           executionName: name,

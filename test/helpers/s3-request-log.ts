@@ -1,5 +1,4 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { startLoopbackProxy, type ProxiedRequest } from './loopback-proxy.js';
 
 /** One HTTP request that went through a {@link startRequestLog} proxy. */
 export interface LoggedRequest {
@@ -35,54 +34,27 @@ export interface RequestLog {
  * const modelGets = log.requests().filter((r) => r.method === 'GET' && r.path.endsWith('.onnx'));
  */
 export async function startRequestLog(target: string, lifetimeMs = 120_000): Promise<RequestLog> {
-  const url = new URL(target);
-  if (!['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) {
-    throw new Error(`request log forwards to loopback only, not ${url.hostname}`);
-  }
-  const agent = new http.Agent({ keepAlive: true });
   const log: LoggedRequest[] = [];
-
-  const server = http.createServer((req, res) => {
-    const method = req.method ?? 'GET';
+  const entry = ({ req, method }: ProxiedRequest) => {
     const raw = req.url ?? '/';
     const q = raw.indexOf('?');
-    const entry = {
+    return {
       method,
       path: decodeURIComponent(q < 0 ? raw : raw.slice(0, q)),
       query: q < 0 ? '' : raw.slice(q + 1),
       ...(req.headers.range ? { range: req.headers.range } : {}),
     };
-    let answered = false;
-    const upstream = http.request(
-      { host: url.hostname, port: url.port, method, path: raw, headers: req.headers, agent },
-      (up) => {
-        answered = true;
-        log.push({ ...entry, status: up.statusCode ?? 502 });
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-        // A body cut off upstream (a fault proxy's mid-stream drop) must reach the client as a cut.
-        up.on('aborted', () => res.socket?.destroy());
-        up.on('error', () => res.socket?.destroy());
+  };
+  const proxy = await startLoopbackProxy(
+    target,
+    {
+      response: (r, up) => {
+        log.push({ ...entry(r), status: up.statusCode ?? 502 });
+        return undefined;
       },
-    );
-    upstream.on('error', () => {
-      if (!answered) log.push({ ...entry, status: 'dropped' });
-      res.socket?.destroy();
-    });
-    req.pipe(upstream);
-  });
-
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  let stopped: Promise<void> | undefined;
-  const stop = (): Promise<void> =>
-    (stopped ??= new Promise<void>((resolve) => {
-      clearTimeout(lifetime);
-      server.close(() => resolve());
-      server.closeAllConnections();
-      agent.destroy();
-    }));
-  const lifetime = setTimeout(() => void stop(), lifetimeMs);
-  lifetime.unref();
-  return { endpoint: `http://127.0.0.1:${port}`, requests: () => [...log], stop };
+      dropped: (r) => log.push({ ...entry(r), status: 'dropped' }),
+    },
+    lifetimeMs,
+  );
+  return { endpoint: proxy.endpoint, requests: () => [...log], stop: proxy.stop };
 }

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { CaiError } from '../../src/errors.js';
-import { runJob } from '../../src/job/run.js';
+import { runJob } from '../../src/run/run.js';
 import { allPredictions, smallDemo } from '../helpers/demo-fixture.js';
 
 function tryMount(dir: string): string | undefined {

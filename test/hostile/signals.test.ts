@@ -10,8 +10,8 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { makeDemo } from '../../src/demo/demo.js';
 import { CaiError, ErrorCodes } from '../../src/errors.js';
-import { acquireLock, LOCK_KEY } from '../../src/job/lock.js';
-import { runJob } from '../../src/job/run.js';
+import { acquireLock, LOCK_KEY } from '../../src/run/lock.js';
+import { runJob } from '../../src/run/run.js';
 import { FileStore } from '../../src/storage/file-store.js';
 import { allPredictions } from '../helpers/demo-fixture.js';
 

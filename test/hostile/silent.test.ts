@@ -20,7 +20,7 @@ import { test } from 'node:test';
 import { CaiError } from '../../src/errors.js';
 import { encodePredictions } from '../../src/formats/predictions/writers.js';
 import { listZip } from '../../src/formats/zip.js';
-import { runJob } from '../../src/job/run.js';
+import { runJob } from '../../src/run/run.js';
 import { readPredictions } from '../../src/summarize/read-predictions.js';
 import { allPredictions, freshJob, smallDemo } from '../helpers/demo-fixture.js';
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { makeDemo, type Demo } from '../../src/demo/demo.js';
-import { runJob } from '../../src/job/run.js';
+import { runJob } from '../../src/run/run.js';
 import { FileStore } from '../../src/storage/file-store.js';
 import { readPredictions, type PredictionRows } from '../../src/summarize/read-predictions.js';
 

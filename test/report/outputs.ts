@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { runJob } from '../../src/job/run.js';
+import { runJob } from '../../src/run/run.js';
 import { writeReport, type ReportResult } from '../../src/report/report.js';
 import type { SweepRow } from '../../src/report/sweep.js';
 import type { PartitionRecord } from '../../src/worker/record.js';

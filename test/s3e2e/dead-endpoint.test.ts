@@ -7,7 +7,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { runJob } from '../../src/job/run.js';
+import { runJob } from '../../src/run/run.js';
 import '../../src/storage/register.js';
 import { S3Store } from '../../src/storage/s3-store.js';
 import { makeDemo } from '../../src/demo/demo.js';

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import '../../src/storage/register.js';
-import { runJob } from '../../src/job/run.js';
+import { runJob } from '../../src/run/run.js';
 import type { JobSpec } from '../../src/job/spec.js';
 import { S3Store } from '../../src/storage/s3-store.js';
 import { makeS3Demo, predictionsByPartition, type S3Demo } from '../helpers/s3-demo.js';

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { runJob } from '../../src/job/run.js';
+import { runJob } from '../../src/run/run.js';
 import { FileStore } from '../../src/storage/file-store.js';
 import { S3Store } from '../../src/storage/s3-store.js';
 import type { PredictionRows } from '../../src/summarize/read-predictions.js';

@@ -24,7 +24,7 @@ import { arrayStates } from '../../src/engines/slurm/commands.js';
 import { slurmEngine } from '../../src/engines/slurm/engine.js';
 import { resolveSlurmOptions, type SlurmOptionsInput } from '../../src/engines/slurm/options.js';
 import type { Round, SlurmState } from '../../src/engines/slurm/rounds.js';
-import { runJob } from '../../src/job/run.js';
+import { runJob } from '../../src/run/run.js';
 import type { JobSpec } from '../../src/job/spec.js';
 import type { JobSummary } from '../../src/summarize/summarize.js';
 import type { PartitionRecord } from '../../src/worker/record.js';

@@ -15,7 +15,7 @@ import type { ArraySourceFields } from '../../src/formats/arrays/index.js';
 import { hdf5Files } from '../../src/formats/hdf5/index.js';
 import { partitionDataset } from '../../src/formats/partition/partition.js';
 import type { SourceBatch } from '../../src/formats/source.js';
-import { runJob } from '../../src/job/run.js';
+import { runJob } from '../../src/run/run.js';
 import { parseJobSpec, type JobSpecInput } from '../../src/job/spec.js';
 import { buildTrivial } from '../../src/model/zoo/trivial.js';
 import type { PlannedPartition } from '../../src/plan/plan.js';

@@ -14,7 +14,7 @@ import { decodeTensorFile } from '../../src/formats/registry.js';
 import { partitionDataset, type PartitionManifest } from '../../src/formats/partition/index.js';
 import { encodeSafetensors } from '../../src/formats/writers/safetensors-writer.js';
 import { decodeImage, resolvePreprocess, toRow } from '../../src/formats/image/index.js';
-import { runJob } from '../../src/job/run.js';
+import { runJob } from '../../src/run/run.js';
 import { parseJobSpec } from '../../src/job/spec.js';
 import { buildTrivial } from '../../src/model/zoo/trivial.js';
 import { sliceColumns, type ColumnSet } from '../../src/formats/columns.js';

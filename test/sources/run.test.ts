@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { decodeImage, resolvePreprocess, toRow } from '../../src/formats/image/index.js';
-import { runJob } from '../../src/job/run.js';
+import { runJob } from '../../src/run/run.js';
 import { parseJobSpec, type JobSpecInput } from '../../src/job/spec.js';
 import { buildTrivial } from '../../src/model/zoo/trivial.js';
 import { allPredictions } from '../helpers/demo-fixture.js';

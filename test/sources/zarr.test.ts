@@ -12,7 +12,7 @@ import { ErrorCodes } from '../../src/errors.js';
 import type { ArraySourceFields } from '../../src/formats/arrays/index.js';
 import type { SourceBatch } from '../../src/formats/source.js';
 import { isZarrKey, zarrRoot, zarrStores } from '../../src/formats/zarr/index.js';
-import { runJob } from '../../src/job/run.js';
+import { runJob } from '../../src/run/run.js';
 import { parseJobSpec, type JobSpecInput } from '../../src/job/spec.js';
 import { buildTrivial } from '../../src/model/zoo/trivial.js';
 import { planPartitions, type PlannedPartition } from '../../src/plan/plan.js';

@@ -1,7 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { registerEngine } from '../../engines/registry.js';
 import { mergeJobInput } from '../../job/load.js';
-import { runJob } from '../../job/run.js';
+import { runJob } from '../../run/run.js';
 import { parseJobSpec, type JobSpecInput } from '../../job/spec.js';
 import type { SlurmOptionsInput } from '../../engines/slurm/options.js';
 import { openStore } from '../../storage/open.js';

@@ -1,7 +1,7 @@
 // `cai slurm run --detach` and `--dry-run`: plan like `runJob`, then submit one array and a dependent
 // Summarize (or only print the script), so nothing waits on the login session.
 import { CaiError, ErrorCodes } from '../../errors.js';
-import { pendingPartitions, planOrResume } from '../../job/resume.js';
+import { pendingPartitions, planOrResume } from '../../plan/resume.js';
 import { resolveJob, type JobSpec, type ResolvedJob } from '../../job/spec.js';
 import { planPartitions, type PlannedPartition } from '../../plan/plan.js';
 import { joinUri, openParent, openStore } from '../../storage/open.js';

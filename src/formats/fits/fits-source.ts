@@ -3,7 +3,7 @@ import { partitionId, type PlannedPartition } from '../planned-partition.js';
 import type { ObjectInfo, Store } from '../../storage/store.js';
 import { groupItems } from '../partition/group-objects.js';
 import { openObjectItems } from '../partition/object-items.js';
-import type { SourceKind } from '../source.js';
+import type { StoreSourceKind } from '../source.js';
 import { bandPattern, DEFAULT_BAND_PATTERN, groupBands, itemsFromKeys, type BandPattern } from './bands.js';
 import { cutoutLayout, openCutouts } from './cutouts.js';
 import { readBandGroup, readFitsItem, type FitsJobFields } from './items.js';
@@ -67,13 +67,7 @@ function planFits(objects: readonly ObjectInfo[], job: FitsJobFields): PlannedPa
  *
  * @example await runJob(parseJobSpec({ input: 'cubes/', model: 'm.onnx', output: 'out', format: 'fits' }))
  */
-export const fitsFiles: SourceKind & {
-  planWithStore(
-    store: Store,
-    objects: readonly ObjectInfo[],
-    job: FitsJobFields,
-  ): Promise<PlannedPartition[]>;
-} = Object.freeze({
+export const fitsFiles: StoreSourceKind<FitsJobFields> = Object.freeze({
   name: 'fits',
   accepts: isFitsKey,
   plan: planFits,

@@ -4,7 +4,7 @@ import { arrayStream, type ArraySourceFields } from '../arrays/batches.js';
 import { chooseArrays, type ArrayLayout } from '../arrays/layout.js';
 import { rowPartitions } from '../arrays/row-partitions.js';
 import { partitionId, type PlannedPartition } from '../planned-partition.js';
-import type { PartitionStream, SourceKind } from '../source.js';
+import type { PartitionStream, StoreSourceKind } from '../source.js';
 import { openHdf5, type Hdf5File } from './h5-file.js';
 import { localFile, type LocalFile } from './local-file.js';
 
@@ -56,13 +56,7 @@ const planFiles = (objects: readonly ObjectInfo[]): PlannedPartition[] =>
  *
  * @example await runJob(parseJobSpec({ input: 'Galaxy10_DECals.h5', model: 'm.onnx', output: 'out', datasets: { image: 'images' }, label: 'ans' }))
  */
-export const hdf5Files: SourceKind & {
-  planWithStore(
-    store: Store,
-    objects: readonly ObjectInfo[],
-    job: ArraySourceFields,
-  ): Promise<PlannedPartition[]>;
-} = Object.freeze({
+export const hdf5Files: StoreSourceKind<ArraySourceFields> = Object.freeze({
   name: 'hdf5',
   accepts: isHdf5Key,
   plan: planFiles,

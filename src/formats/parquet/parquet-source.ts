@@ -5,7 +5,7 @@ import { partitionId, type PlannedPartition } from '../planned-partition.js';
 import type { ObjectInfo, Store } from '../../storage/store.js';
 import { resolvePreprocess, type PreprocessOptions } from '../image/preprocess.js';
 import type { NanPolicy } from '../partition/nan.js';
-import type { PartitionStream, SourceBatch, SourceKind } from '../source.js';
+import type { PartitionStream, SourceBatch, StoreSourceKind } from '../source.js';
 import { storeBuffer, type StoreBuffer } from './async-buffer.js';
 import { assembleBatch, type BatchContext } from './batch.js';
 import { checkFooter } from './footer-check.js';
@@ -91,13 +91,7 @@ const planFiles = (objects: readonly ObjectInfo[]): PlannedPartition[] =>
  *
  * @example await runJob(parseJobSpec({ input: 'ray/', model: 'resnet.onnx', output: 'out', preset: 'imagenet', imageShape: [256, 256, 3] }))
  */
-export const parquetFiles: SourceKind & {
-  planWithStore(
-    store: Store,
-    objects: readonly ObjectInfo[],
-    job: ParquetSourceFields,
-  ): Promise<PlannedPartition[]>;
-} = Object.freeze({
+export const parquetFiles: StoreSourceKind<ParquetSourceFields> = Object.freeze({
   name: 'parquet',
   accepts: (key: string) => /\.(parquet|parq|pq)$/i.test(key),
   plan: planFiles,

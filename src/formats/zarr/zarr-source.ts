@@ -4,7 +4,7 @@ import { arrayStream, type ArraySourceFields } from '../arrays/batches.js';
 import { chooseArrays } from '../arrays/layout.js';
 import { rowPartitions } from '../arrays/row-partitions.js';
 import type { PlannedPartition } from '../planned-partition.js';
-import type { PartitionStream, SourceKind } from '../source.js';
+import type { PartitionStream, StoreSourceKind } from '../source.js';
 import { openZarr } from './zarr-dataset.js';
 
 const base = (key: string) => key.slice(key.lastIndexOf('/') + 1);
@@ -44,13 +44,7 @@ function storeName(store: Store, root: string): string {
  *
  * @example await runJob(parseJobSpec({ input: 's3://b/galaxy.zarr', model: 'm.onnx', output: 'out', idColumn: 'ids' }))
  */
-export const zarrStores: SourceKind & {
-  planWithStore(
-    store: Store,
-    objects: readonly ObjectInfo[],
-    job: ArraySourceFields,
-  ): Promise<PlannedPartition[]>;
-} = Object.freeze({
+export const zarrStores: StoreSourceKind<ArraySourceFields> = Object.freeze({
   name: 'zarr',
   accepts: isZarrKey,
   plan(objects: readonly ObjectInfo[]): PlannedPartition[] {

@@ -8,7 +8,12 @@ import { startIamProxy, type IamDenial, type IamProxy } from './iam-proxy.js';
 import { runStates, type ContextObject, type InterpreterServices, type StatesJson } from './interpreter.js';
 import { OfflineLambdaService, type HandlerFactory, type InvocationRecord } from './lambda-service.js';
 import { StatesError } from './paths.js';
-import { loadSynthesizedTemplate, OFFLINE_ENV, type SynthesizedTemplate } from './template.js';
+import {
+  loadSynthesizedTemplate,
+  OFFLINE_ENV,
+  type SynthesizedTemplate,
+  type TemplateFunction,
+} from './template.js';
 
 /** How to run a synthesized state machine offline. */
 export interface OfflineExecutionOptions {
@@ -22,6 +27,8 @@ export interface OfflineExecutionOptions {
   readonly handlers?: Readonly<Record<string, HandlerFactory>>;
   /** Retry waits are multiplied by this (Step Functions' real intervals are seconds); 1 by default. */
   readonly waitScale?: number;
+  /** Whether a function's runtime dies on an invocation (see `OfflineLambdaService`); never by default. */
+  readonly crash?: (fn: TemplateFunction, event: unknown) => boolean;
   /** Concurrent invocations before Lambda throttles; unlimited by default. */
   readonly accountConcurrency?: number;
   /**
@@ -90,6 +97,7 @@ export async function runOfflineExecution(options: OfflineExecutionOptions): Pro
   );
   const lambda = new OfflineLambdaService(template.functions, options.handlers ?? CAI_HANDLERS, {
     accountConcurrency: options.accountConcurrency,
+    crash: options.crash,
     rewriteRequest: (fn, json) => {
       const own = proxies.get(fn.arn);
       if (!own) return json;

@@ -1,7 +1,6 @@
 // An S3 front door per Lambda function: every request the function makes is checked against its role's
 // policy from the synthesized template before it reaches the local S3 server, as S3 itself would.
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { startLoopbackProxy } from '../loopback-proxy.js';
 import { isAllowed, type RequestContext } from './iam.js';
 import type { PolicyStatementJson } from './template.js';
 
@@ -51,9 +50,6 @@ export function s3Authorizations(method: string, path: string, query: URLSearchP
   return one('s3:PutObject', object);
 }
 
-const denied = (message: string) =>
-  `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>${message}</Message></Error>`;
-
 /** A running IAM-checking proxy. */
 export interface IamProxy {
   readonly endpoint: string;
@@ -73,67 +69,31 @@ export async function startIamProxy(options: {
   principal: string;
   policy: readonly PolicyStatementJson[];
 }): Promise<IamProxy> {
-  const target = new URL(options.target);
   const denials: IamDenial[] = [];
-  const agent = new http.Agent({ keepAlive: true });
-  const refuse = (res: http.ServerResponse, method: string, message: string) => {
-    const body = denied(message);
-    res.writeHead(403, {
-      'content-type': 'application/xml',
-      'content-length': method === 'HEAD' ? 0 : Buffer.byteLength(body),
-    });
-    res.end(method === 'HEAD' ? '' : body);
-  };
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const method = req.method ?? 'GET';
-    if (method === 'POST' && url.searchParams.has('delete')) {
+  const accessDenied = (message: string) => ({ status: 403, code: 'AccessDenied', message });
+  const proxy = await startLoopbackProxy(options.target, {
+    request: ({ req, method, url }) => {
       // DeleteObjects is authorized as s3:DeleteObject on each key of its body.
-      refuse(res, method, 'DeleteObjects is not used by CAI and not modelled offline');
-      req.resume();
-      return;
-    }
-    for (const a of s3Authorizations(method, url.pathname, url.searchParams)) {
-      if (!isAllowed(options.policy, a.action, a.resource, a.context)) {
-        denials.push({ ...a, principal: options.principal, method, url: req.url ?? '' });
-        req.resume();
-        refuse(
-          res,
-          method,
-          `User: ${options.principal} is not authorized to perform: ${a.action} on resource: "${a.resource}" because no identity-based policy allows the ${a.action} action`,
-        );
-        return;
-      }
-    }
-    const [bucket, ...key] = url.pathname.replace(/^\//, '').split('/');
-    const isObject = key.join('/') !== '';
-    const mayListBucket = isAllowed(options.policy, 's3:ListBucket', `arn:aws:s3:::${bucket}`);
-    const upstream = http.request(
-      { host: target.hostname, port: target.port, method, path: req.url, headers: req.headers, agent },
-      (up) => {
-        if (up.statusCode === 404 && isObject && (method === 'GET' || method === 'HEAD') && !mayListBucket) {
-          up.resume();
-          refuse(res, method, 'Access Denied');
-          return;
+      if (method === 'POST' && url.searchParams.has('delete'))
+        return accessDenied('DeleteObjects is not used by CAI and not modelled offline');
+      for (const a of s3Authorizations(method, url.pathname, url.searchParams)) {
+        if (!isAllowed(options.policy, a.action, a.resource, a.context)) {
+          denials.push({ ...a, principal: options.principal, method, url: req.url ?? '' });
+          return accessDenied(
+            `User: ${options.principal} is not authorized to perform: ${a.action} on resource: "${a.resource}" because no identity-based policy allows the ${a.action} action`,
+          );
         }
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      },
-    );
-    upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
+      }
+      return undefined;
+    },
+    response: ({ method, url }, up) => {
+      const [bucket, ...key] = url.pathname.replace(/^\//, '').split('/');
+      const missingObject =
+        up.statusCode === 404 && key.join('/') !== '' && (method === 'GET' || method === 'HEAD');
+      return missingObject && !isAllowed(options.policy, 's3:ListBucket', `arn:aws:s3:::${bucket}`)
+        ? accessDenied('Access Denied')
+        : undefined;
+    },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  server.unref();
-  const port = (server.address() as AddressInfo).port;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    denials,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        agent.destroy();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { endpoint: proxy.endpoint, denials, stop: proxy.stop };
 }

@@ -12,6 +12,20 @@ export type HandlerFactory = (env: Readonly<Record<string, string>>) => LambdaHa
 /** Lambda's limit on a synchronous invocation's request and response, bytes. */
 export const INVOKE_PAYLOAD_LIMIT = 6 * 1024 * 1024;
 
+/**
+ * How Lambda reports an invocation whose runtime process died (killed, out of memory, `process.exit`):
+ * `Runtime.ExitError` with the runtime's message, and the container is not reused.
+ *
+ * @example throw runtimeExit(requestId); // Step Functions sees Runtime.ExitError, which the Infer state retries
+ */
+export function runtimeExit(requestId: string): StatesError {
+  const errorMessage = `RequestId: ${requestId} Error: Runtime exited with error: signal: killed`;
+  return new StatesError(
+    'Runtime.ExitError',
+    JSON.stringify({ errorType: 'Runtime.ExitError', errorMessage }),
+  );
+}
+
 /** One invocation, as the offline Lambda service saw it. */
 export interface InvocationRecord {
   readonly function: string;
@@ -48,6 +62,8 @@ export class OfflineLambdaService {
       accountConcurrency?: number;
       /** Rewrites an event on the wire for the function it goes to (e.g. its own S3 route). */
       rewriteRequest?: (fn: TemplateFunction, json: string) => string;
+      /** Whether the runtime dies on this invocation (a killed process), as {@link runtimeExit} reports it. */
+      crash?: (fn: TemplateFunction, event: unknown) => boolean;
     } = {},
   ) {}
 
@@ -104,6 +120,10 @@ export class OfflineLambdaService {
       try {
         // Loading the module (cold) counts against the timeout too, as Lambda's init does.
         container ??= { handler: factory(this.environment(fn)) };
+        if (this.options.crash?.(fn, JSON.parse(request))) {
+          container = undefined;
+          throw runtimeExit(requestId);
+        }
         result = await Promise.race([container.handler(JSON.parse(request) as never, context), timedOut]);
       } catch (err) {
         if (err instanceof StatesError) {

@@ -1,4 +1,4 @@
-import { pendingPartitions, planOrResume } from '../../../job/resume.js';
+import { pendingPartitions, planOrResume } from '../../../plan/resume.js';
 import { parseJobSpec, type JobSpec } from '../../../job/spec.js';
 import { toleratedFailures } from '../../policy.js';
 import { openStore } from '../../../storage/open.js';

@@ -6,7 +6,7 @@ import { loadModel } from '../model/session.js';
 import type { PlannedPartition } from '../plan/plan.js';
 import { openParent } from '../storage/open.js';
 import type { Store } from '../storage/store.js';
-import type { JobSpec } from './spec.js';
+import type { JobSpec } from '../job/spec.js';
 
 // Batches read from the first partition, at most, to find one with a decodable item (images, FITS
 // and Parquet rows may fail one by one; such a batch has no rows to check).

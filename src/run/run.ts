@@ -13,8 +13,8 @@ import { skippedSummary, type SkippedSummary } from '../plan/skipped.js';
 import { watchSignals } from './interrupt.js';
 import { acquireLock } from './lock.js';
 import { inputIsFile, preflight } from './preflight.js';
-import { pendingPartitions, planOrResume, removeStaleOutputs } from './resume.js';
-import { resolveJob, type JobSpec, type ResolvedJob } from './spec.js';
+import { pendingPartitions, planOrResume, removeStaleOutputs } from '../plan/resume.js';
+import { resolveJob, type JobSpec, type ResolvedJob } from '../job/spec.js';
 
 /** Hooks and knobs for one run of a job. */
 export interface RunOptions {

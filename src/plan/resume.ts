@@ -3,12 +3,12 @@
 // plans the same way wherever it runs.
 import { CaiError, ErrorCodes } from '../errors.js';
 import type { PredictionFormat } from '../formats/predictions/writers.js';
-import { planInput, type PlannedPartition } from '../plan/plan.js';
 import { mapBounded, READ_CONCURRENCY } from '../storage/bounded.js';
+import { planInput, type PlannedPartition } from './plan.js';
 import { openStore } from '../storage/open.js';
 import type { ObjectInfo, Store } from '../storage/store.js';
 import { outputKeys } from '../worker/run-partition.js';
-import type { JobSpec } from './spec.js';
+import type { JobSpec } from '../job/spec.js';
 
 // Fields that change what the predictions are: a resumed run must match them.
 const IDENTITY_FIELDS = ['input', 'model', 'inputs', 'label', 'predictionsFormat', 'fileLimit'] as const;

@@ -5,7 +5,7 @@ import { mkdtemp, rm, utimes } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { pendingPartitions } from '../../src/job/resume.js';
+import { pendingPartitions } from '../../src/plan/resume.js';
 import { DelegatingStore } from '../../src/storage/delegating-store.js';
 import { FileStore } from '../../src/storage/file-store.js';
 import type { GetOptions } from '../../src/storage/store.js';
