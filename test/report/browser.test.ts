@@ -1,7 +1,7 @@
-import { test } from 'node:test';
+import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -25,8 +25,21 @@ const skip = existsSync(CHROMIUM)
   ? false
   : `no Chromium at ${CHROMIUM}: apt-get install chromium (or set CAI_CHROMIUM)`;
 
-/** Screenshots land here so a person can look at them after the run. */
-export const SCREENSHOT_DIR = path.join(os.tmpdir(), 'cai-report-screenshots');
+/**
+ * Screenshots land in `CAI_REPORT_SCREENSHOTS` when set, for a person to look at after the run; else in
+ * a temporary folder the test removes.
+ */
+const KEEP_SCREENSHOTS = process.env.CAI_REPORT_SCREENSHOTS;
+let SCREENSHOT_DIR = KEEP_SCREENSHOTS ?? '';
+
+before(async () => {
+  if (KEEP_SCREENSHOTS) await mkdir(KEEP_SCREENSHOTS, { recursive: true });
+  else SCREENSHOT_DIR = await mkdtemp(path.join(os.tmpdir(), 'cai-report-screenshots-'));
+});
+
+after(async () => {
+  if (!KEEP_SCREENSHOTS && SCREENSHOT_DIR) await rm(SCREENSHOT_DIR, { recursive: true, force: true });
+});
 
 async function openReport(browser: Browser, html: string, shot: string) {
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
@@ -97,6 +110,7 @@ test(
   { skip },
   async () => {
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    const removals: (() => Promise<void>)[] = [];
     try {
       for (const classes of [20, 40]) {
         const run = await classificationRun({
@@ -106,6 +120,7 @@ test(
           format: 'parquet',
           seed: classes,
         });
+        removals.push(run.remove);
         const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
         const problems: string[] = [];
         page.on('console', (m) => problems.push(`console ${m.type()}: ${m.text()}`));
@@ -174,6 +189,7 @@ test(
       }
     } finally {
       await browser.close();
+      for (const remove of removals) await remove();
     }
   },
 );

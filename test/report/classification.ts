@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parquetReadObjects } from 'hyparquet';
@@ -28,6 +28,8 @@ export interface ClassificationRun {
   readonly html: string;
   /** One entry per labelled, predicted item: [true class, argmax of the logits]. */
   readonly pairs: readonly [number, number][];
+  /** Removes the data, model and output. */
+  remove(): Promise<void>;
 }
 
 /**
@@ -88,6 +90,7 @@ export async function classificationRun(o: ClassificationOptions): Promise<Class
     report,
     html: await readFile(report.html, 'utf8'),
     pairs: await readPairs(job.output, o.format),
+    remove: () => rm(dir, { recursive: true, force: true }),
   };
 }
 

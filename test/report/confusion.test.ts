@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -11,6 +11,9 @@ function countPairs(pairs: readonly [number, number][]): Map<string, number> {
   return counts;
 }
 
+const runs: { remove(): Promise<void> }[] = [];
+after(() => Promise.all(runs.map((r) => r.remove())));
+
 const pct = (v: number, digits = 1) => `${(v * 100).toFixed(digits)}%`;
 
 test('report of a 5-class run: the confusion matrix under "How good", every cell the count read back from Parquet', async () => {
@@ -22,6 +25,7 @@ test('report of a 5-class run: the confusion matrix under "How good", every cell
     badLabelEvery: 97,
     seed: 11,
   });
+  runs.push(run);
   const { html } = run;
   const good = html.indexOf('How good');
   const matrix = html.indexOf('Confusion matrix');
@@ -81,6 +85,7 @@ test('report of a 30-class run: most confused pairs and worst classes, as comput
     format: 'jsonl',
     seed: 12,
   });
+  runs.push(run);
   const { html, pairs } = run;
   assert.equal(matrixCells(html).size, 0, 'no 30 x 30 matrix');
   assert.equal(pairs.length, 1200);
