@@ -16,6 +16,8 @@ export interface Confusion {
   readonly items: number;
   /** Labelled items whose label is not an integer in 0..classes-1, left out of the counts. */
   readonly outside: number;
+  /** True when counting stopped at the item limit: the counts are a sample of the run. */
+  readonly sampled: boolean;
 }
 
 /** One class's precision and recall; NaN where nothing was predicted as it or no item had it. */
@@ -51,20 +53,29 @@ function argmax(scores: readonly unknown[]): number {
 }
 
 /**
- * Counts true against predicted class over every item of a finished classification run (an output of
- * several scores per item and an integer label), reading each predictions file once. Undefined when the
- * run has no label or its output is one number per item.
+ * Counts true against predicted class over the items of a finished classification run (an output of
+ * several scores per item and an integer label), reading each predictions file once: every item, or up
+ * to `limit` from partitions spread over the run (so that a huge run's report reads a part of it).
+ * Undefined when the run has no label or its output is one number per item.
  *
  * @example const c = await confusionCounts('out'); c?.counts[3][5] // items of class 3 predicted as 5
  */
-export async function confusionCounts(dir: string): Promise<Confusion | undefined> {
+export async function confusionCounts(dir: string, limit = 1_000_000): Promise<Confusion | undefined> {
   const folder = path.join(dir, 'predictions');
   const files = (await readdir(folder).catch(() => [] as string[])).sort(naturalCompare);
+  // Every k-th partition, then the ones between: a sample cut short still spans the run.
+  const step = Math.max(1, Math.floor(files.length / 8));
+  const order = [...Array(step).keys()].flatMap((o) => files.filter((_, i) => i % step === o));
   let output: string | undefined;
   let counts: number[][] | undefined;
   let items = 0;
   let outside = 0;
-  for (const file of files) {
+  let sampled = false;
+  for (const file of order) {
+    if (items >= limit) {
+      sampled = true;
+      break;
+    }
     const ext = file.slice(file.lastIndexOf('.') + 1);
     if (!FORMATS.has(ext)) continue;
     const rows = await readPredictions(
@@ -76,6 +87,10 @@ export async function confusionCounts(dir: string): Promise<Confusion | undefine
     output ??= Object.keys(rows[0]).find((k) => !OWN_COLUMNS.has(k));
     if (!output) return undefined;
     for (const r of rows) {
+      if (items >= limit) {
+        sampled = true;
+        break;
+      }
       const scores = r[output];
       // Failed items have no scores; unlabelled items have a null label.
       if (!Array.isArray(scores) || r.label === null || r.label === undefined) continue;
@@ -93,7 +108,7 @@ export async function confusionCounts(dir: string): Promise<Confusion | undefine
       items++;
     }
   }
-  return output && counts ? { output, classes: counts.length, counts, items, outside } : undefined;
+  return output && counts ? { output, classes: counts.length, counts, items, outside, sampled } : undefined;
 }
 
 /**
@@ -133,6 +148,9 @@ export function mostConfused(
 
 const pct = (v: number, digits = 1) => (Number.isFinite(v) ? `${(v * 100).toFixed(digits)}%` : 'n/a');
 
+const sampleNote = (c: Confusion) =>
+  c.sampled ? `; counted over a sample of ${num(c.items)} items from partitions spread over the run` : '';
+
 /**
  * The full matrix as a table: counts, each cell shaded by its share of the true class's items, with each
  * class's recall (right) and precision (bottom) in whole percent so that 20 classes fit the page.
@@ -151,7 +169,7 @@ function matrixTable(c: Confusion, stats: readonly ClassStats[]): string {
     return `<tr><th class="num">${t}</th>${cells.join('')}<td class="num">${num(total)}</td><td class="num">${pct(stats[t].recall, 0)}</td></tr>`;
   });
   const precision = `<tr><th>Precision</th>${stats.map((s) => `<td class="num">${pct(s.precision, 0)}</td>`).join('')}<td></td><td></td></tr>`;
-  const caption = `<caption>Confusion matrix: rows are true classes, columns predicted classes (highest ${escapeHtml(c.output)} score); shading is the share of the row</caption>`;
+  const caption = `<caption>Confusion matrix: rows are true classes, columns predicted classes (highest ${escapeHtml(c.output)} score); shading is the share of the row${sampleNote(c)}</caption>`;
   return `<table class="confusion">${caption}${head}<tbody>${rows.join('\n')}\n${precision}</tbody></table>`;
 }
 
@@ -171,7 +189,7 @@ export function confusionSection(c: Confusion, top = 10): string {
     return `<div class="confusion-summary" id="confusion">${matrixTable(c, stats)}${note}</div>`;
   const pairs = mostConfused(c, top);
   const pairTable = htmlTable({
-    title: `Most confused classes (the ${pairs.length} commonest mistakes; ${num(c.items)} items, ${c.classes} classes)`,
+    title: `Most confused classes (the ${pairs.length} commonest mistakes; ${num(c.items)} items, ${c.classes} classes)${sampleNote(c)}`,
     columns: ['True class', 'Predicted as', 'Items', 'Share of true class'],
     rows: pairs.map((p) => [
       String(p.truth),

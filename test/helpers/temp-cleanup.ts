@@ -18,6 +18,9 @@ const remember = (dir: string): string => {
 
 // Before the wrapping below: a folder of the process's own, not one of the tests' folders.
 const own = fs.mkdtempSync(path.join(os.tmpdir(), 'cai-test-'));
+// As open as /tmp itself (sticky, everyone may add files): a daemon a test starts under another user
+// (munged runs as munge) must reach its folder in here, as it would in /tmp.
+fs.chmodSync(own, 0o1777);
 process.env.TMPDIR = own;
 
 const mkdtempSync = fs.mkdtempSync;

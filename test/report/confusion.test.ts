@@ -2,6 +2,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { confusionCounts, confusionSection } from '../../src/report/confusion.js';
 import { classificationRun, matrixCells, tableRows } from './classification.js';
 
 /** Counts of [true, predicted] pairs, keyed "t,p". */
@@ -75,6 +76,19 @@ test('report of a 5-class run: the confusion matrix under "How good", every cell
   const items0 = counted.filter(([c]) => c === 0).length;
   assert.ok(Math.abs(Number(diag![1]) - (expected.get('0,0') ?? 0) / items0) < 1e-3);
   assert.match(html, new RegExp(`${outside} labelled items have a label that is not a class of the model`));
+  assert.doesNotMatch(html, /a sample of/);
+
+  // A run too large to read whole is counted over a sample, and the page says so.
+  const all = await confusionCounts(run.dir);
+  assert.deepEqual({ items: all?.items, sampled: all?.sampled }, { items: counted.length, sampled: false });
+  const sample = await confusionCounts(run.dir, 250);
+  assert.equal(sample?.items, 250);
+  assert.equal(sample?.sampled, true);
+  assert.equal(
+    sample?.counts.flat().reduce((a, b) => a + b, 0),
+    250,
+  );
+  assert.match(confusionSection(sample!), /counted over a sample of 250 items/);
 });
 
 test('report of a 30-class run: most confused pairs and worst classes, as computed from the JSONL files', async () => {
