@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { Command, CommanderError } from 'commander';
 // The AWS SDK warns once per process about future Node versions; every worker would repeat it.
@@ -6,11 +7,30 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { CaiError, ErrorCodes } from '../errors.js';
 import '../storage/register.js';
 
+/**
+ * The version in this package's own package.json, found upwards from this module (dist/src/cli/ in the
+ * repository and in an installed package alike), so it cannot drift from what npm installed.
+ */
+function ownVersion(): string {
+  for (let dir = new URL('./', import.meta.url); ; dir = new URL('../', dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === '@cai-infer/cai' && pkg.version) return pkg.version;
+    } catch {
+      // No package.json here (or not ours): look one folder up.
+    }
+    if (new URL('../', dir).href === dir.href) return 'unknown';
+  }
+}
+
 const program = new Command('cai')
   .description(
     'CAI: data-parallel batch inference. Plan the partitions of a dataset, run an ONNX model on each, summarize.',
   )
-  .version('0.1.0')
+  .version(ownVersion())
   .exitOverride();
 
 // Each command's module is imported only when that command runs (the report's charting libraries, the

@@ -4,6 +4,7 @@ import { billRecords, type BillOptions } from '../experiments/cost.js';
 import { PRICES } from '../experiments/prices.js';
 import type { PartitionRecord } from '../worker/record.js';
 import { accuracyFigures, qualityTable, regressionSample, speedTable } from './accuracy.js';
+import { confusionCounts, confusionSection } from './confusion.js';
 import { runFigures, sweepFigures, type Figure } from './figures.js';
 import { loadOutput, type LoadedOutput } from './load.js';
 import { pngFont, renderSvg, svgToPng } from './render.js';
@@ -90,7 +91,8 @@ caption{text-align:left;font-weight:bold;padding:.3rem 0}
 th,td{border:1px solid #ddd;padding:.25rem .5rem;white-space:nowrap}th{background:#f4f4f4}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 figure{margin:1.5rem 0}figcaption{font-size:.85rem;color:#555;max-width:720px}
-.notes{font-size:.85rem;color:#555}`;
+.notes{font-size:.85rem;color:#555}
+table.confusion{font-size:.75rem}table.confusion th,table.confusion td{padding:.15rem .3rem;min-width:1.5rem}`;
 
 function page(title: string, body: string): string {
   return `<!doctype html>
@@ -176,10 +178,9 @@ async function body(
 <h2>Cost</h2>${htmlTable(sweepCostTable(rows, options))}`;
   }
   const { records, summary } = out;
-  const sample =
-    (summary?.metrics as { kind?: string } | undefined)?.kind === 'regression'
-      ? await regressionSample(out.dir)
-      : undefined;
+  const kind = (summary?.metrics as { kind?: string } | undefined)?.kind;
+  const sample = kind === 'regression' ? await regressionSample(out.dir) : undefined;
+  const confusion = kind === 'classification' ? await confusionCounts(out.dir) : undefined;
   const items = typeof summary?.items === 'number' ? summary.items : undefined;
   const sampled =
     sample && items && sample.pred.length < items
@@ -192,9 +193,12 @@ async function body(
   );
   const quality = qualityTable(summary);
   const speed = speedTable(summary);
-  const top = [quality, speed]
-    .filter((t): t is Table => t !== undefined)
-    .map(htmlTable)
+  const top = [
+    quality && htmlTable(quality),
+    confusion && confusionSection(confusion),
+    speed && htmlTable(speed),
+  ]
+    .filter((t): t is string => t !== undefined)
     .join('\n');
   // A local run has no Lambda bill: `cai cost` estimates one when asked.
   const onLambda = records.some((r) => r.lambda);

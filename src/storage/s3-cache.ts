@@ -5,7 +5,8 @@ import path from 'node:path';
 import { CaiError, ErrorCodes } from '../errors.js';
 
 /**
- * Where {@link cachedDownload} keeps files unless told otherwise: `<tmpdir>/cai-s3-cache`.
+ * Where {@link cachedDownload} keeps files unless told otherwise: `<tmpdir>/cai-s3-cache`, so `TMPDIR`
+ * moves it (a cluster's scratch disk; the tests' own temporary folder, removed when they end).
  * @example defaultCacheDir() // '/tmp/cai-s3-cache' on Linux and in Lambda
  */
 export function defaultCacheDir(): string {

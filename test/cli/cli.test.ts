@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { copyFile, mkdtemp, readdir, rm, truncate, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { copyFile, cp, mkdtemp, readdir, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -47,6 +47,32 @@ test('--help lists every command and run --help every job flag', () => {
     '--partition-timeout',
   ]) {
     assert.ok(run.stdout.includes(f), f);
+  }
+});
+
+test('--version prints the version in package.json, read where the code is installed', async () => {
+  const root = fileURLToPath(new URL('../../../', import.meta.url));
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as Record<string, unknown>;
+  const v = cai('--version');
+  assert.equal(v.code, 0, v.stderr);
+  assert.equal(v.stdout, `${String(pkg.version)}\n`);
+  // The same built code in a package of another version says that version: nothing is hard-coded.
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'cai-version-'));
+  try {
+    await cp(path.join(root, 'dist', 'src'), path.join(dir, 'dist', 'src'), { recursive: true });
+    await symlink(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
+    await writeFile(path.join(dir, 'package.json'), JSON.stringify({ ...pkg, version: '9.8.7-test' }));
+    const other = spawnSync(
+      process.execPath,
+      [path.join(dir, 'dist', 'src', 'cli', 'main.js'), '--version'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(other.status, 0, other.stderr);
+    assert.equal(other.stdout, '9.8.7-test\n');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });
 

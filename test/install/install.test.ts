@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const PKG = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
   name: string;
+  version: string;
   bin: Record<string, string>;
   peerDependencies: Record<string, string>;
 };
@@ -101,7 +102,7 @@ test('the installed cai is on the package bin path and answers --help', () => {
   // `npx cai` from the app resolves to our bin, not the registry's unrelated `cai`.
   const npx = run('npx', ['--no-install', 'cai', '--version'], app);
   assert.equal(npx.code, 0, npx.stderr);
-  assert.equal(npx.stdout.trim(), '0.1.0');
+  assert.equal(npx.stdout.trim(), PKG.version);
 });
 
 test('a small job runs through the installed bin and through the library API', async () => {

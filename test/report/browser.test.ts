@@ -1,11 +1,12 @@
-import { test } from 'node:test';
+import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
+import { classificationRun } from './classification.js';
 import { runOutput, sweepOutput } from './outputs.js';
 
 // Debian's chromium package; never a browser download. CI installs it (apt-get install chromium).
@@ -24,8 +25,21 @@ const skip = existsSync(CHROMIUM)
   ? false
   : `no Chromium at ${CHROMIUM}: apt-get install chromium (or set CAI_CHROMIUM)`;
 
-/** Screenshots land here so a person can look at them after the run. */
-export const SCREENSHOT_DIR = path.join(os.tmpdir(), 'cai-report-screenshots');
+/**
+ * Screenshots land in `CAI_REPORT_SCREENSHOTS` when set, for a person to look at after the run; else in
+ * a temporary folder the test removes.
+ */
+const KEEP_SCREENSHOTS = process.env.CAI_REPORT_SCREENSHOTS;
+let SCREENSHOT_DIR = KEEP_SCREENSHOTS ?? '';
+
+before(async () => {
+  if (KEEP_SCREENSHOTS) await mkdir(KEEP_SCREENSHOTS, { recursive: true });
+  else SCREENSHOT_DIR = await mkdtemp(path.join(os.tmpdir(), 'cai-report-screenshots-'));
+});
+
+after(async () => {
+  if (!KEEP_SCREENSHOTS && SCREENSHOT_DIR) await rm(SCREENSHOT_DIR, { recursive: true, force: true });
+});
 
 async function openReport(browser: Browser, html: string, shot: string) {
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
@@ -90,3 +104,92 @@ test('report.html renders in headless Chromium with every data point and no erro
     await browser.close();
   }
 });
+
+test(
+  'the confusion summary renders legibly in headless Chromium: in its box, counts as read back',
+  { skip },
+  async () => {
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    const removals: (() => Promise<void>)[] = [];
+    try {
+      for (const classes of [20, 40]) {
+        const run = await classificationRun({
+          classes,
+          partitions: 2,
+          itemsPerPartition: 400,
+          format: 'parquet',
+          seed: classes,
+        });
+        removals.push(run.remove);
+        const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+        const problems: string[] = [];
+        page.on('console', (m) => problems.push(`console ${m.type()}: ${m.text()}`));
+        page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+        await page.goto(pathToFileURL(run.report.html).href, { waitUntil: 'load' });
+        const section = await page.$eval('#confusion', (el) => {
+          const box = el.getBoundingClientRect();
+          const tables = [...el.querySelectorAll('table')].map((t) => ({
+            caption: t.caption?.textContent ?? '',
+            // A table wider than its box scrolls sideways: the whole summary must show at once.
+            fits: t.scrollWidth <= t.clientWidth + 1,
+            right: t.getBoundingClientRect().right,
+            rows: t.tBodies[0].rows.length,
+          }));
+          // Every cell shows its whole text, and the text stands out from the cell's shading.
+          const clipped = [...el.querySelectorAll('td, th')]
+            .filter((c) => c.scrollWidth > c.clientWidth + 1)
+            .map((c) => c.textContent);
+          // No DOM types in this project's TypeScript setup: the page's own window, typed for this use.
+          const view = globalThis as unknown as {
+            getComputedStyle(e: unknown): { backgroundColor: string; color: string };
+          };
+          const cells = [...el.querySelectorAll('td[data-true]')].map((c) => {
+            const style = view.getComputedStyle(c);
+            return {
+              key: `${c.getAttribute('data-true')},${c.getAttribute('data-pred')}`,
+              text: c.textContent,
+              background: style.backgroundColor,
+              color: style.color,
+            };
+          });
+          return { width: box.width, right: box.right, tables, clipped, cells };
+        });
+        await page.screenshot({
+          path: path.join(SCREENSHOT_DIR, `confusion-${classes}.png`),
+          fullPage: true,
+        });
+        await page.close();
+        assert.deepEqual(problems, []);
+        assert.deepEqual(section.clipped, []);
+        for (const t of section.tables) {
+          assert.ok(t.fits, `${t.caption} is wider than its box`);
+          assert.ok(t.right <= 1200, `${t.caption} ends at ${t.right}px`);
+          assert.ok(t.rows > 0, t.caption);
+        }
+        const counts = new Map<string, number>();
+        for (const [t, p] of run.pairs) counts.set(`${t},${p}`, (counts.get(`${t},${p}`) ?? 0) + 1);
+        if (classes <= 20) {
+          assert.equal(section.cells.length, classes * classes);
+          for (const c of section.cells) {
+            assert.equal(c.text, String(counts.get(c.key) ?? 0), c.key);
+            // Dark shading carries white text; light shading dark text.
+            // Chromium writes an opaque colour as rgb(), without the alpha.
+            const shade = /^rgba?\(31, 119, 180(?:, ([0-9.]+))?\)$/.exec(c.background);
+            assert.ok(shade, `${c.key}: background ${c.background}`);
+            const alpha = Number(shade[1] ?? 1);
+            assert.equal(c.color, alpha > 0.55 ? 'rgb(255, 255, 255)' : 'rgb(34, 34, 34)', c.key);
+          }
+        } else {
+          assert.equal(section.cells.length, 0);
+          assert.deepEqual(
+            section.tables.map((t) => t.caption.split(' (')[0]),
+            ['Most confused classes', 'Worst classes by F1'],
+          );
+        }
+      }
+    } finally {
+      await browser.close();
+      for (const remove of removals) await remove();
+    }
+  },
+);
