@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parquetReadObjects } from 'hyparquet';
 import { Random } from '../../src/demo/random.js';
 import { encodePtDataset } from '../../src/formats/writers/pt-writer.js';
-import { runJob } from '../../src/job/run.js';
+import { runJob } from '../../src/run/run.js';
 import { parseJobSpec } from '../../src/job/spec.js';
 import { GraphBuilder } from '../../src/model/builder/index.js';
 import { writeReport, type ReportResult } from '../../src/report/report.js';
