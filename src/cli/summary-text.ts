@@ -42,7 +42,9 @@ export function summaryText(s: JobSummary): string {
       `metrics:     n=${m.n} MAE ${f(m.mae, 5)} MSE ${f(m.mse, 6)} bias ${f(m.bias, 5)} NMAD ${f(m.nmad, 5)} outliers ${f(m.outlier_fraction * 100, 2)}% R2 ${f(m.r2, 5)}`,
     );
   } else if (m?.kind === 'classification') {
-    lines.push(`metrics:     n=${m.n} accuracy ${f(m.accuracy * 100, 2)}% top-5 ${f(m.top5 * 100, 2)}%`);
+    lines.push(
+      `metrics:     n=${m.n} accuracy ${f(m.accuracy * 100, 2)}% top-5 ${f(m.top5 * 100, 2)}%${m.not_a_class ? `; ${m.not_a_class} items have a label that is not a class of the model (left out)` : ''}`,
+    );
   }
   for (const fail of s.failures) {
     lines.push(

@@ -20,6 +20,8 @@ export interface ClassificationMetrics {
   readonly n: number;
   readonly accuracy: number;
   readonly top5: number;
+  /** Items whose label is not a class of the output (not an integer from 0 to width - 1): not in `n`. */
+  readonly not_a_class?: number;
 }
 
 /** Metrics of a job with a label. */
@@ -86,7 +88,9 @@ export function regressionMetrics(pred: ArrayLike<number>, truth: ArrayLike<numb
 }
 
 /**
- * Accuracy and top-5 accuracy of class scores (`width` per item) against integer labels.
+ * Accuracy and top-5 accuracy of class scores (`width` per item) against integer labels. A label that
+ * is not a class index (a fraction, negative, `width` or more) is counted apart, never scored against
+ * another item's scores.
  * @example classificationMetrics(scores, 1000, labels).top5
  */
 export function classificationMetrics(
@@ -97,9 +101,14 @@ export function classificationMetrics(
   let n = 0;
   let top1 = 0;
   let top5 = 0;
+  let notAClass = 0;
   for (let i = 0; i < labels.length; i++) {
     const label = labels[i];
     if (!Number.isFinite(label) || !Number.isFinite(scores[i * width])) continue;
+    if (!Number.isInteger(label) || label < 0 || label >= width) {
+      notAClass++;
+      continue;
+    }
     n++;
     const own = scores[i * width + label];
     let higher = 0;
@@ -107,5 +116,11 @@ export function classificationMetrics(
     if (higher === 0) top1++;
     if (higher < 5) top5++;
   }
-  return { kind: 'classification', n, accuracy: n ? top1 / n : NaN, top5: n ? top5 / n : NaN };
+  return {
+    kind: 'classification',
+    n,
+    accuracy: n ? top1 / n : NaN,
+    top5: n ? top5 / n : NaN,
+    ...(notAClass ? { not_a_class: notAClass } : {}),
+  };
 }

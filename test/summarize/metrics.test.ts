@@ -37,6 +37,17 @@ test('accuracy and top-5 count the rank of the true class', () => {
   assert.equal(m.top5, 2 / 3);
 });
 
+test('a label that is not a class is counted apart, never scored against the next item', () => {
+  // Item 1's label 3 is past the 3 classes: read as an index it would land on item 2's top score and
+  // count as correct; 1.5 and -1 are not classes either.
+  const scores = [5, 1, 1, 1, 1, 1, 9, 0, 0, 0, 1, 9];
+  const m = classificationMetrics(scores, 3, [0, 3, 1.5, -1]);
+  assert.equal(m.n, 1);
+  assert.equal(m.accuracy, 1);
+  assert.equal(m.not_a_class, 3);
+  assert.equal(classificationMetrics(scores, 3, [0, 0, 0, 2]).not_a_class, undefined);
+});
+
 test('quantiles interpolate like NumPy', () => {
   assert.equal(quantile([1, 2, 3, 4], 0.5), 2.5);
   assert.ok(Math.abs(quantile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.95) - 9.55) < 1e-12);
