@@ -50,6 +50,24 @@ const COMMANDS: Readonly<Record<string, () => Promise<unknown>>> = Object.freeze
 
 const asked = process.argv.slice(2).find((a) => !a.startsWith('-'));
 
+// Flags people reach for from other tools, and ours: commander only suggests names a few letters away.
+const LIKELY_MEANT: Readonly<Record<string, string>> = {
+  '--format': '--input-format (how to read the input) or --predictions-format (how to write predictions)',
+  '--workers': '--concurrency',
+  '--jobs': '--concurrency',
+  '--batch': '--batch-size',
+  '--out': '--output',
+  '--data': '--input',
+};
+
+/** "did you mean" for an unknown flag commander found nothing close to. */
+function meantHint(err: CommanderError): string | undefined {
+  if (err.code !== 'commander.unknownOption' || /did you mean/i.test(err.message)) return undefined;
+  const flag = /'(--[^'=]+)/.exec(err.message)?.[1];
+  const meant = flag ? LIKELY_MEANT[flag] : undefined;
+  return meant ? `did you mean ${meant}?` : undefined;
+}
+
 /** The one line after a usage error: where the full help is (the help itself would bury the error). */
 function helpHint(): string {
   const words = process.argv.slice(2).filter((a) => !a.startsWith('-'));
@@ -72,7 +90,10 @@ try {
   if (err instanceof CommanderError) {
     // Help and version exit 0; every usage error exits 2, its one line followed by where help is.
     process.exitCode = err.exitCode === 0 ? 0 : 2;
-    if (process.exitCode === 2) process.stderr.write(`${helpHint()}\n`);
+    if (process.exitCode === 2) {
+      const meant = meantHint(err);
+      process.stderr.write(`${meant ? helpHint().replace('hint: ', `hint: ${meant} `) : helpHint()}\n`);
+    }
   } else if (err instanceof CaiError) {
     // Only a job whose error budget is spent exits 1; every other CAI error stopped the command before
     // or outside the work (usage, setup, a missing file): exit 2.

@@ -40,10 +40,18 @@ export function addJobOptions(cmd: Command, where: { local: boolean } = { local:
       'use only the first K partitions in natural order',
       positiveInt('--file-limit'),
     )
-    .option('-c, --concurrency <n>', 'worker processes (default: one per core)', positiveInt('--concurrency'))
+    .option(
+      '-c, --concurrency <n>',
+      where.local
+        ? 'worker processes (default: one per core)'
+        : "partitions run at once, each in its own Lambda (default and ceiling: the stack's --max-concurrency)",
+      positiveInt('--concurrency'),
+    )
     .option(
       '-t, --threads <n>',
-      'onnxruntime threads per worker (default: cores / workers)',
+      where.local
+        ? 'onnxruntime threads per worker (default: cores / workers)'
+        : "onnxruntime threads per Lambda (default: the inference function's vCPUs)",
       positiveInt('--threads'),
     )
     .option(

@@ -117,6 +117,13 @@ test('a usage error prints one line and a one-line hint, not the help', () => {
     '(Did you mean one of --input, --inputs?)',
     'hint: `cai run --help` lists the options',
   ]);
+  // A flag from other tools, too far from ours for commander's suggestion, still gets one.
+  const format = cai('run', '--format', 'pt');
+  assert.equal(format.code, 2);
+  assert.deepEqual(format.stderr.trim().split('\n'), [
+    "error: unknown option '--format'",
+    'hint: did you mean --input-format (how to read the input) or --predictions-format (how to write predictions)? `cai run --help` lists the options',
+  ]);
 });
 
 test('the output of a run inside the input folder is never read as input', async () => {
