@@ -1,4 +1,5 @@
 import type { JobSummary } from '../summarize/summarize.js';
+import { formatBytes } from '../formats/partition/size.js';
 
 const f = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 
@@ -12,7 +13,7 @@ export function summaryText(s: JobSummary): string {
   const lines = [
     `status:      ${s.status}`,
     `partitions:  ${s.partitions.completed}/${s.partitions.planned} complete, ${s.partitions.failed} failed, ${s.partitions.resumed} resumed, ${s.partitions.not_started} not started`,
-    `items:       ${s.items}${s.failed_items ? ` (${s.failed_items} failed items)` : ''}, ${(s.bytes / 1e6).toFixed(1)} MB`,
+    `items:       ${s.items}${s.failed_items ? ` (${s.failed_items} failed items)` : ''}, ${formatBytes(s.bytes)}`,
   ];
   // A run that completed no partition (all resumed, or all failed) has no statistics worth zeros.
   if (r.partitions === 0) {
@@ -32,7 +33,7 @@ export function summaryText(s: JobSummary): string {
   if (s.storage) {
     const parts = Object.entries(s.storage).map(
       ([stage, t]) =>
-        `${stage} ${t.requests} requests (${t.retries} retried), ${(t.bytes / 1e6).toFixed(1)} MB, ${f(t.seconds)} s`,
+        `${stage} ${t.requests} requests (${t.retries} retried), ${formatBytes(t.bytes)}, ${f(t.seconds)} s`,
     );
     lines.push(`storage:     ${parts.join('; ')}`);
   }
