@@ -22,8 +22,8 @@ export function registerDemoCommand(program: Command): void {
     .option('-d, --dir <dir>', 'folder for data/, model/ and out/', 'cai-demo')
     .option('--partitions <n>', 'partitions to make', count, DEMO_DEFAULTS.partitions)
     .option('--items <n>', 'galaxies per partition', count, DEMO_DEFAULTS.itemsPerPartition)
-    .option('-c, --concurrency <n>', 'worker processes', count)
-    .option('-t, --threads <n>', 'onnxruntime threads per worker', count)
+    .option('-c, --concurrency <n>', 'worker processes (default: one per core)', count)
+    .option('-t, --threads <n>', 'onnxruntime threads per worker (default: cores / workers)', count)
     .option('--json', 'print the summary as JSON')
     .action(
       async (o: {

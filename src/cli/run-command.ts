@@ -44,7 +44,7 @@ export function addJobOptions(cmd: Command, where: { local: boolean } = { local:
       '-c, --concurrency <n>',
       where.local
         ? 'worker processes (default: one per core)'
-        : "partitions run at once, each in its own Lambda (default and ceiling: the stack's --max-concurrency)",
+        : "partitions run at once, each in its own Lambda (default: the stack's --max-concurrency, which also caps it)",
       positiveInt('--concurrency'),
     )
     .option(
