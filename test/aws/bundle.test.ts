@@ -92,6 +92,7 @@ interface Invocation<T> {
 /** Runs a handler of an unzipped package in a fresh `node`, its cwd and HOME outside the repository. */
 async function invokeFresh<T>(taskRoot: string, handler: string, events: unknown[]): Promise<Invocation<T>> {
   const cwd = await fs.mkdtemp(path.join(scratch, 'cwd-'));
+  const tmp = await fs.mkdtemp(path.join(scratch, 'tmp-'));
   await fs.writeFile(path.join(cwd, 'runtime.mjs'), RUNNER);
   await fs.writeFile(path.join(cwd, 'events.json'), JSON.stringify(events));
   const params = parseStackParams({ ...DEPLOYMENT, memoryMb: MEMORY_MB });
@@ -99,6 +100,8 @@ async function invokeFresh<T>(taskRoot: string, handler: string, events: unknown
     PATH: '/usr/bin:/bin',
     HOME: cwd,
     TZ: 'UTC',
+    // Lambda's /tmp is the function's own; here the S3 cache goes to a folder removed with the test.
+    TMPDIR: tmp,
     LAMBDA_TASK_ROOT: taskRoot,
     AWS_LAMBDA_FUNCTION_NAME: `Cai-${handler}`,
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(MEMORY_MB),
