@@ -91,12 +91,18 @@ export async function removeStaleOutputs(
       return [keys.record, keys.predictions];
     }),
   );
-  const stale: string[] = [];
-  for (const folder of ['results', 'predictions']) {
-    for await (const o of output.list(folder)) if (!keep.has(o.key)) stale.push(o.key);
-  }
+  const stale = [...(await listOutputs(output)).keys()].filter((key) => !keep.has(key));
   for (const key of stale) await output.delete(key);
   return stale;
+}
+
+/** Every record and predictions file in the output, by key: `results/` and `predictions/` listed once. */
+async function listOutputs(output: Store): Promise<Map<string, ObjectInfo>> {
+  const written = new Map<string, ObjectInfo>();
+  for (const folder of ['results', 'predictions']) {
+    for await (const o of output.list(folder)) written.set(o.key, o);
+  }
+  return written;
 }
 
 /**
@@ -114,23 +120,21 @@ export async function pendingPartitions(
   plan: readonly PlannedPartition[],
   format: PredictionFormat,
 ): Promise<PlannedPartition[]> {
-  const written = new Map<string, ObjectInfo>();
-  for (const folder of ['results', 'predictions']) {
-    for await (const o of output.list(folder)) written.set(o.key, o);
-  }
-  const complete = plan.filter((p) => {
-    const keys = outputKeys(p.id, format);
-    return written.has(keys.record) && written.has(keys.predictions);
-  });
+  const written = await listOutputs(output);
   const intact = new Set<string>();
-  const suspect = complete.filter((p) => {
+  const suspect: PlannedPartition[] = [];
+  for (const p of plan) {
     const keys = outputKeys(p.id, format);
-    const record = written.get(keys.record)?.modified;
-    const predictions = written.get(keys.predictions)?.modified;
-    const ordered = record !== undefined && predictions !== undefined && predictions <= record;
+    const record = written.get(keys.record);
+    const predictions = written.get(keys.predictions);
+    if (!record || !predictions) continue;
+    const ordered =
+      record.modified !== undefined &&
+      predictions.modified !== undefined &&
+      predictions.modified <= record.modified;
     if (ordered) intact.add(p.id);
-    return !ordered;
-  });
+    else suspect.push(p);
+  }
   // A suspect's record holds the size its predictions were written with; records are read as many at
   // once as Summarize reads, so S3's latency does not set the pace.
   await mapBounded(suspect, READ_CONCURRENCY, async (p) => {
