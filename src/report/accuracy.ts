@@ -1,10 +1,8 @@
-import { readdir, readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { formatBytes } from '../formats/partition/size.js';
-import { naturalCompare } from '../plan/natural-sort.js';
-import { readPredictions } from '../summarize/read-predictions.js';
+import { outputColumn } from '../summarize/read-predictions.js';
 import type { Figure } from './figures.js';
+import { spreadPredictionFiles } from './prediction-files.js';
 import { num, type Table } from './table.js';
 
 /** Predicted and true values of a sample of a regression run's items. */
@@ -16,8 +14,6 @@ export interface RegressionSample {
   readonly items: number;
 }
 
-const OWN_COLUMNS = new Set(['partition', 'index', 'id', 'label', 'error']);
-
 /**
  * Up to `limit` items with a label and a scalar prediction, from partitions spread evenly over the
  * run (reading stops once the sample is full, so a large run costs a few partitions' files).
@@ -25,20 +21,12 @@ const OWN_COLUMNS = new Set(['partition', 'index', 'id', 'label', 'error']);
  * @example const s = await regressionSample('out'); s?.pred.length
  */
 export async function regressionSample(dir: string, limit = 4000): Promise<RegressionSample | undefined> {
-  const folder = path.join(dir, 'predictions');
-  const files = (await readdir(folder).catch(() => [] as string[])).sort(naturalCompare);
-  if (files.length === 0) return undefined;
   const pred: number[] = [];
   const label: number[] = [];
   let output: string | undefined;
-  // Every k-th partition, then the ones between, until the sample is full.
-  const step = Math.max(1, Math.floor(files.length / 8));
-  const order = [...Array(step).keys()].flatMap((o) => files.filter((_, i) => i % step === o));
-  for (const file of order) {
-    const ext = file.slice(file.lastIndexOf('.') + 1);
-    if (ext !== 'parquet' && ext !== 'csv' && ext !== 'jsonl') continue;
-    const rows = await readPredictions(new Uint8Array(await readFile(path.join(folder, file))), ext);
-    output ??= Object.keys(rows[0] ?? {}).find((k) => !OWN_COLUMNS.has(k));
+  // Spread over the run, until the sample is full.
+  for await (const rows of spreadPredictionFiles(dir)) {
+    output ??= outputColumn(rows[0] ?? {});
     if (!output || !rows.length || !('label' in rows[0])) return undefined;
     for (const r of rows) {
       const p = r[output];

@@ -1,7 +1,6 @@
-import { readdir, readFile } from 'node:fs/promises';
-import path from 'node:path';
-import { naturalCompare } from '../plan/natural-sort.js';
-import { readPredictions } from '../summarize/read-predictions.js';
+import { isClassIndex } from '../summarize/metrics.js';
+import { outputColumn } from '../summarize/read-predictions.js';
+import { spreadPredictionFiles } from './prediction-files.js';
 import { escapeHtml, htmlTable, num } from './table.js';
 
 /** True class against predicted class (the highest score) over every labelled item of a run. */
@@ -35,9 +34,6 @@ export interface ClassStats {
 /** Up to this many classes the report shows the whole matrix; above, the worst pairs and classes. */
 export const MATRIX_MAX_CLASSES = 20;
 
-const OWN_COLUMNS = new Set(['partition', 'index', 'id', 'label', 'error']);
-const FORMATS = new Set(['parquet', 'csv', 'jsonl']);
-
 /** Index of the highest score; the first one on ties. */
 function argmax(scores: readonly unknown[]): number {
   let best = -1;
@@ -61,30 +57,20 @@ function argmax(scores: readonly unknown[]): number {
  * @example const c = await confusionCounts('out'); c?.counts[3][5] // items of class 3 predicted as 5
  */
 export async function confusionCounts(dir: string, limit = 1_000_000): Promise<Confusion | undefined> {
-  const folder = path.join(dir, 'predictions');
-  const files = (await readdir(folder).catch(() => [] as string[])).sort(naturalCompare);
-  // Every k-th partition, then the ones between: a sample cut short still spans the run.
-  const step = Math.max(1, Math.floor(files.length / 8));
-  const order = [...Array(step).keys()].flatMap((o) => files.filter((_, i) => i % step === o));
   let output: string | undefined;
   let counts: number[][] | undefined;
   let items = 0;
   let outside = 0;
   let sampled = false;
-  for (const file of order) {
+  // Spread over the run: a sample cut short still spans it.
+  for await (const rows of spreadPredictionFiles(dir)) {
     if (items >= limit) {
       sampled = true;
       break;
     }
-    const ext = file.slice(file.lastIndexOf('.') + 1);
-    if (!FORMATS.has(ext)) continue;
-    const rows = await readPredictions(
-      new Uint8Array(await readFile(path.join(folder, file))),
-      ext as 'parquet' | 'csv' | 'jsonl',
-    );
     if (rows.length === 0) continue;
     if (!('label' in rows[0])) return undefined;
-    output ??= Object.keys(rows[0]).find((k) => !OWN_COLUMNS.has(k));
+    output ??= outputColumn(rows[0]);
     if (!output) return undefined;
     for (const r of rows) {
       if (items >= limit) {
@@ -100,7 +86,7 @@ export async function confusionCounts(dir: string, limit = 1_000_000): Promise<C
       }
       const label = Number(Array.isArray(r.label) ? r.label[0] : r.label);
       const predicted = argmax(scores as unknown[]);
-      if (!Number.isInteger(label) || label < 0 || label >= counts.length || predicted < 0) {
+      if (!isClassIndex(label, counts.length) || predicted < 0) {
         outside++;
         continue;
       }

@@ -87,6 +87,11 @@ export function regressionMetrics(pred: ArrayLike<number>, truth: ArrayLike<numb
   };
 }
 
+/** Whether `label` names one of `classes` classes: an integer from 0 to classes - 1. @example isClassIndex(2, 3) // true */
+export function isClassIndex(label: number, classes: number): boolean {
+  return Number.isInteger(label) && label >= 0 && label < classes;
+}
+
 /**
  * Accuracy and top-5 accuracy of class scores (`width` per item) against integer labels. A label that
  * is not a class index (a fraction, negative, `width` or more) is counted apart, never scored against
@@ -105,7 +110,7 @@ export function classificationMetrics(
   for (let i = 0; i < labels.length; i++) {
     const label = labels[i];
     if (!Number.isFinite(label) || !Number.isFinite(scores[i * width])) continue;
-    if (!Number.isInteger(label) || label < 0 || label >= width) {
+    if (!isClassIndex(label, width)) {
       notAClass++;
       continue;
     }

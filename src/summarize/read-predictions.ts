@@ -4,6 +4,16 @@ import type { PredictionFormat } from '../formats/predictions/writers.js';
 /** One partition's predictions read back: each named column's values per row. */
 export type PredictionRows = Record<string, unknown>[];
 
+const OWN_COLUMNS = new Set(['partition', 'index', 'id', 'label', 'error']);
+
+/**
+ * The model output's column in a predictions row: the first that is not one CAI adds itself.
+ * @example outputColumn({ partition: '1', index: 0, redshift: 0.2, label: 0.21 }) // 'redshift'
+ */
+export function outputColumn(row: Record<string, unknown>): string | undefined {
+  return Object.keys(row).find((k) => !OWN_COLUMNS.has(k));
+}
+
 /** CSV records (RFC 4180): a quoted field may hold commas, quotes and newlines. */
 function parseCsv(text: string): { fields: string[]; quoted: boolean[] }[] {
   const records: { fields: string[]; quoted: boolean[] }[] = [];

@@ -7,7 +7,7 @@ import type { PartitionFailure, PartitionRecord, StorageStats } from '../worker/
 import { outputKeys } from '../worker/run-partition.js';
 import { classificationMetrics, quantile, regressionMetrics, type Metrics } from './metrics.js';
 import { mapBounded, READ_CONCURRENCY } from '../storage/bounded.js';
-import { readPredictions } from './read-predictions.js';
+import { outputColumn, readPredictions } from './read-predictions.js';
 import { combinedJson, parseJsonObject, readRecords } from './records.js';
 import { skippedSummary, type SkippedSummary } from '../plan/skipped.js';
 
@@ -150,9 +150,7 @@ async function computeMetrics(
     for (const rows of files) {
       for (const row of rows) {
         if (!('label' in row)) return undefined;
-        outputName ??= Object.keys(row).find(
-          (k) => !['partition', 'index', 'id', 'label', 'error'].includes(k),
-        );
+        outputName ??= outputColumn(row);
         if (!outputName) return undefined;
         const value = row[outputName];
         const label = row.label;
