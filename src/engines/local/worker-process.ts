@@ -150,7 +150,13 @@ export class WorkerProcess {
   }
 
   private send(message: ToWorker): void {
-    if (!this.exited && this.child.connected) this.child.send(message);
+    // A worker that was killed (Ctrl-C while a slot replaced its worker) or died between this check
+    // and the write fails the write with EPIPE. Its exit event reports the death to whoever waits, so
+    // the write's own error is dropped here rather than thrown as an unhandled 'error' event.
+    if (this.exited || this.killed || !this.child.connected) return;
+    this.child.send(message, (err) => {
+      if (err) this.kill();
+    });
   }
 
   private settle(result: AttemptResult): void {
