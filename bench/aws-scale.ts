@@ -105,7 +105,7 @@ async function oneSize(n: number, s3: MemoryS3): Promise<void> {
   const entry = (item: unknown) =>
     JSON.stringify({
       ExecutionArn: `arn:aws:states:us-east-1:123456789012:execution:Cai/Inference:${'0'.repeat(36)}`,
-      Input: JSON.stringify({ partition: item, task: init.task, retryCount: 0 }),
+      Input: JSON.stringify({ partition: item, task: init.task, try: { attempt: 1 } }),
       InputDetails: { Included: true },
       Output: JSON.stringify({ partitions: [{ id: '1', status: 'ok', items: 4, seconds: 1.2 }] }),
       OutputDetails: { Included: true },

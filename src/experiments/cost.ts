@@ -86,7 +86,7 @@ export interface JobUsage {
   readonly childWorkflow: ChildWorkflow;
   /** Child workflow executions the Distributed Map starts (one per partition, or per batch with ItemBatcher). */
   readonly childExecutions: number;
-  /** States each child execution runs (the inference Task: 1), plus retries. */
+  /** States each child execution runs (the inference Task: 1), plus {@link TRANSITIONS_PER_RETRY} a retry. */
   readonly childTransitions: number;
   /** Seconds each child execution lasts (Express duration), one entry per child. */
   readonly childSeconds: readonly number[];
@@ -94,6 +94,13 @@ export interface JobUsage {
   readonly parentTransitions: number;
   readonly s3: { readonly get: number; readonly put: number; readonly list: number };
 }
+
+/**
+ * State transitions a retried try adds to a child execution: the Choice that decides another try, the
+ * Pass that counts it, the Wait of its backoff and the inference Task again (CAI's state machine counts
+ * tries in the child's data, not with a Retry, so that throttled invocations are not counted as tries).
+ */
+export const TRANSITIONS_PER_RETRY = 4;
 
 /**
  * One line of a bill: what, how much of it, at what price.
@@ -390,7 +397,7 @@ export function billRecords(records: readonly PartitionRecord[], options: BillOp
     ephemeralMB: o.ephemeralMB,
     childWorkflow: o.childWorkflow,
     childExecutions: records.length,
-    childTransitions: records.length + retries,
+    childTransitions: records.length + retries * TRANSITIONS_PER_RETRY,
     childSeconds,
     parentTransitions: 3,
     s3: { get: s3.get + orch.get, put: s3.put + orch.put, list: s3.list + orch.list },

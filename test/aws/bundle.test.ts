@@ -223,9 +223,9 @@ test('unzipped packages run in a fresh node outside the repository: Initialize p
 
   // One partition alone, then an ItemBatcher batch of two: the second invocation is warm.
   const infer = await invokeFresh<InferenceResult>(inference.dir, 'handler', [
-    { task: planned.task, partition: byId.get('1'), retryCount: 0 },
-    { task: planned.task, items: [byId.get('2'), byId.get('3')], retryCount: 0 },
-    { task: planned.task, partition: { ...byId.get('4'), id: 'missing', key: 'missing.pt' }, retryCount: 0 },
+    { task: planned.task, partition: byId.get('1'), attempt: 1 },
+    { task: planned.task, items: [byId.get('2'), byId.get('3')], attempt: 1 },
+    { task: planned.task, partition: { ...byId.get('4'), id: 'missing', key: 'missing.pt' }, attempt: 1 },
   ]);
   assert.deepEqual(
     ok(infer.results[0]).partitions.map((p) => [p.id, p.status, p.items]),

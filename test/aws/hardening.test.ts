@@ -4,9 +4,6 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import type { Synthesized } from '../../src/engines/aws/app.js';
-import { handlerConfigFromEnv } from '../../src/engines/aws/config.js';
-import { createInferenceHandler } from '../../src/engines/aws/handlers/inference.js';
-import type { InferenceEvent } from '../../src/engines/aws/protocol.js';
 import type { JobSpecInput } from '../../src/job/spec.js';
 import { buildTrivial } from '../../src/model/zoo/trivial.js';
 import '../../src/storage/register.js';
@@ -14,8 +11,8 @@ import { S3Store } from '../../src/storage/s3-store.js';
 import { CAI_HANDLERS } from '../helpers/aws-offline/handlers.js';
 import { runOfflineExecution } from '../helpers/aws-offline/executor.js';
 import type { HandlerFactory, LambdaHandler } from '../helpers/aws-offline/lambda-service.js';
-import { StatesError } from '../helpers/aws-offline/paths.js';
 import { summaryOf } from './compare.js';
+import { recordAttempts, unknownOn } from './faults.js';
 import { DEPLOYMENT, startAwsFixture, synthTest, type AwsFixture } from './fixture.js';
 
 const initializeId = (synth: Synthesized) =>
@@ -123,28 +120,6 @@ test('FITS cutout files are planned as row ranges in Initialize, within its role
   assert.equal(summary.items, 10);
 });
 
-// A timeout or out-of-memory that reaches Step Functions unnamed, as AWS documents it may.
-const UNKNOWN_CAUSE =
-  'The cause could not be determined because Lambda did not return an error type. Returned payload: {"errorMessage":"2026-12-03T07:00:00.000Z 7f0c Task timed out after 900.00 seconds"}';
-
-/** Inference handlers that die with Lambda.Unknown on partition `id`, `times` times in all. */
-function unknownOn(id: string, times: number): Readonly<Record<string, HandlerFactory>> {
-  let left = times;
-  return {
-    ...CAI_HANDLERS,
-    'index.handler': (env) => {
-      const real = createInferenceHandler(handlerConfigFromEnv(env));
-      return (async (event: InferenceEvent, context) => {
-        if (event.partition?.id === id && left > 0) {
-          left--;
-          throw new StatesError('Lambda.Unknown', UNKNOWN_CAUSE);
-        }
-        return real(event, context);
-      }) as LambdaHandler;
-    },
-  };
-}
-
 test('Lambda.Unknown is retried as a crash: the partition completes on its second try', async () => {
   const result = await offline(single, fx.job('unknown-once'), unknownOn('2', 1));
   assert.equal(result.status, 'SUCCEEDED', `${result.error}: ${result.cause}`);
@@ -239,7 +214,29 @@ test('throttling slows the run instead of failing partitions: an account concurr
   assert.equal(result.status, 'SUCCEEDED', `${result.error}: ${result.cause}`);
   const throttled = result.invocations.filter((i) => i.error === 'Lambda.TooManyRequestsException');
   assert.ok(throttled.length > 0, 'some invocations were throttled');
-  const summary = await summaryOf(fx.store(`${DEPLOYMENT.output}/throttled`));
+  const out = fx.store(`${DEPLOYMENT.output}/throttled`);
+  const summary = await summaryOf(out);
   assert.equal(summary.partitions.completed, 5);
   assert.equal(summary.failures.length, 0);
+  // A throttled invocation never ran: each partition ran once, and its record says so.
+  assert.deepEqual(await recordAttempts(out), { 1: 1, 2: 1, 3: 1, 4: 1, 5: 1 });
+  assert.equal(summary.run.retries, 0);
+});
+
+test('throttling spends none of the tries: a partition throttled, then crashing twice, completes on its third', async () => {
+  const seen: number[] = [];
+  const result = await offline(single, fx.job('throttled-crash'), unknownOn('2', 2, seen), {
+    accountConcurrency: 1,
+    waitScale: 0.01,
+  });
+  assert.equal(result.status, 'SUCCEEDED', `${result.error}: ${result.cause}`);
+  assert.ok(
+    result.invocations.some((i) => i.error === 'Lambda.TooManyRequestsException'),
+    'some invocations were throttled',
+  );
+  // The handler is told the try it runs, counted by the child workflow: 1, 2, 3, never a throttle.
+  assert.deepEqual(seen, [1, 2, 3]);
+  const out = fx.store(`${DEPLOYMENT.output}/throttled-crash`);
+  assert.deepEqual(await recordAttempts(out), { 1: 1, 2: 3, 3: 1, 4: 1, 5: 1 });
+  assert.equal((await summaryOf(out)).run.retries, 2);
 });

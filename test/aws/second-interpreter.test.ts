@@ -7,7 +7,9 @@ import type { Synthesized } from '../../src/engines/aws/app.js';
 import '../../src/storage/register.js';
 import { runOfflineExecution } from '../helpers/aws-offline/executor.js';
 import { runWithSecondInterpreter } from '../helpers/aws-offline/second-interpreter.js';
+import type { HandlerFactory } from '../helpers/aws-offline/lambda-service.js';
 import { comparableSummary, predictionsOf, summaryOf } from './compare.js';
+import { recordAttempts, unknownOn } from './faults.js';
 import { DEPLOYMENT, startAwsFixture, synthTest, type AwsFixture } from './fixture.js';
 
 let fx: AwsFixture;
@@ -21,11 +23,17 @@ before(async () => {
 });
 after(() => fx?.s3.stop());
 
-const second = (synth: Synthesized, name: string, more = {}) =>
+const second = (
+  synth: Synthesized,
+  name: string,
+  more = {},
+  handlers?: Readonly<Record<string, HandlerFactory>>,
+) =>
   runWithSecondInterpreter({
     template: synth.templateFile,
     input: { job: fx.job(name, more) },
     s3Endpoint: fx.s3.endpoint,
+    ...(handlers ? { handlers } : {}),
   });
 
 test('aws-local-stepfunctions runs the definition to the same predictions and summary as the offline executor', async () => {
@@ -65,5 +73,28 @@ test("over the error budget: the Map's Catch reaches Summarize, the Choice fails
   assert.deepEqual(
     summary.failures.map((f) => [f.partition, f.error.code]),
     [['5', 'E_CORRUPT']],
+  );
+});
+
+test("the child's own try counter: a crash twice goes TryAgain, NextTry, Backoff, Infer, and the third try is recorded as 3", async () => {
+  const seen: number[] = [];
+  const result = await second(single, 'alsf-crash', {}, unknownOn('2', 2, seen));
+  assert.equal(result.status, 'SUCCEEDED', `${result.error}: ${result.cause}`);
+  assert.deepEqual(seen, [1, 2, 3], 'the intrinsics of NextTry counted the tries');
+  const out = fx.store(`${DEPLOYMENT.output}/alsf-crash`);
+  assert.deepEqual(await recordAttempts(out), { 1: 1, 2: 3, 3: 1, 4: 1, 5: 1 });
+  assert.equal((await summaryOf(out)).run.retries, 2);
+  // Past crashAttempts (3 by default) the child fails with the crash's own error, through PartitionFailed.
+  const always = await second(
+    single,
+    'alsf-crash-always',
+    { toleratedFailurePercentage: 20 },
+    unknownOn('2', 99),
+  );
+  assert.equal(always.status, 'SUCCEEDED', `${always.error}: ${always.cause}`);
+  const summary = await summaryOf(fx.store(`${DEPLOYMENT.output}/alsf-crash-always`));
+  assert.deepEqual(
+    summary.failures.map((f) => [f.partition, f.error.code, f.attempts]),
+    [['2', 'E_TIMEOUT', 3]],
   );
 });

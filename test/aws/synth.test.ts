@@ -10,7 +10,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { LAMBDA_BASE_IMAGE, synthesize, type Synthesized } from '../../src/engines/aws/app.js';
 import type { LambdaBundles } from '../../src/engines/aws/bundle.js';
 import { ENV } from '../../src/engines/aws/config.js';
-import { LAMBDA_SERVICE_ERRORS } from '../../src/engines/aws/lambda-errors.js';
+import { CRASH_ERRORS, LAMBDA_SERVICE_ERRORS } from '../../src/engines/aws/lambda-errors.js';
 import { isAllowed } from '../helpers/aws-offline/iam.js';
 import {
   loadSynthesizedTemplate,
@@ -291,7 +291,11 @@ test('the Distributed Map: manifest reader, concurrency and failure budget from 
     Parameters: { Bucket: 'cai-out', 'Prefix.$': '$.init.resultWriter.prefix' },
   });
   assert.equal(map.ItemBatcher, undefined, 'no ItemBatcher with one partition per invocation');
-  assert.deepEqual(map.ItemSelector, { 'partition.$': '$$.Map.Item.Value', 'task.$': '$.init.task' });
+  assert.deepEqual(map.ItemSelector, {
+    'partition.$': '$$.Map.Item.Value',
+    'task.$': '$.init.task',
+    try: { attempt: 1 },
+  });
   assert.deepEqual(map.Catch, [
     { ErrorEquals: ['States.ALL'], ResultPath: '$.mapError', Next: STATES.summarize },
   ]);
@@ -301,7 +305,7 @@ test('the Distributed Map: manifest reader, concurrency and failure budget from 
   assert.deepEqual(infer.Parameters, {
     'partition.$': '$.partition',
     'task.$': '$.task',
-    'retryCount.$': '$$.State.RetryCount',
+    'attempt.$': '$.try.attempt',
   });
   const retries = infer.Retry as Json[];
   // Throttling has a Retry of its own, first, long enough to ride out an account concurrency of 10
@@ -316,12 +320,30 @@ test('the Distributed Map: manifest reader, concurrency and failure budget from 
   assert.ok(Number(service.BackoffRate) > 1 && Number(service.MaxAttempts) >= 3);
   assert.equal(service.JitterStrategy, 'FULL');
   assert.ok(Number(service.MaxDelaySeconds) > 0);
-  const crash = retries.find((r) => (r.ErrorEquals as string[]).includes('Sandbox.Timedout'));
-  assert.equal(crash?.MaxAttempts, 2, 'crashAttempts 3 = 2 retries');
+  // The Retry is for failures in which the function never ran: tries are counted by a Catch loop.
+  assert.ok(!JSON.stringify(retries).includes('CaiRetryableError'));
+  assert.ok(!JSON.stringify(retries).includes('Sandbox.Timedout'));
+  const [caught] = infer.Catch as Json[];
+  assert.equal(caught.ResultPath, '$.failure');
   // Unhandled errors (timeouts, out of memory) may arrive as Lambda.Unknown; no Task sets TimeoutSeconds,
   // so States.Timeout cannot occur and is not listed.
-  assert.ok((crash?.ErrorEquals as string[]).includes('Lambda.Unknown'));
-  assert.ok(!JSON.stringify(retries).includes('States.Timeout'));
+  assert.deepEqual(caught.ErrorEquals, ['CaiRetryableError', ...Object.keys(CRASH_ERRORS)]);
+  assert.ok(!JSON.stringify(infer).includes('States.Timeout'));
+  const child = (mapState(plainTemplate).ItemProcessor as Json).States as States;
+  const choices = child[caught.Next as string].Choices as Json[];
+  assert.deepEqual(
+    choices.map((c) => (c.And as Json[])[1]),
+    [
+      { Variable: '$.try.attempt', NumericLessThan: 20 },
+      { Variable: '$.try.attempt', NumericLessThan: 3 },
+    ],
+    'retryable errors up to the schema limit (the handler applies maxAttempts), crashes up to crashAttempts 3',
+  );
+  assert.deepEqual(child[STATES.partitionFailed], {
+    Type: 'Fail',
+    ErrorPath: '$.failure.Error',
+    CausePath: '$.failure.Cause',
+  });
   // Initialize and Summarize ride out throttling and faults the same way.
   const states = plainTemplate.stateMachine.definition.States as States;
   for (const name of [STATES.initialize, STATES.summarize]) {
@@ -332,17 +354,26 @@ test('the Distributed Map: manifest reader, concurrency and failure budget from 
 
 test('with itemsPerBatch > 1 an ItemBatcher whose BatchInput is a JSONPath (task.$), not a literal', () => {
   const map = mapState(batchedTemplate);
-  assert.deepEqual(map.ItemBatcher, { MaxItemsPerBatch: 4, BatchInput: { 'task.$': '$.init.task' } });
+  assert.deepEqual(map.ItemBatcher, {
+    MaxItemsPerBatch: 4,
+    BatchInput: { 'task.$': '$.init.task', try: { attempt: 1 } },
+  });
   assert.equal(map.ItemSelector, undefined);
   assert.deepEqual(inferState(batchedTemplate).Parameters, {
     'items.$': '$.Items',
     'task.$': '$.BatchInput.task',
-    'retryCount.$': '$$.State.RetryCount',
+    'attempt.$': '$.BatchInput.try.attempt',
   });
-  const crash = (inferState(batchedTemplate).Retry as Json[]).find((r) =>
-    (r.ErrorEquals as string[]).includes('Sandbox.Timedout'),
+  const child = (map.ItemProcessor as Json).States as States;
+  assert.deepEqual(child[STATES.nextTry].ResultPath, '$.BatchInput.try');
+  assert.deepEqual(
+    (child[STATES.tryAgain].Choices as Json[]).map((c) => (c.And as Json[])[1]),
+    [
+      { Variable: '$.BatchInput.try.attempt', NumericLessThan: 20 },
+      { Variable: '$.BatchInput.try.attempt', NumericLessThan: 2 },
+    ],
+    'crashAttempts 2',
   );
-  assert.equal(crash?.MaxAttempts, 1, 'crashAttempts 2 = 1 retry');
   // With one crash attempt there is no crash retry at all.
   const once = new CaiStack(new App(), 'CaiOnce', {
     params: parseStackParams({ ...DEPLOYMENT, crashAttempts: 1 }),

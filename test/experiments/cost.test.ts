@@ -8,6 +8,7 @@ import {
   SEEDS_COST_VARIANT,
   seedsComparison,
   seedsFormulaCost,
+  TRANSITIONS_PER_RETRY,
   usageForPartitions,
 } from '../../src/experiments/cost.js';
 import { PRICES } from '../../src/experiments/prices.js';
@@ -115,7 +116,8 @@ test('ephemeral storage above 512 MB, Express children and retries are billed', 
 
   const retried = billRecords([makeRecord({ partition: '1', attempt: 3 })]);
   assert.equal(item(retried, 'Lambda requests')[0].quantity, 3);
-  assert.equal(item(retried, 'Step Functions')[0].quantity, 3 + 1 + 3);
+  // 3 parent transitions, the child's start, its first Task, and TryAgain, NextTry, Backoff, Infer a retry.
+  assert.equal(item(retried, 'Step Functions')[0].quantity, 3 + 1 + 1 + 2 * TRANSITIONS_PER_RETRY);
   assert.match(retried.notes.join('\n'), /2 earlier attempts/);
 });
 

@@ -55,8 +55,11 @@ export interface InferenceEvent {
   readonly task: MapTask;
   readonly partition?: PlannedPartition;
   readonly items?: readonly PlannedPartition[];
-  /** `$$.State.RetryCount`: how many times Step Functions has retried this invocation. */
-  readonly retryCount: number;
+  /**
+   * Which try of these partitions this is, 1 for the first: counted by the child workflow itself, so
+   * throttled invocations (in which the function never ran) are not counted.
+   */
+  readonly attempt: number;
 }
 
 /** What an inference invocation returns (the Map's per-item output: small on purpose). */

@@ -23,10 +23,19 @@ export const STATES = Object.freeze({
   done: 'Done',
   failed: 'JobFailed',
   summarizeFailed: 'SummarizeFailed',
+  tryAgain: 'TryAgain',
+  nextTry: 'NextTry',
+  backoff: 'Backoff',
+  partitionFailed: 'PartitionFailed',
 } as const);
 
 /** The most tries a job may ask for (the job schema's `maxAttempts` limit). */
 const MAX_JOB_ATTEMPTS = 20;
+
+/** The longest wait after try n failed, seconds, indexed by n: 2 s, doubling, capped at a minute. */
+const BACKOFF_SECONDS = Array.from({ length: MAX_JOB_ATTEMPTS + 1 }, (_, n) =>
+  Math.min(60, Math.max(2, 2 ** n)),
+);
 
 // The Map's ItemReader and ResultWriter bring their own IAM statements for the whole bucket; these
 // subclasses hand the state machine's role exactly the statements given instead (the output prefix).
@@ -106,10 +115,11 @@ function invoke(
 
 /**
  * CAI's state machine: Initialize (plan, manifest) -> a Distributed Map over the manifest whose children
- * invoke the inference function (retried on Lambda throttling and service errors, on the worker's
- * retryable failures while the job allows, and on crashes and timeouts), with the job's concurrency and
- * tolerated failure percentage, results exported to S3 -> Summarize, which also runs when the Map failed
- * -> succeed or fail on the summary's status.
+ * invoke the inference function (a Retry rides out Lambda throttling and service errors; a Catch loop
+ * that counts attempts tries again on the worker's retryable failures while the job allows, and on
+ * crashes and timeouts up to crashAttempts), with the job's concurrency and tolerated failure count,
+ * results exported to S3 -> Summarize, which also runs when the Map failed -> succeed or fail on the
+ * summary's status.
  *
  * @example const definition = buildDefinition(stack, parts); new sfn.StateMachine(stack, 'Jobs', { definitionBody: sfn.DefinitionBody.fromChainable(definition) });
  */
@@ -127,6 +137,11 @@ export function buildDefinition(scope: Construct, parts: DefinitionParts): sfn.I
   );
 
   const batched = parts.itemsPerBatch > 1;
+  // The attempt is counted in the child's own data, not read from `$$.State.RetryCount`: that count
+  // includes the throttling and service-error retries, in which the function never ran, so a partition
+  // throttled ten times would be recorded as its tenth attempt and have spent the job's maxAttempts.
+  const tryAt = batched ? '$.BatchInput.try' : '$.try';
+  const attemptAt = `${tryAt}.attempt`;
   const infer = invoke(
     scope,
     STATES.infer,
@@ -135,33 +150,52 @@ export function buildDefinition(scope: Construct, parts: DefinitionParts): sfn.I
       ? {
           items: sfn.JsonPath.listAt('$.Items'),
           task: sfn.JsonPath.objectAt('$.BatchInput.task'),
-          retryCount: sfn.JsonPath.numberAt('$$.State.RetryCount'),
+          attempt: sfn.JsonPath.numberAt(attemptAt),
         }
       : {
           partition: sfn.JsonPath.objectAt('$.partition'),
           task: sfn.JsonPath.objectAt('$.task'),
-          retryCount: sfn.JsonPath.numberAt('$$.State.RetryCount'),
+          attempt: sfn.JsonPath.numberAt(attemptAt),
         },
   );
-  // The handler stops asking for retries once the job's maxAttempts are spent; this cap only bounds it.
-  infer.addRetry({
-    errors: [LAMBDA_ERRORS.retryable],
-    interval: Duration.seconds(1),
-    backoffRate: 2,
-    maxAttempts: MAX_JOB_ATTEMPTS - 1,
-    maxDelay: Duration.seconds(60),
-    jitterStrategy: sfn.JitterType.FULL,
+  // A failed try comes back here: another try after a jittered, capped backoff while the error allows
+  // one (the handler stops asking for retries once the job's maxAttempts are spent; MAX_JOB_ATTEMPTS
+  // only bounds it), else the child fails with the try's own error and cause, as an uncaught error would.
+  const crashes = parts.crashAttempts > 1 ? Object.keys(CRASH_ERRORS) : [];
+  const giveUp = new sfn.Fail(scope, STATES.partitionFailed, {
+    errorPath: sfn.JsonPath.stringAt('$.failure.Error'),
+    causePath: sfn.JsonPath.stringAt('$.failure.Cause'),
   });
-  if (parts.crashAttempts > 1) {
-    infer.addRetry({
-      errors: Object.keys(CRASH_ERRORS),
-      interval: Duration.seconds(2),
-      backoffRate: 2,
-      maxAttempts: parts.crashAttempts - 1,
-      maxDelay: Duration.seconds(60),
-      jitterStrategy: sfn.JitterType.FULL,
-    });
+  const nextTry = new sfn.Pass(scope, STATES.nextTry, {
+    parameters: {
+      'attempt.$': `States.MathAdd(${attemptAt}, 1)`,
+      // Full jitter: 1 s up to BACKOFF_SECONDS[attempt], so a thousand children do not retry in lockstep.
+      'wait.$': `States.MathRandom(1, States.ArrayGetItem(States.Array(${BACKOFF_SECONDS.join(', ')}), ${attemptAt}))`,
+    },
+    resultPath: tryAt,
+  });
+  nextTry
+    .next(new sfn.Wait(scope, STATES.backoff, { time: sfn.WaitTime.secondsPath(`${tryAt}.wait`) }))
+    .next(infer);
+  const again = new sfn.Choice(scope, STATES.tryAgain)
+    .when(
+      sfn.Condition.and(
+        sfn.Condition.stringEquals('$.failure.Error', LAMBDA_ERRORS.retryable),
+        sfn.Condition.numberLessThan(attemptAt, MAX_JOB_ATTEMPTS),
+      ),
+      nextTry,
+    )
+    .otherwise(giveUp);
+  if (crashes.length) {
+    again.when(
+      sfn.Condition.and(
+        sfn.Condition.or(...crashes.map((e) => sfn.Condition.stringEquals('$.failure.Error', e))),
+        sfn.Condition.numberLessThan(attemptAt, parts.crashAttempts),
+      ),
+      nextTry,
+    );
   }
+  infer.addCatch(again, { errors: [LAMBDA_ERRORS.retryable, ...crashes], resultPath: '$.failure' });
 
   const map = new sfn.DistributedMap(scope, STATES.map, {
     itemReader: new ScopedJsonItemReader(
@@ -174,13 +208,14 @@ export function buildDefinition(scope: Construct, parts: DefinitionParts): sfn.I
             maxItemsPerBatch: parts.itemsPerBatch,
             // aws-cdk-lib renders BatchInput verbatim (no `.$` suffixing as for ItemSelector), so a
             // JsonPath token here would reach the children as the literal string "$.init.task".
-            batchInput: { 'task.$': '$.init.task' },
+            batchInput: { 'task.$': '$.init.task', try: { attempt: 1 } },
           }),
         }
       : {
           itemSelector: {
             partition: sfn.JsonPath.objectAt('$$.Map.Item.Value'),
             task: sfn.JsonPath.objectAt('$.init.task'),
+            try: { attempt: 1 },
           },
         }),
     maxConcurrencyPath: sfn.JsonPath.stringAt('$.init.maxConcurrency'),

@@ -80,6 +80,8 @@ const FIELDS: Readonly<Record<string, readonly string[]>> = {
   Choice: ['Choices', 'Default', 'InputPath', 'OutputPath'],
   Succeed: ['InputPath', 'OutputPath'],
   Fail: ['Error', 'Cause', 'ErrorPath', 'CausePath'],
+  Pass: ['Parameters', 'Result', 'ResultPath', 'OutputPath', 'InputPath'],
+  Wait: ['Seconds', 'SecondsPath', 'InputPath', 'OutputPath'],
 };
 const COMMON = ['Type', 'Next', 'End', 'Comment', 'QueryLanguage'];
 
@@ -151,6 +153,12 @@ function evaluateChoice(rule: Record<string, unknown>, data: unknown, context: C
   const value = readPath(variable, data, context);
   if ('StringEquals' in rule) return value === rule.StringEquals;
   if ('NumericEquals' in rule) return value === rule.NumericEquals;
+  const numeric = (bound: unknown, test: (v: number, b: number) => boolean) =>
+    typeof value === 'number' && typeof bound === 'number' && test(value, bound);
+  if ('NumericLessThan' in rule) return numeric(rule.NumericLessThan, (v, b) => v < b);
+  if ('NumericLessThanEquals' in rule) return numeric(rule.NumericLessThanEquals, (v, b) => v <= b);
+  if ('NumericGreaterThan' in rule) return numeric(rule.NumericGreaterThan, (v, b) => v > b);
+  if ('NumericGreaterThanEquals' in rule) return numeric(rule.NumericGreaterThanEquals, (v, b) => v >= b);
   if ('BooleanEquals' in rule) return value === rule.BooleanEquals;
   throw new StatesError(
     'States.Runtime',
@@ -190,8 +198,9 @@ async function runTask(
 
 /**
  * Runs states from `StartAt` to a terminal state and returns the final output, or throws the
- * {@link StatesError} the execution fails with. Input and output processing (InputPath, Parameters,
- * ResultSelector, ResultPath, OutputPath), Retry (per-retrier attempts, backoff, MaxDelaySeconds, full
+ * {@link StatesError} the execution fails with. Task, Map, Choice, Pass, Wait, Succeed and Fail states;
+ * input and output processing (InputPath, Parameters with intrinsic functions, ResultSelector,
+ * ResultPath, OutputPath), Retry (per-retrier attempts, backoff, MaxDelaySeconds, full
  * jitter, `$$.State.RetryCount`) and Catch follow the Amazon States Language; data over 256 KiB fails
  * with `States.DataLimitExceeded`.
  *
@@ -241,6 +250,36 @@ export async function runStates(
         state.OutputPath === undefined ? effective : readPath(String(state.OutputPath), effective, context);
       services.onState?.({ name, type: state.Type, phase: 'exited' });
       name = next;
+      continue;
+    }
+
+    if (state.Type === 'Pass' || state.Type === 'Wait') {
+      let placed: unknown = effective;
+      if (state.Type === 'Pass') {
+        context.State = { Name: name, EnteredTime: new Date().toISOString(), RetryCount: 0 };
+        const result =
+          state.Parameters !== undefined
+            ? evaluateTemplate(state.Parameters, effective, context, services.random)
+            : 'Result' in state
+              ? state.Result
+              : effective;
+        delete context.State;
+        placed = applyResultPath(state.ResultPath as string | null | undefined, raw, result);
+      } else {
+        const seconds = state.SecondsPath
+          ? readPath(String(state.SecondsPath), effective, context)
+          : state.Seconds;
+        if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < 0) {
+          throw new StatesError(
+            'States.Runtime',
+            `state "${name}": ${JSON.stringify(seconds)} is not a wait in seconds`,
+          );
+        }
+        await services.sleep(seconds * 1000 * services.waitScale);
+      }
+      data = state.OutputPath === undefined ? placed : readPath(String(state.OutputPath), placed, context);
+      services.onState?.({ name, type: state.Type, phase: 'exited' });
+      name = state.End === true ? undefined : (state.Next as string | undefined);
       continue;
     }
 

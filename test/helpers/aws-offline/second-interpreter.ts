@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { ChildExecutionResult, MapRunManifest } from '../../../src/engines/aws/map-results.js';
 import { S3Store } from '../../../src/storage/s3-store.js';
 import { CAI_HANDLERS } from './handlers.js';
-import { OfflineLambdaService } from './lambda-service.js';
+import { OfflineLambdaService, type HandlerFactory } from './lambda-service.js';
 import { StatesError } from './paths.js';
 import { loadSynthesizedTemplate } from './template.js';
 
@@ -51,7 +51,8 @@ const MAP_RESOURCE = 'arn:aws:states:::cai:distributedMap';
  * Runs a synthesized CAI template's definition with aws-local-stepfunctions: Lambda Tasks invoke CAI's
  * real handlers (in process, as the template configures them), S3 is the server at `s3Endpoint`.
  * Limits of the interpreter, not of the definition: `$$.State.RetryCount` is always 0 (it has no
- * per-retry context), and retry waits are 0 ms.
+ * per-retry context; CAI's children count their attempts in their own data), and retry and Wait state
+ * waits are 0 ms.
  *
  * @example const r = await runWithSecondInterpreter({ template, input: { job }, s3Endpoint });
  */
@@ -59,11 +60,13 @@ export async function runWithSecondInterpreter(options: {
   template: string;
   input: unknown;
   s3Endpoint: string;
+  /** The functions' handlers by handler name (CAI's own unless a test injects faults). */
+  handlers?: Readonly<Record<string, HandlerFactory>>;
 }): Promise<SecondInterpreterResult> {
   polyfillWithResolvers();
   const { StateMachine } = await import('aws-local-stepfunctions');
   const template = await loadSynthesizedTemplate(options.template);
-  const lambda = new OfflineLambdaService(template.functions, CAI_HANDLERS);
+  const lambda = new OfflineLambdaService(template.functions, options.handlers ?? CAI_HANDLERS);
   const definition = structuredClone(template.stateMachine.definition) as { States: Record<string, State> };
   const states: string[] = [];
   const store = (bucket: string) => new S3Store(`s3://${bucket}`, { s3Endpoint: options.s3Endpoint });
@@ -98,6 +101,13 @@ export async function runWithSecondInterpreter(options: {
     Object.fromEntries(
       Object.entries(all)
         .filter(([, s]) => s.Retry)
+        .map(([n]) => [n, 0]),
+    );
+
+  const zeroWaits = (all: Record<string, State>) =>
+    Object.fromEntries(
+      Object.entries(all)
+        .filter(([, s]) => s.Type === 'Wait')
         .map(([n]) => [n, 0]),
     );
 
@@ -204,6 +214,7 @@ export async function runWithSecondInterpreter(options: {
             overrides: {
               taskResourceLocalHandlers: lambdaHandlers(processor.States),
               retryIntervalOverrides: zeroRetries(processor.States),
+              waitTimeOverrides: zeroWaits(processor.States),
             },
             context: { ...context, State: { RetryCount: 0 } } as never,
           }).result;

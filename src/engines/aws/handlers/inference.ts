@@ -50,8 +50,8 @@ async function isDone(
  * same `runPartition` as the local engine, unless its record already exists (resume). Its record gets
  * the invocation's Lambda facts (memory, billed duration, cold start) in the same atomic write. When a
  * partition fails, the others still run, then the invocation throws: `CaiRetryableError` while the job's
- * `maxAttempts` allow another try of a transient error (Step Functions' Retry sends the batch again, and
- * the finished partitions are skipped), `CaiPartitionError` otherwise (counted by the Map's
+ * `maxAttempts` allow another try of a transient error (the child workflow sends the batch again with the
+ * next attempt number, and the finished partitions are skipped), `CaiPartitionError` otherwise (counted by the Map's
  * ToleratedFailurePercentage).
  *
  * @example export const handler = createInferenceHandler(handlerConfigFromEnv(process.env));
@@ -91,7 +91,7 @@ export function createInferenceHandler(
     const { task } = event;
     checkJobScope(task.job, config);
     const partitions = event.items ?? (event.partition ? [event.partition] : []);
-    const attempt = event.retryCount + 1;
+    const { attempt } = event;
     const memoryMb =
       Number(context.memoryLimitInMB) ||
       Number(process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE) ||
