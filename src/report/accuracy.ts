@@ -159,14 +159,22 @@ export function qualityTable(summary?: Readonly<Record<string, unknown>>): Table
         ],
       ],
     };
-  if (m.kind === 'classification')
+  if (m.kind === 'classification') {
+    // Labels that are no class of the model are left out of the scores: say how many, where the scores are.
+    const outside = typeof m.not_a_class === 'number' && m.not_a_class > 0 ? m.not_a_class : 0;
     return {
       title: 'How good (every labelled item)',
-      columns: ['Items', 'Accuracy', 'Top-5 accuracy'],
+      columns: ['Items', 'Accuracy', 'Top-5 accuracy', ...(outside ? ['Label not a class (left out)'] : [])],
       rows: [
-        [num(m.n as number), `${f((m.accuracy as number) * 100, 2)}%`, `${f((m.top5 as number) * 100, 2)}%`],
+        [
+          num(m.n as number),
+          `${f((m.accuracy as number) * 100, 2)}%`,
+          `${f((m.top5 as number) * 100, 2)}%`,
+          ...(outside ? [num(outside)] : []),
+        ],
       ],
     };
+  }
   return undefined;
 }
 

@@ -1,7 +1,7 @@
 import { isClassIndex } from '../summarize/metrics.js';
 import { outputColumn } from '../summarize/read-predictions.js';
 import { spreadPredictionFiles } from './prediction-files.js';
-import { escapeHtml, htmlTable, num } from './table.js';
+import { escapeHtml, htmlTable, num, type Table } from './table.js';
 
 /** True class against predicted class (the highest score) over every labelled item of a run. */
 export interface Confusion {
@@ -160,6 +160,31 @@ function matrixTable(c: Confusion, stats: readonly ClassStats[]): string {
 }
 
 /**
+ * The `top` commonest mistakes as a table (true class, predicted class, items, share of the true class),
+ * for the report and for the terminal.
+ *
+ * @example console.log(textTable(mostConfusedTable(await confusionCounts('out'), 5)));
+ */
+export function mostConfusedTable(
+  c: Confusion,
+  top: number,
+  stats: readonly ClassStats[] = classStats(c),
+): Table {
+  const pairs = mostConfused(c, top);
+  return {
+    title: `Most confused classes (the ${pairs.length} commonest mistakes; ${num(c.items)} items, ${c.classes} classes)${sampleNote(c)}`,
+    columns: ['True class', 'Predicted as', 'Items', 'Share of true class'],
+    rows: pairs.map((p) => [
+      String(p.truth),
+      String(p.predicted),
+      num(p.count),
+      pct(p.count / stats[p.truth].items),
+    ]),
+    leftAlign: [],
+  };
+}
+
+/**
  * "How good" for classes: the confusion matrix up to {@link MATRIX_MAX_CLASSES} classes, above that the
  * most confused pairs and the classes with the lowest F1 (precision and recall).
  *
@@ -173,18 +198,7 @@ export function confusionSection(c: Confusion, top = 10): string {
       : '';
   if (c.classes <= MATRIX_MAX_CLASSES)
     return `<div class="confusion-summary" id="confusion">${matrixTable(c, stats)}${note}</div>`;
-  const pairs = mostConfused(c, top);
-  const pairTable = htmlTable({
-    title: `Most confused classes (the ${pairs.length} commonest mistakes; ${num(c.items)} items, ${c.classes} classes)${sampleNote(c)}`,
-    columns: ['True class', 'Predicted as', 'Items', 'Share of true class'],
-    rows: pairs.map((p) => [
-      String(p.truth),
-      String(p.predicted),
-      num(p.count),
-      pct(p.count / stats[p.truth].items),
-    ]),
-    leftAlign: [],
-  });
+  const pairTable = htmlTable(mostConfusedTable(c, top, stats));
   const worst = stats
     .filter((s) => s.items > 0)
     .sort((a, b) => a.f1 - b.f1 || b.items - a.items || a.cls - b.cls)

@@ -4,7 +4,7 @@ import { billRecords, type BillOptions } from '../experiments/cost.js';
 import { PRICES } from '../experiments/prices.js';
 import type { PartitionRecord } from '../worker/record.js';
 import { accuracyFigures, qualityTable, regressionSample, speedTable } from './accuracy.js';
-import { confusionCounts, confusionSection } from './confusion.js';
+import { confusionCounts, confusionSection, mostConfusedTable } from './confusion.js';
 import { runFigures, sweepFigures, type Figure } from './figures.js';
 import { loadOutput, type LoadedOutput } from './load.js';
 import { pngFont, renderSvg, svgToPng } from './render.js';
@@ -26,7 +26,15 @@ export interface ReportResult {
   }[];
   /** Problems worth telling the user (e.g. no font for PNG text). */
   readonly warnings: readonly string[];
+  /**
+   * What the page opens with, for the terminal too: how good (the metrics, and the commonest mistakes
+   * of a classifier) and how fast. Empty for a sweep.
+   */
+  readonly headline: readonly Table[];
 }
+
+/** Mistakes a terminal shows of a classifier: the page shows the matrix or ten. */
+const TERMINAL_MISTAKES = 5;
 
 /** Makes the ids of one inline SVG unique in the page, so clip paths of two charts cannot collide. */
 function scopeSvgIds(svg: string, prefix: string): string {
@@ -165,6 +173,7 @@ async function body(
   out: LoadedOutput,
   options: BillOptions,
   written: ReportResult['figures'][number][],
+  headline: Table[],
 ): Promise<string> {
   const when = new Date().toISOString();
   const head = `<h1>CAI report</h1><p>Output folder <code>${escapeHtml(out.dir)}</code>, generated ${when}.</p>`;
@@ -193,6 +202,8 @@ async function body(
   );
   const quality = qualityTable(summary);
   const speed = speedTable(summary);
+  const mistakes = confusion && mostConfusedTable(confusion, TERMINAL_MISTAKES);
+  for (const t of [quality, mistakes?.rows.length ? mistakes : undefined, speed]) if (t) headline.push(t);
   const top = [
     quality && htmlTable(quality),
     confusion && confusionSection(confusion),
@@ -235,15 +246,16 @@ export async function writeReport(outputDir: string, options: BillOptions = {}):
   const out = await loadOutput(outputDir);
   const figures: ReportResult['figures'][number][] = [];
   const warnings: string[] = [];
+  const headline: Table[] = [];
   if (!pngFont())
     warnings.push('no DejaVu font found: PNG text may be missing (apt-get install fonts-dejavu-core)');
   const html = page(
     `CAI report: ${path.basename(path.resolve(outputDir))}`,
-    await body(out, options, figures),
+    await body(out, options, figures, headline),
   );
   const file = path.join(outputDir, 'report.html');
   await writeFile(file, html);
   if (out.kind === 'sweep')
     await writeFile(path.join(outputDir, 'result_stats.csv'), resultStatsCsv(out.rows));
-  return { html: file, figures, warnings };
+  return { html: file, figures, warnings, headline };
 }

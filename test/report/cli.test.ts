@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Command } from 'commander';
@@ -101,6 +103,25 @@ test('cai estimate calibrates from a real local run and names the cheapest and f
     cai('estimate'),
     (e: unknown) => e instanceof CaiError && /--calibration/.test(e.object),
   );
+});
+
+test('cai report of a run opens with how good and how fast, as the page does', async () => {
+  const { dir } = await runOutput();
+  const summary = JSON.parse(await readFile(path.join(dir, 'summary.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
+  const text = await cai('report', dir);
+  const lines = text.split('\n');
+  assert.equal(lines[0], 'How good (every labelled item)');
+  const header = lines[1].trim().split(/\s{2,}/);
+  const values = lines[3].trim().split(/\s{2,}/);
+  const nmad = values[header.indexOf('NMAD')];
+  const metrics = summary.metrics as { nmad: number; n: number };
+  assert.equal(Number(nmad), Number(metrics.nmad.toFixed(5)));
+  assert.equal(values[0], metrics.n.toLocaleString('en-US'));
+  assert.ok(text.indexOf('How fast (this run)') > text.indexOf('How good'));
+  assert.ok(text.indexOf('wrote ') > text.indexOf('How fast'), 'the figures list comes after');
 });
 
 test('cai report writes report.html and lists the figures', async () => {

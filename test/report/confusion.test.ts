@@ -77,6 +77,17 @@ test('report of a 5-class run: the confusion matrix under "How good", every cell
   assert.ok(Math.abs(Number(diag![1]) - (expected.get('0,0') ?? 0) / items0) < 1e-3);
   assert.match(html, new RegExp(`${outside} labelled items have a label that is not a class of the model`));
   assert.doesNotMatch(html, /a sample of/);
+  // The quality table counts the labels it left out, and the terminal's headline has the commonest mistakes.
+  assert.deepEqual(tableRows(html, 'How good')[0].slice(-1), [String(outside)]);
+  const [quality, mistakes, speed] = run.report.headline;
+  assert.equal(quality.columns.at(-1), 'Label not a class (left out)');
+  assert.match(mistakes.title ?? '', /^Most confused classes/);
+  assert.deepEqual(mistakes.rows[0].slice(0, 3), [
+    ...worst.map(String),
+    String(expected.get(worst.join(','))),
+  ]);
+  assert.ok(mistakes.rows.length <= 5);
+  assert.match(speed.title ?? '', /How fast/);
 
   // A run too large to read whole is counted over a sample, and the page says so.
   const all = await confusionCounts(run.dir);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { CaiError, ErrorCodes } from '../../errors.js';
 import { writeReport } from '../../report/report.js';
+import { textTable } from '../../report/table.js';
 
 /**
  * Registers `cai report <output>`: writes `report.html` (figures inline, tables, cost) and
@@ -27,6 +28,7 @@ export function registerReportCommand(
         return;
       }
       const lines = [
+        ...result.headline.flatMap((t) => [textTable(t), '']),
         `wrote ${result.html}`,
         ...result.figures.map((f) => `  ${f.id}: ${f.marks} points, ${f.svg}, ${f.png}`),
         ...result.warnings.map((w) => `warning: ${w}`),
