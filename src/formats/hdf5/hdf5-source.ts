@@ -22,7 +22,8 @@ interface Opened {
   readonly file: Hdf5File;
   readonly local: LocalFile;
   readonly layout: ArrayLayout;
-  close(): Promise<void>;
+  /** Closes the file; a downloaded copy is kept for the next partition unless `reusable` is false. */
+  close(reusable?: boolean): Promise<void>;
 }
 
 async function openObject(store: Store, key: string, job: ArraySourceFields): Promise<Opened> {
@@ -33,10 +34,11 @@ async function openObject(store: Store, key: string, job: ArraySourceFields): Pr
     file = await openHdf5(local.path, source);
     const layout = chooseArrays(file.arrays, job, source);
     const f = file;
-    return { file: f, local, layout, close: async () => (f.close(), local.dispose()) };
+    return { file: f, local, layout, close: async (reusable) => (f.close(), local.dispose(reusable)) };
   } catch (err) {
     file?.close();
-    await local.dispose();
+    // An object that cannot be read as asked is not kept for the next partition.
+    await local.dispose(false);
     throw err;
   }
 }
@@ -52,7 +54,7 @@ const planFiles = (objects: readonly ObjectInfo[]): PlannedPartition[] =>
  * or row ranges of `partitionItems` / about `partitionBytes` rows, rounded up to whole chunks. Batches are
  * hyperslabs of batch rows, so memory stays near a batch; HWC uint8 images go through the image
  * preprocessing when the job asks for any. Objects in S3 are downloaded by ranges to a temporary file,
- * removed once read.
+ * which the next partition of the same object in this process reads again (see `localFile`).
  *
  * @example await runJob(parseJobSpec({ input: 'Galaxy10_DECals.h5', model: 'm.onnx', output: 'out', datasets: { image: 'images' }, label: 'ans' }))
  */
@@ -91,7 +93,7 @@ export const hdf5Files: StoreSourceKind<ArraySourceFields> = Object.freeze({
         job,
         source: store.describe(partition.key),
         stats,
-        // A downloaded copy counts the bytes fetched; a file read in place, the rows read.
+        // A download counts the bytes fetched; a file read in place (or a kept copy), the rows read.
         countRows: !opened.local.copied,
         close: opened.close,
       });
