@@ -28,7 +28,7 @@ export {
 export { loadJob, parseInputMapping } from './job/load.js';
 export { runJob, type RunOptions } from './run/run.js';
 export { planPartitions, partitionId, type PlannedPartition } from './plan/plan.js';
-export { naturalCompare } from './plan/natural-sort.js';
+export { naturalCompare } from './storage/natural-sort.js';
 export { FileStore } from './storage/file-store.js';
 export { openStore, openParent, registerStore, type StoreOptions } from './storage/open.js';
 export type { ObjectInfo, Store } from './storage/store.js';
