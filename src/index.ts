@@ -40,7 +40,7 @@ export { runPartition, outputKeys, type PartitionTask } from './worker/run-parti
 export type { PartitionRecord, PartitionFailure, PartitionOutcome, StageTimings } from './worker/record.js';
 export { runLocalMap, localEngine, type LocalEngineOptions } from './engines/local/engine.js';
 export { slurmEngine, type SlurmEngineOptions } from './engines/slurm/engine.js';
-export { SlurmOptionsSchema, type SlurmOptions, type SlurmOptionsInput } from './engines/slurm/options.js';
+export { SlurmOptionsSchema, type SlurmOptions, type SlurmOptionsInput } from './job/slurm-options.js';
 export {
   runMap,
   type Attempt,
