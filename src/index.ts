@@ -50,8 +50,10 @@ export {
   type MapOptions,
 } from './engines/map.js';
 export { engineFor, registerEngine, type EngineFactory } from './engines/registry.js';
-export { budgetExceeded, toleratedFailures, PERMANENT_ERRORS } from './engines/policy.js';
-export type { EngineEvent, MapResult } from './engines/events.js';
+export { PERMANENT_ERRORS } from './engines/policy.js';
+export { budgetExceeded, toleratedFailures } from './job/budget.js';
+export type { EngineEvent } from './engines/events.js';
+export type { MapResult } from './summarize/map-result.js';
 export { summarize, resultStatsCsv, type JobSummary, type RunStats } from './summarize/summarize.js';
 export { regressionMetrics, classificationMetrics, type Metrics } from './summarize/metrics.js';
 export { makeDemo, type Demo, type DemoOptions } from './demo/demo.js';

@@ -1,5 +1,5 @@
-import type { MapResult } from '../engines/events.js';
-import { budgetExceeded } from '../engines/policy.js';
+import { budgetExceeded } from '../job/budget.js';
+import type { MapResult } from './map-result.js';
 import type { PredictionFormat } from '../formats/predictions/writers.js';
 import type { PlannedPartition } from '../plan/plan.js';
 import type { Store } from '../storage/store.js';
