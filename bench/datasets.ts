@@ -5,7 +5,7 @@ import path from 'node:path';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import sharp from 'sharp';
 import { makeGalaxies } from '../src/demo/galaxies.js';
-import { Random } from '../src/demo/random.js';
+import { Random } from '../src/tensor/random.js';
 import { encodePtDataset } from '../src/formats/writers/pt-writer.js';
 import { naturalCompare } from '../src/storage/natural-sort.js';
 
