@@ -5,9 +5,9 @@ import path from 'node:path';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import sharp from 'sharp';
 import { makeGalaxies } from '../src/demo/galaxies.js';
-import { Random } from '../src/demo/random.js';
+import { Random } from '../src/tensor/random.js';
 import { encodePtDataset } from '../src/formats/writers/pt-writer.js';
-import { naturalCompare } from '../src/plan/natural-sort.js';
+import { naturalCompare } from '../src/storage/natural-sort.js';
 
 /** Galaxies per partition of the seeds' 25 MB partitions. */
 export const SEEDS_25MB_ITEMS = 1278;

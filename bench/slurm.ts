@@ -10,7 +10,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { makeDemo } from '../src/demo/demo.js';
-import { resolveSlurmOptions } from '../src/engines/slurm/options.js';
+import { resolveSlurmOptions } from '../src/job/slurm-options.js';
 import type { SlurmState } from '../src/engines/slurm/rounds.js';
 import { runJob } from '../src/run/run.js';
 import type { JobSpec } from '../src/job/spec.js';

@@ -28,7 +28,7 @@ export {
 export { loadJob, parseInputMapping } from './job/load.js';
 export { runJob, type RunOptions } from './run/run.js';
 export { planPartitions, partitionId, type PlannedPartition } from './plan/plan.js';
-export { naturalCompare } from './plan/natural-sort.js';
+export { naturalCompare } from './storage/natural-sort.js';
 export { FileStore } from './storage/file-store.js';
 export { openStore, openParent, registerStore, type StoreOptions } from './storage/open.js';
 export type { ObjectInfo, Store } from './storage/store.js';
@@ -40,7 +40,7 @@ export { runPartition, outputKeys, type PartitionTask } from './worker/run-parti
 export type { PartitionRecord, PartitionFailure, PartitionOutcome, StageTimings } from './worker/record.js';
 export { runLocalMap, localEngine, type LocalEngineOptions } from './engines/local/engine.js';
 export { slurmEngine, type SlurmEngineOptions } from './engines/slurm/engine.js';
-export { SlurmOptionsSchema, type SlurmOptions, type SlurmOptionsInput } from './engines/slurm/options.js';
+export { SlurmOptionsSchema, type SlurmOptions, type SlurmOptionsInput } from './job/slurm-options.js';
 export {
   runMap,
   type Attempt,
@@ -50,8 +50,10 @@ export {
   type MapOptions,
 } from './engines/map.js';
 export { engineFor, registerEngine, type EngineFactory } from './engines/registry.js';
-export { budgetExceeded, toleratedFailures, PERMANENT_ERRORS } from './engines/policy.js';
-export type { EngineEvent, MapResult } from './engines/events.js';
+export { PERMANENT_ERRORS } from './engines/policy.js';
+export { budgetExceeded, toleratedFailures } from './job/budget.js';
+export type { EngineEvent } from './engines/events.js';
+export type { MapResult } from './summarize/map-result.js';
 export { summarize, resultStatsCsv, type JobSummary, type RunStats } from './summarize/summarize.js';
 export { regressionMetrics, classificationMetrics, type Metrics } from './summarize/metrics.js';
 export { makeDemo, type Demo, type DemoOptions } from './demo/demo.js';

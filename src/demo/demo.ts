@@ -7,7 +7,7 @@ import { loadModel } from '../model/session.js';
 import { buildAstroMAE } from '../model/zoo/astromae.js';
 import { cast, sliceRows, type Tensor } from '../tensor/tensor.js';
 import { makeGalaxies } from './galaxies.js';
-import { Random } from './random.js';
+import { Random } from '../tensor/random.js';
 
 /** Size and place of the embedded demo. */
 export interface DemoOptions {

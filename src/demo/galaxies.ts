@@ -1,5 +1,5 @@
 import type { Tensor } from '../tensor/tensor.js';
-import { Random } from './random.js';
+import { Random } from '../tensor/random.js';
 
 /** SDSS bands, in the order of the image channels and magnitudes. */
 export const BANDS = ['u', 'g', 'r', 'i', 'z'] as const;

@@ -28,13 +28,3 @@ export type EngineEvent =
       /** Items in the partition. */
       readonly items: number;
     };
-
-/** The outcome of the map stage. */
-export interface MapResult {
-  readonly records: readonly PartitionRecord[];
-  readonly failures: readonly PartitionFailure[];
-  /** Attempts beyond the first, over all partitions. */
-  readonly retries: number;
-  /** Partitions never started because the error budget was spent first. */
-  readonly skipped: number;
-}

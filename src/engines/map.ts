@@ -5,8 +5,10 @@ import { CaiError } from '../errors.js';
 import type { ResolvedJob } from '../job/spec.js';
 import type { PlannedPartition } from '../plan/plan.js';
 import type { PartitionFailure, PartitionRecord } from '../worker/record.js';
-import type { EngineEvent, MapResult } from './events.js';
-import { backoffMs, budgetExceeded, CircuitBreaker, POLICY_DEFAULTS, shouldRetry } from './policy.js';
+import type { MapResult } from '../summarize/map-result.js';
+import type { EngineEvent } from './events.js';
+import { budgetExceeded } from '../job/budget.js';
+import { backoffMs, CircuitBreaker, POLICY_DEFAULTS, shouldRetry } from './policy.js';
 
 /** One try of one partition. */
 export interface Attempt {

@@ -1,5 +1,6 @@
 // The one retry / backoff / error-budget policy of every engine. The local pool and Slurm apply it
-// through runMap (map.ts); the AWS engine compiles the same numbers into its state machine.
+// through runMap (map.ts); the AWS engine compiles the same numbers into its state machine. The error
+// budget itself is a rule of the job (src/job/budget.ts), which Summarize applies too.
 
 /** Error codes that no retry can fix: the same bytes give the same error. */
 export const PERMANENT_ERRORS: ReadonlySet<string> = new Set([
@@ -37,25 +38,6 @@ export const POLICY_DEFAULTS = Object.freeze({
   /** Partitions failing in a row with one unreachable cause before the job stops. */
   breakerThreshold: 6,
 });
-
-/**
- * How many partitions may fail before the job fails: `floor(total * percentage / 100)`. A job fails
- * when its failures exceed this count, on every engine (the AWS engine passes it to the Distributed
- * Map as `ToleratedFailureCount`, which Step Functions reads the same way).
- *
- * @example toleratedFailures(40, 2.5) // 1
- */
-export function toleratedFailures(total: number, percentage: number): number {
-  if (total <= 0 || percentage <= 0) return 0;
-  if (percentage >= 100) return total;
-  // Rounded to 1e-9 first: 2.5% of 40 is 0.999...9 in floating point, but one failure is tolerated.
-  return Math.floor(Math.round(((total * percentage) / 100) * 1e9) / 1e9);
-}
-
-/** Whether `failures` exceed the share of `total` partitions the job tolerates. @example budgetExceeded(2, 40, 2.5) // true */
-export function budgetExceeded(failures: number, total: number, toleratedPercentage: number): boolean {
-  return total > 0 && failures > toleratedFailures(total, toleratedPercentage);
-}
 
 /** Exponential backoff with full jitter: a delay in [0, base * 2^(attempt-1)], capped. @example backoffMs(3, 500) */
 export function backoffMs(

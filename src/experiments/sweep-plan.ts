@@ -1,5 +1,5 @@
 import { CaiError, ErrorCodes } from '../errors.js';
-import type { SweepConfig } from '../report/sweep.js';
+import type { SweepConfig } from './sweep-rows.js';
 
 /**
  * How much of an input one configuration runs: the first K partitions, the first partitions that hold a

@@ -6,9 +6,7 @@ import { runJob, type JobRunner } from '../run/run.js';
 import type { JobSpec } from '../job/spec.js';
 import { planPartitions } from '../plan/plan.js';
 import { awsJobRunner } from './aws-runner.js';
-import type { BillOptions } from './cost.js';
-import { writeReport, type ReportResult } from '../report/report.js';
-import { resultStatsCsv, sweepRowFromRecords, type SweepRow } from '../report/sweep.js';
+import { resultStatsCsv, sweepRowFromRecords, type SweepRow } from './sweep-rows.js';
 import { joinUri, openStore } from '../storage/open.js';
 import {
   planSweep,
@@ -25,7 +23,7 @@ export type { JobRunner };
  * Defaults of `runSweep`: three repeats as the seeds ran, no warm-up run.
  * @example SWEEP_DEFAULTS.runs // 3
  */
-export const SWEEP_DEFAULTS = Object.freeze({ runs: 3, warmup: false, report: true });
+export const SWEEP_DEFAULTS = Object.freeze({ runs: 3, warmup: false });
 
 /**
  * What a sweep reports while it runs.
@@ -77,7 +75,7 @@ export interface FailedRun {
  */
 export interface SweepOptions {
   readonly job: JobSpec;
-  /** Local folder for `bench.json`, `sweep.json`, `result_stats.csv`, `figures/` and `report.html`. */
+  /** Local folder for `bench.json`, `sweep.json` and `result_stats.csv` (and the report, `runSweepWithReport`). */
   readonly output: string;
   /** Folders or prefixes holding the same data at different partition sizes; default `[job.input]`. */
   readonly inputs?: readonly string[];
@@ -92,10 +90,6 @@ export interface SweepOptions {
   readonly warmup?: boolean;
   /** Runs each job; default chosen by `runnerFor(job.engine)`. */
   readonly runner?: JobRunner;
-  /** How `report.html` bills the records. */
-  readonly bill?: BillOptions;
-  /** Write figures and `report.html` at the end (default true). */
-  readonly report?: boolean;
   readonly onProgress?: (event: SweepEvent) => void;
   /** Passed to the runner (tests make retries fast). */
   readonly retryBaseMs?: number;
@@ -103,7 +97,7 @@ export interface SweepOptions {
 
 /**
  * What `runSweep` did and wrote.
- * @example const { rows, files } = await runSweep(options); console.log(files.report);
+ * @example const { rows, files } = await runSweep(options); console.log(files.resultStats);
  */
 export interface SweepResult {
   readonly rows: readonly SweepRow[];
@@ -114,7 +108,6 @@ export interface SweepResult {
     readonly bench: string;
     readonly sweep: string;
     readonly resultStats: string;
-    readonly report?: ReportResult;
   };
 }
 
@@ -185,12 +178,20 @@ function validate(o: SweepOptions, batchSizes: readonly number[], runs: number):
 }
 
 /**
+ * The local folder a sweep writes into, from its `output` (a path or a file:// URL).
+ * @example sweepFolder('file:///tmp/bench-out') // '/tmp/bench-out'
+ */
+export function sweepFolder(output: string): string {
+  return output.startsWith('file://') ? new URL(output).pathname : output;
+}
+
+/**
  * Runs a sweep: every configuration (input x data size x batch size) `runs` times, interleaved (see
  * `sweepSchedule`), each run a whole job (`overwrite`) into `<runsOutput>/<label>-run<k>/`. Each run's
  * records become a `SweepRow`; `sweep.json` is rewritten after every run, so an interrupted sweep can still
- * be reported with `cai report`. At the end it writes `result_stats.csv`, the five figures and
- * `report.html`. A run whose job fails is left out and listed in `failed`; an error that is not a job
- * failure (bad model, missing input) stops the sweep.
+ * be reported with `cai report`. At the end it writes `result_stats.csv` (`runSweepWithReport` in
+ * src/report then draws the five figures and `report.html`). A run whose job fails is left out and
+ * listed in `failed`; an error that is not a job failure (bad model, missing input) stops the sweep.
  * @example
  * const job = await loadJob(undefined, { input: 'parts', model: 'm.onnx', output: 'bench-out' });
  * const { rows } = await runSweep({ job, output: 'bench-out', dataSizes: [{ partitions: 2 }, { all: true }], batchSizes: [32, 512], runs: 3 });
@@ -201,7 +202,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   const batchSizes = o.batchSizes ?? (typeof job.batchSize === 'number' ? [job.batchSize] : []);
   validate(o, batchSizes, runs);
   const runner = o.runner ?? runnerFor(job.engine);
-  const out = o.output.startsWith('file://') ? new URL(o.output).pathname : o.output;
+  const out = sweepFolder(o.output);
   const runsOutput = o.runsOutput ?? path.join(out, 'runs');
   const emit = o.onProgress ?? (() => undefined);
   const inputs = await Promise.all((o.inputs ?? [job.input]).map((input) => planInput(job, input)));
@@ -295,14 +296,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     );
   await writeFile(files.sweep, JSON.stringify(rows));
   await writeFile(files.resultStats, resultStatsCsv(rows));
-  const report = (o.report ?? SWEEP_DEFAULTS.report) ? await writeReport(out, o.bill ?? {}) : undefined;
-  return {
-    rows,
-    configs,
-    failed,
-    warnings: [...warnings, ...(report?.warnings ?? [])],
-    files: { ...files, report },
-  };
+  return { rows, configs, failed, warnings, files };
 }
 
 /**

@@ -1,9 +1,9 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { CaiError, ErrorCodes } from '../errors.js';
-import { PreprocessSchema } from '../formats/image/preprocess-schema.js';
-import { PRESET_NAMES } from '../formats/image/preprocess.js';
-import { SlurmOptionsSchema } from '../engines/slurm/options.js';
+import { PreprocessSchema } from './preprocess-schema.js';
+import { PRESET_NAMES } from './preprocess-values.js';
+import { SlurmOptionsSchema } from './slurm-options.js';
 
 /** Formats predictions can be written in. */
 export const PREDICTION_FORMATS = ['parquet', 'csv', 'jsonl'] as const;

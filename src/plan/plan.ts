@@ -3,7 +3,7 @@ import type { JobSpec } from '../job/spec.js';
 import { sourceByName, sourceForKey, sourceKinds } from '../formats/sources.js';
 import { planSource, type SourceKind } from '../formats/source.js';
 import type { ObjectInfo, Store } from '../storage/store.js';
-import { naturalCompare } from './natural-sort.js';
+import { naturalCompare } from '../storage/natural-sort.js';
 import { partitionId, type PlannedPartition } from '../formats/planned-partition.js';
 
 // The planned partition is what sources produce and workers read; it lives beside the sources so that

@@ -1,6 +1,6 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { PartitionRecord } from '../worker/record.js';
-import { configKey, mean, type SweepRow } from './sweep.js';
+import { configKey, mean, type SweepRow } from '../experiments/sweep-rows.js';
 
 /**
  * A figure before rendering: its file name, title, caption, the vega-lite spec and how many data points

@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CaiError, ErrorCodes } from '../errors.js';
 import type { PartitionRecord } from '../worker/record.js';
-import type { SweepRow } from './sweep.js';
+import type { SweepRow } from '../experiments/sweep-rows.js';
 
 /**
  * What an output folder holds: a sweep (`sweep.json`) or one finished run (records, summary).

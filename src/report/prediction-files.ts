@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { naturalCompare } from '../plan/natural-sort.js';
+import { naturalCompare } from '../storage/natural-sort.js';
 import { readPredictions, type PredictionRows } from '../summarize/read-predictions.js';
 
 /**

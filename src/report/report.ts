@@ -8,7 +8,13 @@ import { confusionCounts, confusionSection, mostConfusedTable } from './confusio
 import { runFigures, sweepFigures, type Figure } from './figures.js';
 import { loadOutput, type LoadedOutput } from './load.js';
 import { pngFont, renderSvg, svgToPng } from './render.js';
-import { configKey, resultStatsCsv, resultStatsRows, sweepRowFromRecords, type SweepRow } from './sweep.js';
+import {
+  configKey,
+  resultStatsCsv,
+  resultStatsRows,
+  sweepRowFromRecords,
+  type SweepRow,
+} from '../experiments/sweep-rows.js';
 import { escapeHtml, htmlTable, num, usd, type Table } from './table.js';
 import { billTable, resultStatsTable, seedsStyleCost, sweepCostTable } from './tables.js';
 

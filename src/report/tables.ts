@@ -14,7 +14,7 @@ import {
   RESULT_STATS_COLUMNS,
   type ResultStatsRow,
   type SweepRow,
-} from './sweep.js';
+} from '../experiments/sweep-rows.js';
 import { num, usd, type Table } from './table.js';
 
 /**

@@ -1,7 +1,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { EngineEvent, MapResult } from '../engines/events.js';
+import type { EngineEvent } from '../engines/events.js';
+import type { MapResult } from '../summarize/map-result.js';
 import { runMap } from '../engines/map.js';
 import { engineFor } from '../engines/registry.js';
 import { CaiError, ErrorCodes } from '../errors.js';

@@ -1,6 +1,14 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { StorageStats } from '../worker/record.js';
 import type { Store } from './store.js';
+
+/** Requests, bytes and seconds a partition spent talking to object storage, per stage. */
+export interface StorageStats {
+  readonly requests: number;
+  /** Requests that were retries of a failed one (throttling, 5xx, dropped connections). */
+  readonly retries: number;
+  readonly bytes: number;
+  readonly seconds: number;
+}
 
 /**
  * Cumulative traffic of one store since it was opened. `requests` counts HTTP requests as sent,

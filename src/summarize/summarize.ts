@@ -1,9 +1,10 @@
-import type { MapResult } from '../engines/events.js';
-import { budgetExceeded } from '../engines/policy.js';
+import { budgetExceeded } from '../job/budget.js';
+import type { MapResult } from './map-result.js';
 import type { PredictionFormat } from '../formats/predictions/writers.js';
 import type { PlannedPartition } from '../plan/plan.js';
 import type { Store } from '../storage/store.js';
-import type { PartitionFailure, PartitionRecord, StorageStats } from '../worker/record.js';
+import type { StorageStats } from '../storage/s3-stats.js';
+import type { PartitionFailure, PartitionRecord } from '../worker/record.js';
 import { outputKeys } from '../worker/run-partition.js';
 import { classificationMetrics, quantile, regressionMetrics, type Metrics } from './metrics.js';
 import { mapBounded, READ_CONCURRENCY } from '../storage/bounded.js';

@@ -5,9 +5,8 @@ import type { ResolvedJob } from '../job/spec.js';
 import { loadModel, type ModelSession } from '../model/session.js';
 import { BufferPool } from '../storage/buffer-pool.js';
 import { openParent, openStore } from '../storage/open.js';
-import { diffStats, isCountingStore } from '../storage/s3-stats.js';
+import { diffStats, isCountingStore, type StorageStats } from '../storage/s3-stats.js';
 import type { Store } from '../storage/store.js';
-import type { StorageStats } from './record.js';
 
 /**
  * What a worker process keeps between partitions, like a warm Lambda container: the stores and the

@@ -1,3 +1,5 @@
+import type { StorageStats } from '../storage/s3-stats.js';
+
 /**
  * Wall-clock seconds spent in each stage of one partition. `inference` is the sum over batches; with
  * overlap (reading the next batch while the model runs) the stages can add up to more than `total`.
@@ -18,15 +20,6 @@ export interface StageTimings {
   readonly inference: number;
   readonly write: number;
   readonly total: number;
-}
-
-/** Requests, bytes and seconds a partition spent talking to object storage, per stage. */
-export interface StorageStats {
-  readonly requests: number;
-  /** Requests that were retries of a failed one (throttling, 5xx, dropped connections). */
-  readonly retries: number;
-  readonly bytes: number;
-  readonly seconds: number;
 }
 
 /** Facts about the Lambda invocation that ran a partition, for honest billing. */

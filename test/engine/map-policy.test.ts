@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runMap, type Attempt, type AttemptResult, type MapEngine } from '../../src/engines/map.js';
-import { budgetExceeded, CircuitBreaker, toleratedFailures } from '../../src/engines/policy.js';
+import { budgetExceeded, toleratedFailures } from '../../src/job/budget.js';
+import { CircuitBreaker } from '../../src/engines/policy.js';
 import { parseJobSpec, resolveJob, type ResolvedJob } from '../../src/job/spec.js';
 import type { PlannedPartition } from '../../src/plan/plan.js';
 import type { PartitionRecord } from '../../src/worker/record.js';

@@ -1,6 +1,6 @@
 import type { PartitionRecord } from '../../src/worker/record.js';
-import type { SweepRow } from '../../src/report/sweep.js';
-import { sweepRowFromRecords } from '../../src/report/sweep.js';
+import type { SweepRow } from '../../src/experiments/sweep-rows.js';
+import { sweepRowFromRecords } from '../../src/experiments/sweep-rows.js';
 
 /**
  * A synthetic partition record: `items` items of `bytesPerItem`, `secondsPerItem` of compute split into

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Synthesized } from '../../src/engines/aws/app.js';
 import { CaiError } from '../../src/errors.js';
-import type { SweepRow } from '../../src/report/sweep.js';
+import type { SweepRow } from '../../src/experiments/sweep-rows.js';
 import '../../src/storage/register.js';
 import { DEPLOYMENT, startAwsFixture, synthTest, type AwsFixture } from '../aws/fixture.js';
 import { offlineAwsApi, type OfflineAwsApi } from '../helpers/offline-aws-api.js';

@@ -3,17 +3,12 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  fastestBatchSizes,
-  runnerFor,
-  runSweep,
-  type SweepEvent,
-  type SweepResult,
-} from '../../src/experiments/sweep.js';
+import { fastestBatchSizes, runnerFor, type SweepEvent } from '../../src/experiments/sweep.js';
 import { partitionsForDataSize, planSweep, sweepSchedule } from '../../src/experiments/sweep-plan.js';
 import { benchDataSizes } from '../../src/cli/commands/bench.js';
 import { CaiError } from '../../src/errors.js';
-import { configKey, RESULT_STATS_COLUMNS, type SweepRow } from '../../src/report/sweep.js';
+import { configKey, RESULT_STATS_COLUMNS, type SweepRow } from '../../src/experiments/sweep-rows.js';
+import { runSweepWithReport, type SweepReportResult } from '../../src/report/sweep-report.js';
 import type { JobSummary } from '../../src/summarize/summarize.js';
 import type { PartitionRecord } from '../../src/worker/record.js';
 import { labelValue, markLabels } from '../report/outputs.js';
@@ -105,7 +100,7 @@ test('flags: data sizes from --partitions and --data; an unknown engine names th
   );
 });
 
-let sweep: Promise<{ result: SweepResult; events: SweepEvent[]; out: string }> | undefined;
+let sweep: Promise<{ result: SweepReportResult; events: SweepEvent[]; out: string }> | undefined;
 
 /** One real sweep on the local engine: 2 data sizes x 2 batch sizes x 2 runs of tiny data. */
 function realSweep() {
@@ -113,7 +108,7 @@ function realSweep() {
     const data = await sweepData();
     const out = path.join(data.dir, 'bench-api');
     const events: SweepEvent[] = [];
-    const result = await runSweep({
+    const result = await runSweepWithReport({
       job: { ...data.job, output: out },
       output: out,
       dataSizes: [{ partitions: 1 }, { partitions: 2 }],

@@ -3,7 +3,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { PartitionManifest } from '../../src/formats/partition/index.js';
-import type { SweepRow } from '../../src/report/sweep.js';
+import type { SweepRow } from '../../src/experiments/sweep-rows.js';
 import { sweepData } from './sweep-run-fixture.js';
 import { caiBench as runCaiBench } from './cai-bench.js';
 

@@ -1,5 +1,5 @@
 import type http from 'node:http';
-import { Random } from '../../src/demo/random.js';
+import { Random } from '../../src/tensor/random.js';
 import { startLoopbackProxy, type HookAnswer, type ProxiedRequest } from './loopback-proxy.js';
 
 /** Which faults a {@link startFaultProxy} injects, and how many. */

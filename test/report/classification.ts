@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { parquetReadObjects } from 'hyparquet';
-import { Random } from '../../src/demo/random.js';
+import { Random } from '../../src/tensor/random.js';
 import { encodePtDataset } from '../../src/formats/writers/pt-writer.js';
 import { runJob } from '../../src/run/run.js';
 import { parseJobSpec } from '../../src/job/spec.js';

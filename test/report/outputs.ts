@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { runJob } from '../../src/run/run.js';
 import { writeReport, type ReportResult } from '../../src/report/report.js';
-import type { SweepRow } from '../../src/report/sweep.js';
+import type { SweepRow } from '../../src/experiments/sweep-rows.js';
 import type { PartitionRecord } from '../../src/worker/record.js';
 import { makeSweep } from '../experiments/records.js';
 import { freshJob, smallDemo } from '../helpers/demo-fixture.js';

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { configKey } from '../../src/report/sweep.js';
+import { configKey } from '../../src/experiments/sweep-rows.js';
 import { pngFont, renderSvg, svgToPng } from '../../src/report/render.js';
 import { allPredictions } from '../helpers/demo-fixture.js';
 import { labelValue, markLabels, runOutput, sweepOutput } from './outputs.js';

@@ -22,7 +22,7 @@ import type { EngineEvent } from '../../src/engines/events.js';
 import { registerEngine } from '../../src/engines/registry.js';
 import { arrayStates } from '../../src/engines/slurm/commands.js';
 import { slurmEngine } from '../../src/engines/slurm/engine.js';
-import { resolveSlurmOptions, type SlurmOptionsInput } from '../../src/engines/slurm/options.js';
+import { resolveSlurmOptions, type SlurmOptionsInput } from '../../src/job/slurm-options.js';
 import type { Round, SlurmState } from '../../src/engines/slurm/rounds.js';
 import { runJob } from '../../src/run/run.js';
 import type { JobSpec } from '../../src/job/spec.js';

@@ -1,11 +1,5 @@
 import { Option, type Command } from 'commander';
-import {
-  checkSweepOptions,
-  fastestBatchSizes,
-  runSweep,
-  type SweepEvent,
-  type SweepResult,
-} from '../../experiments/sweep.js';
+import { checkSweepOptions, fastestBatchSizes, type SweepEvent } from '../../experiments/sweep.js';
 import type { DataSize } from '../../experiments/sweep-plan.js';
 import { parseDataSizes } from '../../experiments/estimate.js';
 import { awsJobRunner, type AwsRunnerOptions } from '../../experiments/aws-runner.js';
@@ -14,7 +8,8 @@ import { CaiError, ErrorCodes } from '../../errors.js';
 import { joinUri } from '../../storage/open.js';
 import { loadJob } from '../../job/load.js';
 import { ENGINES } from '../../job/spec.js';
-import type { SweepRow } from '../../report/sweep.js';
+import type { SweepRow } from '../../experiments/sweep-rows.js';
+import { runSweepWithReport, type SweepReportResult } from '../../report/sweep-report.js';
 import { num, textTable, type Table } from '../../report/table.js';
 import { addJobOptions, jobOverrides } from '../run-command.js';
 
@@ -165,7 +160,7 @@ export function fastestTable(rows: readonly SweepRow[]): Table {
   };
 }
 
-function finalText(result: SweepResult): string {
+function finalText(result: SweepReportResult): string {
   const parts = [textTable(fastestTable(result.rows))];
   const f = result.files;
   parts.push(
@@ -295,7 +290,7 @@ Example (the seeds' batch sweep on 1 and 2 GB):
         // The partitions are tensor files whatever the source was (images, FITS, Parquet...).
         job = { ...job, input: inputs[0], format: 'tensor' };
       }
-      const result = await runSweep({
+      const result = await runSweepWithReport({
         job,
         output: job.output,
         inputs,

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { mergePredictions } from '../../formats/predictions/merge.js';
+import { mergePredictions } from '../../summarize/merge-predictions.js';
 import { openStore } from '../../storage/open.js';
 
 /**

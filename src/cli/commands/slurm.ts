@@ -3,7 +3,7 @@ import { registerEngine } from '../../engines/registry.js';
 import { mergeJobInput } from '../../job/load.js';
 import { runJob } from '../../run/run.js';
 import { parseJobSpec, type JobSpecInput } from '../../job/spec.js';
-import type { SlurmOptionsInput } from '../../engines/slurm/options.js';
+import type { SlurmOptionsInput } from '../../job/slurm-options.js';
 import { openStore } from '../../storage/open.js';
 import { Progress } from '../progress.js';
 import { addJobOptions, jobOverrides } from '../run-command.js';

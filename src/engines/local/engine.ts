@@ -1,6 +1,6 @@
 import type { ResolvedJob } from '../../job/spec.js';
 import type { PlannedPartition } from '../../plan/plan.js';
-import type { MapResult } from '../events.js';
+import type { MapResult } from '../../summarize/map-result.js';
 import { runMap, type Attempt, type MapControl, type MapEngine, type MapOptions } from '../map.js';
 import { stopSpareWorkers } from './spare-workers.js';
 import { WorkerProcess } from './worker-process.js';

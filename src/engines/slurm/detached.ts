@@ -6,7 +6,7 @@ import { resolveJob, type JobSpec, type ResolvedJob } from '../../job/spec.js';
 import { planPartitions, type PlannedPartition } from '../../plan/plan.js';
 import { joinUri, openParent, openStore } from '../../storage/open.js';
 import { submit } from './commands.js';
-import { resolveSlurmOptions, type SlurmOptions } from './options.js';
+import { resolveSlurmOptions, type SlurmOptions } from '../../job/slurm-options.js';
 import { logDirOf, preflight, readSlurmState, submitRound, taskJob, writeSlurmState } from './rounds.js';
 import { batchScript, roundKeys, splitTasks, summarizeScript } from './script.js';
 

@@ -8,7 +8,7 @@ import type { PartitionRecord } from '../../worker/record.js';
 import { outputKeys } from '../../worker/run-partition.js';
 import type { Attempt, MapControl, MapEngine } from '../map.js';
 import { arrayStates, cancel, queuedTasks, TERMINAL_STATES } from './commands.js';
-import { resolveSlurmOptions } from './options.js';
+import { resolveSlurmOptions } from '../../job/slurm-options.js';
 import { openOutput, preflight, submitRound, taskJob, type Round } from './rounds.js';
 import { roundKeys } from './script.js';
 import type { TaskFailure } from './task.js';

@@ -9,7 +9,7 @@ import { joinUri, openStore, uriScheme } from '../../storage/open.js';
 import type { Store } from '../../storage/store.js';
 import type { Attempt } from '../map.js';
 import { checkCluster, E_SLURM, submit } from './commands.js';
-import type { SlurmOptions } from './options.js';
+import type { SlurmOptions } from '../../job/slurm-options.js';
 import { batchScript, roundKeys, splitTasks, type TaskManifest } from './script.js';
 
 /** What `slurm/state.json` remembers of one submitted round. */

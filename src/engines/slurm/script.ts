@@ -3,7 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import type { ResolvedJob } from '../../job/spec.js';
 import type { Attempt } from '../map.js';
-import type { SlurmOptions } from './options.js';
+import type { SlurmOptions } from '../../job/slurm-options.js';
 
 /** What one round's array tasks run: task `i` runs `tasks[i]` in order, in one process. */
 export interface TaskManifest {

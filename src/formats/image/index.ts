@@ -15,4 +15,4 @@ export {
   shapeFor,
   type ResolvedPreprocess,
 } from './preprocess.js';
-export { PreprocessSchema, type PreprocessOptions } from './preprocess-schema.js';
+export { PreprocessSchema, type PreprocessOptions } from '../../job/preprocess-schema.js';

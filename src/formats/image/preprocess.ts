@@ -1,10 +1,16 @@
 // What turns a decoded image into a model input row: the job's `preprocess` object over a named preset.
 import { CaiError, ErrorCodes } from '../../errors.js';
-import type { PreprocessOptions } from './preprocess-schema.js';
-import { CHANNEL_ORDERS, IMAGE_DTYPES, IMAGE_LAYOUTS } from './preprocess-values.js';
+import type { PreprocessOptions } from '../../job/preprocess-schema.js';
+import {
+  CHANNEL_ORDERS,
+  IMAGE_DTYPES,
+  IMAGE_LAYOUTS,
+  PRESET_NAMES,
+  type PresetName,
+} from '../../job/preprocess-values.js';
 
 export type { PreprocessOptions };
-export { CHANNEL_ORDERS, IMAGE_DTYPES, IMAGE_LAYOUTS };
+export { CHANNEL_ORDERS, IMAGE_DTYPES, IMAGE_LAYOUTS, PRESET_NAMES };
 
 /** Every step of preprocessing decided. */
 export interface ResolvedPreprocess {
@@ -38,10 +44,7 @@ const IMAGENET: ResolvedPreprocess = Object.freeze({
 export const PREPROCESS_PRESETS: Readonly<Record<string, ResolvedPreprocess>> = Object.freeze({
   imagenet: IMAGENET,
   none: Object.freeze({ scale: true, channels: 'rgb', layout: 'nchw', dtype: 'float32' } as const),
-});
-
-/** Preset names, for flags and messages. */
-export const PRESET_NAMES = Object.freeze(Object.keys(PREPROCESS_PRESETS));
+} satisfies Record<PresetName, ResolvedPreprocess>);
 
 /**
  * The preprocessing a job asks for: the preset (default `none`) with the job's `preprocess` fields over

@@ -1,7 +1,7 @@
 // The rows of any input, in order, as chunks of columns: tensor files by row ranges, every other source
 // through the same partition streams `cai run` reads (failed items are reported, not written).
 import type { JobSpec } from '../../job/spec.js';
-import { naturalCompare } from '../../plan/natural-sort.js';
+import { naturalCompare } from '../../storage/natural-sort.js';
 import type { ObjectInfo, Store } from '../../storage/store.js';
 import { bytesPerElement } from '../../tensor/dtype.js';
 import { numel } from '../../tensor/tensor.js';

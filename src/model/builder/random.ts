@@ -1,4 +1,4 @@
-import { Random } from '../../demo/random.js';
+import { Random } from '../../tensor/random.js';
 
 /**
  * A seeded pseudo-random source for model weights: mulberry32 for uniforms and Box-Muller for normals.
@@ -11,7 +11,7 @@ import { Random } from '../../demo/random.js';
  * rng.fillNormal(w, 0.02);
  */
 export class Rng {
-  /** The demo's mulberry32 stream; this class only draws its normals differently (1 - u, in pairs). */
+  /** The same mulberry32 stream as the demo data's; this class only draws its normals differently (1 - u, in pairs). */
   private readonly uniforms: Random;
   /** Box-Muller makes normals in pairs; the second one waits here. */
   private spare: number | undefined;

@@ -1,6 +1,6 @@
 import { pendingPartitions, planOrResume } from '../../../plan/resume.js';
 import { parseJobSpec, type JobSpec } from '../../../job/spec.js';
-import { toleratedFailures } from '../../policy.js';
+import { toleratedFailures } from '../../../job/budget.js';
 import { openStore } from '../../../storage/open.js';
 import type { HandlerConfig } from '../config.js';
 import { checkJobScope, resolveAwsJob } from '../job-scope.js';

@@ -5,7 +5,7 @@ import { openStore } from '../../../storage/open.js';
 import { readFailures } from '../../../summarize/failure-files.js';
 import { parseJsonObject } from '../../../summarize/records.js';
 import { summarize } from '../../../summarize/summarize.js';
-import type { MapResult } from '../../events.js';
+import type { MapResult } from '../../../summarize/map-result.js';
 import type { PartitionFailure, PartitionRecord } from '../../../worker/record.js';
 import type { HandlerConfig } from '../config.js';
 import { ListingHeadStore } from '../listing-store.js';

@@ -6,8 +6,8 @@ import {
   resultStatsCsv,
   resultStatsRows,
   sweepRowFromRecords,
-} from '../../src/report/sweep.js';
-import { makeRecord, makeSweep } from '../experiments/records.js';
+} from '../../src/experiments/sweep-rows.js';
+import { makeRecord, makeSweep } from './records.js';
 
 test('quantile interpolates like numpy', () => {
   assert.equal(quantile([4, 1, 3, 2], 0.5), 2.5);

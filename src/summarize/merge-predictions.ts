@@ -2,12 +2,12 @@ import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { ParquetWriter, fileWriter, schemaFromColumnData, type ColumnSource } from 'hyparquet-writer';
-import { CaiError, ErrorCodes } from '../../errors.js';
-import type { PlannedPartition } from '../../plan/plan.js';
-import { naturalCompare } from '../../plan/natural-sort.js';
-import type { Store } from '../../storage/store.js';
-import { readPredictions, type PredictionRows } from '../../summarize/read-predictions.js';
-import { PREDICTION_EXTENSIONS, type PredictionFormat } from './writers.js';
+import { CaiError, ErrorCodes } from '../errors.js';
+import type { PlannedPartition } from '../plan/plan.js';
+import { naturalCompare } from '../storage/natural-sort.js';
+import type { Store } from '../storage/store.js';
+import { readPredictions, type PredictionRows } from './read-predictions.js';
+import { PREDICTION_EXTENSIONS, type PredictionFormat } from '../formats/predictions/writers.js';
 
 /** What {@link mergePredictions} wrote. */
 export interface MergeResult {

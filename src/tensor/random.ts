@@ -1,5 +1,6 @@
 /**
- * A small seeded PRNG (mulberry32) with normal draws: the demo data must be the same on every machine.
+ * A small seeded PRNG (mulberry32) with normal draws: the demo data and built models' weights
+ * must be the same on every machine.
  * @example const rng = new Random(42); rng.normal();
  */
 export class Random {

@@ -1,5 +1,6 @@
-// The job's `preprocess` object as a zod schema, apart from preprocess.ts so that what only applies it
-// (a worker decoding images) does not load zod: ~0.1 s of every worker's start-up.
+// The job's `preprocess` object as a zod schema, with the job spec and apart from the code that applies it
+// (src/formats/image/preprocess.ts), so that a worker decoding images does not load zod: ~0.1 s of every
+// worker's start-up.
 import { z } from 'zod';
 import { CHANNEL_ORDERS, IMAGE_DTYPES, IMAGE_LAYOUTS } from './preprocess-values.js';
 
