@@ -381,12 +381,71 @@ test(
     }
     assert.ok(requeued);
     assert.equal(summary.status, 'succeeded', JSON.stringify(summary.failures));
-    // Not asserted: that the watcher never mistakes the requeue for an end. Slurm shows the killed run
-    // FAILED and out of the queue for a few seconds before it is pending again; under load that can
-    // outlast the engine's grace and cost a resubmission of the unfinished partitions (never a duplicate).
-    void retries;
+    assert.deepEqual(retries, [], 'the requeue is not taken for an end');
+    assert.equal(summary.run.retries, 0);
+    assert.equal((await state(spec.output)).rounds.length, 1, 'nothing resubmitted');
     const log = await readFile(path.join(rounds[0].logDir, `${rounds[0].jobId}_0.out`), 'utf8');
     assert.match(log, /partition 1: already has its record \(a requeued task\); skipped/);
+    assertSamePredictions(await allPredictions(spec.output), await referencePredictions(await tinyDemo()));
+  },
+);
+
+test(
+  'a task killed for a requeue the controller has not processed yet is not taken for ended: no retry',
+  { skip },
+  async () => {
+    const rounds: Round[] = [];
+    const events: EngineEvent[] = [];
+    registerEngine('slurm', async () => slurmEngine({ onSubmit: (r) => rounds.push(r) }));
+    // Task 0's first run is killed for a requeue: slurmstepd's notice lands in its log and the run ends,
+    // but the controller (busy, as under load) requeues it only seconds later, longer than the
+    // engine's grace for an end. The requeued run then does the partition.
+    const marker = path.join(scratch, `requeue-late-${Math.random().toString(36).slice(2)}`);
+    const notice =
+      'echo "slurmstepd-$(hostname -s): error: *** JOB $SLURM_JOB_ID ON $(hostname -s) CANCELLED AT $(date +%FT%T) DUE TO JOB REQUEUE ***"';
+    const spec = await job(slurm({ setup: [once(marker, 0, `${notice}; exit 1`)] }));
+    let requeued = false;
+    let busy = false;
+    let endedAt = 0;
+    const watcher = setInterval(() => {
+      if (requeued || busy || !rounds[0] || !cluster) return;
+      busy = true;
+      const task = `${rounds[0].jobId}_0`;
+      void (async () => {
+        const st = await cluster?.command('scontrol', ['-o', 'show', 'job', task]).catch(() => '');
+        if (!/JobState=FAILED/.test(st ?? '')) return;
+        endedAt ||= Date.now();
+        if (Date.now() - endedAt < 5000) return;
+        requeued = true;
+        await cluster?.command('scontrol', ['requeue', task]);
+        // A requeued job is held back (about two minutes) before it may start again: let it go now.
+        for (let i = 0; i < 100; i++) {
+          const moved = await cluster?.command('scontrol', ['update', `JobId=${task}`, 'StartTime=now']).then(
+            () => true,
+            () => false,
+          );
+          if (moved) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })().finally(() => (busy = false));
+    }, 100);
+    let summary: JobSummary;
+    try {
+      summary = await runJob(spec, { retryBaseMs: 10, onEvent: (e) => events.push(e) });
+    } finally {
+      clearInterval(watcher);
+      registerEngine('slurm', async () => slurmEngine());
+    }
+    assert.ok(requeued, 'the test requeued the task');
+    assert.equal(summary.status, 'succeeded', JSON.stringify(summary.failures));
+    assert.deepEqual(
+      events.filter((e) => e.type === 'retry'),
+      [],
+      'the requeued task’s partition is not retried',
+    );
+    assert.equal(summary.run.retries, 0);
+    assert.equal(rounds.length, 1, 'nothing resubmitted');
+    assert.equal((await record(spec.output, '1')).attempt, 1, 'settled by the requeued run');
     assertSamePredictions(await allPredictions(spec.output), await referencePredictions(await tinyDemo()));
   },
 );

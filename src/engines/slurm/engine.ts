@@ -9,6 +9,7 @@ import { outputKeys } from '../../worker/run-partition.js';
 import type { Attempt, MapControl, MapEngine } from '../map.js';
 import { arrayStates, cancel, queuedTasks, TERMINAL_STATES } from './commands.js';
 import { resolveSlurmOptions } from './options.js';
+import { requeuePending } from './requeue.js';
 import { openOutput, preflight, submitRound, taskJob, type Round } from './rounds.js';
 import { roundKeys } from './script.js';
 import type { TaskFailure } from './task.js';
@@ -133,13 +134,19 @@ async function watch(w: Watched, output: Store, control: MapControl): Promise<vo
       continue;
     }
     // A task being requeued (preempted, `scontrol requeue`) shows its killed run's end state in
-    // scontrol while squeue still holds it, and may leave the queue for a moment before it is pending
-    // again: an end counts once the queue has let the task go and the end has lasted.
+    // scontrol while squeue still holds it, and a busy controller may show it out of the queue, ended,
+    // until it has processed the requeue: slurmstepd's notice in the task's log says the run was killed
+    // to be requeued, and the controller's restart count says whether that requeue has happened yet.
+    const log = logOf(round, task);
+    if (await requeuePending(s, log)) {
+      w.endingSince.delete(task);
+      continue;
+    }
+    // The queue can also let a task go for a moment between two states: an end must last a little.
     const since = w.endingSince.get(task) ?? now;
     w.endingSince.set(task, since);
     if (now - since < ENDED_AFTER_MS) continue;
     w.ended.add(task);
-    const log = logOf(round, task);
     for (const [id, open] of [...w.open]) {
       if (open.task !== task) continue;
       w.open.delete(id);
