@@ -202,7 +202,7 @@ async function jobFile(spec: JobSpec): Promise<string> {
 const jobArgs = async (spec: JobSpec) => [await jobFile(spec)];
 
 test(
-  '--detach submits the array and a dependent Summarize; status follows it to the summary',
+  '--detach submits the array and a dependent step that summarizes; status follows it to the summary',
   { skip },
   async () => {
     const spec = await job();
@@ -216,9 +216,9 @@ test(
       '1',
     ]);
     assert.equal(submitted.code, 0, submitted.stderr);
-    const ids = JSON.parse(submitted.stdout) as { arrayJobId: string; summarizeJobId: string; tasks: number };
+    const ids = JSON.parse(submitted.stdout) as { arrayJobId: string; stepJobId: string; tasks: number };
     assert.equal(ids.tasks, 4);
-    const dependency = await cluster?.command('scontrol', ['-o', 'show', 'job', ids.summarizeJobId]);
+    const dependency = await cluster?.command('scontrol', ['-o', 'show', 'job', ids.stepJobId]);
     assert.match(dependency ?? '', new RegExp(`Dependency=afterany:${ids.arrayJobId}`));
     let status = '';
     for (let i = 0; i < 600 && !status.includes('summary.json written'); i++) {
@@ -227,7 +227,8 @@ test(
     }
     assert.match(status, /partitions: 4\/4 have a record/);
     assert.match(status, new RegExp(`array ${ids.arrayJobId}: 4 COMPLETED`));
-    assert.match(status, new RegExp(`summarize job ${ids.summarizeJobId}: (COMPLETED|COMPLETING)`));
+    assert.match(status, new RegExp(`step after round 1: job ${ids.stepJobId}: (COMPLETED|COMPLETING)`));
+    assert.doesNotMatch(status, /round 2/, 'nothing to retry: one round');
     const summary = JSON.parse(await readFile(path.join(spec.output, 'summary.json'), 'utf8')) as JobSummary;
     assert.equal(summary.status, 'succeeded');
     assert.equal(summary.run.engine, 'slurm');
@@ -449,3 +450,83 @@ test(
     assertSamePredictions(await allPredictions(spec.output), await referencePredictions(await tinyDemo()));
   },
 );
+
+// Submits a detached run through the CLI; returns the ids it printed.
+async function detach(spec: JobSpec): Promise<{ arrayJobId: string; stepJobId: string }> {
+  const submitted = await cli(['slurm', 'run', ...(await jobArgs(spec)), '--detach', '--json']);
+  assert.equal(submitted.code, 0, submitted.stderr);
+  return JSON.parse(submitted.stdout) as { arrayJobId: string; stepJobId: string };
+}
+
+// Follows `cai slurm status` until the chain has written its summary.
+async function untilSummarized(output: string): Promise<{ status: string; summary: JobSummary }> {
+  let status = '';
+  for (let i = 0; i < 600 && !status.includes('summary.json written'); i++) {
+    status = (await cli(['slurm', 'status', output])).stdout;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.match(status, /summary\.json written/, status);
+  const summary = JSON.parse(await readFile(path.join(output, 'summary.json'), 'utf8')) as JobSummary;
+  return { status, summary };
+}
+
+test(
+  '--detach retries like the attached run: an array element cancelled mid-run is resubmitted by the step',
+  { skip },
+  async () => {
+    // Every task waits 2 s in its setup, so element 1 is surely still running when it is cancelled.
+    const spec = await job(slurm({ setup: ['sleep 2'] }));
+    const ids = await detach(spec);
+    let seenRunning = '';
+    for (let i = 0; i < 300 && !/^1 RUNNING$/m.test(seenRunning); i++) {
+      seenRunning =
+        (await cluster?.command('squeue', ['-h', '-r', '-j', ids.arrayJobId, '-o', '%K %T'])) ?? '';
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await cluster?.command('scancel', [`${ids.arrayJobId}_1`]);
+    const { status, summary } = await untilSummarized(spec.output);
+    assert.equal(summary.status, 'succeeded', JSON.stringify(summary.failures));
+    assert.equal(summary.run.retries, 1);
+    assert.equal(summary.partitions.completed, 4);
+    const { rounds, detached } = await state(spec.output);
+    assert.equal(rounds.length, 2, 'one resubmission');
+    assert.equal(rounds[1].partitions, 1);
+    assert.deepEqual(
+      detached?.steps.map((s) => s.round),
+      [1, 2],
+      'a step after each round',
+    );
+    assert.match(status, new RegExp(`round 1: array ${ids.arrayJobId}: 3 COMPLETED, 1 CANCELLED`));
+    assert.match(status, new RegExp(`round 2: array ${rounds[1].jobId}: 1 COMPLETED`));
+    assert.match(status, /step after round 1: job \d+: COMPLETED/);
+    assert.match(status, /step after round 2: job \d+: (COMPLETED|COMPLETING)/);
+    assert.match(status, /partitions: 4\/4 have a record/);
+    assert.deepEqual(
+      await Promise.all(['1', '2', '3', '4'].map(async (id) => (await record(spec.output, id)).attempt)),
+      [1, 2, 1, 1],
+    );
+    // Item for item the local predictions: none lost, none written twice.
+    assertSamePredictions(await allPredictions(spec.output), await referencePredictions(await tinyDemo()));
+  },
+);
+
+test('--detach does not retry a corrupt partition; the budget decides the job', { skip }, async () => {
+  const { data } = await tinyDemo();
+  const input = await mkdtemp(path.join(os.tmpdir(), 'cai-bad-'));
+  temps.push(input);
+  for (const f of await readdir(data)) await copyFile(path.join(data, f), path.join(input, f));
+  await truncate(path.join(input, '1.pt'), 5000);
+  const spec = await job({ input, maxAttempts: 3 });
+  await detach(spec);
+  const { status, summary } = await untilSummarized(spec.output);
+  assert.equal(summary.status, 'failed', 'no failure tolerated by default');
+  assert.equal(summary.run.retries, 0);
+  assert.equal(summary.failures.length, 1);
+  assert.equal(summary.failures[0].partition, '1');
+  assert.equal(summary.failures[0].error.code, 'E_CORRUPT');
+  assert.equal(summary.failures[0].attempts, 1);
+  assert.equal(summary.partitions.completed, 3);
+  assert.equal((await state(spec.output)).rounds.length, 1, 'nothing resubmitted');
+  assert.doesNotMatch(status, /round 2/);
+  assert.match(status, /step after round 1: job \d+: (FAILED|COMPLETING)/, 'the step says the job failed');
+});

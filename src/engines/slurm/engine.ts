@@ -2,13 +2,14 @@
 // output settle partitions as they appear, and when an array task ends, its partitions still without a
 // record are reported failed with the task's Slurm state and log. The driver (runMap) decides retries,
 // which come back here and go out as a new, smaller array.
-import { CaiError, ErrorCodes } from '../../errors.js';
+import { CaiError } from '../../errors.js';
 import type { Store } from '../../storage/store.js';
 import type { PartitionRecord } from '../../worker/record.js';
 import { outputKeys } from '../../worker/run-partition.js';
 import type { Attempt, MapControl, MapEngine } from '../map.js';
 import { arrayStates, cancel, queuedTasks, TERMINAL_STATES } from './commands.js';
 import { resolveSlurmOptions } from './options.js';
+import { taskEndedError } from './ended.js';
 import { requeuePending } from './requeue.js';
 import { openOutput, preflight, submitRound, taskJob, type Round } from './rounds.js';
 import { roundKeys } from './script.js';
@@ -155,15 +156,7 @@ async function watch(w: Watched, output: Store, control: MapControl): Promise<vo
         control.giveBack([open.attempt]);
         continue;
       }
-      const why = s.reason ? ` (${s.reason})` : '';
-      control.settle(open.attempt, {
-        ok: false,
-        error: {
-          code: s.state === 'TIMEOUT' ? ErrorCodes.timeout : ErrorCodes.workerCrash,
-          message: `Slurm array task ${round.jobId}_${task} ended ${s.state}${why} before partition ${id} had a record; see its log ${log}`,
-        },
-        log,
-      });
+      control.settle(open.attempt, { ok: false, error: taskEndedError(round.jobId, task, s, id, log), log });
     }
   }
 }
