@@ -158,8 +158,8 @@ export async function continueChain(output: Store, round: number): Promise<StepR
     const m =
       r.round === round ? manifest : await readJson<TaskManifest>(output, roundKeys(r.round).manifest);
     for (const a of m?.tasks.flat() ?? []) {
+      // Round 2 on holds only retries: each attempt past the first is one.
       if (a.attempt > 1) retries++;
-      if (seen.has(a.partition.id)) continue;
       seen.add(a.partition.id);
     }
   }
