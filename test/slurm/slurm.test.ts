@@ -23,6 +23,7 @@ import { registerEngine } from '../../src/engines/registry.js';
 import { arrayStates } from '../../src/engines/slurm/commands.js';
 import { slurmEngine } from '../../src/engines/slurm/engine.js';
 import { resolveSlurmOptions, type SlurmOptionsInput } from '../../src/job/slurm-options.js';
+import { requeueNotices } from '../../src/engines/slurm/requeue.js';
 import type { Round, SlurmState } from '../../src/engines/slurm/rounds.js';
 import { runJob } from '../../src/run/run.js';
 import type { JobSpec } from '../../src/job/spec.js';
@@ -202,7 +203,7 @@ async function jobFile(spec: JobSpec): Promise<string> {
 const jobArgs = async (spec: JobSpec) => [await jobFile(spec)];
 
 test(
-  '--detach submits the array and a dependent Summarize; status follows it to the summary',
+  '--detach submits the array and a dependent step that summarizes; status follows it to the summary',
   { skip },
   async () => {
     const spec = await job();
@@ -216,9 +217,9 @@ test(
       '1',
     ]);
     assert.equal(submitted.code, 0, submitted.stderr);
-    const ids = JSON.parse(submitted.stdout) as { arrayJobId: string; summarizeJobId: string; tasks: number };
+    const ids = JSON.parse(submitted.stdout) as { arrayJobId: string; stepJobId: string; tasks: number };
     assert.equal(ids.tasks, 4);
-    const dependency = await cluster?.command('scontrol', ['-o', 'show', 'job', ids.summarizeJobId]);
+    const dependency = await cluster?.command('scontrol', ['-o', 'show', 'job', ids.stepJobId]);
     assert.match(dependency ?? '', new RegExp(`Dependency=afterany:${ids.arrayJobId}`));
     let status = '';
     for (let i = 0; i < 600 && !status.includes('summary.json written'); i++) {
@@ -227,7 +228,8 @@ test(
     }
     assert.match(status, /partitions: 4\/4 have a record/);
     assert.match(status, new RegExp(`array ${ids.arrayJobId}: 4 COMPLETED`));
-    assert.match(status, new RegExp(`summarize job ${ids.summarizeJobId}: (COMPLETED|COMPLETING)`));
+    assert.match(status, new RegExp(`step after round 1: job ${ids.stepJobId}: (COMPLETED|COMPLETING)`));
+    assert.doesNotMatch(status, /round 2/, 'nothing to retry: one round');
     const summary = JSON.parse(await readFile(path.join(spec.output, 'summary.json'), 'utf8')) as JobSummary;
     assert.equal(summary.status, 'succeeded');
     assert.equal(summary.run.engine, 'slurm');
@@ -381,12 +383,154 @@ test(
     }
     assert.ok(requeued);
     assert.equal(summary.status, 'succeeded', JSON.stringify(summary.failures));
-    // Not asserted: that the watcher never mistakes the requeue for an end. Slurm shows the killed run
-    // FAILED and out of the queue for a few seconds before it is pending again; under load that can
-    // outlast the engine's grace and cost a resubmission of the unfinished partitions (never a duplicate).
-    void retries;
+    assert.deepEqual(retries, [], 'the requeue is not taken for an end');
+    assert.equal(summary.run.retries, 0);
+    assert.equal((await state(spec.output)).rounds.length, 1, 'nothing resubmitted');
     const log = await readFile(path.join(rounds[0].logDir, `${rounds[0].jobId}_0.out`), 'utf8');
     assert.match(log, /partition 1: already has its record \(a requeued task\); skipped/);
+    // The engine's requeue signal, as this Slurm writes it: one notice, one restart.
+    assert.equal(await requeueNotices(path.join(rounds[0].logDir, `${rounds[0].jobId}_0.out`)), 1, log);
+    assert.equal((await arrayStates(rounds[0].jobId, 1)).get(0)?.restarts, 1);
     assertSamePredictions(await allPredictions(spec.output), await referencePredictions(await tinyDemo()));
   },
 );
+
+test(
+  'a task killed for a requeue the controller has not processed yet is not taken for ended: no retry',
+  { skip },
+  async () => {
+    const rounds: Round[] = [];
+    const events: EngineEvent[] = [];
+    registerEngine('slurm', async () => slurmEngine({ onSubmit: (r) => rounds.push(r) }));
+    // Task 0's first run is killed for a requeue: slurmstepd's notice lands in its log and the run ends,
+    // but the controller (busy, as under load) requeues it only seconds later, longer than the
+    // engine's grace for an end. The requeued run then does the partition.
+    const marker = path.join(scratch, `requeue-late-${Math.random().toString(36).slice(2)}`);
+    const notice =
+      'echo "slurmstepd-$(hostname -s): error: *** JOB $SLURM_JOB_ID ON $(hostname -s) CANCELLED AT $(date +%FT%T) DUE TO JOB REQUEUE ***"';
+    const spec = await job(slurm({ setup: [once(marker, 0, `${notice}; exit 1`)] }));
+    let requeued = false;
+    let busy = false;
+    let endedAt = 0;
+    const watcher = setInterval(() => {
+      if (requeued || busy || !rounds[0] || !cluster) return;
+      busy = true;
+      const task = `${rounds[0].jobId}_0`;
+      void (async () => {
+        const st = await cluster?.command('scontrol', ['-o', 'show', 'job', task]).catch(() => '');
+        if (!/JobState=FAILED/.test(st ?? '')) return;
+        endedAt ||= Date.now();
+        if (Date.now() - endedAt < 5000) return;
+        requeued = true;
+        await cluster?.command('scontrol', ['requeue', task]);
+        // A requeued job is held back (about two minutes) before it may start again: let it go now.
+        for (let i = 0; i < 100; i++) {
+          const moved = await cluster?.command('scontrol', ['update', `JobId=${task}`, 'StartTime=now']).then(
+            () => true,
+            () => false,
+          );
+          if (moved) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })().finally(() => (busy = false));
+    }, 100);
+    let summary: JobSummary;
+    try {
+      summary = await runJob(spec, { retryBaseMs: 10, onEvent: (e) => events.push(e) });
+    } finally {
+      clearInterval(watcher);
+      registerEngine('slurm', async () => slurmEngine());
+    }
+    assert.ok(requeued, 'the test requeued the task');
+    assert.equal(summary.status, 'succeeded', JSON.stringify(summary.failures));
+    assert.deepEqual(
+      events.filter((e) => e.type === 'retry'),
+      [],
+      'the requeued task’s partition is not retried',
+    );
+    assert.equal(summary.run.retries, 0);
+    assert.equal(rounds.length, 1, 'nothing resubmitted');
+    assert.equal((await record(spec.output, '1')).attempt, 1, 'settled by the requeued run');
+    assertSamePredictions(await allPredictions(spec.output), await referencePredictions(await tinyDemo()));
+  },
+);
+
+// Submits a detached run through the CLI; returns the ids it printed.
+async function detach(spec: JobSpec): Promise<{ arrayJobId: string; stepJobId: string }> {
+  const submitted = await cli(['slurm', 'run', ...(await jobArgs(spec)), '--detach', '--json']);
+  assert.equal(submitted.code, 0, submitted.stderr);
+  return JSON.parse(submitted.stdout) as { arrayJobId: string; stepJobId: string };
+}
+
+// Follows `cai slurm status` until the chain has written its summary.
+async function untilSummarized(output: string): Promise<{ status: string; summary: JobSummary }> {
+  let status = '';
+  for (let i = 0; i < 600 && !status.includes('summary.json written'); i++) {
+    status = (await cli(['slurm', 'status', output])).stdout;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.match(status, /summary\.json written/, status);
+  const summary = JSON.parse(await readFile(path.join(output, 'summary.json'), 'utf8')) as JobSummary;
+  return { status, summary };
+}
+
+test(
+  '--detach retries like the attached run: an array element cancelled mid-run is resubmitted by the step',
+  { skip },
+  async () => {
+    // Every task waits 2 s in its setup, so element 1 is surely still running when it is cancelled.
+    const spec = await job(slurm({ setup: ['sleep 2'] }));
+    const ids = await detach(spec);
+    let seenRunning = '';
+    for (let i = 0; i < 300 && !/^1 RUNNING$/m.test(seenRunning); i++) {
+      seenRunning =
+        (await cluster?.command('squeue', ['-h', '-r', '-j', ids.arrayJobId, '-o', '%K %T'])) ?? '';
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await cluster?.command('scancel', [`${ids.arrayJobId}_1`]);
+    const { status, summary } = await untilSummarized(spec.output);
+    assert.equal(summary.status, 'succeeded', JSON.stringify(summary.failures));
+    assert.equal(summary.run.retries, 1);
+    assert.equal(summary.partitions.completed, 4);
+    const { rounds, detached } = await state(spec.output);
+    assert.equal(rounds.length, 2, 'one resubmission');
+    assert.equal(rounds[1].partitions, 1);
+    assert.deepEqual(
+      detached?.steps.map((s) => s.round),
+      [1, 2],
+      'a step after each round',
+    );
+    assert.match(status, new RegExp(`round 1: array ${ids.arrayJobId}: 3 COMPLETED, 1 CANCELLED`));
+    assert.match(status, new RegExp(`round 2: array ${rounds[1].jobId}: 1 COMPLETED`));
+    assert.match(status, /step after round 1: job \d+: COMPLETED/);
+    assert.match(status, /step after round 2: job \d+: (COMPLETED|COMPLETING)/);
+    assert.match(status, /partitions: 4\/4 have a record/);
+    assert.deepEqual(
+      await Promise.all(['1', '2', '3', '4'].map(async (id) => (await record(spec.output, id)).attempt)),
+      [1, 2, 1, 1],
+    );
+    // Item for item the local predictions: none lost, none written twice.
+    assertSamePredictions(await allPredictions(spec.output), await referencePredictions(await tinyDemo()));
+  },
+);
+
+test('--detach does not retry a corrupt partition; the budget decides the job', { skip }, async () => {
+  const { data } = await tinyDemo();
+  const input = await mkdtemp(path.join(os.tmpdir(), 'cai-bad-'));
+  temps.push(input);
+  for (const f of await readdir(data)) await copyFile(path.join(data, f), path.join(input, f));
+  await truncate(path.join(input, '1.pt'), 5000);
+  const spec = await job({ input, maxAttempts: 3 });
+  await detach(spec);
+  const { status, summary } = await untilSummarized(spec.output);
+  assert.equal(summary.status, 'failed', 'no failure tolerated by default');
+  assert.equal(summary.run.retries, 0);
+  assert.equal(summary.failures.length, 1);
+  assert.equal(summary.failures[0].partition, '1');
+  assert.equal(summary.failures[0].error.code, 'E_CORRUPT');
+  assert.equal(summary.failures[0].attempts, 1);
+  assert.equal(summary.partitions.completed, 3);
+  assert.equal((await state(spec.output)).rounds.length, 1, 'nothing resubmitted');
+  assert.doesNotMatch(status, /round 2/);
+  assert.match(status, /step after round 1: job \d+: (FAILED|COMPLETING)/, 'the step says the job failed');
+});

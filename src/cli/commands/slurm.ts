@@ -84,7 +84,7 @@ function schedulerOverrides(o: Record<string, unknown>): SlurmOptionsInput {
   return Object.fromEntries(Object.entries(picked).filter(([, v]) => v !== undefined)) as SlurmOptionsInput;
 }
 
-/** `cai slurm run|status|cancel` (and the hidden `task` and `summarize` that run on compute nodes). */
+/** `cai slurm run|status|cancel` (and the hidden `task` and `continue` that run on compute nodes). */
 export function registerSlurmCommand(program: Command): void {
   const slurm = program
     .command('slurm')
@@ -99,7 +99,10 @@ export function registerSlurmCommand(program: Command): void {
     ),
   )
     .option('--dry-run', 'print the batch script that would be submitted, and submit nothing')
-    .option('--detach', 'submit the array and a dependent Summarize job, print their ids and return')
+    .option(
+      '--detach',
+      'submit the array and a dependent job that retries failures and summarizes, print their ids and return',
+    )
     .option('--overwrite', 'ignore the results of an earlier run in the same output and start over')
     .option('--json', 'print the summary (or the submitted job ids) as JSON on stdout')
     .option('-q, --quiet', 'no progress output')
@@ -126,7 +129,7 @@ export function registerSlurmCommand(program: Command): void {
         else if (!run) process.stdout.write('every partition already has its record; nothing to submit\n');
         else
           process.stdout.write(
-            `submitted array ${run.arrayJobId} (${run.tasks} tasks, ${run.partitions} partitions${run.resumed ? `, ${run.resumed} already done` : ''}); Summarize runs after it as job ${run.summarizeJobId}\n` +
+            `submitted array ${run.arrayJobId} (${run.tasks} tasks, ${run.partitions} partitions${run.resumed ? `, ${run.resumed} already done` : ''}); job ${run.stepJobId} runs after it to retry failures or summarize\n` +
               `  cai slurm status ${spec.output}\n  cai slurm cancel ${spec.output}\n`,
           );
         return;
@@ -203,18 +206,27 @@ export function registerSlurmCommand(program: Command): void {
       await runSlurmTask(manifest, Number(index));
     });
 
-  slurm
-    .command('summarize', { hidden: true })
-    .argument('<output>')
-    .requiredOption('--round <n>', 'the round to summarize', positive('--round'))
-    .option('--s3-endpoint <url>')
-    .action(async (output: string, o: Record<string, unknown>) => {
-      const { summarizeRound } = await import('../../engines/slurm/finish.js');
-      const store = await openStore(output, {
-        s3Endpoint: (o.s3Endpoint as string | undefined) ?? process.env.AWS_ENDPOINT_URL_S3,
+  // Run by a detached run's step job after each round: retries what the policy allows, or summarizes.
+  // `summarize` is the name detached runs submitted by earlier versions call.
+  for (const name of ['continue', 'summarize'])
+    slurm
+      .command(name, { hidden: true })
+      .argument('<output>')
+      .requiredOption('--round <n>', 'the round whose array has ended', positive('--round'))
+      .option('--s3-endpoint <url>')
+      .action(async (output: string, o: Record<string, unknown>) => {
+        const { continueChain } = await import('../../engines/slurm/chain.js');
+        const store = await openStore(output, {
+          s3Endpoint: (o.s3Endpoint as string | undefined) ?? process.env.AWS_ENDPOINT_URL_S3,
+        });
+        const result = await continueChain(store, o.round as number);
+        if ('next' in result) {
+          process.stdout.write(
+            `round ${result.next.round}: resubmitted ${result.next.partitions} partition(s) as array ${result.next.jobId}; job ${result.stepJobId} runs after it\n`,
+          );
+          return;
+        }
+        process.stdout.write(`${summaryText(result.summary)}\n`);
+        if (result.summary.status !== 'succeeded') process.exitCode = 1;
       });
-      const summary = await summarizeRound(store, o.round as number);
-      process.stdout.write(`${summaryText(summary)}\n`);
-      if (summary.status !== 'succeeded') process.exitCode = 1;
-    });
 }

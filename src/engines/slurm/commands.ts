@@ -95,6 +95,8 @@ export function expandIndices(text: string): number[] {
 export interface TaskState {
   readonly state: string;
   readonly reason?: string;
+  /** How many times the controller has requeued the task (scontrol's `Restarts=`), when it knows. */
+  readonly restarts?: number;
 }
 
 /** Parses `scontrol -o show job <array>`: one line per task (pending ones grouped), into task -> state. */
@@ -106,8 +108,13 @@ export function parseScontrol(text: string): Map<number, TaskState> {
     const state = field('JobState');
     if (ids === undefined || !state) continue;
     const reason = field('Reason');
+    const restarts = Number(field('Restarts') ?? NaN);
     for (const i of expandIndices(ids))
-      tasks.set(i, { state, ...(reason && reason !== 'None' ? { reason } : {}) });
+      tasks.set(i, {
+        state,
+        ...(reason && reason !== 'None' ? { reason } : {}),
+        ...(Number.isInteger(restarts) ? { restarts } : {}),
+      });
   }
   return tasks;
 }

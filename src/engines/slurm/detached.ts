@@ -1,19 +1,20 @@
-// `cai slurm run --detach` and `--dry-run`: plan like `runJob`, then submit one array and a dependent
-// Summarize (or only print the script), so nothing waits on the login session.
+// `cai slurm run --detach` and `--dry-run`: plan like `runJob`, then submit the first round and the step
+// that continues the chain after it (or only print the script), so nothing waits on the login session.
 import { CaiError, ErrorCodes } from '../../errors.js';
 import { pendingPartitions, planOrResume } from '../../plan/resume.js';
 import { resolveJob, type JobSpec, type ResolvedJob } from '../../job/spec.js';
 import { planPartitions, type PlannedPartition } from '../../plan/plan.js';
 import { joinUri, openParent, openStore } from '../../storage/open.js';
-import { submit } from './commands.js';
+import { submitStep } from './chain.js';
 import { resolveSlurmOptions, type SlurmOptions } from '../../job/slurm-options.js';
 import { logDirOf, preflight, readSlurmState, submitRound, taskJob, writeSlurmState } from './rounds.js';
-import { batchScript, roundKeys, splitTasks, summarizeScript } from './script.js';
+import { batchScript, roundKeys, splitTasks } from './script.js';
 
 /** What a detached submission started. */
 export interface DetachedRun {
   readonly arrayJobId: string;
-  readonly summarizeJobId: string;
+  /** The step after the array: it resubmits failures the retry policy allows, or summarizes. */
+  readonly stepJobId: string;
   readonly round: number;
   readonly tasks: number;
   readonly partitions: number;
@@ -33,8 +34,9 @@ function prepared(spec: JobSpec, partitions: number): { job: ResolvedJob; option
 }
 
 /**
- * Plans (or resumes) the job, submits its pending partitions as one array and a Summarize job that runs
- * when the array has ended, and returns their ids. Nothing is submitted when nothing is pending.
+ * Plans (or resumes) the job, submits its pending partitions as one array and the step that runs when
+ * the array has ended (it retries failures as the attached run would, then summarizes), and returns
+ * their ids. Nothing is submitted when nothing is pending.
  *
  * @example const { arrayJobId } = await submitDetached(spec);
  */
@@ -53,20 +55,13 @@ export async function submitDetached(spec: JobSpec, overwrite = false): Promise<
     options,
     todo.map((partition) => ({ partition, attempt: 1 })),
   );
-  const summarizeJobId = await submit(
-    summarizeScript(options, {
-      output: job.output,
-      round: round.round,
-      arrayJobId: round.jobId,
-      logDir: round.logDir,
-      s3Endpoint: job.s3Endpoint,
-    }),
-  );
+  // A new chain starts here (an earlier one in the same output, resumed now, is over).
   const state = await readSlurmState(output);
-  await writeSlurmState(output, { ...state, summarizeJobId });
+  await writeSlurmState(output, { ...state, detached: { firstRound: round.round, steps: [] } });
+  const stepJobId = await submitStep(output, job, options, round);
   return {
     arrayJobId: round.jobId,
-    summarizeJobId,
+    stepJobId,
     round: round.round,
     tasks: round.tasks,
     partitions: todo.length,

@@ -2,13 +2,15 @@
 // output settle partitions as they appear, and when an array task ends, its partitions still without a
 // record are reported failed with the task's Slurm state and log. The driver (runMap) decides retries,
 // which come back here and go out as a new, smaller array.
-import { CaiError, ErrorCodes } from '../../errors.js';
+import { CaiError } from '../../errors.js';
 import type { Store } from '../../storage/store.js';
 import type { PartitionRecord } from '../../worker/record.js';
 import { outputKeys } from '../../worker/run-partition.js';
 import type { Attempt, MapControl, MapEngine } from '../map.js';
 import { arrayStates, cancel, queuedTasks, TERMINAL_STATES } from './commands.js';
 import { resolveSlurmOptions } from '../../job/slurm-options.js';
+import { taskEndedError } from './ended.js';
+import { requeuePending } from './requeue.js';
 import { openOutput, preflight, submitRound, taskJob, type Round } from './rounds.js';
 import { roundKeys } from './script.js';
 import type { TaskFailure } from './task.js';
@@ -133,13 +135,19 @@ async function watch(w: Watched, output: Store, control: MapControl): Promise<vo
       continue;
     }
     // A task being requeued (preempted, `scontrol requeue`) shows its killed run's end state in
-    // scontrol while squeue still holds it, and may leave the queue for a moment before it is pending
-    // again: an end counts once the queue has let the task go and the end has lasted.
+    // scontrol while squeue still holds it, and a busy controller may show it out of the queue, ended,
+    // until it has processed the requeue: slurmstepd's notice in the task's log says the run was killed
+    // to be requeued, and the controller's restart count says whether that requeue has happened yet.
+    const log = logOf(round, task);
+    if (await requeuePending(s, log)) {
+      w.endingSince.delete(task);
+      continue;
+    }
+    // The queue can also let a task go for a moment between two states: an end must last a little.
     const since = w.endingSince.get(task) ?? now;
     w.endingSince.set(task, since);
     if (now - since < ENDED_AFTER_MS) continue;
     w.ended.add(task);
-    const log = logOf(round, task);
     for (const [id, open] of [...w.open]) {
       if (open.task !== task) continue;
       w.open.delete(id);
@@ -148,15 +156,7 @@ async function watch(w: Watched, output: Store, control: MapControl): Promise<vo
         control.giveBack([open.attempt]);
         continue;
       }
-      const why = s.reason ? ` (${s.reason})` : '';
-      control.settle(open.attempt, {
-        ok: false,
-        error: {
-          code: s.state === 'TIMEOUT' ? ErrorCodes.timeout : ErrorCodes.workerCrash,
-          message: `Slurm array task ${round.jobId}_${task} ended ${s.state}${why} before partition ${id} had a record; see its log ${log}`,
-        },
-        log,
-      });
+      control.settle(open.attempt, { ok: false, error: taskEndedError(round.jobId, task, s, id, log), log });
     }
   }
 }

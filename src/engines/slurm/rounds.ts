@@ -22,9 +22,18 @@ export interface RoundState {
   readonly submittedAt: string;
 }
 
-/** `slurm/state.json`: every round of the job in this output, and a detached run's Summarize job. */
+/** A detached run's step: the job that runs after round `round`'s array (`cai slurm continue`). */
+export interface ChainStep {
+  readonly round: number;
+  readonly jobId: string;
+}
+
+/** `slurm/state.json`: every round of the job in this output, and a detached run's chain. */
 export interface SlurmState {
   readonly rounds: RoundState[];
+  /** A detached run: its first round and the steps after each of its rounds. */
+  detached?: { readonly firstRound: number; readonly steps: readonly ChainStep[] };
+  /** The Summarize job of a detached run submitted before chains (kept for `status` and `cancel`). */
   summarizeJobId?: string;
 }
 

@@ -15,13 +15,21 @@ export interface TaskManifest {
 }
 
 /** Where a round keeps its files, relative to the job's output. */
-export function roundKeys(round: number): { dir: string; manifest: string; script: string; failed: string } {
+export function roundKeys(round: number): {
+  dir: string;
+  manifest: string;
+  script: string;
+  failed: string;
+  outcome: string;
+} {
   const dir = `slurm/round-${round}`;
   return {
     dir,
     manifest: `${dir}/tasks.json`,
     script: `${dir}/job.sbatch`,
     failed: `${dir}/failed`,
+    // A detached chain's decision for the round: its final failures and the attempts it resubmitted.
+    outcome: `${dir}/outcome.json`,
   };
 }
 
@@ -100,17 +108,19 @@ export function batchScript(
 }
 
 /**
- * The batch script of a detached run's Summarize: one CPU, after the array has ended however it ended.
- * @example summarizeScript(options, { output: '/scratch/out', round: 1, arrayJobId: '12', logDir })
+ * The batch script of a detached run's next step: one CPU, after round `round`'s array has ended
+ * however it ended; it resubmits what the retry policy allows or writes the summary (`cai slurm continue`).
+ *
+ * @example stepScript(options, { output: '/scratch/out', round: 1, arrayJobId: '12', logDir })
  */
-export function summarizeScript(
+export function stepScript(
   options: SlurmOptions,
   run: { output: string; round: number; arrayJobId: string; logDir: string; s3Endpoint?: string },
 ): string {
   const args = [
-    `--job-name=${options.jobName}-summarize`,
+    `--job-name=${options.jobName}-continue`,
     `--dependency=afterany:${run.arrayJobId}`,
-    `--output=${run.logDir}/summarize_%j.out`,
+    `--output=${run.logDir}/continue_%j.out`,
     '--ntasks=1',
     '--cpus-per-task=1',
   ];
@@ -121,7 +131,7 @@ export function summarizeScript(
   if (run.s3Endpoint) lines.push(`export AWS_ENDPOINT_URL_S3=${shellQuote(run.s3Endpoint)}`);
   lines.push(
     `NODE="\${CAI_NODE:-${shellQuote(process.execPath)}}"`,
-    `exec "$NODE" ${shellQuote(CLI_ENTRY)} slurm summarize ${shellQuote(run.output)} --round ${run.round}`,
+    `exec "$NODE" ${shellQuote(CLI_ENTRY)} slurm continue ${shellQuote(run.output)} --round ${run.round}`,
     '',
   );
   return lines.join('\n');

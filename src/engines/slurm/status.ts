@@ -2,7 +2,7 @@
 // a job id, on any login node, while or after the submitter watches.
 import type { PlannedPartition } from '../../plan/plan.js';
 import { openStore } from '../../storage/open.js';
-import { arrayStates, cancel, parseScontrol, slurm } from './commands.js';
+import { arrayStates, cancel, parseScontrol, slurm, TERMINAL_STATES } from './commands.js';
 import { readSlurmState } from './rounds.js';
 
 /** What `cai slurm status` reports. */
@@ -14,7 +14,12 @@ export interface SlurmStatus {
     readonly jobId: string;
     /** Array tasks by state, e.g. `{ COMPLETED: 3, RUNNING: 1 }`. */
     readonly tasks: Readonly<Record<string, number>>;
+    /** Whether some task of the round has not ended yet. */
+    readonly running?: boolean;
   }[];
+  /** A detached run's steps: the job after each round that retries or summarizes. */
+  readonly steps?: readonly { readonly round: number; readonly jobId: string; readonly state: string }[];
+  /** The Summarize job of a detached run submitted before chains. */
   readonly summarize?: { readonly jobId: string; readonly state: string };
   /** Whether a job summary has been written. */
   readonly summarized?: boolean;
@@ -45,8 +50,14 @@ export async function slurmStatus(target: string, s3Endpoint?: string): Promise<
   let done = 0;
   for await (const o of output.list('results')) if (o.key.endsWith('.json')) done++;
   const rounds = [];
-  for (const r of state.rounds)
-    rounds.push({ round: r.round, jobId: r.jobId, tasks: countStates(await arrayStates(r.jobId, r.tasks)) });
+  for (const r of state.rounds) {
+    const states = await arrayStates(r.jobId, r.tasks);
+    const running = [...states.values()].some((t) => !TERMINAL_STATES.has(t.state));
+    rounds.push({ round: r.round, jobId: r.jobId, tasks: countStates(states), running });
+  }
+  const steps = [];
+  for (const step of state.detached?.steps ?? [])
+    steps.push({ ...step, state: await arrayStatesOfJob(step.jobId) });
   let summarize: SlurmStatus['summarize'];
   if (state.summarizeJobId) {
     const s = await arrayStatesOfJob(state.summarizeJobId);
@@ -55,6 +66,7 @@ export async function slurmStatus(target: string, s3Endpoint?: string): Promise<
   return {
     partitions: { planned: plan.length, done },
     rounds,
+    ...(steps.length ? { steps } : {}),
     ...(summarize ? { summarize } : {}),
     summarized: Boolean(await output.head('summary.json')),
   };
@@ -70,7 +82,7 @@ async function arrayStatesOfJob(jobId: string): Promise<string> {
 }
 
 /**
- * Cancels a job id, or every array (and the Summarize job) of the job in an output.
+ * Cancels a job id, or every array (and a detached run's steps) of the job in an output.
  * @example const ids = await slurmCancel('/scratch/out');
  */
 export async function slurmCancel(target: string, s3Endpoint?: string): Promise<string[]> {
@@ -79,7 +91,12 @@ export async function slurmCancel(target: string, s3Endpoint?: string): Promise<
     return [target];
   }
   const state = await readSlurmState(await openStore(target, { s3Endpoint }));
-  const ids = [...state.rounds.map((r) => r.jobId), ...(state.summarizeJobId ? [state.summarizeJobId] : [])];
+  // Steps first: a step left running could submit another round after its array is cancelled.
+  const ids = [
+    ...(state.detached?.steps.map((s) => s.jobId) ?? []),
+    ...(state.summarizeJobId ? [state.summarizeJobId] : []),
+    ...state.rounds.map((r) => r.jobId),
+  ];
   await cancel(ids);
   return ids;
 }
@@ -93,8 +110,12 @@ export function statusText(status: SlurmStatus): string {
     const tasks = Object.entries(r.tasks)
       .map(([s, n]) => `${n} ${s}`)
       .join(', ');
-    lines.push(`${r.round ? `round ${r.round}: ` : ''}array ${r.jobId}: ${tasks || 'no tasks known'}`);
+    lines.push(
+      `${r.round ? `round ${r.round}: ` : ''}array ${r.jobId}: ${tasks || 'no tasks known'}${r.running ? ' (running)' : ''}`,
+    );
   }
+  for (const s of status.steps ?? [])
+    lines.push(`step after round ${s.round}: job ${s.jobId}: ${s.state} (retries or summarizes)`);
   if (status.summarize) lines.push(`summarize job ${status.summarize.jobId}: ${status.summarize.state}`);
   if (status.summarized !== undefined)
     lines.push(status.summarized ? 'summary.json written' : 'not summarized yet');
