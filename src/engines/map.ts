@@ -94,6 +94,13 @@ export async function runMap(
   const failures: PartitionFailure[] = [];
   const breaker = new CircuitBreaker(options.breakerThreshold);
   const timers = new Set<NodeJS.Timeout>();
+  // Partitions whose retry is due but has not run to an end. If the map stops first (the budget is spent,
+  // an interrupt), they end as failed with the error of the try that did run: they did fail, and a
+  // summary must not call them "not started".
+  const awaitingRetry = new Map<
+    string,
+    { item: Attempt; error: { code: string; message: string }; log?: string }
+  >();
   let retries = 0;
   let sleeping = 0;
   let stopped = false;
@@ -157,6 +164,7 @@ export async function runMap(
     },
     emit,
     settle(item, result) {
+      awaitingRetry.delete(item.partition.id);
       if (result.ok) {
         breaker.succeeded();
         records.push(result.record);
@@ -171,6 +179,7 @@ export async function runMap(
       if (!stopped && shouldRetry(result.error, item.attempt, job.maxAttempts)) {
         const delayMs = backoffMs(item.attempt, retryBaseMs);
         retries++;
+        awaitingRetry.set(item.partition.id, { item, error: result.error, log: result.log });
         sleeping++;
         emit({
           type: 'retry',
@@ -198,6 +207,10 @@ export async function runMap(
     await engine.run(control);
   } finally {
     stop();
+  }
+  for (const { item, error, log } of awaitingRetry.values()) {
+    retries--; // scheduled, never run
+    fail(item, error, log);
   }
   if (fatal) throw fatal instanceof CaiError ? fatal : new CaiError('E_WORKER', job.model, String(fatal));
   const done = new Set([...records.map((r) => r.partition), ...failures.map((f) => f.partition)]);

@@ -88,6 +88,28 @@ test('once failures exceed the budget nothing new starts, and the rest is counte
   assert.equal(result.skipped, 7);
 });
 
+test('a partition whose retry never ran because the budget ran out is failed with its error, not skipped', async () => {
+  const ran: string[] = [];
+  // Partition 1 crashes (retryable); before its retry is due, 2 and 3 fail for good and spend the budget.
+  const engine = inline((a) => {
+    if (a.partition.id === '1') return crash;
+    if (a.partition.id === '2' || a.partition.id === '3')
+      return { ok: false, error: { code: 'E_CORRUPT', message: 'x' } };
+    return { ok: true, record: record(a) };
+  }, ran);
+  const result = await runMap(job({ maxAttempts: 3, toleratedFailurePercentage: 10 }), plan(10), engine, {
+    retryBaseMs: 60_000,
+  });
+  assert.deepEqual(ran, ['1#1', '2#1', '3#1']);
+  assert.deepEqual(result.failures.map((f) => [f.partition, f.attempts, f.error.code]).sort(), [
+    ['1', 1, 'E_WORKER_CRASH'],
+    ['2', 1, 'E_CORRUPT'],
+    ['3', 1, 'E_CORRUPT'],
+  ]);
+  assert.equal(result.retries, 0, 'the retry that never ran is not counted');
+  assert.equal(result.skipped, 7);
+});
+
 test('a dead endpoint trips the breaker: the map stops with one error naming the cause and what to do', async () => {
   const ran: string[] = [];
   const refused = {
