@@ -5,6 +5,7 @@ import { CaiError, ErrorCodes } from '../errors.js';
 import type { PredictionFormat } from '../formats/predictions/writers.js';
 import { mapBounded, READ_CONCURRENCY } from '../storage/bounded.js';
 import { planInput, type PlannedPartition } from './plan.js';
+import { readJson, readJsonIfPresent } from '../storage/json.js';
 import { openStore } from '../storage/open.js';
 import type { ObjectInfo, Store } from '../storage/store.js';
 import { outputKeys } from '../worker/run-partition.js';
@@ -12,11 +13,6 @@ import type { JobSpec } from '../job/spec.js';
 
 // Fields that change what the predictions are: a resumed run must match them.
 const IDENTITY_FIELDS = ['input', 'model', 'inputs', 'label', 'predictionsFormat', 'fileLimit'] as const;
-
-async function readJson<T>(store: Store, key: string): Promise<T | undefined> {
-  if (!(await store.head(key))) return undefined;
-  return JSON.parse(new TextDecoder().decode(await store.get(key))) as T;
-}
 
 /** What planning may be told beyond the job. */
 export interface PlanHooks {
@@ -45,7 +41,7 @@ export async function planOrResume(
   overwrite: boolean,
   hooks: PlanHooks = {},
 ): Promise<PlannedPartition[]> {
-  const previous = overwrite ? undefined : await readJson<JobSpec>(output, 'job.json');
+  const previous = overwrite ? undefined : await readJsonIfPresent<JobSpec>(output, 'job.json');
   const changed = previous
     ? IDENTITY_FIELDS.filter((f) => JSON.stringify(previous[f]) !== JSON.stringify(spec[f]))
     : [];
@@ -57,7 +53,7 @@ export async function planOrResume(
         `this output holds a different job (${changed.join(', ')} changed); use a new output, or --overwrite to start over`,
       );
     }
-    const plan = await readJson<PlannedPartition[]>(output, 'plan.json');
+    const plan = await readJsonIfPresent<PlannedPartition[]>(output, 'plan.json');
     // A resumed job passed the check when its job.json was written: nothing more is read for it.
     if (plan) return plan;
   }
@@ -152,7 +148,7 @@ async function predictionsMatch(
 ): Promise<boolean> {
   let record: { predictions_bytes?: unknown };
   try {
-    record = JSON.parse(new TextDecoder().decode(await output.get(recordKey))) as typeof record;
+    record = await readJson<typeof record>(output, recordKey);
   } catch (err) {
     // A torn record is redone; a store that cannot be read is not a reason to redo work.
     if (err instanceof SyntaxError) return false;

@@ -5,6 +5,7 @@ import { ParquetWriter, fileWriter, schemaFromColumnData, type ColumnSource } fr
 import { CaiError, ErrorCodes } from '../errors.js';
 import type { PlannedPartition } from '../plan/plan.js';
 import { naturalCompare } from '../storage/natural-sort.js';
+import { readJsonIfPresent } from '../storage/json.js';
 import type { Store } from '../storage/store.js';
 import { readPredictions, type PredictionRows } from './read-predictions.js';
 import { PREDICTION_EXTENSIONS, type PredictionFormat } from '../formats/predictions/writers.js';
@@ -66,7 +67,7 @@ function parquetColumn(name: string, rows: PredictionRows): ColumnSource {
  */
 export async function mergePredictions(output: Store, to: string): Promise<MergeResult> {
   const format = mergeFormat(to);
-  const job = await readJson<{ predictionsFormat?: PredictionFormat }>(output, 'job.json');
+  const job = await readJsonIfPresent<{ predictionsFormat?: PredictionFormat }>(output, 'job.json');
   if (!job)
     throw new CaiError(
       ErrorCodes.notFound,
@@ -74,7 +75,7 @@ export async function mergePredictions(output: Store, to: string): Promise<Merge
       'is not the output of a CAI job; give the folder cai run wrote',
     );
   const from = job.predictionsFormat ?? 'parquet';
-  const plan = (await readJson<PlannedPartition[]>(output, 'plan.json')) ?? [];
+  const plan = (await readJsonIfPresent<PlannedPartition[]>(output, 'plan.json')) ?? [];
   const order = new Map(plan.map((p, i) => [p.id, i]));
   const keys: string[] = [];
   for await (const o of output.list('predictions'))
@@ -139,9 +140,4 @@ export async function mergePredictions(output: Store, to: string): Promise<Merge
     throw err;
   }
   return { partitions: keys.length, rows, columns };
-}
-
-async function readJson<T>(store: Store, key: string): Promise<T | undefined> {
-  if (!(await store.head(key))) return undefined;
-  return JSON.parse(new TextDecoder().decode(await store.get(key))) as T;
 }

@@ -24,7 +24,7 @@ import { arrayStates } from '../../src/engines/slurm/commands.js';
 import { slurmEngine } from '../../src/engines/slurm/engine.js';
 import { resolveSlurmOptions, type SlurmOptionsInput } from '../../src/job/slurm-options.js';
 import { requeueNotices } from '../../src/engines/slurm/requeue.js';
-import type { Round, SlurmState } from '../../src/engines/slurm/rounds.js';
+import { taskLog, type Round, type SlurmState } from '../../src/engines/slurm/rounds.js';
 import { runJob } from '../../src/run/run.js';
 import type { JobSpec } from '../../src/job/spec.js';
 import type { JobSummary } from '../../src/summarize/summarize.js';
@@ -386,10 +386,11 @@ test(
     assert.deepEqual(retries, [], 'the requeue is not taken for an end');
     assert.equal(summary.run.retries, 0);
     assert.equal((await state(spec.output)).rounds.length, 1, 'nothing resubmitted');
-    const log = await readFile(path.join(rounds[0].logDir, `${rounds[0].jobId}_0.out`), 'utf8');
+    const logFile = taskLog(rounds[0], 0);
+    const log = await readFile(logFile, 'utf8');
     assert.match(log, /partition 1: already has its record \(a requeued task\); skipped/);
     // The engine's requeue signal, as this Slurm writes it: one notice, one restart.
-    assert.equal(await requeueNotices(path.join(rounds[0].logDir, `${rounds[0].jobId}_0.out`)), 1, log);
+    assert.equal(await requeueNotices(logFile), 1, log);
     assert.equal((await arrayStates(rounds[0].jobId, 1)).get(0)?.restarts, 1);
     assertSamePredictions(await allPredictions(spec.output), await referencePredictions(await tinyDemo()));
   },

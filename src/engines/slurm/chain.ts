@@ -4,6 +4,7 @@
 // another step after it, or writes the summary. Nothing waits on a login session.
 import { CaiError } from '../../errors.js';
 import type { PlannedPartition } from '../../plan/plan.js';
+import { readJsonIfPresent } from '../../storage/json.js';
 import type { Store } from '../../storage/store.js';
 import type { JobSummary } from '../../summarize/summarize.js';
 import type { PartitionFailure, PartitionRecord } from '../../worker/record.js';
@@ -15,7 +16,7 @@ import { arrayStates, E_SLURM, submit } from './commands.js';
 import { taskEndedError } from './ended.js';
 import { summarizeChain } from './finish.js';
 import { resolveSlurmOptions, type SlurmOptions } from '../../job/slurm-options.js';
-import { readSlurmState, submitRound, writeSlurmState, type RoundState } from './rounds.js';
+import { readSlurmState, submitRound, taskLog, writeSlurmState, type RoundState } from './rounds.js';
 import { roundKeys, stepScript, type TaskManifest } from './script.js';
 import type { TaskFailure } from './task.js';
 
@@ -30,11 +31,6 @@ export interface RoundOutcome {
 /** What a step did: submitted the next round and its step, or wrote the summary. */
 export type StepResult =
   { readonly next: RoundState; readonly stepJobId: string } | { readonly summary: JobSummary };
-
-async function readJson<T>(store: Store, key: string): Promise<T | undefined> {
-  if (!(await store.head(key))) return undefined;
-  return JSON.parse(new TextDecoder().decode(await store.get(key))) as T;
-}
 
 /**
  * Submits the step that runs once round `round`'s array has ended, and records it in the state.
@@ -74,8 +70,8 @@ export async function submitStep(
 export async function continueChain(output: Store, round: number): Promise<StepResult> {
   const state = await readSlurmState(output);
   const submitted = state.rounds.find((r) => r.round === round);
-  const manifest = await readJson<TaskManifest>(output, roundKeys(round).manifest);
-  const plan = await readJson<PlannedPartition[]>(output, 'plan.json');
+  const manifest = await readJsonIfPresent<TaskManifest>(output, roundKeys(round).manifest);
+  const plan = await readJsonIfPresent<PlannedPartition[]>(output, 'plan.json');
   if (!submitted || !manifest || !plan)
     throw new CaiError(
       E_SLURM,
@@ -88,7 +84,7 @@ export async function continueChain(output: Store, round: number): Promise<StepR
   const { job } = manifest;
   const options = resolveSlurmOptions(job.slurm);
   // A step run twice (requeued) must not submit its next round twice.
-  const decided = await readJson<RoundOutcome>(output, roundKeys(round).outcome);
+  const decided = await readJsonIfPresent<RoundOutcome>(output, roundKeys(round).outcome);
   if (decided && later) {
     const step = state.detached?.steps.find((s) => s.round === later.round);
     if (step) return { next: later, stepJobId: step.jobId };
@@ -97,11 +93,14 @@ export async function continueChain(output: Store, round: number): Promise<StepR
   const states = await arrayStates(submitted.jobId, submitted.tasks);
   const failed: { attempt: Attempt; failure: PartitionFailure; init: boolean }[] = [];
   for (const [task, attempts] of manifest.tasks.entries()) {
-    const log = `${submitted.logDir}/${submitted.jobId}_${task}.out`;
+    const log = taskLog(submitted, task);
     for (const attempt of attempts) {
       const { partition } = attempt;
       if (await output.head(outputKeys(partition.id, job.predictionsFormat).record)) continue;
-      const wrote = await readJson<TaskFailure>(output, `${roundKeys(round).failed}/${partition.id}.json`);
+      const wrote = await readJsonIfPresent<TaskFailure>(
+        output,
+        `${roundKeys(round).failed}/${partition.id}.json`,
+      );
       const s = states.get(task) ?? { state: 'UNKNOWN' };
       const error = wrote
         ? { code: wrote.code, message: wrote.message }
@@ -123,7 +122,9 @@ export async function continueChain(output: Store, round: number): Promise<StepR
 
   const earlier: PartitionFailure[] = [];
   for (const r of chain.filter((x) => x.round < round))
-    earlier.push(...((await readJson<RoundOutcome>(output, roundKeys(r.round).outcome))?.failures ?? []));
+    earlier.push(
+      ...((await readJsonIfPresent<RoundOutcome>(output, roundKeys(r.round).outcome))?.failures ?? []),
+    );
   const total = chain[0].partitions;
   // A model that cannot load fails every partition alike: the chain stops, as the attached run does.
   const stop = failed.some((f) => f.init);
@@ -157,7 +158,9 @@ export async function continueChain(output: Store, round: number): Promise<StepR
   let retries = 0;
   for (const r of chain) {
     const m =
-      r.round === round ? manifest : await readJson<TaskManifest>(output, roundKeys(r.round).manifest);
+      r.round === round
+        ? manifest
+        : await readJsonIfPresent<TaskManifest>(output, roundKeys(r.round).manifest);
     for (const a of m?.tasks.flat() ?? []) {
       // Round 2 on holds only retries: each attempt past the first is one.
       if (a.attempt > 1) retries++;
@@ -165,7 +168,10 @@ export async function continueChain(output: Store, round: number): Promise<StepR
     }
   }
   for (const id of seen) {
-    const record = await readJson<PartitionRecord>(output, outputKeys(id, job.predictionsFormat).record);
+    const record = await readJsonIfPresent<PartitionRecord>(
+      output,
+      outputKeys(id, job.predictionsFormat).record,
+    );
     if (record) records.push(record);
   }
   const summary = await summarizeChain(output, {

@@ -4,6 +4,7 @@ import { CaiError, ErrorCodes } from '../../errors.js';
 import { pendingPartitions, planOrResume } from '../../plan/resume.js';
 import { resolveJob, type JobSpec, type ResolvedJob } from '../../job/spec.js';
 import { planPartitions, type PlannedPartition } from '../../plan/plan.js';
+import { readJsonIfPresent } from '../../storage/json.js';
 import { joinUri, openParent, openStore } from '../../storage/open.js';
 import { submitStep } from './chain.js';
 import { resolveSlurmOptions, type SlurmOptions } from '../../job/slurm-options.js';
@@ -75,11 +76,9 @@ export async function submitDetached(spec: JobSpec, overwrite = false): Promise<
  */
 export async function dryRunScript(spec: JobSpec): Promise<string> {
   const output = await openStore(spec.output, { s3Endpoint: spec.s3Endpoint });
-  let plan: PlannedPartition[];
-  if (await output.head('plan.json'))
-    plan = JSON.parse(new TextDecoder().decode(await output.get('plan.json'))) as PlannedPartition[];
-  else
-    plan = await planPartitions(await openStore(spec.input, { s3Endpoint: spec.s3Endpoint }), { job: spec });
+  const plan =
+    (await readJsonIfPresent<PlannedPartition[]>(output, 'plan.json')) ??
+    (await planPartitions(await openStore(spec.input, { s3Endpoint: spec.s3Endpoint }), { job: spec }));
   const todo = (await output.head('job.json'))
     ? await pendingPartitions(output, plan, spec.predictionsFormat)
     : plan;

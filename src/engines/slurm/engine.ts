@@ -3,6 +3,7 @@
 // record are reported failed with the task's Slurm state and log. The driver (runMap) decides retries,
 // which come back here and go out as a new, smaller array.
 import { CaiError } from '../../errors.js';
+import { readJson } from '../../storage/json.js';
 import type { Store } from '../../storage/store.js';
 import type { PartitionRecord } from '../../worker/record.js';
 import { outputKeys } from '../../worker/run-partition.js';
@@ -11,7 +12,7 @@ import { arrayStates, cancel, queuedTasks, TERMINAL_STATES } from './commands.js
 import { resolveSlurmOptions } from '../../job/slurm-options.js';
 import { taskEndedError } from './ended.js';
 import { requeuePending } from './requeue.js';
-import { openOutput, preflight, submitRound, taskJob, type Round } from './rounds.js';
+import { openOutput, preflight, submitRound, taskJob, taskLog, type Round } from './rounds.js';
 import { roundKeys } from './script.js';
 import type { TaskFailure } from './task.js';
 
@@ -30,10 +31,6 @@ async function keysUnder(store: Store, prefix: string): Promise<Set<string>> {
   const keys = new Set<string>();
   for await (const o of store.list(prefix)) keys.add(o.key);
   return keys;
-}
-
-async function readJson<T>(store: Store, key: string): Promise<T> {
-  return JSON.parse(new TextDecoder().decode(await store.get(key))) as T;
 }
 
 /** A round being watched: which attempts are still open, which tasks have ended. */
@@ -114,7 +111,7 @@ async function watch(w: Watched, output: Store, control: MapControl): Promise<vo
   for (const [id, { attempt, task }] of [...w.open]) {
     const recordKey = outputKeys(id, format).record;
     const failureKey = `${failedKey}/${id}.json`;
-    const log = logOf(round, task);
+    const log = taskLog(round, task);
     if (records.has(recordKey)) {
       w.open.delete(id);
       control.settle(attempt, { ok: true, record: await readJson<PartitionRecord>(output, recordKey) });
@@ -138,7 +135,7 @@ async function watch(w: Watched, output: Store, control: MapControl): Promise<vo
     // scontrol while squeue still holds it, and a busy controller may show it out of the queue, ended,
     // until it has processed the requeue: slurmstepd's notice in the task's log says the run was killed
     // to be requeued, and the controller's restart count says whether that requeue has happened yet.
-    const log = logOf(round, task);
+    const log = taskLog(round, task);
     if (await requeuePending(s, log)) {
       w.endingSince.delete(task);
       continue;
@@ -159,8 +156,4 @@ async function watch(w: Watched, output: Store, control: MapControl): Promise<vo
       control.settle(open.attempt, { ok: false, error: taskEndedError(round.jobId, task, s, id, log), log });
     }
   }
-}
-
-function logOf(round: Round, task: number): string {
-  return `${round.logDir}/${round.jobId}_${task}.out`;
 }

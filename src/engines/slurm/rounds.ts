@@ -6,6 +6,7 @@ import path from 'node:path';
 import { CaiError, ErrorCodes } from '../../errors.js';
 import type { ResolvedJob } from '../../job/spec.js';
 import { joinUri, openStore, uriScheme } from '../../storage/open.js';
+import { readJsonIfPresent } from '../../storage/json.js';
 import type { Store } from '../../storage/store.js';
 import type { Attempt } from '../map.js';
 import { checkCluster, E_SLURM, submit } from './commands.js';
@@ -47,8 +48,7 @@ const STATE_KEY = 'slurm/state.json';
 
 /** The rounds submitted so far for the job in `output`. @example (await readSlurmState(out)).rounds.length */
 export async function readSlurmState(output: Store): Promise<SlurmState> {
-  if (!(await output.head(STATE_KEY))) return { rounds: [] };
-  return JSON.parse(new TextDecoder().decode(await output.get(STATE_KEY))) as SlurmState;
+  return (await readJsonIfPresent<SlurmState>(output, STATE_KEY)) ?? { rounds: [] };
 }
 
 /** Saves the state (one submitter writes it at a time). */
@@ -75,6 +75,14 @@ export function taskJob(job: ResolvedJob, options: SlurmOptions): ResolvedJob {
     concurrency: 1,
     threads: options.cpusPerTask,
   };
+}
+
+/**
+ * The log of array task `task` of a round, as the batch script names it (`--output=<logDir>/%A_%a.out`).
+ * @example taskLog(round, 3) // '/scratch/out/slurm/logs/12_3.out'
+ */
+export function taskLog(round: Pick<RoundState, 'logDir' | 'jobId'>, task: number): string {
+  return `${round.logDir}/${round.jobId}_${task}.out`;
 }
 
 /** Where the tasks' logs go: a path every node can write. */

@@ -1,6 +1,7 @@
 // `cai slurm status` and `cai slurm cancel`: from an output (its slurm/state.json lists every round) or
 // a job id, on any login node, while or after the submitter watches.
 import type { PlannedPartition } from '../../plan/plan.js';
+import { readJsonIfPresent } from '../../storage/json.js';
 import { openStore } from '../../storage/open.js';
 import { arrayStates, cancel, parseScontrol, slurm, TERMINAL_STATES } from './commands.js';
 import { readSlurmState } from './rounds.js';
@@ -44,9 +45,7 @@ export async function slurmStatus(target: string, s3Endpoint?: string): Promise<
   }
   const output = await openStore(target, { s3Endpoint });
   const state = await readSlurmState(output);
-  const plan = (await output.head('plan.json'))
-    ? (JSON.parse(new TextDecoder().decode(await output.get('plan.json'))) as PlannedPartition[])
-    : [];
+  const plan = (await readJsonIfPresent<PlannedPartition[]>(output, 'plan.json')) ?? [];
   let done = 0;
   for await (const o of output.list('results')) if (o.key.endsWith('.json')) done++;
   const rounds = [];

@@ -1,6 +1,7 @@
 // One Slurm array task (`cai slurm task <manifest> <index>`): loads the model once and runs its share of
 // the round's partitions through the same partition loop as a local worker process.
 import { describeError } from '../../errors.js';
+import { readJson } from '../../storage/json.js';
 import { openParent, openStore } from '../../storage/open.js';
 import { createWorkerContext } from '../../worker/context.js';
 import { PartitionRunner } from '../../worker/partition-runner.js';
@@ -26,7 +27,7 @@ export interface TaskFailure {
  */
 export async function runSlurmTask(manifestUri: string, index: number): Promise<void> {
   const [dir, key] = await openParent(manifestUri, { s3Endpoint: process.env.AWS_ENDPOINT_URL_S3 });
-  const manifest = JSON.parse(new TextDecoder().decode(await dir.get(key))) as TaskManifest;
+  const manifest = await readJson<TaskManifest>(dir, key);
   const attempts = manifest.tasks[index];
   if (!attempts) throw new Error(`${manifestUri} has no task ${index} (it has ${manifest.tasks.length})`);
   const { job } = manifest;
