@@ -53,3 +53,14 @@ export interface Store {
   /** A local file path for the object, downloading it to a cache when the store is remote. */
   localPath(key: string): Promise<string>;
 }
+
+/**
+ * Every key under `prefix`, listed once (a listing page holds up to 1,000 keys, where a HEAD per key
+ * would be one request each).
+ * @example (await listKeys(output, 'results')).has('results/1.json')
+ */
+export async function listKeys(store: Store, prefix?: string): Promise<Set<string>> {
+  const keys = new Set<string>();
+  for await (const o of store.list(prefix)) keys.add(o.key);
+  return keys;
+}

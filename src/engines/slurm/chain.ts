@@ -4,8 +4,8 @@
 // another step after it, or writes the summary. Nothing waits on a login session.
 import { CaiError } from '../../errors.js';
 import type { PlannedPartition } from '../../plan/plan.js';
-import { readJsonIfPresent } from '../../storage/json.js';
-import type { Store } from '../../storage/store.js';
+import { readJson, readJsonIfPresent } from '../../storage/json.js';
+import { listKeys, type Store } from '../../storage/store.js';
 import type { JobSummary } from '../../summarize/summarize.js';
 import type { PartitionFailure, PartitionRecord } from '../../worker/record.js';
 import { outputKeys } from '../../worker/run-partition.js';
@@ -91,16 +91,18 @@ export async function continueChain(output: Store, round: number): Promise<StepR
   }
 
   const states = await arrayStates(submitted.jobId, submitted.tasks);
+  // Listed once: the round has ended, so nothing lands here meanwhile.
+  const recorded = await listKeys(output, 'results');
+  const failedKeys = await listKeys(output, roundKeys(round).failed);
+  const recordKey = (id: string) => outputKeys(id, job.predictionsFormat).record;
   const failed: { attempt: Attempt; failure: PartitionFailure; init: boolean }[] = [];
   for (const [task, attempts] of manifest.tasks.entries()) {
     const log = taskLog(submitted, task);
     for (const attempt of attempts) {
       const { partition } = attempt;
-      if (await output.head(outputKeys(partition.id, job.predictionsFormat).record)) continue;
-      const wrote = await readJsonIfPresent<TaskFailure>(
-        output,
-        `${roundKeys(round).failed}/${partition.id}.json`,
-      );
+      if (recorded.has(recordKey(partition.id))) continue;
+      const failureKey = `${roundKeys(round).failed}/${partition.id}.json`;
+      const wrote = failedKeys.has(failureKey) ? await readJson<TaskFailure>(output, failureKey) : undefined;
       const s = states.get(task) ?? { state: 'UNKNOWN' };
       const error = wrote
         ? { code: wrote.code, message: wrote.message }
@@ -167,13 +169,8 @@ export async function continueChain(output: Store, round: number): Promise<StepR
       seen.add(a.partition.id);
     }
   }
-  for (const id of seen) {
-    const record = await readJsonIfPresent<PartitionRecord>(
-      output,
-      outputKeys(id, job.predictionsFormat).record,
-    );
-    if (record) records.push(record);
-  }
+  for (const id of seen)
+    if (recorded.has(recordKey(id))) records.push(await readJson<PartitionRecord>(output, recordKey(id)));
   const summary = await summarizeChain(output, {
     job,
     rounds: chain,

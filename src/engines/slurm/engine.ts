@@ -4,7 +4,7 @@
 // which come back here and go out as a new, smaller array.
 import { CaiError } from '../../errors.js';
 import { readJson } from '../../storage/json.js';
-import type { Store } from '../../storage/store.js';
+import { listKeys, type Store } from '../../storage/store.js';
 import type { PartitionRecord } from '../../worker/record.js';
 import { outputKeys } from '../../worker/run-partition.js';
 import type { Attempt, MapControl, MapEngine } from '../map.js';
@@ -26,12 +26,6 @@ export interface SlurmEngineOptions {
 const ENDED_AFTER_MS = 3000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function keysUnder(store: Store, prefix: string): Promise<Set<string>> {
-  const keys = new Set<string>();
-  for await (const o of store.list(prefix)) keys.add(o.key);
-  return keys;
-}
 
 /** A round being watched: which attempts are still open, which tasks have ended. */
 interface Watched {
@@ -105,9 +99,9 @@ async function watch(w: Watched, output: Store, control: MapControl): Promise<vo
   const queued = await queuedTasks(round.jobId);
   const states = await arrayStates(round.jobId, round.tasks);
   const format = control.job.predictionsFormat;
-  const records = await keysUnder(output, 'results');
+  const records = await listKeys(output, 'results');
   const failedKey = roundKeys(round.round).failed;
-  const failed = await keysUnder(output, failedKey);
+  const failed = await listKeys(output, failedKey);
   for (const [id, { attempt, task }] of [...w.open]) {
     const recordKey = outputKeys(id, format).record;
     const failureKey = `${failedKey}/${id}.json`;
