@@ -11,7 +11,7 @@ export function summaryText(s: JobSummary): string {
       ? `batch auto${r.batch_size_chosen ? ` (chose ${r.batch_size_chosen})` : ''}`
       : `batch ${r.batch_size}`;
   const lines = [
-    `status:      ${s.status}`,
+    `status:      ${s.status}${s.cancelled ? ` (${s.cancelled})` : ''}`,
     `partitions:  ${s.partitions.completed}/${s.partitions.planned} complete, ${s.partitions.failed} failed, ${s.partitions.resumed} resumed, ${s.partitions.not_started} not started`,
     `items:       ${s.items}${s.failed_items ? ` (${s.failed_items} failed items)` : ''}, ${formatBytes(s.bytes)}`,
   ];

@@ -38,7 +38,10 @@ export interface RunStats {
 
 /** `summary.json`: the whole job across its runs. */
 export interface JobSummary {
-  readonly status: 'succeeded' | 'failed';
+  /** `cancelled`: the user stopped the run's work outside it (a `scancel` of its Slurm array); see `cancelled`. */
+  readonly status: 'succeeded' | 'failed' | 'cancelled';
+  /** Who cancelled what, when the status is `cancelled`. */
+  readonly cancelled?: string;
   readonly input: string;
   readonly model: string;
   readonly output: string;
@@ -255,11 +258,13 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
   const stage = (k: 'read' | 'read_wait' | 'decode' | 'inference' | 'write' | 'total') =>
     records.reduce((a, r) => a + (r.timings[k] ?? 0), 0);
   const summary: JobSummary = {
-    status:
-      !budgetExceeded(plan.length - records.length, plan.length, input.job.toleratedFailurePercentage) &&
-      map.skipped === 0
+    status: map.cancelled
+      ? 'cancelled'
+      : !budgetExceeded(plan.length - records.length, plan.length, input.job.toleratedFailurePercentage) &&
+          map.skipped === 0
         ? 'succeeded'
         : 'failed',
+    ...(map.cancelled ? { cancelled: map.cancelled } : {}),
     input: input.job.input,
     model: input.job.model,
     output: input.job.output,
