@@ -237,7 +237,8 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
     engine: input.job.engine,
     batch_size: input.job.batchSize,
     ...(input.job.batchSize === 'auto' ? chosenBatch(runRecords) : {}),
-    concurrency: input.job.concurrency,
+    // On Slurm the workers are the array tasks that wrote this run's records (one process each).
+    concurrency: slurmTasks(runRecords) ?? input.job.concurrency,
     threads: input.job.threads,
     partitions: runRecords.length,
     items,
@@ -303,4 +304,14 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
   await output.put('result_stats.csv', resultStatsCsv(runs));
   await output.put('summary.json', `${JSON.stringify(summary, null, 2)}\n`);
   return summary;
+}
+
+/** How many Slurm array tasks wrote these records, or undefined when none ran on Slurm. */
+function slurmTasks(records: readonly PartitionRecord[]): number | undefined {
+  const tasks = new Set(
+    records.flatMap((r) =>
+      r.worker?.slurm ? [`${r.worker.slurm.job_id}_${r.worker.slurm.array_task_id}`] : [],
+    ),
+  );
+  return tasks.size || undefined;
 }

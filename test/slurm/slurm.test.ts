@@ -723,3 +723,53 @@ test(
     assert.equal(summary.partitions.completed, 2);
   },
 );
+
+test(
+  'a controller outage: the watch keeps trying for its timeout, then leaves the array running (exit 3); the rerun adopts it',
+  { skip },
+  async () => {
+    const notes: string[] = [];
+    const rounds: Round[] = [];
+    registerEngine('slurm', async () =>
+      slurmEngine({ onSubmit: (r) => rounds.push(r), onNote: (t) => notes.push(t) }),
+    );
+    const spec = await job(slurm({ setup: ['sleep 3'], controllerTimeoutSeconds: 3 }));
+    let stopped = false;
+    const watcher = setInterval(() => {
+      if (stopped || !rounds[0]) return;
+      stopped = true;
+      void untilRunning(rounds[0].jobId, 0).then(() => cluster?.stopController());
+    }, 100);
+    let summary: JobSummary;
+    try {
+      const t0 = Date.now();
+      await assert.rejects(runJob(spec, { retryBaseMs: 10 }), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'E_UNWATCHED');
+        assert.match(err.message, new RegExp(`array\\(s\\) ${rounds[0].jobId} run on unwatched`));
+        assert.match(err.message, /Run the same command again .*adopts them/);
+        return true;
+      });
+      assert.ok(Date.now() - t0 >= 3000);
+      assert.ok(
+        notes.some((n) => /the Slurm controller does not answer .*still watching for up to 3 s/.test(n)),
+        notes.join('\n'),
+      );
+      await cluster?.startController();
+      notes.length = 0;
+      summary = await runJob(spec, { retryBaseMs: 10 });
+    } finally {
+      clearInterval(watcher);
+      registerEngine('slurm', async () => slurmEngine());
+      await cluster?.startController();
+    }
+    assert.equal(summary.status, 'succeeded', JSON.stringify(summary.failures));
+    assert.ok(
+      notes.some((n) => n.startsWith(`adopted array ${rounds[0].jobId} (round 1)`)),
+      notes.join('\n'),
+    );
+    assert.equal(rounds.length, 1, 'nothing submitted again');
+    for (const id of ['1', '2', '3', '4']) assert.equal((await record(spec.output, id)).attempt, 1);
+    assert.equal(await modelLoads(spec.output), 4);
+    assertSamePredictions(await allPredictions(spec.output), await referencePredictions(await tinyDemo()));
+  },
+);
