@@ -627,6 +627,14 @@ test(
   async () => {
     const spec = await job();
     const jobId = await killedWatcher(spec);
+    // Another job (other predictions: another batch size) into the same output is refused.
+    const other = await cli(['slurm', 'run', ...(await jobArgs(spec)), '--batch-size', '4', '-q']);
+    assert.equal(other.code, 2, other.stderr);
+    assert.match(
+      other.stderr,
+      new RegExp(`Slurm arrays of another job are still running into this output: ${jobId} \\(round 1\\)`),
+    );
+    assert.match(other.stderr, /cai slurm cancel /);
     const rerun = await cli(['slurm', 'run', ...(await jobArgs(spec)), '--poll-seconds', '0.2', '--json']);
     assert.equal(rerun.code, 0, rerun.stderr);
     assert.match(rerun.stderr, new RegExp(`adopted array ${jobId} \\(round 1\\)`));

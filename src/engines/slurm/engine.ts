@@ -126,7 +126,7 @@ export function slurmEngine(engineOptions: SlurmEngineOptions = {}): MapEngine {
         );
         const per = Math.max(...round.manifest.tasks.map((t) => t.length));
         sizing ??= {
-          throttle: round.manifest.job.slurm?.throttle ?? round.round.tasks,
+          throttle: round.round.throttle ?? options.throttle ?? round.round.tasks,
           partitionsPerTask: per,
           why: '',
         };
