@@ -34,6 +34,8 @@ export interface RunStats {
   readonly p95_partition_seconds: number;
   readonly retries: number;
   readonly failures: number;
+  /** On Slurm: this run's partitions by the node that ran them (from the records' `worker.slurm`). */
+  readonly nodes?: Readonly<Record<string, number>>;
 }
 
 /** `summary.json`: the whole job across its runs. */
@@ -251,6 +253,7 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
     p95_partition_seconds: partitionSeconds.length ? quantile(partitionSeconds, 0.95) : 0,
     retries: map.retries,
     failures: map.failures.length,
+    ...slurmNodes(runRecords),
   };
   runs.push(run);
   const done = new Set(records.map((r) => r.partition));
@@ -314,4 +317,12 @@ function slurmTasks(records: readonly PartitionRecord[]): number | undefined {
     ),
   );
   return tasks.size || undefined;
+}
+
+/** This run's partitions by Slurm node, when its records ran on Slurm. */
+function slurmNodes(records: readonly PartitionRecord[]): { nodes?: Record<string, number> } {
+  const nodes: Record<string, number> = {};
+  for (const r of records)
+    if (r.worker?.slurm) nodes[r.worker.slurm.node] = (nodes[r.worker.slurm.node] ?? 0) + 1;
+  return Object.keys(nodes).length ? { nodes } : {};
 }

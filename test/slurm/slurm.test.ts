@@ -293,6 +293,9 @@ test(
     assert.equal(summary.run.engine, 'slurm');
     assert.equal(summary.partitions.completed, 4);
     assert.ok(summary.metrics, 'the label gave metrics');
+    // The summary counts array tasks, and says which node ran how many partitions.
+    assert.equal(summary.run.concurrency, 2);
+    assert.deepEqual(summary.run.nodes, Object.fromEntries((cluster?.nodes ?? []).map((n) => [n, 2])));
     assertSamePredictions(await allPredictions(spec.output), await referencePredictions(await tinyDemo()));
     const byId = await cli(['slurm', 'status', ids.arrayJobId]);
     assert.match(byId.stdout, /2 COMPLETED/);
