@@ -784,3 +784,45 @@ test(
     assertSamePredictions(await allPredictions(spec.output), await referencePredictions(await tinyDemo()));
   },
 );
+
+test(
+  'once the budget is spent, a retry still running is waited for and counted as its own try',
+  { skip },
+  async () => {
+    const { data } = await tinyDemo();
+    const input = await mkdtemp(path.join(os.tmpdir(), 'cai-bad-'));
+    temps.push(input);
+    for (const f of ['1.pt', '2.pt']) await copyFile(path.join(data, f), path.join(input, f));
+    await truncate(path.join(input, '1.pt'), 5000);
+    const rounds: Round[] = [];
+    registerEngine('slurm', async () => slurmEngine({ onSubmit: (r) => rounds.push(r) }));
+    // Round 1 (2 tasks): partition 2's task crashes at once; partition 1's, corrupt, fails 8 s later and
+    // spends the budget while partition 2's retry (round 2, one task, submitted ~4 s in) is still
+    // running; that try then crashes too.
+    const spec = await job({
+      input,
+      maxAttempts: 3,
+      ...slurm({
+        setup: [
+          'if [ "$SLURM_ARRAY_TASK_COUNT" = 1 ]; then sleep 10; exit 3; fi',
+          'if [ "$SLURM_ARRAY_TASK_ID" = 1 ]; then exit 3; fi',
+          'sleep 8',
+        ],
+      }),
+    });
+    let summary: JobSummary;
+    try {
+      summary = await runJob(spec, { retryBaseMs: 10 });
+    } finally {
+      registerEngine('slurm', async () => slurmEngine());
+    }
+    assert.equal(summary.status, 'failed');
+    assert.equal(rounds.length, 2, 'no third try once the budget is spent');
+    const byId = Object.fromEntries(summary.failures.map((f) => [f.partition, f]));
+    assert.equal(byId['1']?.error.code, 'E_CORRUPT');
+    assert.equal(byId['1']?.attempts, 1);
+    assert.equal(byId['2']?.attempts, 2, 'its second try ran to its end and is counted');
+    assert.match(byId['2']?.error.message ?? '', new RegExp(`array task ${rounds[1].jobId}_0 ended FAILED`));
+    assert.equal(summary.run.retries, 1);
+  },
+);
