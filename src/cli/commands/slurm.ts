@@ -115,7 +115,7 @@ export function registerSlurmCommand(program: Command): void {
     .option('-q, --quiet', 'no progress output')
     .addHelpText(
       'after',
-      '\nExit codes: 0 the job succeeded (or was submitted), 1 the job failed, 2 usage error.\nRunning the same job again resumes: only partitions without a record are submitted.\n\nExample:\n  cai slurm run job.json --partition standard --account my_alloc --time 1:00:00 --mem 3G',
+      "\nExit codes: 0 the job succeeded (or was submitted), 1 the job failed, 2 usage or setup error (nothing\nsubmitted), 3 the controller stopped answering and the arrays run on unwatched, 4 cancelled by the\nuser (scancel of the run's array, `cai slurm cancel`), 130/143 Ctrl-C/SIGTERM.\nRunning the same job again resumes: only partitions without a record are submitted, and arrays of the\njob still queued (a watcher killed mid-run) are adopted, not submitted again.\n\nExample:\n  cai slurm run job.json --partition standard --account my_alloc --time 1:00:00 --mem 3G",
     )
     .action(async (file: string | undefined, o: Record<string, unknown>) => {
       const merged = await mergeJobInput(file, jobOverrides(o));
