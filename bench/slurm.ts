@@ -33,7 +33,7 @@ if (why) {
 }
 
 const work = await mkdtemp(path.join(os.tmpdir(), 'cai-bench-slurm-'));
-const cluster = await startSlurmCluster({ cpus: 2 });
+const cluster = await startSlurmCluster({ cpus: 2, nodes: 1 });
 interface Run {
   wall: number;
   firstRecord: number;

@@ -98,7 +98,8 @@ try {
     // Only a job whose error budget is spent exits 1; every other CAI error stopped the command before
     // or outside the work (usage, setup, a missing file): exit 2.
     process.stderr.write(`error: ${err.message}\n`);
-    process.exitCode = err.code === ErrorCodes.budget ? 1 : 2;
+    // E_UNWATCHED: a Slurm watch gave up on an unreachable controller; the arrays run on (exit 3).
+    process.exitCode = err.code === ErrorCodes.budget ? 1 : err.code === 'E_UNWATCHED' ? 3 : 2;
     if (err.code === ErrorCodes.option) process.stderr.write(`${helpHint()}\n`);
     // Stopped by a signal: exit now with 128 + its number (the engine's timers must not hold the exit).
     if (err.code === ErrorCodes.interrupted) process.exit(err.object === 'SIGTERM' ? 143 : 130);

@@ -11,7 +11,7 @@ export function summaryText(s: JobSummary): string {
       ? `batch auto${r.batch_size_chosen ? ` (chose ${r.batch_size_chosen})` : ''}`
       : `batch ${r.batch_size}`;
   const lines = [
-    `status:      ${s.status}`,
+    `status:      ${s.status}${s.cancelled ? ` (${s.cancelled})` : ''}`,
     `partitions:  ${s.partitions.completed}/${s.partitions.planned} complete, ${s.partitions.failed} failed, ${s.partitions.resumed} resumed, ${s.partitions.not_started} not started`,
     `items:       ${s.items}${s.failed_items ? ` (${s.failed_items} failed items)` : ''}, ${formatBytes(s.bytes)}`,
   ];
@@ -24,7 +24,14 @@ export function summaryText(s: JobSummary): string {
     );
   } else {
     lines.push(
-      `this run:    ${r.partitions} partitions, ${r.items} items in ${f(r.wall_seconds)} s wall (map ${f(r.map_seconds)} s): ${f(r.items_per_second, 1)} items/s; ${r.concurrency} worker(s) x ${r.threads} thread(s), ${batch}`,
+      `this run:    ${r.partitions} partitions, ${r.items} items in ${f(r.wall_seconds)} s wall (map ${f(r.map_seconds)} s): ${f(r.items_per_second, 1)} items/s; ${r.concurrency} ${r.engine === 'slurm' ? 'array task(s)' : 'worker(s)'} x ${r.threads} thread(s), ${batch}`,
+      ...(r.nodes
+        ? [
+            `nodes:       ${Object.entries(r.nodes)
+              .map(([node, n]) => `${node} ${n} partition(s)`)
+              .join(', ')}`,
+          ]
+        : []),
       `partition:   mean ${f(r.mean_partition_seconds)} s, p50 ${f(r.p50_partition_seconds)} s, p95 ${f(r.p95_partition_seconds)} s; ${r.retries} retries`,
       `stages:      read ${f(s.stage_seconds.read)} s (waited for ${f(s.stage_seconds.read_wait ?? 0)} s), decode ${f(s.stage_seconds.decode)} s, inference ${f(s.stage_seconds.inference)} s, write ${f(s.stage_seconds.write)} s (summed over partitions)`,
       `cold start:  model load ${f(s.cold_start.mean_model_load_s, 3)} s, first prediction ${f(s.cold_start.mean_time_to_first_prediction_s, 3)} s after process start; peak RSS ${f(s.peak_rss_mb, 0)} MB`,

@@ -39,12 +39,19 @@ export interface MapControl {
   take(max?: number): Attempt[];
   /** Attempts ready now. */
   readonly ready: number;
+  /** Retries still in their backoff: they will be ready soon (an engine may wait to send them together). */
+  readonly waiting: number;
   /** Reports how an attempt ended; the driver decides retry, failure, budget and breaker. */
   settle(attempt: Attempt, result: AttemptResult): void;
   /** Gives back attempts the engine took but did not run (the map stopped meanwhile). */
   giveBack(attempts: readonly Attempt[]): void;
   /** Stops the whole map with this error (a model that cannot load fails every partition alike). */
   abort(error: unknown): void;
+  /**
+   * Stops the map because the user cancelled its work outside this process (a `scancel` of the run's
+   * array): nothing new starts, nothing is retried, and the result says `cancelled` with this reason.
+   */
+  cancel(reason: string): void;
   /** Whether the map is stopping: start nothing new. */
   readonly stopped: boolean;
   /** Passes an engine's own event (`start`, `progress`) to the job's listener. */
@@ -104,6 +111,7 @@ export async function runMap(
   let retries = 0;
   let sleeping = 0;
   let stopped = false;
+  let cancelled: string | undefined;
   let fatal: unknown;
   let wakers: (() => void)[] = [];
   const wake = () => {
@@ -139,6 +147,9 @@ export async function runMap(
     get ready() {
       return stopped ? 0 : queue.length;
     },
+    get waiting() {
+      return sleeping;
+    },
     get stopped() {
       return stopped;
     },
@@ -161,6 +172,10 @@ export async function runMap(
     },
     abort(error) {
       stop(error);
+    },
+    cancel(reason) {
+      cancelled ??= reason;
+      stop();
     },
     emit,
     settle(item, result) {
@@ -214,5 +229,11 @@ export async function runMap(
   }
   if (fatal) throw fatal instanceof CaiError ? fatal : new CaiError('E_WORKER', job.model, String(fatal));
   const done = new Set([...records.map((r) => r.partition), ...failures.map((f) => f.partition)]);
-  return { records, failures, retries, skipped: partitions.filter((p) => !done.has(p.id)).length };
+  return {
+    records,
+    failures,
+    retries,
+    skipped: partitions.filter((p) => !done.has(p.id)).length,
+    ...(cancelled ? { cancelled } : {}),
+  };
 }

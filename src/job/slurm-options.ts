@@ -27,8 +27,11 @@ export const SlurmOptionsSchema = z.strictObject({
     .optional(),
   /** Generic resources, e.g. `gpu:a100:1` (with `device: "cuda"`): `--gres`. */
   gres: z.string().min(1).optional(),
-  /** Array tasks running at once, the `%K` of `--array=0-(T-1)%K`. */
-  throttle: z.number().int().positive().default(100),
+  /**
+   * Array tasks running at once, the `%K` of `--array=0-(T-1)%K`; default: the task slots of the
+   * partition's nodes (their CPUs / `cpusPerTask`, read with `sinfo`).
+   */
+  throttle: z.number().int().positive().optional(),
   /** Partitions one array task runs (loading the model once); default: enough tasks to fill `throttle`. */
   partitionsPerTask: z.number().int().positive().optional(),
   /** The array's job name: `--job-name`. */
@@ -44,6 +47,11 @@ export const SlurmOptionsSchema = z.strictObject({
   logDir: z.string().min(1).optional(),
   /** Seconds between looks at the output and the queue while watching. */
   pollSeconds: z.number().positive().default(2),
+  /**
+   * Seconds a watching run keeps trying an unreachable controller (with backoff) before it gives up
+   * and leaves the arrays running unwatched (exit 3; running the job again adopts them).
+   */
+  controllerTimeoutSeconds: z.number().positive().default(300),
 });
 
 /** Scheduler options as a user writes them. */
@@ -52,7 +60,7 @@ export type SlurmOptionsInput = z.input<typeof SlurmOptionsSchema>;
 /** Scheduler options with every default filled in. */
 export type SlurmOptions = z.output<typeof SlurmOptionsSchema>;
 
-/** The job's scheduler options with defaults. @example resolveSlurmOptions(job.slurm).throttle // 100 */
+/** The job's scheduler options with defaults. @example resolveSlurmOptions(job.slurm).cpusPerTask // 1 */
 export function resolveSlurmOptions(raw: SlurmOptionsInput | undefined): SlurmOptions {
   return SlurmOptionsSchema.parse(raw ?? {});
 }

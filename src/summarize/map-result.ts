@@ -13,4 +13,6 @@ export interface MapResult {
   readonly retries: number;
   /** Partitions never started because the error budget was spent first. */
   readonly skipped: number;
+  /** Why the user cancelled the map outside the run (e.g. `scancel` of its Slurm array), if they did. */
+  readonly cancelled?: string;
 }

@@ -34,11 +34,16 @@ export interface RunStats {
   readonly p95_partition_seconds: number;
   readonly retries: number;
   readonly failures: number;
+  /** On Slurm: this run's partitions by the node that ran them (from the records' `worker.slurm`). */
+  readonly nodes?: Readonly<Record<string, number>>;
 }
 
 /** `summary.json`: the whole job across its runs. */
 export interface JobSummary {
-  readonly status: 'succeeded' | 'failed';
+  /** `cancelled`: the user stopped the run's work outside it (a `scancel` of its Slurm array); see `cancelled`. */
+  readonly status: 'succeeded' | 'failed' | 'cancelled';
+  /** Who cancelled what, when the status is `cancelled`. */
+  readonly cancelled?: string;
   readonly input: string;
   readonly model: string;
   readonly output: string;
@@ -234,7 +239,8 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
     engine: input.job.engine,
     batch_size: input.job.batchSize,
     ...(input.job.batchSize === 'auto' ? chosenBatch(runRecords) : {}),
-    concurrency: input.job.concurrency,
+    // On Slurm the workers are the array tasks that wrote this run's records (one process each).
+    concurrency: slurmTasks(runRecords) ?? input.job.concurrency,
     threads: input.job.threads,
     partitions: runRecords.length,
     items,
@@ -247,6 +253,7 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
     p95_partition_seconds: partitionSeconds.length ? quantile(partitionSeconds, 0.95) : 0,
     retries: map.retries,
     failures: map.failures.length,
+    ...slurmNodes(runRecords),
   };
   runs.push(run);
   const done = new Set(records.map((r) => r.partition));
@@ -255,11 +262,13 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
   const stage = (k: 'read' | 'read_wait' | 'decode' | 'inference' | 'write' | 'total') =>
     records.reduce((a, r) => a + (r.timings[k] ?? 0), 0);
   const summary: JobSummary = {
-    status:
-      !budgetExceeded(plan.length - records.length, plan.length, input.job.toleratedFailurePercentage) &&
-      map.skipped === 0
+    status: map.cancelled
+      ? 'cancelled'
+      : !budgetExceeded(plan.length - records.length, plan.length, input.job.toleratedFailurePercentage) &&
+          map.skipped === 0
         ? 'succeeded'
         : 'failed',
+    ...(map.cancelled ? { cancelled: map.cancelled } : {}),
     input: input.job.input,
     model: input.job.model,
     output: input.job.output,
@@ -298,4 +307,22 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
   await output.put('result_stats.csv', resultStatsCsv(runs));
   await output.put('summary.json', `${JSON.stringify(summary, null, 2)}\n`);
   return summary;
+}
+
+/** How many Slurm array tasks wrote these records, or undefined when none ran on Slurm. */
+function slurmTasks(records: readonly PartitionRecord[]): number | undefined {
+  const tasks = new Set(
+    records.flatMap((r) =>
+      r.worker?.slurm ? [`${r.worker.slurm.job_id}_${r.worker.slurm.array_task_id}`] : [],
+    ),
+  );
+  return tasks.size || undefined;
+}
+
+/** This run's partitions by Slurm node, when its records ran on Slurm. */
+function slurmNodes(records: readonly PartitionRecord[]): { nodes?: Record<string, number> } {
+  const nodes: Record<string, number> = {};
+  for (const r of records)
+    if (r.worker?.slurm) nodes[r.worker.slurm.node] = (nodes[r.worker.slurm.node] ?? 0) + 1;
+  return Object.keys(nodes).length ? { nodes } : {};
 }

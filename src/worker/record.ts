@@ -87,7 +87,12 @@ export interface PartitionRecord {
   readonly worker_started_at?: string;
   readonly first_prediction_at?: string;
   /** Worker process id and host, to tell workers apart. */
-  readonly worker: { readonly pid: number; readonly host: string };
+  readonly worker: {
+    readonly pid: number;
+    readonly host: string;
+    /** On a Slurm cluster: the array job, the array task and the node that ran the partition. */
+    readonly slurm?: { readonly job_id: string; readonly array_task_id: number; readonly node: string };
+  };
   readonly started_at: string;
   readonly finished_at: string;
   /** Object storage traffic per stage, when the data or output is remote. */

@@ -47,6 +47,20 @@ function checkBatchDimension(ctx: WorkerContext, batchSize: number, source: stri
   }
 }
 
+/** Where a Slurm array task runs (its environment), so that a record says which job, task and node. */
+function slurmPlace(): { slurm?: { job_id: string; array_task_id: number; node: string } } {
+  const env = process.env;
+  const job = env.SLURM_ARRAY_JOB_ID ?? env.SLURM_JOB_ID;
+  if (!job || env.SLURM_ARRAY_TASK_ID === undefined) return {};
+  return {
+    slurm: {
+      job_id: job,
+      array_task_id: Number(env.SLURM_ARRAY_TASK_ID),
+      node: env.SLURMD_NODENAME ?? '',
+    },
+  };
+}
+
 /**
  * Opens the partition with the source kind that planned it. Engines call this early for the next
  * partition (prefetch) so its reading overlaps the current partition's inference.
@@ -296,7 +310,7 @@ async function runStream(
       : {}),
     ...(job.batchSize === 'auto' && ctx.autoBatch ? { batch_size_auto: ctx.autoBatch } : {}),
     ...(Object.keys(storage).length ? { storage } : {}),
-    worker: { pid: process.pid, host: ctx.host },
+    worker: { pid: process.pid, host: ctx.host, ...slurmPlace() },
     started_at: startedAt.toISOString(),
     finished_at: new Date().toISOString(),
   };

@@ -1,6 +1,7 @@
-// A real one-node Slurm cluster for tests: its own munged (own key, socket, pid and log files, so a
-// munged the machine already runs is left alone), slurmctld and slurmd in the foreground on free
-// loopback ports, every file in one temp folder. Needs root and Debian's slurm-wlm and munge (.ci/run).
+// A real Slurm cluster for tests: its own munged (own key, socket, pid and log files, so a munged the
+// machine already runs is left alone), slurmctld and two slurmd (`slurmd -N <name>`, one per node, each
+// on its own port, both on this host) in the foreground on free loopback ports, every file in one temp
+// folder. Needs root and Debian's slurm-wlm and munge (.ci/run).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -17,8 +18,14 @@ export interface SlurmCluster {
   readonly conf: string;
   /** Where the cluster keeps its files (state, spool, logs). */
   readonly dir: string;
-  /** The node's name. */
+  /** The first node's name. */
   readonly node: string;
+  /** Every node's name. */
+  readonly nodes: readonly string[];
+  /** Stops the controller (the nodes and their tasks run on), as in an outage. */
+  stopController(): Promise<void>;
+  /** Starts the controller again; resolves once it answers. */
+  startController(): Promise<void>;
   /** Runs a Slurm client command against this cluster. */
   command(cmd: string, args: readonly string[]): Promise<string>;
   /** Cancels every job, stops the daemons and removes the folder. */
@@ -74,12 +81,15 @@ async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'
 }
 
 /**
- * Starts a one-node cluster (2 CPUs, partition `debug`) and points this process's Slurm commands at it
+ * Starts a cluster of `nodes` nodes (default 2) of `cpus` CPUs each (default 1: two slots in all, as
+ * many as this machine's cores), partition `debug`, and points this process's Slurm commands at it
  * (`process.env.SLURM_CONF`, restored by `stop`). Array tasks inherit the environment of `sbatch`.
  *
  * @example const cluster = await startSlurmCluster(); try { ... } finally { await cluster.stop(); }
  */
-export async function startSlurmCluster(options: { cpus?: number } = {}): Promise<SlurmCluster> {
+export async function startSlurmCluster(
+  options: { cpus?: number; nodes?: number } = {},
+): Promise<SlurmCluster> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cai-slurm-'));
   // munged refuses a socket folder others cannot traverse, and a key others can read.
   await chmod(dir, 0o755);
@@ -96,16 +106,20 @@ export async function startSlurmCluster(options: { cpus?: number } = {}): Promis
   await chown(key, uid, gid);
   const socket = path.join(munge, 'munge.sock');
   for (const d of ['state', 'spool', 'log']) await mkdir(path.join(dir, d));
-  const node = os.hostname().split('.')[0];
-  const [ctldPort, slurmdPort] = [await freePort(), await freePort()];
+  const host = os.hostname().split('.')[0];
+  const nodes = Array.from({ length: options.nodes ?? 2 }, (_, i) => `cai${i + 1}`);
+  const node = nodes[0];
+  const ctldPort = await freePort();
+  const ports: number[] = [];
+  for (const _ of nodes) ports.push(await freePort());
+  for (const n of nodes) await mkdir(path.join(dir, 'spool', n), { recursive: true });
   const conf = path.join(dir, 'slurm.conf');
   await writeFile(
     conf,
     [
       'ClusterName=caitest',
-      `SlurmctldHost=${node}(127.0.0.1)`,
+      `SlurmctldHost=${host}(127.0.0.1)`,
       `SlurmctldPort=${ctldPort}`,
-      `SlurmdPort=${slurmdPort}`,
       'AuthType=auth/munge',
       `AuthInfo=socket=${socket}`,
       'CredType=cred/munge',
@@ -115,11 +129,12 @@ export async function startSlurmCluster(options: { cpus?: number } = {}): Promis
       'SelectType=select/cons_tres',
       'SelectTypeParameters=CR_Core',
       `StateSaveLocation=${dir}/state`,
-      `SlurmdSpoolDir=${dir}/spool`,
+      // One slurmd per node on this host: %n is the node's name.
+      `SlurmdSpoolDir=${dir}/spool/%n`,
       `SlurmctldPidFile=${dir}/slurmctld.pid`,
-      `SlurmdPidFile=${dir}/slurmd.pid`,
+      `SlurmdPidFile=${dir}/slurmd-%n.pid`,
       `SlurmctldLogFile=${dir}/log/slurmctld.log`,
-      `SlurmdLogFile=${dir}/log/slurmd.log`,
+      `SlurmdLogFile=${dir}/log/slurmd-%n.log`,
       'SlurmUser=root',
       'ReturnToService=2',
       'JobAcctGatherType=jobacct_gather/none',
@@ -127,12 +142,16 @@ export async function startSlurmCluster(options: { cpus?: number } = {}): Promis
       'MpiDefault=none',
       // A cancelled or timed-out task gets SIGKILL 2 s after SIGTERM (30 s by default): tests stay short.
       'KillWait=2',
-      `NodeName=${node} NodeAddr=127.0.0.1 CPUs=${options.cpus ?? 2} RealMemory=16000 State=UNKNOWN`,
-      `PartitionName=debug Nodes=${node} Default=YES MaxTime=INFINITE State=UP`,
+      ...nodes.map(
+        (n, i) =>
+          `NodeName=${n} NodeHostname=${host} NodeAddr=127.0.0.1 Port=${ports[i]} CPUs=${options.cpus ?? 1} RealMemory=8000 State=UNKNOWN`,
+      ),
+      `PartitionName=debug Nodes=${nodes.join(',')} Default=YES MaxTime=INFINITE State=UP`,
       '',
     ].join('\n'),
   );
   const children: ChildProcess[] = [];
+  let controller: ChildProcess | undefined;
   const previousConf = process.env.SLURM_CONF;
   process.env.SLURM_CONF = conf;
   const env = { ...process.env, SLURM_CONF: conf };
@@ -146,6 +165,7 @@ export async function startSlurmCluster(options: { cpus?: number } = {}): Promis
         await sleep(200);
       }
     } finally {
+      if (controller) await stopChild(controller);
       for (const child of children.reverse()) await stopChild(child);
       if (previousConf === undefined) delete process.env.SLURM_CONF;
       else process.env.SLURM_CONF = previousConf;
@@ -177,11 +197,12 @@ export async function startSlurmCluster(options: { cpus?: number } = {}): Promis
         break;
       await sleep(100);
     }
-    children.push(daemon('slurmctld', ['-D', '-f', conf]));
-    children.push(daemon('slurmd', ['-D', '-f', conf]));
+    controller = daemon('slurmctld', ['-D', '-f', conf]);
+    for (const n of nodes) children.push(daemon('slurmd', ['-D', '-f', conf, '-N', n]));
     for (let i = 0; ; i++) {
-      const state = await command('sinfo', ['-h', '-o', '%T']).catch(() => '');
-      if (state.trim() === 'idle') break;
+      const state = await command('sinfo', ['-h', '-N', '-o', '%T']).catch(() => '');
+      const states = state.trim().split('\n');
+      if (states.length === nodes.length && states.every((x) => x === 'idle')) break;
       if (i > 150) throw new Error(`the test Slurm cluster did not come up (sinfo: "${state.trim()}")`);
       await sleep(100);
     }
@@ -189,5 +210,23 @@ export async function startSlurmCluster(options: { cpus?: number } = {}): Promis
     await stop();
     throw err;
   }
-  return { conf, dir, node, command, stop };
+  const stopController = async () => {
+    if (controller) await stopChild(controller);
+    controller = undefined;
+  };
+  const startController = async () => {
+    controller ??= daemon('slurmctld', ['-D', '-f', conf]);
+    for (let i = 0; i < 300; i++) {
+      if (
+        await command('squeue', ['-h']).then(
+          () => true,
+          () => false,
+        )
+      )
+        return;
+      await sleep(100);
+    }
+    throw new Error('the test Slurm controller did not come back');
+  };
+  return { conf, dir, node, nodes, command, stop, stopController, startController };
 }

@@ -1,6 +1,6 @@
 // The Slurm engine against a real one-node Slurm cluster started for this file (test/helpers/slurm-cluster.ts).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import {
   copyFile,
   mkdir,
@@ -60,9 +60,10 @@ const tinyDemo = () => {
   return tiny;
 };
 
+// One partition per task unless a test says otherwise (the cluster's own sizing has its own test).
 const slurm = (o: SlurmOptionsInput = {}) => ({
   engine: 'slurm' as const,
-  slurm: resolveSlurmOptions({ pollSeconds: 0.2, ...o }),
+  slurm: resolveSlurmOptions({ pollSeconds: 0.2, partitionsPerTask: 1, ...o }),
 });
 
 async function job(overrides: Partial<JobSpec> = {}): Promise<JobSpec> {
@@ -97,47 +98,43 @@ if (!skip)
   });
 
 test(
-  'an array element cancelled mid-run costs one resubmission of its partition and nothing else',
+  'a user’s scancel of an array element ends the run as cancelled: no resubmission, exit 4',
   { skip },
   async () => {
-    const rounds: Round[] = [];
-    const events: EngineEvent[] = [];
-    registerEngine('slurm', async () => slurmEngine({ onSubmit: (r) => rounds.push(r) }));
     // Every task waits 2 s in its setup, so element 1 is surely still running when it is cancelled.
-    const spec = await job(slurm({ setup: ['sleep 2'] }));
-    let cancelled = false;
-    const watcher = setInterval(() => {
-      if (cancelled || !rounds[0] || !cluster) return;
-      void cluster.command('squeue', ['-h', '-r', '-j', rounds[0].jobId, '-o', '%K %T']).then(async (out) => {
-        if (cancelled || !/^1 RUNNING$/m.test(out)) return;
-        cancelled = true;
-        await cluster?.command('scancel', [`${rounds[0].jobId}_1`]);
-      });
-    }, 100);
-    let summary: JobSummary;
-    try {
-      summary = await runJob(spec, { retryBaseMs: 10, onEvent: (e) => events.push(e) });
-    } finally {
-      clearInterval(watcher);
-      registerEngine('slurm', async () => slurmEngine());
-    }
-    assert.ok(cancelled);
-    assert.equal(summary.status, 'succeeded', JSON.stringify(summary.failures));
-    assert.equal(summary.run.retries, 1);
-    assert.equal(rounds.length, 2, 'one resubmission');
-    assert.deepEqual(
-      rounds[1].attempts.flat().map((a) => [a.partition.id, a.attempt]),
-      [['2', 2]],
-      'only the cancelled element’s partition, as its second attempt',
+    const spec = await job();
+    const child = startCli([
+      'slurm',
+      'run',
+      ...(await jobArgs(spec)),
+      '--partitions-per-task',
+      '1',
+      '--setup',
+      'sleep 2',
+      '--poll-seconds',
+      '0.2',
+      '--json',
+    ]);
+    const jobId = await firstArray(spec.output);
+    await untilRunning(jobId, 1);
+    await cluster?.command('scancel', [`${jobId}_1`]);
+    const { code, stdout, stderr } = await child.done;
+    assert.equal(code, 4, stderr);
+    const summary = JSON.parse(stdout) as JobSummary;
+    assert.equal(summary.status, 'cancelled');
+    assert.match(summary.cancelled ?? '', new RegExp(`array task ${jobId}_1 was cancelled outside this run`));
+    assert.equal(summary.run.retries, 0);
+    assert.equal(summary.partitions.failed, 0);
+    assert.ok(summary.partitions.not_started >= 1, JSON.stringify(summary.partitions));
+    assert.equal((await state(spec.output)).rounds.length, 1, 'nothing resubmitted');
+    await assert.rejects(
+      stat(path.join(spec.output, 'results', '2.json')),
+      'the cancelled partition never ran',
     );
-    const retry = events.find((e) => e.type === 'retry');
-    assert.ok(retry?.type === 'retry' && /ended CANCELLED/.test(retry.error.message), JSON.stringify(retry));
-    assert.deepEqual(
-      await Promise.all(['1', '2', '3', '4'].map(async (id) => (await record(spec.output, id)).attempt)),
-      [1, 2, 1, 1],
-    );
+    // Running the same command again resumes what the cancel left.
+    const again = await cli(['slurm', 'run', ...(await jobArgs(spec)), '--partitions-per-task', '1', '-q']);
+    assert.equal(again.code, 0, again.stderr);
     assertSamePredictions(await allPredictions(spec.output), await referencePredictions(await tinyDemo()));
-    assert.equal((await state(spec.output)).rounds.length, 2);
   },
 );
 
@@ -191,6 +188,48 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
   }
 }
 
+/** A CLI run in the background: `done` resolves with its exit code and output; `pid` to kill it. */
+function startCli(args: string[]): {
+  pid: number;
+  done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>;
+} {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>(
+    (resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
+  return { pid: child.pid ?? 0, done };
+}
+
+/** The job id of round 1's array, once the run has submitted it. */
+async function firstArray(output: string): Promise<string> {
+  for (let i = 0; i < 600; i++) {
+    const id = await state(output).then(
+      (s) => s.rounds[0]?.jobId,
+      () => undefined,
+    );
+    if (id) return id;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no array was submitted into ${output}`);
+}
+
+/** Waits until array task `task` of `jobId` runs. */
+async function untilRunning(jobId: string, task: number): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const out = (await cluster?.command('squeue', ['-h', '-r', '-j', jobId, '-o', '%K %T'])) ?? '';
+    if (new RegExp(`^${task} RUNNING$`, 'm').test(out)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`task ${jobId}_${task} never ran`);
+}
+
 // The job as a file for the CLI, without the test's engine fields (the command sets them).
 async function jobFile(spec: JobSpec): Promise<string> {
   const { engine, slurm: _slurm, ...rest } = spec;
@@ -218,7 +257,12 @@ test(
     ]);
     assert.equal(submitted.code, 0, submitted.stderr);
     const ids = JSON.parse(submitted.stdout) as { arrayJobId: string; stepJobId: string; tasks: number };
-    assert.equal(ids.tasks, 4);
+    // No --throttle or --partitions-per-task: one task per slot of the two one-CPU nodes.
+    assert.equal(ids.tasks, 2);
+    assert.match(
+      submitted.stderr,
+      /sized to the cluster: partition debug has 2 node\(s\), 2 CPU\(s\), room for 2 task\(s\) of 1 CPU\(s\) at once: 2 task\(s\) of up to 2 partition\(s\)/,
+    );
     const dependency = await cluster?.command('scontrol', ['-o', 'show', 'job', ids.stepJobId]);
     assert.match(dependency ?? '', new RegExp(`Dependency=afterany:${ids.arrayJobId}`));
     let status = '';
@@ -227,7 +271,21 @@ test(
       await new Promise((r) => setTimeout(r, 250));
     }
     assert.match(status, /partitions: 4\/4 have a record/);
-    assert.match(status, new RegExp(`array ${ids.arrayJobId}: 4 COMPLETED`));
+    assert.match(status, new RegExp(`array ${ids.arrayJobId}: 2 COMPLETED`));
+    // Each record says where it ran: the array, its task and the node (both nodes took one task).
+    const where = await Promise.all(
+      ['1', '2', '3', '4'].map(async (id) => (await record(spec.output, id)).worker.slurm),
+    );
+    assert.deepEqual(
+      where.map((w) => [w?.job_id, w?.array_task_id]),
+      [
+        [ids.arrayJobId, 0],
+        [ids.arrayJobId, 0],
+        [ids.arrayJobId, 1],
+        [ids.arrayJobId, 1],
+      ],
+    );
+    assert.deepEqual(new Set(where.map((w) => w?.node)), new Set(cluster?.nodes));
     assert.match(status, new RegExp(`step after round 1: job ${ids.stepJobId}: (COMPLETED|COMPLETING)`));
     assert.doesNotMatch(status, /round 2/, 'nothing to retry: one round');
     const summary = JSON.parse(await readFile(path.join(spec.output, 'summary.json'), 'utf8')) as JobSummary;
@@ -235,9 +293,12 @@ test(
     assert.equal(summary.run.engine, 'slurm');
     assert.equal(summary.partitions.completed, 4);
     assert.ok(summary.metrics, 'the label gave metrics');
+    // The summary counts array tasks, and says which node ran how many partitions.
+    assert.equal(summary.run.concurrency, 2);
+    assert.deepEqual(summary.run.nodes, Object.fromEntries((cluster?.nodes ?? []).map((n) => [n, 2])));
     assertSamePredictions(await allPredictions(spec.output), await referencePredictions(await tinyDemo()));
     const byId = await cli(['slurm', 'status', ids.arrayJobId]);
-    assert.match(byId.stdout, /4 COMPLETED/);
+    assert.match(byId.stdout, /2 COMPLETED/);
   },
 );
 
@@ -264,6 +325,7 @@ test('--dry-run prints the batch script and submits and writes nothing', { skip 
   ]);
   assert.equal(out.code, 0, out.stderr);
   const script = out.stdout;
+  assert.match(script, /^# PREVIEW printed by `cai slurm run --dry-run`/m, 'says it is a preview');
   for (const line of [
     '#!/bin/bash',
     '#SBATCH --array=0-1%2',
@@ -388,7 +450,10 @@ test(
     assert.equal((await state(spec.output)).rounds.length, 1, 'nothing resubmitted');
     const logFile = taskLog(rounds[0], 0);
     const log = await readFile(logFile, 'utf8');
-    assert.match(log, /partition 1: already has its record \(a requeued task\); skipped/);
+    assert.match(
+      log,
+      /partition 1: already has its record \(written by an earlier run of this task, requeued, or by another array\); skipped/,
+    );
     // The engine's requeue signal, as this Slurm writes it: one notice, one restart.
     assert.equal(await requeueNotices(logFile), 1, log);
     assert.equal((await arrayStates(rounds[0].jobId, 1)).get(0)?.restarts, 1);
@@ -457,8 +522,11 @@ test(
 );
 
 // Submits a detached run through the CLI; returns the ids it printed.
-async function detach(spec: JobSpec): Promise<{ arrayJobId: string; stepJobId: string }> {
-  const submitted = await cli(['slurm', 'run', ...(await jobArgs(spec)), '--detach', '--json']);
+async function detach(
+  spec: JobSpec,
+  flags: string[] = [],
+): Promise<{ arrayJobId: string; stepJobId: string }> {
+  const submitted = await cli(['slurm', 'run', ...(await jobArgs(spec)), '--detach', '--json', ...flags]);
   assert.equal(submitted.code, 0, submitted.stderr);
   return JSON.parse(submitted.stdout) as { arrayJobId: string; stepJobId: string };
 }
@@ -476,42 +544,28 @@ async function untilSummarized(output: string): Promise<{ status: string; summar
 }
 
 test(
-  '--detach retries like the attached run: an array element cancelled mid-run is resubmitted by the step',
+  '--detach: a user’s scancel of an array element ends the chain as cancelled, with no round 2',
   { skip },
   async () => {
     // Every task waits 2 s in its setup, so element 1 is surely still running when it is cancelled.
-    const spec = await job(slurm({ setup: ['sleep 2'] }));
-    const ids = await detach(spec);
-    let seenRunning = '';
-    for (let i = 0; i < 300 && !/^1 RUNNING$/m.test(seenRunning); i++) {
-      seenRunning =
-        (await cluster?.command('squeue', ['-h', '-r', '-j', ids.arrayJobId, '-o', '%K %T'])) ?? '';
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const spec = await job();
+    const ids = await detach(spec, ['--partitions-per-task', '1', '--setup', 'sleep 2']);
+    await untilRunning(ids.arrayJobId, 1);
     await cluster?.command('scancel', [`${ids.arrayJobId}_1`]);
     const { status, summary } = await untilSummarized(spec.output);
-    assert.equal(summary.status, 'succeeded', JSON.stringify(summary.failures));
-    assert.equal(summary.run.retries, 1);
-    assert.equal(summary.partitions.completed, 4);
+    assert.equal(summary.status, 'cancelled', JSON.stringify(summary));
+    assert.match(summary.cancelled ?? '', new RegExp(`array task ${ids.arrayJobId}_1 was cancelled`));
+    assert.equal(summary.run.retries, 0);
+    assert.equal(summary.partitions.failed, 0);
+    assert.equal(summary.partitions.completed, 3);
     const { rounds, detached } = await state(spec.output);
-    assert.equal(rounds.length, 2, 'one resubmission');
-    assert.equal(rounds[1].partitions, 1);
+    assert.equal(rounds.length, 1, 'nothing resubmitted');
     assert.deepEqual(
       detached?.steps.map((s) => s.round),
-      [1, 2],
-      'a step after each round',
+      [1],
     );
     assert.match(status, new RegExp(`round 1: array ${ids.arrayJobId}: 3 COMPLETED, 1 CANCELLED`));
-    assert.match(status, new RegExp(`round 2: array ${rounds[1].jobId}: 1 COMPLETED`));
-    assert.match(status, /step after round 1: job \d+: COMPLETED/);
-    assert.match(status, /step after round 2: job \d+: (COMPLETED|COMPLETING)/);
-    assert.match(status, /partitions: 4\/4 have a record/);
-    assert.deepEqual(
-      await Promise.all(['1', '2', '3', '4'].map(async (id) => (await record(spec.output, id)).attempt)),
-      [1, 2, 1, 1],
-    );
-    // Item for item the local predictions: none lost, none written twice.
-    assertSamePredictions(await allPredictions(spec.output), await referencePredictions(await tinyDemo()));
+    assert.doesNotMatch(status, /round 2/);
   },
 );
 
@@ -535,3 +589,240 @@ test('--detach does not retry a corrupt partition; the budget decides the job', 
   assert.doesNotMatch(status, /round 2/);
   assert.match(status, /step after round 1: job \d+: (FAILED|COMPLETING)/, 'the step says the job failed');
 });
+
+// How many array tasks loaded the model (each task's log says so once per run), across an output's logs.
+async function modelLoads(output: string): Promise<number> {
+  const dir = path.join(output, 'slurm', 'logs');
+  let n = 0;
+  for (const f of await readdir(dir))
+    n += ((await readFile(path.join(dir, f), 'utf8')).match(/model loaded in/g) ?? []).length;
+  return n;
+}
+
+// A watched run killed (kill -9) while its array is queued and running.
+async function killedWatcher(spec: JobSpec): Promise<string> {
+  const child = startCli([
+    'slurm',
+    'run',
+    ...(await jobArgs(spec)),
+    '--partitions-per-task',
+    '1',
+    '--setup',
+    'sleep 2',
+    '--poll-seconds',
+    '0.2',
+    '-q',
+  ]);
+  const jobId = await firstArray(spec.output);
+  await untilRunning(jobId, 0);
+  // While it runs, a --detach into the same output is refused: the watched run holds the output.
+  const detached = await cli(['slurm', 'run', ...(await jobArgs(spec)), '--detach']);
+  assert.equal(detached.code, 2, detached.stderr);
+  assert.match(detached.stderr, /another run \(pid \d+ on/);
+  process.kill(child.pid, 'SIGKILL');
+  assert.equal((await child.done).signal, 'SIGKILL');
+  return jobId;
+}
+
+test(
+  'a watcher killed mid-run: the rerun adopts its live array; no partition is computed twice',
+  { skip },
+  async () => {
+    const spec = await job();
+    const jobId = await killedWatcher(spec);
+    // Another job (other predictions: another batch size) into the same output is refused.
+    const other = await cli(['slurm', 'run', ...(await jobArgs(spec)), '--batch-size', '4', '-q']);
+    assert.equal(other.code, 2, other.stderr);
+    assert.match(
+      other.stderr,
+      new RegExp(`Slurm arrays of another job are still running into this output: ${jobId} \\(round 1\\)`),
+    );
+    assert.match(other.stderr, /cai slurm cancel /);
+    const rerun = await cli(['slurm', 'run', ...(await jobArgs(spec)), '--poll-seconds', '0.2', '--json']);
+    assert.equal(rerun.code, 0, rerun.stderr);
+    assert.match(rerun.stderr, new RegExp(`adopted array ${jobId} \\(round 1\\)`));
+    assert.doesNotMatch(rerun.stderr, /submitted array/, 'nothing submitted again');
+    const summary = JSON.parse(rerun.stdout) as JobSummary;
+    assert.equal(summary.status, 'succeeded');
+    assert.equal(summary.partitions.completed, 4);
+    const { rounds } = await state(spec.output);
+    assert.equal(rounds.length, 1, 'one array in all');
+    for (const id of ['1', '2', '3', '4']) {
+      const r = await record(spec.output, id);
+      assert.equal(r.attempt, 1);
+      assert.equal(r.worker.slurm?.job_id, jobId);
+    }
+    assert.equal(await modelLoads(spec.output), 4, 'each of the 4 array tasks ran once');
+    assertSamePredictions(await allPredictions(spec.output), await referencePredictions(await tinyDemo()));
+  },
+);
+
+test(
+  '--detach after a killed watcher adopts its array; a watched run then follows that chain: nothing twice',
+  { skip },
+  async () => {
+    const spec = await job();
+    const jobId = await killedWatcher(spec);
+    const submitted = await cli(['slurm', 'run', ...(await jobArgs(spec)), '--detach', '--json']);
+    assert.equal(submitted.code, 0, submitted.stderr);
+    const run = JSON.parse(submitted.stdout) as { arrayJobId?: string; stepJobId: string; adopted: string[] };
+    assert.deepEqual(run.adopted, [jobId]);
+    assert.equal(run.arrayJobId, undefined, 'every pending partition is in the live array: no new one');
+    const step = (await cluster?.command('scontrol', ['-o', 'show', 'job', run.stepJobId])) ?? '';
+    assert.match(step, new RegExp(`Dependency=afterany:${jobId}`));
+    // A second --detach finds the chain live and submits nothing.
+    const twice = await cli(['slurm', 'run', ...(await jobArgs(spec)), '--detach']);
+    assert.equal(twice.code, 0, twice.stderr);
+    assert.match(twice.stdout, /a detached run of this job is live already/);
+    // A watched run follows the live chain instead of submitting.
+    const watched = await cli(['slurm', 'run', ...(await jobArgs(spec)), '--poll-seconds', '0.2', '--json']);
+    assert.equal(watched.code, 0, watched.stderr);
+    assert.match(
+      watched.stderr,
+      /a detached run of this job is live .*following it instead of submitting again/,
+    );
+    assert.doesNotMatch(watched.stderr, /submitted array/);
+    assert.equal((JSON.parse(watched.stdout) as JobSummary).status, 'succeeded');
+    const { rounds } = await state(spec.output);
+    assert.equal(rounds.length, 1, 'one array in all');
+    for (const id of ['1', '2', '3', '4']) assert.equal((await record(spec.output, id)).attempt, 1);
+    assert.equal(await modelLoads(spec.output), 4);
+    assertSamePredictions(await allPredictions(spec.output), await referencePredictions(await tinyDemo()));
+  },
+);
+
+test(
+  'a failed task’s partitions are retried together as the first round grouped them; each counts its own tries',
+  { skip },
+  async () => {
+    const rounds: Round[] = [];
+    registerEngine('slurm', async () => slurmEngine({ onSubmit: (r) => rounds.push(r) }));
+    // Two partitions a task; task 0 (partitions 1 and 2) crashes before running anything, every time.
+    const spec = await job({
+      maxAttempts: 2,
+      ...slurm({ partitionsPerTask: 2, setup: ['if [ "$SLURM_ARRAY_TASK_ID" = 0 ]; then exit 3; fi'] }),
+    });
+    let summary: JobSummary;
+    try {
+      summary = await runJob(spec, { retryBaseMs: 200 });
+    } finally {
+      registerEngine('slurm', async () => slurmEngine());
+    }
+    assert.equal(summary.status, 'failed');
+    assert.equal(rounds.length, 2, 'one resubmission for both');
+    assert.deepEqual(
+      rounds[1].attempts.map((t) => t.map((a) => [a.partition.id, a.attempt])),
+      [
+        [
+          ['1', 2],
+          ['2', 2],
+        ],
+      ],
+      'one task of two partitions, as in round 1',
+    );
+    assert.deepEqual(
+      summary.failures.map((f) => [f.partition, f.attempts, f.error.code]),
+      [
+        ['1', 2, 'E_WORKER_CRASH'],
+        ['2', 2, 'E_WORKER_CRASH'],
+      ],
+    );
+    assert.match(
+      summary.failures[0].error.message,
+      new RegExp(`array task ${rounds[1].jobId}_0 ended FAILED`),
+    );
+    assert.equal(summary.partitions.completed, 2);
+  },
+);
+
+test(
+  'a controller outage: the watch keeps trying for its timeout, then leaves the array running (exit 3); the rerun adopts it',
+  { skip },
+  async () => {
+    const notes: string[] = [];
+    const rounds: Round[] = [];
+    registerEngine('slurm', async () =>
+      slurmEngine({ onSubmit: (r) => rounds.push(r), onNote: (t) => notes.push(t) }),
+    );
+    const spec = await job(slurm({ setup: ['sleep 3'], controllerTimeoutSeconds: 3 }));
+    let stopped = false;
+    const watcher = setInterval(() => {
+      if (stopped || !rounds[0]) return;
+      stopped = true;
+      void untilRunning(rounds[0].jobId, 0).then(() => cluster?.stopController());
+    }, 100);
+    let summary: JobSummary;
+    try {
+      const t0 = Date.now();
+      await assert.rejects(runJob(spec, { retryBaseMs: 10 }), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'E_UNWATCHED');
+        assert.match(err.message, new RegExp(`array\\(s\\) ${rounds[0].jobId} run on unwatched`));
+        assert.match(err.message, /Run the same command again .*adopts them/);
+        return true;
+      });
+      assert.ok(Date.now() - t0 >= 3000);
+      assert.ok(
+        notes.some((n) => /the Slurm controller does not answer .*still watching for up to 3 s/.test(n)),
+        notes.join('\n'),
+      );
+      await cluster?.startController();
+      notes.length = 0;
+      summary = await runJob(spec, { retryBaseMs: 10 });
+    } finally {
+      clearInterval(watcher);
+      registerEngine('slurm', async () => slurmEngine());
+      await cluster?.startController();
+    }
+    assert.equal(summary.status, 'succeeded', JSON.stringify(summary.failures));
+    assert.ok(
+      notes.some((n) => n.startsWith(`adopted array ${rounds[0].jobId} (round 1)`)),
+      notes.join('\n'),
+    );
+    assert.equal(rounds.length, 1, 'nothing submitted again');
+    for (const id of ['1', '2', '3', '4']) assert.equal((await record(spec.output, id)).attempt, 1);
+    assert.equal(await modelLoads(spec.output), 4);
+    assertSamePredictions(await allPredictions(spec.output), await referencePredictions(await tinyDemo()));
+  },
+);
+
+test(
+  'once the budget is spent, a retry still running is waited for and counted as its own try',
+  { skip },
+  async () => {
+    const { data } = await tinyDemo();
+    const input = await mkdtemp(path.join(os.tmpdir(), 'cai-bad-'));
+    temps.push(input);
+    for (const f of ['1.pt', '2.pt']) await copyFile(path.join(data, f), path.join(input, f));
+    await truncate(path.join(input, '1.pt'), 5000);
+    const rounds: Round[] = [];
+    registerEngine('slurm', async () => slurmEngine({ onSubmit: (r) => rounds.push(r) }));
+    // Round 1 (2 tasks): partition 2's task crashes at once; partition 1's, corrupt, fails 8 s later and
+    // spends the budget while partition 2's retry (round 2, one task, submitted ~4 s in) is still
+    // running; that try then crashes too.
+    const spec = await job({
+      input,
+      maxAttempts: 3,
+      ...slurm({
+        setup: [
+          'if [ "$SLURM_ARRAY_TASK_COUNT" = 1 ]; then sleep 10; exit 3; fi',
+          'if [ "$SLURM_ARRAY_TASK_ID" = 1 ]; then exit 3; fi',
+          'sleep 8',
+        ],
+      }),
+    });
+    let summary: JobSummary;
+    try {
+      summary = await runJob(spec, { retryBaseMs: 10 });
+    } finally {
+      registerEngine('slurm', async () => slurmEngine());
+    }
+    assert.equal(summary.status, 'failed');
+    assert.equal(rounds.length, 2, 'no third try once the budget is spent');
+    const byId = Object.fromEntries(summary.failures.map((f) => [f.partition, f]));
+    assert.equal(byId['1']?.error.code, 'E_CORRUPT');
+    assert.equal(byId['1']?.attempts, 1);
+    assert.equal(byId['2']?.attempts, 2, 'its second try ran to its end and is counted');
+    assert.match(byId['2']?.error.message ?? '', new RegExp(`array task ${rounds[1].jobId}_0 ended FAILED`));
+    assert.equal(summary.run.retries, 1);
+  },
+);

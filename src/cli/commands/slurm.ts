@@ -1,6 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { registerEngine } from '../../engines/registry.js';
 import { mergeJobInput } from '../../job/load.js';
+import { acquireLock } from '../../run/lock.js';
 import { runJob } from '../../run/run.js';
 import { parseJobSpec, type JobSpecInput } from '../../job/spec.js';
 import type { SlurmOptionsInput } from '../../job/slurm-options.js';
@@ -61,6 +62,11 @@ function addSchedulerOptions(cmd: Command): Command {
       '--poll-seconds <s>',
       'seconds between looks at the queue and the output (default 2)',
       positive('--poll-seconds', false),
+    )
+    .option(
+      '--controller-timeout <s>',
+      'seconds to keep watching an unreachable controller before leaving the arrays unwatched (default 300)',
+      positive('--controller-timeout', false),
     );
 }
 
@@ -80,6 +86,7 @@ function schedulerOverrides(o: Record<string, unknown>): SlurmOptionsInput {
     setup: o.setup,
     logDir: o.logDir,
     pollSeconds: o.pollSeconds,
+    controllerTimeoutSeconds: o.controllerTimeout,
   };
   return Object.fromEntries(Object.entries(picked).filter(([, v]) => v !== undefined)) as SlurmOptionsInput;
 }
@@ -108,7 +115,7 @@ export function registerSlurmCommand(program: Command): void {
     .option('-q, --quiet', 'no progress output')
     .addHelpText(
       'after',
-      '\nExit codes: 0 the job succeeded (or was submitted), 1 the job failed, 2 usage error.\nRunning the same job again resumes: only partitions without a record are submitted.\n\nExample:\n  cai slurm run job.json --partition standard --account my_alloc --time 1:00:00 --mem 3G',
+      "\nExit codes: 0 the job succeeded (or was submitted), 1 the job failed, 2 usage or setup error (nothing\nsubmitted), 3 the controller stopped answering and the arrays run on unwatched, 4 cancelled by the\nuser (scancel of the run's array, `cai slurm cancel`), 130/143 Ctrl-C/SIGTERM.\nRunning the same job again resumes: only partitions without a record are submitted, and arrays of the\njob still queued (a watcher killed mid-run) are adopted, not submitted again.\n\nExample:\n  cai slurm run job.json --partition standard --account my_alloc --time 1:00:00 --mem 3G",
     )
     .action(async (file: string | undefined, o: Record<string, unknown>) => {
       const merged = await mergeJobInput(file, jobOverrides(o));
@@ -124,12 +131,26 @@ export function registerSlurmCommand(program: Command): void {
       }
       if (o.detach) {
         const { submitDetached } = await import('../../engines/slurm/detached.js');
-        const run = await submitDetached(spec, Boolean(o.overwrite));
+        // The same lock as a watched run's: a detached submission and a watched run never both submit.
+        const output = await openStore(spec.output, { s3Endpoint: spec.s3Endpoint });
+        const lock = await acquireLock(output);
+        let run: Awaited<ReturnType<typeof submitDetached>>;
+        try {
+          run = await submitDetached(spec, Boolean(o.overwrite));
+        } finally {
+          await lock.release().catch(() => undefined);
+        }
+        if (run?.sizing && !o.quiet) process.stderr.write(`${run.sizing}\n`);
         if (o.json) process.stdout.write(`${JSON.stringify(run ?? null)}\n`);
         else if (!run) process.stdout.write('every partition already has its record; nothing to submit\n');
+        else if (run.alreadyRunning)
+          process.stdout.write(
+            `a detached run of this job is live already (${run.alreadyRunning}); nothing submitted\n  cai slurm status ${spec.output}\n`,
+          );
         else
           process.stdout.write(
-            `submitted array ${run.arrayJobId} (${run.tasks} tasks, ${run.partitions} partitions${run.resumed ? `, ${run.resumed} already done` : ''}); job ${run.stepJobId} runs after it to retry failures or summarize\n` +
+            `${run.arrayJobId ? `submitted array ${run.arrayJobId} (${run.tasks} tasks, ${run.partitions} partitions${run.resumed ? `, ${run.resumed} already done` : ''})` : 'submitted no array'}` +
+              `${run.adopted.length ? `; adopted live array(s) ${run.adopted.join(', ')} holding ${run.adoptedPartitions} partition(s)` : ''}; job ${run.stepJobId} runs after it to retry failures or summarize\n` +
               `  cai slurm status ${spec.output}\n  cai slurm cancel ${spec.output}\n`,
           );
         return;
@@ -142,6 +163,7 @@ export function registerSlurmCommand(program: Command): void {
             process.stderr.write(
               `submitted array ${r.jobId}: ${r.tasks} task(s), ${r.partitions} partition(s) (round ${r.round}; logs in ${r.logDir})\n`,
             ),
+          onNote: (text) => process.stderr.write(`${text}\n`),
         }),
       );
       // Ctrl-C: the arrays of this job must not keep running unwatched.
@@ -160,13 +182,13 @@ export function registerSlurmCommand(program: Command): void {
       try {
         const summary = await runJob(spec, {
           overwrite: Boolean(o.overwrite),
-          onPlan: ({ partitions, todo }) => progress?.begin(todo, partitions.length),
+          onPlan: ({ partitions, todo, pending }) => progress?.begin(todo, partitions.length, pending),
           onEvent: (e) => progress?.event(e),
         });
         progress?.end();
         if (o.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
         else process.stdout.write(`${summaryText(summary)}\n`);
-        if (summary.status !== 'succeeded') process.exitCode = 1;
+        if (summary.status !== 'succeeded') process.exitCode = summary.status === 'cancelled' ? 4 : 1;
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
@@ -227,6 +249,7 @@ export function registerSlurmCommand(program: Command): void {
           return;
         }
         process.stdout.write(`${summaryText(result.summary)}\n`);
-        if (result.summary.status !== 'succeeded') process.exitCode = 1;
+        if (result.summary.status !== 'succeeded')
+          process.exitCode = result.summary.status === 'cancelled' ? 4 : 1;
       });
 }

@@ -26,6 +26,8 @@ export interface RoundOutcome {
   readonly failures: readonly PartitionFailure[];
   /** Partitions resubmitted as the next round. */
   readonly retried: readonly string[];
+  /** Partitions left without a record because the user cancelled their array task: not retried. */
+  readonly cancelled?: readonly string[];
 }
 
 /** What a step did: submitted the next round and its step, or wrote the summary. */
@@ -41,12 +43,13 @@ export async function submitStep(
   job: TaskManifest['job'],
   options: SlurmOptions,
   round: RoundState,
+  alsoAfter: readonly string[] = [],
 ): Promise<string> {
   const jobId = await submit(
     stepScript(options, {
       output: job.output,
       round: round.round,
-      arrayJobId: round.jobId,
+      arrayJobId: [round.jobId, ...alsoAfter.filter((id) => id !== round.jobId)].join(':'),
       logDir: round.logDir,
       s3Endpoint: job.s3Endpoint,
     }),
@@ -89,47 +92,74 @@ export async function continueChain(output: Store, round: number): Promise<StepR
     const step = state.detached?.steps.find((s) => s.round === later.round);
     if (step) return { next: later, stepJobId: step.jobId };
   }
-
-  const states = await arrayStates(submitted.jobId, submitted.tasks);
-  // Listed once: the round has ended, so nothing lands here meanwhile.
-  const recorded = await listKeys(output, 'results');
-  const failedKeys = await listKeys(output, roundKeys(round).failed);
-  const recordKey = (id: string) => outputKeys(id, job.predictionsFormat).record;
-  const failed: { attempt: Attempt; failure: PartitionFailure; init: boolean }[] = [];
-  for (const [task, attempts] of manifest.tasks.entries()) {
-    const log = taskLog(submitted, task);
-    for (const attempt of attempts) {
-      const { partition } = attempt;
-      if (recorded.has(recordKey(partition.id))) continue;
-      const failureKey = `${roundKeys(round).failed}/${partition.id}.json`;
-      const wrote = failedKeys.has(failureKey) ? await readJson<TaskFailure>(output, failureKey) : undefined;
-      const s = states.get(task) ?? { state: 'UNKNOWN' };
-      const error = wrote
-        ? { code: wrote.code, message: wrote.message }
-        : taskEndedError(submitted.jobId, task, s, partition.id, log);
-      failed.push({
-        attempt,
-        init: Boolean(wrote?.init),
-        failure: {
-          status: 'failed',
-          partition: partition.id,
-          data_path: partition.key,
-          attempts: attempt.attempt,
-          error,
-          log,
-        },
-      });
+  const manifests = new Map<number, TaskManifest>([[round, manifest]]);
+  for (const r of chain)
+    if (!manifests.has(r.round)) {
+      const m = await readJsonIfPresent<TaskManifest>(output, roundKeys(r.round).manifest);
+      if (m) manifests.set(r.round, m);
     }
+  // The rounds no step has decided yet: this one, and those a detached run adopted from a watcher
+  // that was killed (their arrays ended before this step started). A partition's latest try wins.
+  const outcomes = new Map<number, RoundOutcome>();
+  for (const r of chain.filter((x) => x.round < round)) {
+    const o = await readJsonIfPresent<RoundOutcome>(output, roundKeys(r.round).outcome);
+    if (o) outcomes.set(r.round, o);
+  }
+  const lastDecided = Math.max(firstRound - 1, ...outcomes.keys());
+  const latest = new Map<string, { r: RoundState; task: number; attempt: Attempt }>();
+  for (const r of chain.filter((x) => x.round > lastDecided))
+    manifests.get(r.round)?.tasks.forEach((attempts, task) => {
+      for (const attempt of attempts) latest.set(attempt.partition.id, { r, task, attempt });
+    });
+
+  // Listed once: the rounds have ended, so nothing lands here meanwhile.
+  const recorded = await listKeys(output, 'results');
+  const recordKey = (id: string) => outputKeys(id, job.predictionsFormat).record;
+  const statesOf = new Map<number, Awaited<ReturnType<typeof arrayStates>>>();
+  const failedOf = new Map<number, Set<string>>();
+  const failed: { attempt: Attempt; failure: PartitionFailure; init: boolean }[] = [];
+  const cancelled: string[] = [];
+  let cancelledBy = '';
+  for (const { r, task, attempt } of latest.values()) {
+    const { partition } = attempt;
+    if (recorded.has(recordKey(partition.id))) continue;
+    if (!statesOf.has(r.round)) statesOf.set(r.round, await arrayStates(r.jobId, r.tasks));
+    if (!failedOf.has(r.round)) failedOf.set(r.round, await listKeys(output, roundKeys(r.round).failed));
+    const log = taskLog(r, task);
+    const failureKey = `${roundKeys(r.round).failed}/${partition.id}.json`;
+    const wrote = failedOf.get(r.round)?.has(failureKey)
+      ? await readJson<TaskFailure>(output, failureKey)
+      : undefined;
+    const s = statesOf.get(r.round)?.get(task) ?? { state: 'UNKNOWN' };
+    if (!wrote && s.state === 'CANCELLED') {
+      // The user's scancel (a step never cancels; `cai slurm cancel` stops the steps first).
+      cancelled.push(partition.id);
+      cancelledBy ||= `array task ${r.jobId}_${task} was cancelled (scancel); its partitions were not retried: run the same command again to resume`;
+      continue;
+    }
+    const error = wrote
+      ? { code: wrote.code, message: wrote.message }
+      : taskEndedError(r.jobId, task, s, partition.id, log);
+    failed.push({
+      attempt,
+      init: Boolean(wrote?.init),
+      failure: {
+        status: 'failed',
+        partition: partition.id,
+        data_path: partition.key,
+        attempts: attempt.attempt,
+        error,
+        log,
+      },
+    });
   }
 
-  const earlier: PartitionFailure[] = [];
-  for (const r of chain.filter((x) => x.round < round))
-    earlier.push(
-      ...((await readJsonIfPresent<RoundOutcome>(output, roundKeys(r.round).outcome))?.failures ?? []),
-    );
-  const total = chain[0].partitions;
-  // A model that cannot load fails every partition alike: the chain stops, as the attached run does.
-  const stop = failed.some((f) => f.init);
+  const earlier: PartitionFailure[] = [...outcomes.values()].flatMap((o) => o.failures);
+  const total = new Set([...manifests.values()].flatMap((m) => m.tasks.flat().map((a) => a.partition.id)))
+    .size;
+  // A model that cannot load fails every partition alike: the chain stops, as the attached run does;
+  // and a user's cancel is their word: nothing is retried.
+  const stop = failed.some((f) => f.init) || cancelled.length > 0;
   let retry = stop
     ? []
     : failed.filter((f) => shouldRetry(f.failure.error, f.attempt.attempt, job.maxAttempts));
@@ -142,14 +172,23 @@ export async function continueChain(output: Store, round: number): Promise<StepR
   const outcome: RoundOutcome = {
     failures: final.map((f) => f.failure),
     retried: retry.map((f) => f.attempt.partition.id),
+    ...(cancelled.length ? { cancelled } : {}),
   };
   await output.put(roundKeys(round).outcome, `${JSON.stringify(outcome, null, 2)}\n`);
 
   if (retry.length) {
+    // Grouped into tasks as the chain's first round was.
+    const first = chain[0];
     const next = await submitRound(
       output,
       job,
-      options,
+      {
+        ...options,
+        throttle: first.throttle ?? options.throttle,
+        partitionsPerTask:
+          first.partitionsPerTask ??
+          Math.max(1, ...(manifests.get(first.round)?.tasks.map((t) => t.length) ?? [1])),
+      },
       retry.map((f) => ({ partition: f.attempt.partition, attempt: f.attempt.attempt + 1 })),
     );
     return { next, stepJobId: await submitStep(output, job, options, next) };
@@ -159,11 +198,7 @@ export async function continueChain(output: Store, round: number): Promise<StepR
   const seen = new Set<string>();
   let retries = 0;
   for (const r of chain) {
-    const m =
-      r.round === round
-        ? manifest
-        : await readJsonIfPresent<TaskManifest>(output, roundKeys(r.round).manifest);
-    for (const a of m?.tasks.flat() ?? []) {
+    for (const a of manifests.get(r.round)?.tasks.flat() ?? []) {
       // Round 2 on holds only retries: each attempt past the first is one.
       if (a.attempt > 1) retries++;
       seen.add(a.partition.id);
@@ -178,6 +213,8 @@ export async function continueChain(output: Store, round: number): Promise<StepR
     records,
     failures: [...earlier, ...outcome.failures],
     retries,
+    partitions: total,
+    ...(cancelledBy ? { cancelled: cancelledBy } : {}),
   });
   return { summary };
 }

@@ -46,10 +46,10 @@ export function slurm(cmd: string, args: readonly string[], stdin?: string): Pro
  * Checks that a controller answers, before anything is submitted.
  * @example await checkCluster(); // throws E_SLURM naming what to do
  */
-export async function checkCluster(): Promise<{ nodes: number }> {
+export async function checkCluster(): Promise<{ nodes: number; hosts: ReadonlySet<string> }> {
   let out: string;
   try {
-    out = await slurm('sinfo', ['-h', '-N', '-o', '%N']);
+    out = await slurm('sinfo', ['-h', '-N', '-o', '%N|%n']);
   } catch (err) {
     if (err instanceof CaiError && err.message.includes('not on PATH')) {
       throw new CaiError(
@@ -64,7 +64,12 @@ export async function checkCluster(): Promise<{ nodes: number }> {
       `no Slurm controller answered (${(err as Error).message}); check that you are on a login node and SLURM_CONF`,
     );
   }
-  return { nodes: new Set(out.split('\n').filter(Boolean)).size };
+  const lines = out.split('\n').filter(Boolean);
+  return {
+    nodes: new Set(lines.map((l) => l.split('|')[0])).size,
+    // Each node's host (NodeHostname): several slurmd may share one machine.
+    hosts: new Set(lines.map((l) => l.split('|')[1] ?? l.split('|')[0])),
+  };
 }
 
 /**

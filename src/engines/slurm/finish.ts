@@ -18,6 +18,10 @@ export interface ChainResult {
   readonly failures: readonly PartitionFailure[];
   /** Attempts after a partition's first: the partitions of rounds 2, 3... of the chain. */
   readonly retries: number;
+  /** Distinct partitions the chain ran (its first round's, and those of arrays it adopted). */
+  readonly partitions?: number;
+  /** Why the user cancelled the chain's work (a scancel of an array task), if they did. */
+  readonly cancelled?: string;
 }
 
 /**
@@ -37,10 +41,11 @@ export async function summarizeChain(output: Store, result: ChainResult): Promis
       records: [...result.records],
       failures: [...result.failures],
       retries: result.retries,
-      // Every partition of the chain ends with a record or a failure: none is left unstarted.
+      // Every partition of the chain ends with a record or a failure, unless the user cancelled it.
       skipped: 0,
+      ...(result.cancelled ? { cancelled: result.cancelled } : {}),
     },
-    resumed: plan.length - first.partitions,
+    resumed: plan.length - (result.partitions ?? first.partitions),
     startedAt: new Date(first.submittedAt),
     wallSeconds,
     mapSeconds: wallSeconds,

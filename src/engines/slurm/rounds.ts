@@ -2,6 +2,7 @@
 // written into the output before it is submitted, and `slurm/state.json` lists every round's job id so
 // that `cai slurm status` and `cai slurm cancel` work later from any login node.
 import { mkdir } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { CaiError, ErrorCodes } from '../../errors.js';
 import type { ResolvedJob } from '../../job/spec.js';
@@ -21,6 +22,9 @@ export interface RoundState {
   readonly partitions: number;
   readonly logDir: string;
   readonly submittedAt: string;
+  /** The round's shape, so that retries are grouped alike (absent in states written before). */
+  readonly throttle?: number;
+  readonly partitionsPerTask?: number;
 }
 
 /** A detached run's step: the job that runs after round `round`'s array (`cai slurm continue`). */
@@ -106,8 +110,10 @@ const NODE_LOCAL = ['/tmp', '/var/tmp', '/dev/shm', '/run'];
  * @example await preflight(taskJob(job, options), options);
  */
 export async function preflight(job: ResolvedJob, options: SlurmOptions): Promise<void> {
-  const { nodes } = await checkCluster();
-  if (nodes <= 1) return;
+  const { nodes, hosts } = await checkCluster();
+  // One node, or nodes that all are this very machine (several slurmd on one host): they see its disk.
+  const here = os.hostname().split('.')[0];
+  if (nodes <= 1 || [...hosts].every((h) => h.split('.')[0] === here)) return;
   const where: [string, string][] = [
     ['input', job.input],
     ['model', job.model],
@@ -174,6 +180,8 @@ export async function submitRound(
     partitions: attempts.length,
     logDir,
     submittedAt: new Date().toISOString(),
+    ...(options.throttle ? { throttle: options.throttle } : {}),
+    partitionsPerTask: Math.max(...tasks.map((t) => t.length)),
   };
   await writeSlurmState(output, { ...state, rounds: [...state.rounds, submitted] });
   return { ...submitted, attempts: tasks, manifestUri };

@@ -51,7 +51,7 @@ export function splitTasks(
   attempts: readonly Attempt[],
   options: Pick<SlurmOptions, 'throttle' | 'partitionsPerTask'>,
 ): Attempt[][] {
-  const per = options.partitionsPerTask ?? Math.ceil(attempts.length / Math.max(1, options.throttle));
+  const per = options.partitionsPerTask ?? Math.ceil(attempts.length / Math.max(1, options.throttle ?? 100));
   const tasks: Attempt[][] = [];
   for (let i = 0; i < attempts.length; i += per) tasks.push(attempts.slice(i, i + per));
   return tasks;
@@ -61,7 +61,7 @@ export function splitTasks(
 export function sbatchOptions(options: SlurmOptions, round: { tasks: number; logDir: string }): string[] {
   const args = [
     `--job-name=${options.jobName}`,
-    `--array=0-${round.tasks - 1}%${Math.min(options.throttle, round.tasks)}`,
+    `--array=0-${round.tasks - 1}%${Math.min(options.throttle ?? round.tasks, round.tasks)}`,
     `--output=${round.logDir}/%A_%a.out`,
     // A requeued task appends to its log instead of wiping what its first run printed.
     '--open-mode=append',
@@ -85,10 +85,17 @@ export function sbatchOptions(options: SlurmOptions, round: { tasks: number; log
  */
 export function batchScript(
   options: SlurmOptions,
-  round: { tasks: number; logDir: string; manifest: string; s3Endpoint?: string },
+  round: { tasks: number; logDir: string; manifest: string; s3Endpoint?: string; preview?: string },
 ): string {
   const lines = [
     '#!/bin/bash',
+    ...(round.preview === undefined
+      ? []
+      : [
+          '# PREVIEW printed by `cai slurm run --dry-run`: the tasks.json named below is written only when',
+          '# `cai slurm run` (without --dry-run) submits the job; submitting this file with sbatch fails.',
+          `# ${round.preview}`,
+        ]),
     '# Written by `cai slurm run`: one array task runs its share of the partitions in tasks.json,',
     '# loading the model once. A partition whose record exists is skipped, so a requeued task',
     '# never writes a prediction twice.',

@@ -41,7 +41,9 @@ export async function runSlurmTask(manifestUri: string, index: number): Promise<
   for (const a of attempts) {
     const keys = outputKeys(a.partition.id, job.predictionsFormat);
     if ((await output.head(keys.record)) && (await output.head(keys.predictions)))
-      log(`partition ${a.partition.id}: already has its record (a requeued task); skipped`);
+      log(
+        `partition ${a.partition.id}: already has its record (written by an earlier run of this task, requeued, or by another array); skipped`,
+      );
     else todo.push(a);
   }
   if (!todo.length) return;

@@ -126,7 +126,8 @@ export function createSummarizeHandler(
         ? `${p.completed} of ${p.planned} partitions completed, ${p.failed} failed (tolerated ${job.toleratedFailurePercentage}%)`
         : `${p.failed} of ${p.planned} partitions failed and ${p.not_started} did not run (tolerated ${job.toleratedFailurePercentage}%)${mapError ? `; the Map ended with ${mapError.Error}` : ''}; see ${output.describe('summary.json')}`;
     return {
-      status: summary.status,
+      // The AWS map is never cancelled from outside the execution (a stopped execution writes no summary).
+      status: summary.status === 'succeeded' ? 'succeeded' : 'failed',
       planned: p.planned,
       completed: p.completed,
       failed: p.failed,
