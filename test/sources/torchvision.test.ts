@@ -3,7 +3,16 @@
 // Every comparison is before normalization, in 8-bit levels: within 1 level of torchvision's ToTensor.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
+import { summaryText } from '../../src/cli/summary-text.js';
+import { parseJobSpec } from '../../src/job/spec.js';
+import { buildTrivial } from '../../src/model/zoo/trivial.js';
+import { runJob } from '../../src/run/run.js';
+import type { PartitionRecord } from '../../src/worker/record.js';
+import { allPredictions } from '../helpers/demo-fixture.js';
 import { decodeImage, resolvePreprocess, toRow, type DecodeNotes } from '../../src/formats/image/index.js';
 import type { PreprocessOptions } from '../../src/formats/image/index.js';
 import { differences, expectedNpy, fixture, FIXTURES } from './helpers.js';
@@ -115,4 +124,69 @@ test('resizeMethod "fast" is libvips: measurably off torchvision on the photo an
   console.log(
     `fast path gap: photo max ${d.max} mean ${d.mean.toFixed(2)}; edges x8 max ${e.max} mean ${e.mean.toFixed(2)}`,
   );
+});
+
+test('cai run over every kind: 16-bit images are counted in the records and the summary, with a warning line', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'cai-tv-run-'));
+  const model = path.join(dir, 'trivial.onnx');
+  await writeFile(model, buildTrivial({ inputName: 'image', shape: ['N', 3, 56, 56] }));
+  const output = path.join(dir, 'out');
+  const summary = await runJob(
+    parseJobSpec({
+      input: `${FIXTURES}${DIR}images`,
+      model,
+      output,
+      preset: 'imagenet',
+      preprocess: { resize: 64, centerCrop: 56 },
+      graphOptimization: 'disabled',
+      partitionItems: 6,
+      concurrency: 1,
+      threads: 1,
+      batchSize: 4,
+    }),
+    { retryBaseMs: 10 },
+  );
+  assert.equal(summary.status, 'succeeded');
+  assert.equal(summary.items, names.length);
+  assert.equal(summary.failed_items, 0);
+  assert.equal(summary.sixteen_bit_images, 2);
+  assert.equal(summary.sixteen_bit_rule, 'pil');
+  assert.match(
+    summaryText(summary),
+    /warning: +2 16-bit images were reduced to 8 bits as PIL's convert\('RGB'\) does/,
+  );
+  const records = await Promise.all(
+    (await readdir(path.join(output, 'results'))).map(
+      async (f) => JSON.parse(await readFile(path.join(output, 'results', f), 'utf8')) as PartitionRecord,
+    ),
+  );
+  assert.equal(
+    records.reduce((a, r) => a + (r.sixteen_bit_images ?? 0), 0),
+    2,
+  );
+  const rows = await allPredictions(output);
+  const p = resolvePreprocess({ preset: 'imagenet', preprocess: { resize: 64, centerCrop: 56 } });
+  for (const r of rows) {
+    const name = String(r.id);
+    const row = toRow(await decodeImage(fixture(`${DIR}images/${name}`), p, name), p);
+    const want = (row.data as Float32Array).reduce((a, v) => a + v, 0) / row.data.length;
+    assert.ok(Math.abs(Number(r.mean) - want) < 1e-4, `${name}: ${String(r.mean)} vs ${want}`);
+  }
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('an image too big to decode at full size for the exact resize names --resize-method fast', async () => {
+  const sharp = (await import('sharp')).default;
+  // 8000 x 6000 = 48 million pixels: over the 40 million the exact path decodes; a flat PNG is tiny.
+  const png = await sharp({ create: { width: 8000, height: 6000, channels: 3, background: '#808080' } })
+    .png({ compressionLevel: 9 })
+    .toBuffer();
+  const p = resolvePreprocess({ preset: 'imagenet' });
+  await assert.rejects(decodeImage(new Uint8Array(png), p, 'big.png'), (err: Error) => {
+    assert.match(err.message, /big\.png.*more than 40000000 pixels.*--resize-method fast/s);
+    return true;
+  });
+  const fast = resolvePreprocess({ preset: 'imagenet', preprocess: { resizeMethod: 'fast' } });
+  const img = await decodeImage(new Uint8Array(png), fast, 'big.png');
+  assert.deepEqual([img.width, img.height], [224, 224]);
 });
