@@ -49,15 +49,15 @@ async function itemsPerSecond(images: readonly Uint8Array[], p: typeof exact): P
 }
 
 async function gap(images: readonly Uint8Array[]): Promise<{ max: number; mean: number }> {
-  const u8 = { dtype: 'uint8' as const };
-  const a = resolvePreprocess({ preset: 'imagenet', preprocess: { ...u8 } });
-  const b = resolvePreprocess({ preset: 'imagenet', preprocess: { ...u8, resizeMethod: 'fast' } });
+  const u8 = { resize: 256, centerCrop: 224, dtype: 'uint8' as const };
+  const a = resolvePreprocess({ preprocess: { ...u8 } });
+  const b = resolvePreprocess({ preprocess: { ...u8, resizeMethod: 'fast' } });
   let max = 0;
   let sum = 0;
   let n = 0;
   for (const bytes of images) {
-    const x = toRow(await decodeImage(bytes, { ...a, mean: undefined, std: undefined }, 'x'), a).data;
-    const y = toRow(await decodeImage(bytes, { ...b, mean: undefined, std: undefined }, 'y'), b).data;
+    const x = toRow(await decodeImage(bytes, a, 'x'), a).data;
+    const y = toRow(await decodeImage(bytes, b, 'y'), b).data;
     for (let i = 0; i < x.length; i++) {
       const d = Math.abs(Number(x[i]) - Number(y[i]));
       max = Math.max(max, d);

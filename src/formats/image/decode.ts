@@ -47,6 +47,12 @@ export async function decodeImage(
   let { data, width, height } = full;
   if (p.resize !== undefined) {
     const [w, h] = resizeTarget(width, height, p.resize);
+    if (p.centerCrop && w >= p.centerCrop[0] && h >= p.centerCrop[1]) {
+      // Only the crop's pixels are computed: the same values as resizing all, then cropping.
+      const box = centerCropBox(w, h, p.centerCrop);
+      data = resample(data, width, height, 3, w, h, p.interpolation, box);
+      return { data, width: box.width, height: box.height, channels: 3 };
+    }
     data = resample(data, width, height, 3, w, h, p.interpolation);
     [width, height] = [w, h];
   }

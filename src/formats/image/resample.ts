@@ -104,10 +104,19 @@ const clip8 = (ss: number): number => {
   return v < 0 ? 0 : v > 255 ? 255 : v;
 };
 
+/** A window of the resized image: only its pixels are computed (the same values as the whole image's). */
+export interface Window {
+  readonly left: number;
+  readonly top: number;
+  readonly width: number;
+  readonly height: number;
+}
+
 /**
  * Resizes interleaved 8-bit pixels (1 to 4 channels) to `outWidth` x `outHeight` exactly as Pillow's
  * `Image.resize(size, filter)` does: same coefficients, same fixed-point sums, same rounding between
- * the passes. A pass whose size does not change is skipped, as in Pillow.
+ * the passes. A pass whose size does not change is skipped, as in Pillow. With `window`, only that part
+ * of the output is computed and returned (a center crop after the resize costs only its own pixels).
  *
  * @example const small = resample(rgb, 500, 375, 3, 341, 256, 'bilinear');
  */
@@ -119,26 +128,49 @@ export function resample(
   outWidth: number,
   outHeight: number,
   interpolation: Interpolation,
+  window: Window = { left: 0, top: 0, width: outWidth, height: outHeight },
 ): Uint8Array {
-  if (interpolation === 'nearest') return resampleNearest(src, width, height, channels, outWidth, outHeight);
-  const filter = FILTERS[interpolation];
-  if (outWidth === width && outHeight === height) return src.slice();
-  const vert = coefficients(height, outHeight, filter);
-  let img = src;
-  let rows = height;
-  let rowShift = 0;
-  if (outWidth !== width) {
-    // Only the rows the vertical pass reads, as Pillow does (it changes nothing but the work).
-    const firstRow = outHeight !== height ? vert.first[0] : 0;
-    const lastRow = outHeight !== height ? vert.first[outHeight - 1] + vert.count[outHeight - 1] : height;
-    rowShift = firstRow;
-    rows = lastRow - firstRow;
-    img = horizontal(src, width, channels, firstRow, rows, coefficients(width, outWidth, filter), outWidth);
+  if (interpolation === 'nearest') {
+    const all = resampleNearest(src, width, height, channels, outWidth, outHeight);
+    return cropWindow(all, outWidth, channels, window);
   }
-  if (outHeight === height) return img === src ? src.slice() : img;
-  return vertical(img, outWidth, channels, vert, outHeight, rowShift, rows);
+  const filter = FILTERS[interpolation];
+  const needH = outWidth !== width;
+  const needV = outHeight !== height;
+  if (!needH && !needV) return cropWindow(src, width, channels, window);
+  const vert = needV ? coefficients(height, outHeight, filter) : undefined;
+  // Rows of the source the vertical pass reads for the window's rows (all of them without one).
+  const firstRow = vert ? vert.first[window.top] : window.top;
+  const lastRow = vert
+    ? vert.first[window.top + window.height - 1] + vert.count[window.top + window.height - 1]
+    : window.top + window.height;
+  let img: Uint8Array;
+  let cols: number;
+  if (needH) {
+    const horiz = coefficients(width, outWidth, filter);
+    img = horizontal(src, width, channels, firstRow, lastRow - firstRow, horiz, window.left, window.width);
+    cols = window.width;
+  } else {
+    img = src.subarray(firstRow * width * channels, lastRow * width * channels);
+    cols = width;
+  }
+  if (!vert) return needH ? img : cropWindow(img, width, channels, { ...window, top: 0 });
+  const out = vertical(img, cols, channels, vert, window.top, window.height, firstRow);
+  return needH ? out : cropWindow(out, width, channels, { ...window, top: 0 });
 }
 
+function cropWindow(src: Uint8Array, width: number, channels: number, w: Window): Uint8Array {
+  const out = new Uint8Array(w.width * w.height * channels);
+  const rowBytes = w.width * channels;
+  for (let y = 0; y < w.height; y++) {
+    const from = ((w.top + y) * width + w.left) * channels;
+    out.set(src.subarray(from, from + rowBytes), y * rowBytes);
+  }
+  return out;
+}
+
+// Sums are kept in int32 (Math.imul, | 0) as Pillow's INT32 are: the coefficients are 22-bit, so a
+// sum stays under 2^31 even with lanczos' negative lobes.
 function horizontal(
   src: Uint8Array,
   width: number,
@@ -146,15 +178,16 @@ function horizontal(
   firstRow: number,
   rows: number,
   c: Coefficients,
-  outWidth: number,
+  firstCol: number,
+  cols: number,
 ): Uint8Array {
-  const out = new Uint8Array(rows * outWidth * channels);
+  const out = new Uint8Array(rows * cols * channels);
   const { ksize, first, count, k } = c;
   const inStride = width * channels;
   let o = 0;
   for (let y = 0; y < rows; y++) {
     const row = (y + firstRow) * inStride;
-    for (let xx = 0; xx < outWidth; xx++) {
+    for (let xx = firstCol; xx < firstCol + cols; xx++) {
       const n = count[xx];
       const kb = xx * ksize;
       const p0 = row + first[xx] * channels;
@@ -164,9 +197,9 @@ function horizontal(
         let s2 = HALF;
         for (let x = 0, p = p0; x < n; x++, p += 3) {
           const w = k[kb + x];
-          s0 += src[p] * w;
-          s1 += src[p + 1] * w;
-          s2 += src[p + 2] * w;
+          s0 = (s0 + Math.imul(src[p], w)) | 0;
+          s1 = (s1 + Math.imul(src[p + 1], w)) | 0;
+          s2 = (s2 + Math.imul(src[p + 2], w)) | 0;
         }
         out[o++] = clip8(s0);
         out[o++] = clip8(s1);
@@ -174,7 +207,7 @@ function horizontal(
       } else {
         for (let ch = 0; ch < channels; ch++) {
           let s = HALF;
-          for (let x = 0, p = p0 + ch; x < n; x++, p += channels) s += src[p] * k[kb + x];
+          for (let x = 0, p = p0 + ch; x < n; x++, p += channels) s = (s + Math.imul(src[p], k[kb + x])) | 0;
           out[o++] = clip8(s);
         }
       }
@@ -188,28 +221,26 @@ function vertical(
   width: number,
   channels: number,
   c: Coefficients,
-  outHeight: number,
+  firstOut: number,
+  rowsOut: number,
   rowShift: number,
-  rows: number,
 ): Uint8Array {
   const stride = width * channels;
-  const out = new Uint8Array(outHeight * stride);
+  const out = new Uint8Array(rowsOut * stride);
   const { ksize, first, count, k } = c;
-  // Sums for a whole output row at once: the inner loop walks memory in order.
-  const acc = new Float64Array(stride);
-  for (let yy = 0; yy < outHeight; yy++) {
-    acc.fill(HALF);
+  // A whole output row is summed at once, walking each input row in order.
+  const acc = new Int32Array(stride);
+  for (let yy = firstOut, o = 0; yy < firstOut + rowsOut; yy++, o += stride) {
     const n = count[yy];
-    const y0 = first[yy] - rowShift;
-    if (y0 < 0 || y0 + n > rows)
-      throw new RangeError('resample: vertical bounds outside the horizontal pass');
+    const kb = yy * ksize;
+    const base = (first[yy] - rowShift) * stride;
+    acc.fill(HALF);
     for (let y = 0; y < n; y++) {
-      const w = k[yy * ksize + y];
-      const base = (y0 + y) * stride;
-      for (let i = 0; i < stride; i++) acc[i] += src[base + i] * w;
+      const w = k[kb + y];
+      const row = src.subarray(base + y * stride, base + (y + 1) * stride);
+      for (let i = 0; i < stride; i++) acc[i] = (acc[i] + Math.imul(row[i], w)) | 0;
     }
-    const ob = yy * stride;
-    for (let i = 0; i < stride; i++) out[ob + i] = clip8(acc[i]);
+    for (let i = 0; i < stride; i++) out[o + i] = clip8(acc[i]);
   }
   return out;
 }
