@@ -8,6 +8,7 @@ import { CaiError, ErrorCodes } from '../../errors.js';
 import type { ItemRow } from '../partition/object-items.js';
 import { decodeFast } from './decode-fast.js';
 import { centerCropBox, resizeTarget, shapeFor, type ResolvedPreprocess } from './preprocess.js';
+import { jpegSize } from './jpeg-size.js';
 import { resample } from './resample.js';
 import { loadSharp, type DecodedImage, type DecodeNotes, type RawPixels } from './sharp.js';
 
@@ -182,6 +183,22 @@ async function decodeGif(bytes: Uint8Array, limit: number): Promise<Rgb> {
   return { data: toRgb(rgba, width * height, 4, 3), width, height };
 }
 
+/**
+ * What the decode needs to know (colour space, depth, alpha): for an 8-bit JPEG from its frame header
+ * (1 component gray, 3 colour, 4 CMYK; no alpha), which saves libvips a second open; else sharp's metadata.
+ */
+async function metadataOf(
+  bytes: Uint8Array,
+  open: () => Sharp,
+): Promise<Pick<Metadata, 'space' | 'depth' | 'hasAlpha'>> {
+  const jpeg = jpegSize(bytes);
+  if (jpeg && jpeg.precision === 8 && [1, 3, 4].includes(jpeg.components)) {
+    const space = jpeg.components === 1 ? 'b-w' : jpeg.components === 3 ? 'srgb' : 'cmyk';
+    return { space, depth: 'uchar', hasAlpha: false };
+  }
+  return open().metadata();
+}
+
 async function decodeFullSize(
   bytes: Uint8Array,
   p: ResolvedPreprocess,
@@ -200,7 +217,7 @@ async function decodeFullSize(
         ignoreIcc: !applyIcc,
         autoOrient: p.exifOrientation === 'apply',
       });
-    const meta: Metadata = await open().metadata();
+    const meta = await metadataOf(bytes, open);
     const alpha = meta.hasAlpha ? 1 : 0;
     if (meta.space === 'cmyk' && !applyIcc) {
       // The inks as stored (libvips un-inverts Adobe CMYK JPEGs as Pillow does), then PIL's formula.
