@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadJob, parseColumnRef, parseInputMapping } from '../job/load.js';
 import { runJob } from '../run/run.js';
-import { DEVICES, PREDICTION_FORMATS, type JobSpecInput } from '../job/spec.js';
+import { DEVICES, GRAPH_OPTIMIZATIONS, PREDICTION_FORMATS, type JobSpecInput } from '../job/spec.js';
 import { addSourceOptions, sourceOverrides } from './commands/partition.js';
 import { Progress } from './progress.js';
 import { summaryText } from './summary-text.js';
@@ -79,6 +79,12 @@ export function addJobOptions(cmd: Command, where: { local: boolean } = { local:
       'share of partitions that may fail before the job fails (default: 0)',
       nonNegativeNumber,
     )
+    .addOption(
+      new Option(
+        '--graph-optimization <level>',
+        "onnxruntime's graph optimizations: all (default, fastest) or fewer fusions, closer to PyTorch's float32",
+      ).choices(GRAPH_OPTIMIZATIONS),
+    )
     .option(
       '--s3-endpoint <url>',
       'S3-compatible endpoint for s3:// URIs (MinIO, Ceph, R2...); also AWS_ENDPOINT_URL_S3',
@@ -111,6 +117,7 @@ export function jobOverrides(o: Record<string, unknown>): Partial<JobSpecInput> 
     toleratedFailurePercentage: o.toleratedFailurePercentage as number | undefined,
     partitionTimeoutSeconds: o.partitionTimeout as number | undefined,
     device: o.device as JobSpecInput['device'],
+    graphOptimization: o.graphOptimization as JobSpecInput['graphOptimization'],
     s3Endpoint: (o.s3Endpoint as string | undefined) ?? process.env.AWS_ENDPOINT_URL_S3,
     ...sourceOverrides(o),
   };

@@ -15,6 +15,13 @@ export function summaryText(s: JobSummary): string {
     `partitions:  ${s.partitions.completed}/${s.partitions.planned} complete, ${s.partitions.failed} failed, ${s.partitions.resumed} resumed, ${s.partitions.not_started} not started`,
     `items:       ${s.items}${s.failed_items ? ` (${s.failed_items} failed items)` : ''}, ${formatBytes(s.bytes)}`,
   ];
+  if (s.sixteen_bit_images) {
+    lines.push(
+      s.sixteen_bit_rule === 'scale'
+        ? `warning:     ${s.sixteen_bit_images} 16-bit images were scaled to 8 bits (0-65535 to 0-255, --sixteen-bit scale)`
+        : `warning:     ${s.sixteen_bit_images} 16-bit images were reduced to 8 bits as PIL's convert('RGB') does (gray clipped at 255, colour keeps the high byte); --sixteen-bit scale maps 0-65535 to 0-255 instead`,
+    );
+  }
   // A run that completed no partition (all resumed, or all failed) has no statistics worth zeros.
   if (r.partitions === 0) {
     lines.push(

@@ -28,6 +28,8 @@ export interface ReadStats {
   readonly read: number;
   readonly decode: number;
   readonly bytes: number;
+  /** Images with 16 bits per sample reduced to 8 (preprocess.sixteenBit's rule): announced, never silent. */
+  readonly sixteen_bit_images?: number;
 }
 
 /** A partition opened for reading: its item count is known before any batch is read. */

@@ -2,7 +2,16 @@
 // (src/formats/image/preprocess.ts), so that a worker decoding images does not load zod: ~0.1 s of every
 // worker's start-up.
 import { z } from 'zod';
-import { CHANNEL_ORDERS, IMAGE_DTYPES, IMAGE_LAYOUTS } from './preprocess-values.js';
+import {
+  CHANNEL_ORDERS,
+  ICC_POLICIES,
+  IMAGE_DTYPES,
+  IMAGE_LAYOUTS,
+  INTERPOLATIONS,
+  ORIENTATION_POLICIES,
+  RESIZE_METHODS,
+  SIXTEEN_BIT_RULES,
+} from './preprocess-values.js';
 
 /** A size: one number (square, or the shorter side for resize) or `[width, height]`. */
 const size = z.union([
@@ -32,6 +41,16 @@ export const PreprocessSchema = z.strictObject({
   layout: z.enum(IMAGE_LAYOUTS).optional(),
   /** `float32` (default) or `uint8` (raw 0-255 values; mean/std and scaling are then not allowed). */
   dtype: z.enum(IMAGE_DTYPES).optional(),
+  /** Resize filter, as torchvision's `interpolation` (default `bilinear`, torchvision's default). */
+  interpolation: z.enum(INTERPOLATIONS).optional(),
+  /** `exact` (default): Pillow's resampling of the full-size image; `fast`: libvips, shrinking while decoding. */
+  resizeMethod: z.enum(RESIZE_METHODS).optional(),
+  /** Embedded ICC colour profile: `ignore` (default, as PIL) or `apply` (converted to sRGB). */
+  iccProfile: z.enum(ICC_POLICIES).optional(),
+  /** EXIF orientation: `ignore` (default, as PIL) or `apply` (rotated upright before resizing). */
+  exifOrientation: z.enum(ORIENTATION_POLICIES).optional(),
+  /** 16-bit images to 8 bits: `pil` (default, PIL's convert('RGB')) or `scale` (0-65535 to 0-255). */
+  sixteenBit: z.enum(SIXTEEN_BIT_RULES).optional(),
 });
 
 /** The job's `preprocess` object as written. */

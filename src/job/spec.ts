@@ -11,6 +11,8 @@ export const PREDICTION_FORMATS = ['parquet', 'csv', 'jsonl'] as const;
 export const ENGINES = ['local', 'aws', 'slurm'] as const;
 /** Devices onnxruntime can run on. */
 export const DEVICES = ['cpu', 'cuda'] as const;
+/** onnxruntime's graph optimization levels (`all` fuses the most, and is fastest; `disabled` is closest to PyTorch). */
+export const GRAPH_OPTIMIZATIONS = ['disabled', 'basic', 'extended', 'all'] as const;
 
 /** A column of the partition: its name (`"image"`) or its position (`0`). */
 const columnRef = z.union([z.string().min(1), z.number().int().nonnegative()]);
@@ -52,6 +54,11 @@ export const JobSpecSchema = z.strictObject({
   slurm: SlurmOptionsSchema.optional(),
   /** Where onnxruntime runs the model. */
   device: z.enum(DEVICES).default('cpu'),
+  /**
+   * onnxruntime's graph optimizations (default `all`, the fastest). Fusions change float rounding: see
+   * docs/performance.md for each level's distance from a float64 reference and its speed.
+   */
+  graphOptimization: z.enum(GRAPH_OPTIMIZATIONS).optional(),
   /** An S3-compatible endpoint (MinIO, Ceph, R2...) for `s3://` URIs. */
   s3Endpoint: z.string().url().optional(),
   /** Which source reads the input (`tensor`, `image`, `fits`, `parquet`); by file extension when left out. */

@@ -18,6 +18,8 @@ export interface SessionOptions {
   readonly threads: number;
   /** `cpu` or `cuda`. */
   readonly device?: string;
+  /** onnxruntime's graph optimization level; default `all`. */
+  readonly graphOptimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /**
    * Where inference computes. onnxruntime-node's `run` blocks the JS thread that calls it for the whole
    * batch; `separate` keeps the session in a worker thread so the caller can read and decode the next

@@ -46,7 +46,7 @@ function fromOrt(name: string, value: ort.OnnxValue): Tensor {
 }
 
 /**
- * Creates the session: graph optimizations on, a memory arena, `threads` intra-op threads and one
+ * Creates the session: graph optimizations on (`options.graphOptimization`, default all), a memory arena, `threads` intra-op threads and one
  * inter-op thread (CAI runs one batch at a time per process and parallelizes across processes), on this
  * thread or, with `thread: 'separate'`, on a worker thread of its own.
  *
@@ -61,7 +61,7 @@ export async function loadModel(modelPath: string, options: SessionOptions): Pro
   const sessionOptions: ort.InferenceSession.SessionOptions = {
     intraOpNumThreads: options.threads,
     interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
+    graphOptimizationLevel: options.graphOptimization ?? 'all',
     executionMode: 'sequential',
     enableCpuMemArena: true,
     enableMemPattern: true,

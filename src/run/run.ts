@@ -162,6 +162,7 @@ async function runLocked(
       concurrency: job.concurrency,
       threads: job.threads,
       toleratedFailurePercentage: job.toleratedFailurePercentage,
+      sixteenBit: job.preprocess?.sixteenBit,
     },
   });
 }

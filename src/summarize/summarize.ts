@@ -57,6 +57,10 @@ export interface JobSummary {
   };
   readonly items: number;
   readonly failed_items: number;
+  /** Images with 16 bits per sample reduced to 8 (see `sixteen_bit_rule`); absent when none. */
+  readonly sixteen_bit_images?: number;
+  /** The rule they were reduced by: `pil` or `scale` (`preprocess.sixteenBit`). */
+  readonly sixteen_bit_rule?: string;
   readonly bytes: number;
   /**
    * Sums over the completed partitions, seconds; `read_wait` is the part of reading workers stood
@@ -195,6 +199,8 @@ export interface SummarizeInput {
     concurrency: number;
     threads: number;
     toleratedFailurePercentage: number;
+    /** `preprocess.sixteenBit`, named beside the count of 16-bit images. */
+    sixteenBit?: string;
   };
 }
 
@@ -281,6 +287,7 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
     },
     items: records.reduce((a, r) => a + r.items, 0),
     failed_items: records.reduce((a, r) => a + r.failed_items, 0),
+    ...sixteenBit(records, input.job.sixteenBit),
     bytes: records.reduce((a, r) => a + r.bytes, 0),
     stage_seconds: {
       read: stage('read'),
@@ -325,4 +332,13 @@ function slurmNodes(records: readonly PartitionRecord[]): { nodes?: Record<strin
   for (const r of records)
     if (r.worker?.slurm) nodes[r.worker.slurm.node] = (nodes[r.worker.slurm.node] ?? 0) + 1;
   return Object.keys(nodes).length ? { nodes } : {};
+}
+
+/** The 16-bit images of the completed partitions and the rule that reduced them; nothing when none. */
+function sixteenBit(
+  records: readonly PartitionRecord[],
+  rule: string | undefined,
+): { sixteen_bit_images?: number; sixteen_bit_rule?: string } {
+  const n = records.reduce((a, r) => a + (r.sixteen_bit_images ?? 0), 0);
+  return n ? { sixteen_bit_images: n, sixteen_bit_rule: rule ?? 'pil' } : {};
 }

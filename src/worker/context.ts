@@ -83,6 +83,7 @@ export async function createWorkerContext(job: ResolvedJob): Promise<WorkerConte
   const model = await loadModel(modelPath, {
     threads: job.threads,
     device: job.device,
+    graphOptimization: job.graphOptimization,
     thread: inferenceThread(job),
     // The worker drops each batch's feeds after the run, so they are moved to the thread, not copied.
     moveFeeds: true,

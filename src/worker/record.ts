@@ -56,6 +56,11 @@ export interface PartitionRecord {
   readonly items: number;
   /** Items that could not be decoded and have an error row instead of a prediction. */
   readonly failed_items: number;
+  /**
+   * Images with 16 bits per sample, reduced to 8 by the job's `preprocess.sixteenBit` rule (default PIL's);
+   * absent when none.
+   */
+  readonly sixteen_bit_images?: number;
   /** Bytes of the partition's source objects. */
   readonly bytes: number;
   readonly batch_size: number;

@@ -287,6 +287,7 @@ async function runStream(
     attempt: task.attempt,
     items,
     failed_items: failedItems,
+    ...(read.sixteen_bit_images ? { sixteen_bit_images: read.sixteen_bit_images } : {}),
     bytes: read.bytes,
     batch_size: usedBatchSize,
     num_batches: numBatches,

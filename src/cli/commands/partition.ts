@@ -1,6 +1,16 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { CaiError, ErrorCodes } from '../../errors.js';
-import { CHANNEL_ORDERS, IMAGE_DTYPES, IMAGE_LAYOUTS, PRESET_NAMES } from '../../formats/image/preprocess.js';
+import {
+  CHANNEL_ORDERS,
+  ICC_POLICIES,
+  IMAGE_DTYPES,
+  IMAGE_LAYOUTS,
+  INTERPOLATIONS,
+  ORIENTATION_POLICIES,
+  PRESET_NAMES,
+  RESIZE_METHODS,
+  SIXTEEN_BIT_RULES,
+} from '../../formats/image/preprocess.js';
 import { partitionDataset, PARTITION_FORMATS } from '../../formats/partition/partition.js';
 import { formatBytes, parseByteSize } from '../../formats/partition/size.js';
 import { JobSpecSchema, type JobSpec, type JobSpecInput } from '../../job/spec.js';
@@ -90,6 +100,36 @@ export function addSourceOptions(cmd: Command, where: { grouping: boolean } = { 
       '--center-crop <n|WxH>',
       'crop images to n x n (or W x H) around the center, after resizing',
       sizeArg('--center-crop'),
+    )
+    .addOption(
+      new Option(
+        '--interpolation <filter>',
+        "resize filter, as torchvision's interpolation (default: bilinear)",
+      ).choices(INTERPOLATIONS),
+    )
+    .addOption(
+      new Option(
+        '--resize-method <method>',
+        "exact: full-size decode and Pillow's resampling, torchvision's pixels (default); fast: libvips shrinks while decoding",
+      ).choices(RESIZE_METHODS),
+    )
+    .addOption(
+      new Option(
+        '--icc-profile <policy>',
+        'embedded colour profiles: ignore (default, as PIL) or apply (convert to sRGB)',
+      ).choices(ICC_POLICIES),
+    )
+    .addOption(
+      new Option(
+        '--exif-orientation <policy>',
+        'EXIF orientation: ignore (default, as PIL) or apply (turn the image upright)',
+      ).choices(ORIENTATION_POLICIES),
+    )
+    .addOption(
+      new Option(
+        '--sixteen-bit <rule>',
+        "16-bit images to 8 bits: pil (default: PIL's convert('RGB'): gray clipped at 255, colour high byte) or scale (0-65535 to 0-255)",
+      ).choices(SIXTEEN_BIT_RULES),
     )
     .option('--unscaled', 'keep 0-255 pixel values instead of dividing by 255')
     .option(
@@ -184,6 +224,11 @@ export function sourceOverrides(o: Record<string, unknown>): Partial<JobSpecInpu
     channels: o.channels as (typeof CHANNEL_ORDERS)[number] | undefined,
     layout: o.layout as (typeof IMAGE_LAYOUTS)[number] | undefined,
     dtype: o.imageDtype as (typeof IMAGE_DTYPES)[number] | undefined,
+    interpolation: o.interpolation as (typeof INTERPOLATIONS)[number] | undefined,
+    resizeMethod: o.resizeMethod as (typeof RESIZE_METHODS)[number] | undefined,
+    iccProfile: o.iccProfile as (typeof ICC_POLICIES)[number] | undefined,
+    exifOrientation: o.exifOrientation as (typeof ORIENTATION_POLICIES)[number] | undefined,
+    sixteenBit: o.sixteenBit as (typeof SIXTEEN_BIT_RULES)[number] | undefined,
   };
   const given = Object.fromEntries(Object.entries(preprocess).filter(([, v]) => v !== undefined));
   return {

@@ -58,6 +58,7 @@ export async function summarizeChain(output: Store, result: ChainResult): Promis
       concurrency: first.tasks,
       threads: job.threads,
       toleratedFailurePercentage: job.toleratedFailurePercentage,
+      sixteenBit: job.preprocess?.sixteenBit,
     },
   });
 }

@@ -3,7 +3,8 @@ import { extensionOf } from '../registry.js';
 import { groupItems } from '../partition/group-objects.js';
 import { checkRow, openObjectItems } from '../partition/object-items.js';
 import type { SourceKind } from '../source.js';
-import { decodeImage, toRow } from './decode.js';
+import type { PartitionStream, ReadStats } from '../source.js';
+import { decodeImage, toRow, type DecodeNotes } from './decode.js';
 import { resolvePreprocess, rowShape, type PreprocessOptions } from './preprocess.js';
 
 /** File extensions read as images (lower case, with the dot). */
@@ -45,7 +46,8 @@ export const imageFiles: SourceKind = Object.freeze<SourceKind>({
   async open(store, partition, job) {
     const p = resolvePreprocess(job as ImageJobFields);
     const keys = partition.keys ?? [partition.key];
-    return openObjectItems(
+    const notes: DecodeNotes = { sixteenBit: 0 };
+    const stream = openObjectItems(
       store,
       keys.map((k) => ({ id: k, keys: [k] })),
       {
@@ -53,9 +55,26 @@ export const imageFiles: SourceKind = Object.freeze<SourceKind>({
         shape: rowShape(p),
         decode: async ([bytes], item) => {
           const source = store.describe(item.keys[0]);
-          return checkRow(toRow(await decodeImage(bytes, p, source), p), source);
+          return checkRow(toRow(await decodeImage(bytes, p, source, notes), p), source);
         },
       },
     );
+    return withNotes(stream, notes);
   },
 });
+
+/**
+ * A stream whose stats also count what decoding noticed (16-bit images), for the partition's record.
+ *
+ * @example return withNotes(openObjectItems(store, items, options), notes);
+ */
+export function withNotes(stream: PartitionStream, notes: DecodeNotes): PartitionStream {
+  return {
+    ...stream,
+    batches: (n) => stream.batches(n),
+    stats: (): ReadStats => ({
+      ...stream.stats(),
+      ...(notes.sixteenBit ? { sixteen_bit_images: notes.sixteenBit } : {}),
+    }),
+  };
+}

@@ -3,14 +3,29 @@ import { CaiError, ErrorCodes } from '../../errors.js';
 import type { PreprocessOptions } from '../../job/preprocess-schema.js';
 import {
   CHANNEL_ORDERS,
+  ICC_POLICIES,
   IMAGE_DTYPES,
   IMAGE_LAYOUTS,
+  INTERPOLATIONS,
+  ORIENTATION_POLICIES,
   PRESET_NAMES,
+  RESIZE_METHODS,
+  SIXTEEN_BIT_RULES,
   type PresetName,
 } from '../../job/preprocess-values.js';
 
 export type { PreprocessOptions };
-export { CHANNEL_ORDERS, IMAGE_DTYPES, IMAGE_LAYOUTS, PRESET_NAMES };
+export {
+  CHANNEL_ORDERS,
+  ICC_POLICIES,
+  IMAGE_DTYPES,
+  IMAGE_LAYOUTS,
+  INTERPOLATIONS,
+  ORIENTATION_POLICIES,
+  PRESET_NAMES,
+  RESIZE_METHODS,
+  SIXTEEN_BIT_RULES,
+};
 
 /** Every step of preprocessing decided. */
 export interface ResolvedPreprocess {
@@ -23,7 +38,22 @@ export interface ResolvedPreprocess {
   readonly channels: (typeof CHANNEL_ORDERS)[number];
   readonly layout: (typeof IMAGE_LAYOUTS)[number];
   readonly dtype: (typeof IMAGE_DTYPES)[number];
+  /** Resize filter (Pillow's; torchvision's `interpolation`). */
+  readonly interpolation: (typeof INTERPOLATIONS)[number];
+  readonly resizeMethod: (typeof RESIZE_METHODS)[number];
+  readonly iccProfile: (typeof ICC_POLICIES)[number];
+  readonly exifOrientation: (typeof ORIENTATION_POLICIES)[number];
+  readonly sixteenBit: (typeof SIXTEEN_BIT_RULES)[number];
 }
+
+// How every preset decodes: as PIL's Image.open(...).convert('RGB') and torchvision's Resize do.
+const DECODE = {
+  interpolation: 'bilinear',
+  resizeMethod: 'exact',
+  iccProfile: 'ignore',
+  exifOrientation: 'ignore',
+  sixteenBit: 'pil',
+} as const;
 
 const IMAGENET: ResolvedPreprocess = Object.freeze({
   resize: 256,
@@ -34,6 +64,7 @@ const IMAGENET: ResolvedPreprocess = Object.freeze({
   channels: 'rgb',
   layout: 'nchw',
   dtype: 'float32',
+  ...DECODE,
 });
 
 /**
@@ -43,7 +74,7 @@ const IMAGENET: ResolvedPreprocess = Object.freeze({
  */
 export const PREPROCESS_PRESETS: Readonly<Record<string, ResolvedPreprocess>> = Object.freeze({
   imagenet: IMAGENET,
-  none: Object.freeze({ scale: true, channels: 'rgb', layout: 'nchw', dtype: 'float32' } as const),
+  none: Object.freeze({ scale: true, channels: 'rgb', layout: 'nchw', dtype: 'float32', ...DECODE } as const),
 } satisfies Record<PresetName, ResolvedPreprocess>);
 
 /**
@@ -76,6 +107,11 @@ export function resolvePreprocess(job: {
     channels: o.channels ?? base.channels,
     layout: o.layout ?? base.layout,
     dtype: o.dtype ?? base.dtype,
+    interpolation: o.interpolation ?? base.interpolation,
+    resizeMethod: o.resizeMethod ?? base.resizeMethod,
+    iccProfile: o.iccProfile ?? base.iccProfile,
+    exifOrientation: o.exifOrientation ?? base.exifOrientation,
+    sixteenBit: o.sixteenBit ?? base.sixteenBit,
   };
   const bands = out.channels === 'gray' ? 1 : 3;
   for (const [field, values] of [

@@ -4,7 +4,7 @@
 import { CaiError, ErrorCodes } from '../../errors.js';
 import { allocate, type DType, type TypedArray } from '../../tensor/dtype.js';
 import { numel, type Tensor } from '../../tensor/tensor.js';
-import { decodeImage, toRow } from '../image/decode.js';
+import { decodeImage, toRow, type DecodeNotes } from '../image/decode.js';
 import type { ResolvedPreprocess } from '../image/preprocess.js';
 import { mapSettled, reasonOf } from '../partition/map-limit.js';
 import { applyNanPolicy, type NanPolicy } from '../partition/nan.js';
@@ -24,6 +24,8 @@ export interface BatchContext {
   readonly nan?: NanPolicy;
   /** Row shape and dtype of each output column, fixed by the first good row. */
   readonly shapes: Map<string, { dtype: DType; shape: readonly number[] }>;
+  /** What decoding noticed (16-bit images), counted into the partition's stats. */
+  readonly notes?: DecodeNotes;
 }
 
 function typedCopy(values: ArrayLike<number | bigint>, dtype: DType): TypedArray {
@@ -49,7 +51,7 @@ async function imageRow(ctx: BatchContext, row: ParquetRow, id: string): Promise
     const bytes =
       col.kind === 'struct-bytes' ? (value as { bytes?: Uint8Array }).bytes : (value as Uint8Array);
     if (!(bytes instanceof Uint8Array)) throw new Error(`image column "${col.name}" holds no bytes`);
-    return toRow(await decodeImage(bytes, ctx.preprocess, id), ctx.preprocess);
+    return toRow(await decodeImage(bytes, ctx.preprocess, id, ctx.notes), ctx.preprocess);
   }
   const values = value as ArrayLike<number>;
   const shape = rawShape(ctx, row);

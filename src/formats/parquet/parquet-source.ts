@@ -132,11 +132,16 @@ export const parquetFiles: StoreSourceKind<ParquetSourceFields> = Object.freeze(
       imageShape: job.imageShape,
       nan: job.nan,
       shapes: new Map(),
+      notes: { sixteenBit: 0 },
     };
     return {
       items: last - first,
       hasIds: true,
-      stats: () => ({ ...stats, bytes: file.fetched() }),
+      stats: () => ({
+        ...stats,
+        bytes: file.fetched(),
+        ...(ctx.notes?.sixteenBit ? { sixteen_bit_images: ctx.notes.sixteenBit } : {}),
+      }),
       async *batches(batchSize: number): AsyncIterable<SourceBatch> {
         for (let a = first; a < last; a += batchSize) {
           const b = Math.min(last, a + batchSize);

@@ -118,6 +118,7 @@ export function createSummarizeHandler(
         concurrency: job.concurrency,
         threads: job.threads,
         toleratedFailurePercentage: job.toleratedFailurePercentage,
+        sixteenBit: job.preprocess?.sixteenBit,
       },
     });
     const p = summary.partitions;
