@@ -84,7 +84,8 @@ async function handle(req: ThreadRequest): Promise<ThreadReply> {
   }
   const f = file as Hdf5File;
   const array = arrays.get(req.path) as ArrayInfo;
-  ranges.expectChunks(f.chunksSpanned(array, req.start, req.end));
+  // The chunks the partition still needs from this dataset (they are fetched together).
+  ranges.expectChunks(f.chunksSpanned(array, req.start, Math.max(req.end, req.until)));
   const out = f.read(array, req.start, req.end);
   ranges.expectChunks(0);
   return { t: 'reply', id: req.id, ok: true, rows: out };

@@ -166,9 +166,10 @@ export async function openRemoteHdf5(
   // Read-ahead: per array, the next batch, started once the caller has the current one.
   const ahead = new Map<string, { readonly rows: string; readonly out: Promise<TypedArray | string[]> }>();
   const readRows = (path: string, start: number, end: number, speculative: boolean) =>
-    send({ op: 'read', path, start, end } as Omit<ThreadRequest, 'id'>, speculative).then(
-      (r) => r.rows as TypedArray | string[],
-    );
+    send(
+      { op: 'read', path, start, end, until: options.rows?.[1] ?? end } as Omit<ThreadRequest, 'id'>,
+      speculative,
+    ).then((r) => r.rows as TypedArray | string[]);
   const readAhead = (path: string, start: number, end: number) => {
     const last = options.rows?.[1];
     if (last === undefined || end >= last || failed) return;

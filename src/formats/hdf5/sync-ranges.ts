@@ -1,11 +1,13 @@
 // The synchronous side of a remote HDF5 file: libhdf5 (in h5wasm) reads with pread() and must have the
 // bytes before it returns, so the thread running it blocks (Atomics.wait) while the main thread makes
 // the ranged GET. What it asks for is chosen here, to keep requests few and bytes close to what is read:
-// - small reads (superblock, object headers, B-tree nodes, heaps) fetch the aligned page around them,
-//   since libhdf5 makes dozens of them close together while opening a file;
-// - a chunk read fetches, in one GET, as many bytes as the chunks still expected in the current slice
-//   (libhdf5 reads a slice's chunks in file order, and h5py writes them one after the other), so a batch
-//   of rows costs about one request per column, and never more than `maxFetch` bytes are asked at once;
+// - small reads outside a chunked read (superblock, object headers, heaps) fetch the aligned page around
+//   them, since libhdf5 makes dozens of them close together while opening a file;
+// - a read while chunks are expected fetches, in one GET, as many bytes as the chunks the partition still
+//   needs from this dataset, each taken to be about the size of this one (libhdf5 reads chunks in file
+//   order, and h5py writes them one after the other): a partition's rows cost about one request per
+//   column, bounded by `maxFetch` bytes a request (a chunk libhdf5 kept in its own cache may make the
+//   count one too many: at most one chunk more);
 // - fetched spans are kept (most recent first, up to `keepBytes`), so a chunk shared by two batches, or
 //   fetched ahead, is not fetched again.
 
@@ -51,7 +53,7 @@ export class SyncRanges {
     this.o = { ...SYNC_RANGE_DEFAULTS, ...options };
   }
 
-  /** The next slice reads `chunks` chunks (0 when unknown: a contiguous dataset, metadata). */
+  /** The reads to come are `chunks` chunk reads (0: none known, a contiguous dataset or metadata). */
   expectChunks(chunks: number): void {
     this.expected = chunks;
   }
@@ -60,14 +62,18 @@ export class SyncRanges {
   read(into: Uint8Array, offset: number, length: number, position: number): number {
     const end = Math.min(this.size, position + length);
     if (end <= position) return 0;
+    const expected = this.expected;
     let at = position;
     while (at < end) {
-      const span = this.find(at) ?? this.fill(at, end);
+      const span = this.find(at) ?? this.fill(at, end, expected);
       const from = at - span.start;
       const n = Math.min(end - at, span.data.byteLength - from);
+      if (n <= 0) throw new Error(`no bytes at ${at} of ${this.size}`);
       into.set(span.data.subarray(from, from + n), offset + (at - position));
       at += n;
     }
+    // One chunk read done, whether it was fetched now or earlier.
+    if (this.expected > 0) this.expected--;
     return end - position;
   }
 
@@ -80,19 +86,17 @@ export class SyncRanges {
   }
 
   /** Fetches a span holding `at` (and as much of `[at, end)` and beyond as the policy says). */
-  private fill(at: number, end: number): Span {
+  private fill(at: number, end: number, expected: number): Span {
     const { page, maxFetch } = this.o;
     let start: number;
     let stop: number;
-    if (end - at < page) {
+    if (expected === 0 && end - at < page) {
       start = Math.floor(at / page) * page;
       stop = Math.max(end, start + page);
     } else {
-      // A chunk: this one and the rest the slice expects, assumed of about the same size and adjacent.
-      const ahead = Math.max(1, this.expected);
-      this.expected = Math.max(0, this.expected - 1);
+      // A chunk: this one and the rest expected, taken to be of about the same size and adjacent.
       start = at;
-      stop = at + (end - at) * ahead;
+      stop = at + (end - at) * Math.max(1, expected);
     }
     stop = Math.min(this.size, stop, start + Math.max(maxFetch, end - start));
     // Never fetch again what a kept span already holds.

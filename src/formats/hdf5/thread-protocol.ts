@@ -27,6 +27,8 @@ export type ThreadRequest =
       readonly path: string;
       readonly start: number;
       readonly end: number;
+      /** The last row the partition reads (rows up to it may be fetched with these). */
+      readonly until: number;
     };
 
 /** What the thread sends back: a range it needs now, or a command's outcome. */
