@@ -191,9 +191,9 @@ export async function openRemoteHdf5(
       return out;
     },
     async close() {
-      for (const j of queue.splice(0)) j.reject(new CaiError(ErrorCodes.corrupt, source, 'was closed'));
-      failed ??= new CaiError(ErrorCodes.corrupt, source, 'was closed');
       worker.removeAllListeners('exit');
+      // Reads still queued or running (read ahead and not wanted) end with the file.
+      fail(new CaiError(ErrorCodes.corrupt, source, 'was read after it was closed; this is a bug in CAI'));
       await worker.terminate();
     },
   };
