@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { CaiError } from '../../errors.js';
 import type { ArrayInfo } from '../arrays/layout.js';
 import { openHdf5, type Hdf5File } from './h5-file.js';
-import type { ThreadData, ThreadReply, ThreadRequest } from './thread-protocol.js';
+import type { ThreadData, ThreadFile, ThreadReply, ThreadRequest } from './thread-protocol.js';
 import { SyncRanges } from './sync-ranges.js';
 
 const data = workerData as ThreadData;
@@ -32,7 +32,8 @@ function blockingGet(start: number, end: number): Uint8Array {
   return out;
 }
 
-const ranges = new SyncRanges(data.size, blockingGet, data.options);
+/** The object open now, and its reader. */
+let object: { readonly file: ThreadFile; readonly ranges: SyncRanges } | undefined;
 
 // The virtual file: a path no real file has, and a descriptor number no real file gets.
 const VIRTUAL_FD = 0x3fff_0001;
@@ -46,26 +47,29 @@ const real = {
 };
 function virtualStat(): fs.Stats {
   const base = real.statSync(process.execPath);
+  const size = object?.file.size ?? 0;
   return Object.assign(Object.create(Object.getPrototypeOf(base) as object) as fs.Stats, base, {
-    size: data.size,
+    size,
     ino: 1,
     mode: 0o100444,
-    blocks: Math.ceil(data.size / 512),
+    blocks: Math.ceil(size / 512),
   });
 }
+const isVirtual = (p: unknown) => p === object?.file.path;
 type Fn = (...args: unknown[]) => unknown;
 const patch = (name: keyof typeof real, fn: Fn) => Object.assign(fs, { [name]: fn });
-patch('openSync', (p, ...rest) => (p === data.path ? VIRTUAL_FD : (real.openSync as Fn)(p, ...rest)));
+patch('openSync', (p, ...rest) => (isVirtual(p) ? VIRTUAL_FD : (real.openSync as Fn)(p, ...rest)));
 patch('fstatSync', (fd, ...rest) =>
   fd === VIRTUAL_FD ? virtualStat() : (real.fstatSync as Fn)(fd, ...rest),
 );
-patch('lstatSync', (p, ...rest) => (p === data.path ? virtualStat() : (real.lstatSync as Fn)(p, ...rest)));
-patch('statSync', (p, ...rest) => (p === data.path ? virtualStat() : (real.statSync as Fn)(p, ...rest)));
+patch('lstatSync', (p, ...rest) => (isVirtual(p) ? virtualStat() : (real.lstatSync as Fn)(p, ...rest)));
+patch('statSync', (p, ...rest) => (isVirtual(p) ? virtualStat() : (real.statSync as Fn)(p, ...rest)));
 patch('closeSync', (fd) => (fd === VIRTUAL_FD ? undefined : (real.closeSync as Fn)(fd)));
 patch('readSync', (fd, buffer, offset, length, position) => {
   if (fd !== VIRTUAL_FD) return (real.readSync as Fn)(fd, buffer, offset, length, position);
   const b = buffer as Uint8Array;
-  return ranges.read(b, Number(offset ?? 0), Number(length ?? b.byteLength), Number(position ?? 0));
+  const r = (object as NonNullable<typeof object>).ranges;
+  return r.read(b, Number(offset ?? 0), Number(length ?? b.byteLength), Number(position ?? 0));
 });
 
 let file: Hdf5File | undefined;
@@ -73,25 +77,32 @@ const arrays = new Map<string, ArrayInfo>();
 
 async function handle(req: ThreadRequest): Promise<ThreadReply> {
   if (req.op === 'open') {
-    file = await openHdf5(data.path, data.source);
+    file?.close();
+    arrays.clear();
+    object = { file: req.file, ranges: new SyncRanges(req.file.size, blockingGet, req.file.options) };
+    file = await openHdf5(req.file.path, req.file.source);
     for (const a of file.arrays) arrays.set(a.path, a);
     return { t: 'reply', id: req.id, ok: true, arrays: file.arrays };
   }
   if (req.op === 'close') {
     file?.close();
     file = undefined;
+    object = undefined;
+    arrays.clear();
     return { t: 'reply', id: req.id, ok: true };
   }
   const f = file as Hdf5File;
   const array = arrays.get(req.path) as ArrayInfo;
   // The chunks the partition still needs from this dataset (they are fetched together).
+  const ranges = (object as NonNullable<typeof object>).ranges;
   ranges.expectChunks(f.chunksSpanned(array, req.start, Math.max(req.end, req.until)));
   const out = f.read(array, req.start, req.end);
   ranges.expectChunks(0);
   return { t: 'reply', id: req.id, ok: true, rows: out };
 }
 
-// Requests come one at a time (the main thread waits for each reply), so reads never interleave.
+// Requests come one at a time (the main thread waits for each reply), so reads never interleave; a
+// thread serves one object after another (opening h5wasm costs ~0.3 s of WebAssembly compilation).
 port.on('message', (req: ThreadRequest) => {
   handle(req).then(
     (reply) => {

@@ -40,6 +40,48 @@ interface Job {
   reject(err: unknown): void;
 }
 
+/** A reading thread, and where its messages go while an object is open on it. */
+class H5Thread {
+  readonly worker: Worker;
+  readonly ctrl: Int32Array;
+  readonly shared: Uint8Array;
+  onMessage: (m: ThreadReply) => void = () => undefined;
+  onFail: (err: Error) => void = () => undefined;
+  broken = false;
+
+  constructor(readonly capacity: number) {
+    const data: ThreadData = { control: new SharedArrayBuffer(8), buffer: new SharedArrayBuffer(capacity) };
+    this.ctrl = new Int32Array(data.control);
+    this.shared = new Uint8Array(data.buffer);
+    this.worker = new Worker(ENTRY, { workerData: data });
+    this.worker.on('message', (m: ThreadReply) => this.onMessage(m));
+    this.worker.on('error', (err) => ((this.broken = true), this.onFail(err)));
+    this.worker.on('exit', (code) => ((this.broken = true), this.onFail(new Error(`it exited (${code})`))));
+  }
+}
+
+/** Threads kept for the next object (a worker reads partition after partition): at most this many. */
+const KEEP_IDLE = 2;
+const idle: H5Thread[] = [];
+
+function takeThread(capacity: number): H5Thread {
+  const i = idle.findIndex((t) => t.capacity === capacity && !t.broken);
+  return i >= 0 ? idle.splice(i, 1)[0] : new H5Thread(capacity);
+}
+
+async function giveBack(t: H5Thread): Promise<void> {
+  t.onMessage = () => undefined;
+  t.onFail = () => undefined;
+  if (t.broken || idle.length >= KEEP_IDLE) {
+    t.worker.removeAllListeners('exit');
+    await t.worker.terminate();
+    return;
+  }
+  // An idle thread does not keep the process alive.
+  t.worker.unref();
+  idle.push(t);
+}
+
 /**
  * Opens an HDF5 object of `store` by byte ranges. Throws `E_NOT_FOUND` when it does not exist and
  * `E_CORRUPT` when it is not HDF5, as a local file would.
@@ -57,12 +99,8 @@ export async function openRemoteHdf5(
     throw new CaiError(ErrorCodes.notFound, source, 'does not exist; check the input and plan the job again');
   }
   const ranges = { ...SYNC_RANGE_DEFAULTS, ...options.ranges };
-  const control = new SharedArrayBuffer(8);
-  const buffer = new SharedArrayBuffer(ranges.maxFetch);
-  const ctrl = new Int32Array(control);
-  const shared = new Uint8Array(buffer);
-  const data: ThreadData = { path: `/cai-remote/${key}`, source, size, control, buffer, options: ranges };
-  const worker = new Worker(ENTRY, { workerData: data });
+  const thread = takeThread(ranges.maxFetch);
+  const { worker, ctrl, shared } = thread;
   let bytes = 0;
   let requests = 0;
   let storageError: unknown;
@@ -112,7 +150,7 @@ export async function openRemoteHdf5(
     for (const j of [...(current ? [current] : []), ...queue.splice(0)]) j.reject(err);
     current = undefined;
   };
-  worker.on('message', (m: ThreadReply) => {
+  thread.onMessage = (m: ThreadReply) => {
     if (m.t === 'range') {
       void serveRange(m.start, m.end);
       return;
@@ -136,17 +174,13 @@ export async function openRemoteHdf5(
       job.reject(err);
     }
     pump();
-  });
-  worker.on('error', (err) =>
+  };
+  thread.onFail = (err) =>
     fail(
       new CaiError(ErrorCodes.corrupt, source, `its HDF5 reading thread failed (${err.message})`, {
         cause: err,
       }),
-    ),
-  );
-  worker.on('exit', (code) =>
-    fail(new CaiError(ErrorCodes.corrupt, source, `its HDF5 reading thread exited (${code})`)),
-  );
+    );
 
   const send = (req: Omit<ThreadRequest, 'id'>, speculative = false) =>
     new Promise<ThreadReply & { t: 'reply'; ok: true }>((resolve, reject) => {
@@ -157,9 +191,11 @@ export async function openRemoteHdf5(
 
   let arrays: readonly ArrayInfo[];
   try {
-    arrays = (await send({ op: 'open' })).arrays ?? [];
+    const file = { path: `/cai-remote/${key}`, source, size, options: ranges };
+    arrays = (await send({ op: 'open', file } as Omit<ThreadRequest, 'id'>)).arrays ?? [];
   } catch (err) {
-    await worker.terminate();
+    await send({ op: 'close' }).catch(() => (thread.broken = true));
+    await giveBack(thread);
     throw err;
   }
 
@@ -178,6 +214,7 @@ export async function openRemoteHdf5(
     out.catch(() => undefined); // seen by the caller that asks for these rows, or by nobody
     ahead.set(path, { rows: `${end}-${next}`, out });
   };
+  let closed = false;
   return {
     arrays,
     fetched: () => ({ bytes, requests }),
@@ -191,10 +228,13 @@ export async function openRemoteHdf5(
       return out;
     },
     async close() {
-      worker.removeAllListeners('exit');
-      // Reads still queued or running (read ahead and not wanted) end with the file.
-      fail(new CaiError(ErrorCodes.corrupt, source, 'was read after it was closed; this is a bug in CAI'));
-      await worker.terminate();
+      if (closed) return;
+      closed = true;
+      // Reads read ahead and not wanted are dropped (one running finishes first); the file is closed and
+      // the thread kept for the next object.
+      queue.splice(0).forEach((j) => j.reject(new CaiError(ErrorCodes.corrupt, source, 'was closed')));
+      await send({ op: 'close' }).catch(() => (thread.broken = true));
+      await giveBack(thread);
     },
   };
 }

@@ -99,8 +99,12 @@ export class SyncRanges {
       stop = at + (end - at) * Math.max(1, expected);
     }
     stop = Math.min(this.size, stop, start + Math.max(maxFetch, end - start));
-    // Never fetch again what a kept span already holds.
-    for (const s of this.spans) if (s.start > at && s.start < stop) stop = s.start;
+    // Never fetch again what a kept span already holds (`at` itself is in none).
+    for (const s of this.spans) {
+      const sEnd = s.start + s.data.byteLength;
+      if (s.start > at && s.start < stop) stop = s.start;
+      if (s.start < at && sEnd > start) start = Math.min(at, sEnd);
+    }
     const data = this.fetch(start, stop);
     const span = { start, data };
     this.spans.unshift(span);

@@ -3,23 +3,27 @@ import type { TypedArray } from '../../tensor/dtype.js';
 import type { ArrayInfo } from '../arrays/layout.js';
 import type { SyncRangeOptions } from './sync-ranges.js';
 
-/** What a reading thread starts with: the object, and the shared memory its ranges come through. */
+/** What a reading thread starts with: the shared memory its ranges come through. */
 export interface ThreadData {
+  /** Int32 x 2: state (0 waiting, 1 done, 2 failed) and the bytes written. */
+  readonly control: SharedArrayBuffer;
+  /** Where the main thread writes each range (its size bounds one request). */
+  readonly buffer: SharedArrayBuffer;
+}
+
+/** The object a thread opens: one at a time; a thread serves one object after another. */
+export interface ThreadFile {
   /** The virtual path libhdf5 opens. */
   readonly path: string;
   /** The object's URI, for messages. */
   readonly source: string;
   readonly size: number;
-  /** Int32 x 2: state (0 waiting, 1 done, 2 failed) and the bytes written. */
-  readonly control: SharedArrayBuffer;
-  /** Where the main thread writes each range (its size bounds one request). */
-  readonly buffer: SharedArrayBuffer;
   readonly options: Partial<SyncRangeOptions>;
 }
 
 /** A command to the thread. */
 export type ThreadRequest =
-  | { readonly id: number; readonly op: 'open' }
+  | { readonly id: number; readonly op: 'open'; readonly file: ThreadFile }
   | { readonly id: number; readonly op: 'close' }
   | {
       readonly id: number;
