@@ -88,15 +88,21 @@ export async function openZarr(store: Store, root: string): Promise<ZarrDataset>
         ?.replace(/\.zarr$/i, '') || 'array';
     opened.set(name, node);
   } else {
-    for (const path of await listArrays(store, root)) {
-      if (!path) continue;
+    // Each array's metadata is a GET or two: fetched at once, not one after another.
+    const paths = (await listArrays(store, root)).filter((p) => p);
+    const arrays = await mapBounded(paths, ZARR_CHUNK_CONCURRENCY, async (path) => {
       try {
-        opened.set(path, await zarr.open(base.resolve(path), { kind: 'array' }));
+        return await zarr.open(base.resolve(path), { kind: 'array' });
       } catch (err) {
         // A subgroup's zarr.json is not an array.
         if (!(err instanceof zarr.NotFoundError)) throw corrupt(source, `array "/${path}"`, err);
+        return undefined;
       }
-    }
+    });
+    paths.forEach((path, i) => {
+      const a = arrays[i];
+      if (a) opened.set(path, a);
+    });
   }
   if (opened.size === 0) {
     throw new CaiError(
