@@ -79,7 +79,9 @@ async function handle(req: ThreadRequest): Promise<ThreadReply> {
   if (req.op === 'open') {
     file?.close();
     arrays.clear();
-    object = { file: req.file, ranges: new SyncRanges(req.file.size, blockingGet, req.file.options) };
+    object = req.file.local
+      ? undefined
+      : { file: req.file, ranges: new SyncRanges(req.file.size, blockingGet, req.file.options) };
     file = await openHdf5(req.file.path, req.file.source);
     for (const a of file.arrays) arrays.set(a.path, a);
     return { t: 'reply', id: req.id, ok: true, arrays: file.arrays };
@@ -94,10 +96,10 @@ async function handle(req: ThreadRequest): Promise<ThreadReply> {
   const f = file as Hdf5File;
   const array = arrays.get(req.path) as ArrayInfo;
   // The chunks the partition still needs from this dataset (they are fetched together).
-  const ranges = (object as NonNullable<typeof object>).ranges;
-  ranges.expectChunks(f.chunksSpanned(array, req.start, Math.max(req.end, req.until)));
+  const ranges = object?.ranges;
+  ranges?.expectChunks(f.chunksSpanned(array, req.start, Math.max(req.end, req.until)));
   const out = f.read(array, req.start, req.end);
-  ranges.expectChunks(0);
+  ranges?.expectChunks(0);
   return { t: 'reply', id: req.id, ok: true, rows: out };
 }
 

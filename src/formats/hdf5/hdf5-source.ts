@@ -6,8 +6,7 @@ import { chooseArrays, type ArrayLayout } from '../arrays/layout.js';
 import { rowPartitions } from '../arrays/row-partitions.js';
 import { partitionId, type PlannedPartition } from '../planned-partition.js';
 import type { PartitionStream, StoreSourceKind } from '../source.js';
-import { openHdf5 } from './h5-file.js';
-import { openRemoteHdf5, type Hdf5Reader } from './remote-file.js';
+import { openRemoteHdf5, openThreadedHdf5, type Hdf5Reader } from './remote-file.js';
 
 /** Name endings read as HDF5 (lower case). */
 export const HDF5_SUFFIXES = Object.freeze(['.h5', '.hdf5', '.hdf', '.he5']);
@@ -27,7 +26,7 @@ interface Opened {
 }
 
 /**
- * A local file opened in place (libhdf5 in this thread reads what it needs through the file system);
+ * A local file opened in place (libhdf5, on a reading thread, reads what it needs through the file system);
  * an object in a remote store, by byte ranges (see `openRemoteHdf5`): never a copy of the whole object.
  */
 async function openLocalOrRemote(
@@ -36,13 +35,7 @@ async function openLocalOrRemote(
   o: { size?: number; rows?: readonly [number, number] },
 ): Promise<Hdf5Reader> {
   if (uriScheme(store.uri) !== 'file') return openRemoteHdf5(store, key, o);
-  const file = await openHdf5(await store.localPath(key), store.describe(key));
-  return {
-    arrays: file.arrays,
-    read: async (array, start, end) => file.read(array, start, end),
-    fetched: () => ({ bytes: 0, requests: 0 }),
-    close: async () => file.close(),
-  };
+  return openThreadedHdf5(await store.localPath(key), store.describe(key), o);
 }
 
 async function openObject(

@@ -2,6 +2,6 @@
 // ranges from a worker thread (never copied whole).
 export { guarded, Hdf5Diagnostic, loadHdf5, type H5Wasm } from './h5-library.js';
 export { BUILTIN_FILTERS, openHdf5, type Hdf5File } from './h5-file.js';
-export { openRemoteHdf5, type Hdf5Reader, type RemoteHdf5Options } from './remote-file.js';
+export { openRemoteHdf5, openThreadedHdf5, type Hdf5Reader, type RemoteHdf5Options } from './remote-file.js';
 export { SYNC_RANGE_DEFAULTS, SyncRanges, type SyncRangeOptions } from './sync-ranges.js';
 export { HDF5_SUFFIXES, hdf5Files, isHdf5Key } from './hdf5-source.js';

@@ -9,7 +9,7 @@ import type { Store } from '../../storage/store.js';
 import type { TypedArray } from '../../tensor/dtype.js';
 import type { ArrayInfo } from '../arrays/layout.js';
 import { SYNC_RANGE_DEFAULTS, type SyncRangeOptions } from './sync-ranges.js';
-import type { ThreadData, ThreadReply, ThreadRequest } from './thread-protocol.js';
+import type { ThreadData, ThreadFile, ThreadReply, ThreadRequest } from './thread-protocol.js';
 
 const ENTRY = new URL('./h5-thread.js', import.meta.url);
 
@@ -98,6 +98,30 @@ export async function openRemoteHdf5(
   if (size === undefined) {
     throw new CaiError(ErrorCodes.notFound, source, 'does not exist; check the input and plan the job again');
   }
+  return openOnThread(store, key, { path: `/cai-remote/${key}`, source, size }, options);
+}
+
+/**
+ * Opens a local HDF5 file on a reading thread, in place: chunk decompression runs on that thread, and
+ * the next batch of every column is read while the caller works on this one. `source` names it in errors.
+ *
+ * @example const f = await openThreadedHdf5('/data/galaxy10.h5', 'galaxy10.h5', { rows: [0, 1000] });
+ */
+export function openThreadedHdf5(
+  file: string,
+  source: string,
+  options: Pick<RemoteHdf5Options, 'rows'> = {},
+): Promise<Hdf5Reader> {
+  return openOnThread(undefined, file, { path: file, source, size: 0, local: true }, options);
+}
+
+async function openOnThread(
+  store: Store | undefined,
+  key: string,
+  target: Omit<ThreadFile, 'options'>,
+  options: RemoteHdf5Options,
+): Promise<Hdf5Reader> {
+  const { source } = target;
   const ranges = { ...SYNC_RANGE_DEFAULTS, ...options.ranges };
   const thread = takeThread(ranges.maxFetch);
   const { worker, ctrl, shared } = thread;
@@ -117,6 +141,7 @@ export async function openRemoteHdf5(
   const serveRange = async (start: number, end: number) => {
     try {
       requests++;
+      if (!store) throw new Error('a local file asked for a range');
       const got = await store.getRange(key, start, end);
       bytes += got.byteLength;
       if (got.byteLength !== end - start) {
@@ -191,7 +216,7 @@ export async function openRemoteHdf5(
 
   let arrays: readonly ArrayInfo[];
   try {
-    const file = { path: `/cai-remote/${key}`, source, size, options: ranges };
+    const file: ThreadFile = { ...target, options: ranges };
     arrays = (await send({ op: 'open', file } as Omit<ThreadRequest, 'id'>)).arrays ?? [];
   } catch (err) {
     await send({ op: 'close' }).catch(() => (thread.broken = true));

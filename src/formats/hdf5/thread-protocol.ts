@@ -19,6 +19,8 @@ export interface ThreadFile {
   readonly source: string;
   readonly size: number;
   readonly options: Partial<SyncRangeOptions>;
+  /** A local file, read in place by libhdf5 (no ranges): `path` is its real path. */
+  readonly local?: boolean;
 }
 
 /** A command to the thread. */
