@@ -1,6 +1,5 @@
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { keepCopiesBetweenPartitions } from '../formats/hdf5/index.js';
 import type { ResolvedJob } from '../job/spec.js';
 import { loadModel, type ModelSession } from '../model/session.js';
 import { BufferPool } from '../storage/buffer-pool.js';
@@ -68,8 +67,6 @@ export function allottedCores(env: NodeJS.ProcessEnv = process.env): number {
  */
 export async function createWorkerContext(job: ResolvedJob): Promise<WorkerContext> {
   const started = performance.now();
-  // Partitions follow each other in this process: a downloaded HDF5 object serves the next row range too.
-  keepCopiesBetweenPartitions();
   const storeOptions = { s3Endpoint: job.s3Endpoint };
   const [input, output, [modelStore, modelKey]] = await Promise.all([
     openStore(job.input, storeOptions),

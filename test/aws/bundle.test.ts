@@ -17,11 +17,13 @@ import {
 import { handlerEnvironment } from '../../src/engines/aws/config.js';
 import { parseStackParams } from '../../src/engines/aws/params.js';
 import type { InferenceResult, InitializeResult } from '../../src/engines/aws/protocol.js';
+import { buildTrivial } from '../../src/model/zoo/trivial.js';
 import { runJob } from '../../src/run/run.js';
 import { parseJobSpec } from '../../src/job/spec.js';
 import type { PlannedPartition } from '../../src/plan/plan.js';
 import '../../src/storage/register.js';
 import type { PartitionRecord } from '../../src/worker/record.js';
+import { startRequestLog } from '../helpers/s3-request-log.js';
 import { predictionsOf } from './compare.js';
 import { DEPLOYMENT, startAwsFixture, testBundles, type AwsFixture } from './fixture.js';
 
@@ -90,12 +92,17 @@ interface Invocation<T> {
 }
 
 /** Runs a handler of an unzipped package in a fresh `node`, its cwd and HOME outside the repository. */
-async function invokeFresh<T>(taskRoot: string, handler: string, events: unknown[]): Promise<Invocation<T>> {
+async function invokeFresh<T>(
+  taskRoot: string,
+  handler: string,
+  events: unknown[],
+  deployment: { readonly data: string; readonly output: string; readonly model: string } = DEPLOYMENT,
+): Promise<Invocation<T>> {
   const cwd = await fs.mkdtemp(path.join(scratch, 'cwd-'));
   const tmp = await fs.mkdtemp(path.join(scratch, 'tmp-'));
   await fs.writeFile(path.join(cwd, 'runtime.mjs'), RUNNER);
   await fs.writeFile(path.join(cwd, 'events.json'), JSON.stringify(events));
-  const params = parseStackParams({ ...DEPLOYMENT, memoryMb: MEMORY_MB });
+  const params = parseStackParams({ ...deployment, memoryMb: MEMORY_MB });
   const env: Record<string, string> = {
     PATH: '/usr/bin:/bin',
     HOME: cwd,
@@ -151,6 +158,7 @@ test("the inference zip unpacks to the bundle and onnxruntime's Linux binaries, 
   const { dir, sizes } = await unzipPackage(bundles.inference.zip, 'inference-size');
   const files = [...sizes.keys()];
   assert.deepEqual(files.filter((f) => !f.startsWith('node_modules/')).sort(), [
+    'h5-thread.js',
     'index.mjs',
     'inference-thread.js',
     'onnxruntime/libonnxruntime.so.1',
@@ -174,7 +182,11 @@ test("the inference zip unpacks to the bundle and onnxruntime's Linux binaries, 
       `${(unzipped / 2 ** 20).toFixed(1)} MiB unzipped; control: ${(bundles.control.zippedBytes / 2 ** 20).toFixed(2)} MiB zipped`,
   );
   const control = await unzipPackage(bundles.control.zip, 'control-size');
-  assert.deepEqual([...control.sizes.keys()], ['index.mjs'], 'no native code in Initialize and Summarize');
+  assert.deepEqual(
+    [...control.sizes.keys()].sort(),
+    ['h5-thread.js', 'index.mjs', 'package.json'],
+    'no native code in Initialize and Summarize',
+  );
   for (const f of [
     'onnxruntime/libonnxruntime.so.1',
     'onnxruntime/onnxruntime_binding.node',
@@ -302,4 +314,88 @@ test('unzipped packages run in a fresh node outside the repository: Initialize p
   const rows = await predictionsOf(out);
   assert.equal(rows.length, fx.items['1'] + fx.items['2'] + fx.items['3']);
   assert.deepEqual(rows, await predictionsOf(fx.store(`${DEPLOYMENT.output}/bundle-local`)));
+});
+
+test('the packages read an HDF5 object in S3 by byte ranges: Initialize plans from its metadata, Inference fetches its rows', async () => {
+  const control = await unzipPackage(bundles.control.zip, 'control-h5');
+  const inference = await unzipPackage(bundles.inference.zip, 'inference-h5');
+  const ranged = fileURLToPath(new URL('../../../test/fixtures/ranged/', import.meta.url));
+  const expected = JSON.parse(await fs.readFile(path.join(ranged, 'expected.json'), 'utf8')) as {
+    image_mean: number[];
+    ids: number[];
+    h5_chunks: { row: number; size: number }[];
+  };
+  // A stack deployed for this data and model.
+  const deployment = { ...DEPLOYMENT, model: 's3://cai-data/models/trivial-h5.onnx' };
+  await fx.store(`${DEPLOYMENT.data}/h5`).put('rows.h5', await fs.readFile(path.join(ranged, 'rows.h5')));
+  await fx
+    .store('s3://cai-data/models')
+    .put('trivial-h5.onnx', buildTrivial({ inputName: 'images', shape: ['N', 16, 16, 3] }));
+  const log = await startRequestLog(fx.s3.endpoint);
+  try {
+    const job = {
+      input: `${DEPLOYMENT.data}/h5`,
+      model: deployment.model,
+      output: `${DEPLOYMENT.output}/bundle-h5`,
+      datasets: { images: 'images' },
+      idColumn: 'ids',
+      partitionItems: 128,
+      batchSize: 32,
+      predictionsFormat: 'jsonl',
+      s3Endpoint: log.endpoint,
+    };
+    const h5Gets = (from: number) =>
+      log
+        .requests()
+        .slice(from)
+        .filter((r) => r.method === 'GET' && r.path.endsWith('rows.h5'));
+    const init = await invokeFresh<InitializeResult>(
+      control.dir,
+      'initialize',
+      [{ input: { job }, executionName: 'bundle-h5', executionStartTime: new Date().toISOString() }],
+      deployment,
+    );
+    const planned = ok(init.results[0]);
+    assert.equal(planned.planned, 4);
+    const planGets = h5Gets(0);
+    const metadata = planGets.reduce((s, r) => s + r.bytes, 0);
+    assert.ok(metadata <= 2 * 64 * 1024, `Initialize fetched ${metadata} bytes of the HDF5 object`);
+    assert.ok(
+      planGets.every((r) => r.range),
+      'ranged GETs only',
+    );
+    const manifest = JSON.parse(
+      new TextDecoder().decode(await fx.store(`s3://${planned.manifest.bucket}`).get(planned.manifest.key)),
+    ) as PlannedPartition[];
+    const second = manifest.find((p) => p.rows?.[0] === 128);
+    assert.ok(second, JSON.stringify(manifest.map((p) => p.rows)));
+    const from = log.requests().length;
+    const infer = await invokeFresh<InferenceResult>(
+      inference.dir,
+      'handler',
+      [{ task: planned.task, partition: second, attempt: 1 }],
+      deployment,
+    );
+    assert.deepEqual(
+      ok(infer.results[0]).partitions.map((p) => [p.status, p.items]),
+      [['ok', 128]],
+    );
+    const chunks = expected.h5_chunks
+      .filter((c) => c.row >= 128 && c.row < 256)
+      .reduce((s, c) => s + c.size, 0);
+    const fetched = h5Gets(from).reduce((s, r) => s + r.bytes, 0);
+    // The preflight and the partition each open the file (its metadata), and the partition its chunks.
+    assert.ok(
+      fetched <= 2 * metadata + 1.3 * (chunks + 8 * 128),
+      `the Lambda fetched ${fetched} bytes; the rows' chunks are ${chunks}, an open ${metadata}`,
+    );
+    const rows = await predictionsOf(fx.store(`${DEPLOYMENT.output}/bundle-h5`));
+    assert.equal(rows.length, 128);
+    rows.forEach((r, i) => {
+      assert.equal(String(r.id), String(expected.ids[128 + i]));
+      assert.ok(Math.abs(Number(r.mean) - expected.image_mean[128 + i]) < 1e-4, String(r.id));
+    });
+  } finally {
+    await log.stop();
+  }
 });

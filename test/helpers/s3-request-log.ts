@@ -11,6 +11,8 @@ export interface LoggedRequest {
   readonly range?: string;
   /** The status the client saw, or `dropped` when the connection broke before an answer. */
   readonly status: number | 'dropped';
+  /** Bytes of the answer's body, as the server declared them (`content-length`; 0 when none). */
+  readonly bytes: number;
 }
 
 /** A running request log. */
@@ -49,10 +51,11 @@ export async function startRequestLog(target: string, lifetimeMs = 120_000): Pro
     target,
     {
       response: (r, up) => {
-        log.push({ ...entry(r), status: up.statusCode ?? 502 });
+        const bytes = r.method === 'HEAD' ? 0 : Number(up.headers['content-length'] ?? 0);
+        log.push({ ...entry(r), status: up.statusCode ?? 502, bytes });
         return undefined;
       },
-      dropped: (r) => log.push({ ...entry(r), status: 'dropped' }),
+      dropped: (r) => log.push({ ...entry(r), status: 'dropped', bytes: 0 }),
     },
     lifetimeMs,
   );

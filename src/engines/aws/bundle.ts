@@ -208,6 +208,12 @@ export async function buildLambdaBundles(options: {
   await bundleEntry(path.join(here, 'lambda', 'control-entry.js'), control, {
     stub: 'Initialize and Summarize do not decode images',
   });
+  // HDF5 objects in S3 are read by byte ranges on a worker thread of their own (src/formats/hdf5/
+  // remote-file.ts), started from `h5-thread.js` beside the bundle: Initialize plans with it too.
+  const h5Thread = path.join(here, '..', '..', 'formats', 'hdf5', 'h5-thread.js');
+  const noImages = { stub: 'the HDF5 reading thread does not decode images' };
+  await bundleEntry(h5Thread, control, noImages, 'h5-thread.js');
+  await fs.writeFile(path.join(control, 'package.json'), '{ "type": "module" }\n');
   const sharp = sharpLinuxPackages(options.architecture);
   const arch = options.architecture === 'x86_64' ? 'x64' : 'arm64';
   await bundleEntry(
@@ -227,6 +233,7 @@ export async function buildLambdaBundles(options: {
     { stub: 'the inference thread does not decode images' },
     'inference-thread.js',
   );
+  await bundleEntry(h5Thread, inference, noImages, 'h5-thread.js');
   await fs.writeFile(path.join(inference, 'package.json'), '{ "type": "module" }\n');
   const ort = ortLinuxBinaries(options.architecture);
   await fs.mkdir(path.join(inference, ORT_FOLDER));

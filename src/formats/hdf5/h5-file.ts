@@ -78,6 +78,8 @@ export interface Hdf5File {
   readonly arrays: readonly ArrayInfo[];
   /** Rows `[start, end)` of a dataset. */
   read(array: ArrayInfo, start: number, end: number): TypedArray | string[];
+  /** How many chunks rows `[start, end)` of a dataset span (0 for a contiguous one). */
+  chunksSpanned(array: ArrayInfo, start: number, end: number): number;
   close(): void;
 }
 
@@ -115,6 +117,7 @@ export async function openHdf5(file: string, source: string): Promise<Hdf5File> 
     );
   }
   const datasets = new Map<string, Dataset>();
+  const chunkShapes = new Map<string, { shape: number[]; chunks: number[] }>();
   const arrays: ArrayInfo[] = [];
   try {
     const walk = (g: Group, prefix: string) => {
@@ -126,6 +129,7 @@ export async function openHdf5(file: string, source: string): Promise<Hdf5File> 
           const d = entity;
           const m = guarded(() => d.metadata) as unknown as Metadata;
           datasets.set(path, d);
+          if (m.chunks && m.shape) chunkShapes.set(path, { shape: m.shape, chunks: m.chunks });
           arrays.push({ path, shape: m.shape ?? [], chunkRows: m.chunks?.[0], ...dtypeOf(m) });
         }
       }
@@ -151,6 +155,12 @@ export async function openHdf5(file: string, source: string): Promise<Hdf5File> 
         throw readError(source, array.path, err);
       }
       return widen(out, array);
+    },
+    chunksSpanned(array, start, end) {
+      const c = chunkShapes.get(array.path);
+      if (!c || end <= start) return 0;
+      const rows = Math.ceil(end / c.chunks[0]) - Math.floor(start / c.chunks[0]);
+      return c.shape.slice(1).reduce((n, d, i) => n * Math.ceil(d / c.chunks[i + 1]), rows);
     },
     close: () => void guarded(() => f.close()),
   };

@@ -1,0 +1,265 @@
+// An HDF5 object in a remote store (S3) read by byte ranges, never copied whole: libhdf5 runs in a worker
+// thread (h5-thread.ts) whose reads this side serves with ranged GETs. Opening reads only metadata (the
+// superblock, object headers); a row read fetches the chunks of those rows, about one GET per column and
+// batch. Rows of the batch after the one asked are read ahead while the caller works on this one
+// (bounded: one batch per column, never past the partition's last row).
+import { Worker } from 'node:worker_threads';
+import { CaiError, ErrorCodes } from '../../errors.js';
+import type { Store } from '../../storage/store.js';
+import type { TypedArray } from '../../tensor/dtype.js';
+import type { ArrayInfo } from '../arrays/layout.js';
+import { SYNC_RANGE_DEFAULTS, type SyncRangeOptions } from './sync-ranges.js';
+import type { ThreadData, ThreadFile, ThreadReply, ThreadRequest } from './thread-protocol.js';
+
+const ENTRY = new URL('./h5-thread.js', import.meta.url);
+
+/** An HDF5 file open for reading, wherever it is. */
+export interface Hdf5Reader {
+  readonly arrays: readonly ArrayInfo[];
+  /** Rows `[start, end)` of a dataset. */
+  read(array: ArrayInfo, start: number, end: number): Promise<TypedArray | string[]>;
+  /** What was fetched from storage so far: bytes and requests (0 for a file read in place). */
+  fetched(): { readonly bytes: number; readonly requests: number };
+  close(): Promise<void>;
+}
+
+/** Options of {@link openRemoteHdf5}. */
+export interface RemoteHdf5Options {
+  /** The object's size, when known (a listing): saves a HEAD. */
+  readonly size?: number;
+  /** The rows that will be read (a partition's), which bound the read-ahead; none without it. */
+  readonly rows?: readonly [number, number];
+  /** How ranges are fetched (page of metadata reads, largest GET, bytes kept). */
+  readonly ranges?: Partial<SyncRangeOptions>;
+}
+
+interface Job {
+  readonly req: ThreadRequest;
+  readonly speculative: boolean;
+  resolve(reply: ThreadReply & { t: 'reply'; ok: true }): void;
+  reject(err: unknown): void;
+}
+
+/** A reading thread, and where its messages go while an object is open on it. */
+class H5Thread {
+  readonly worker: Worker;
+  readonly ctrl: Int32Array;
+  readonly shared: Uint8Array;
+  onMessage: (m: ThreadReply) => void = () => undefined;
+  onFail: (err: Error) => void = () => undefined;
+  broken = false;
+
+  constructor(readonly capacity: number) {
+    const data: ThreadData = { control: new SharedArrayBuffer(8), buffer: new SharedArrayBuffer(capacity) };
+    this.ctrl = new Int32Array(data.control);
+    this.shared = new Uint8Array(data.buffer);
+    this.worker = new Worker(ENTRY, { workerData: data });
+    this.worker.on('message', (m: ThreadReply) => this.onMessage(m));
+    this.worker.on('error', (err) => ((this.broken = true), this.onFail(err)));
+    this.worker.on('exit', (code) => ((this.broken = true), this.onFail(new Error(`it exited (${code})`))));
+  }
+}
+
+/** Threads kept for the next object (a worker reads partition after partition): at most this many. */
+const KEEP_IDLE = 2;
+const idle: H5Thread[] = [];
+
+function takeThread(capacity: number): H5Thread {
+  const i = idle.findIndex((t) => t.capacity === capacity && !t.broken);
+  return i >= 0 ? idle.splice(i, 1)[0] : new H5Thread(capacity);
+}
+
+async function giveBack(t: H5Thread): Promise<void> {
+  t.onMessage = () => undefined;
+  t.onFail = () => undefined;
+  if (t.broken || idle.length >= KEEP_IDLE) {
+    t.worker.removeAllListeners('exit');
+    await t.worker.terminate();
+    return;
+  }
+  // An idle thread does not keep the process alive.
+  t.worker.unref();
+  idle.push(t);
+}
+
+/**
+ * Opens an HDF5 object of `store` by byte ranges. Throws `E_NOT_FOUND` when it does not exist and
+ * `E_CORRUPT` when it is not HDF5, as a local file would.
+ *
+ * @example const f = await openRemoteHdf5(store, 'galaxy10.h5', { rows: [0, 512] }); await f.read(f.arrays[0], 0, 64); await f.close();
+ */
+export async function openRemoteHdf5(
+  store: Store,
+  key: string,
+  options: RemoteHdf5Options = {},
+): Promise<Hdf5Reader> {
+  const source = store.describe(key);
+  const size = options.size ?? (await store.head(key))?.size;
+  if (size === undefined) {
+    throw new CaiError(ErrorCodes.notFound, source, 'does not exist; check the input and plan the job again');
+  }
+  return openOnThread(store, key, { path: `/cai-remote/${key}`, source, size }, options);
+}
+
+/**
+ * Opens a local HDF5 file on a reading thread, in place: chunk decompression runs on that thread, and
+ * the next batch of every column is read while the caller works on this one. `source` names it in errors.
+ *
+ * @example const f = await openThreadedHdf5('/data/galaxy10.h5', 'galaxy10.h5', { rows: [0, 1000] });
+ */
+export function openThreadedHdf5(
+  file: string,
+  source: string,
+  options: Pick<RemoteHdf5Options, 'rows'> = {},
+): Promise<Hdf5Reader> {
+  return openOnThread(undefined, file, { path: file, source, size: 0, local: true }, options);
+}
+
+async function openOnThread(
+  store: Store | undefined,
+  key: string,
+  target: Omit<ThreadFile, 'options'>,
+  options: RemoteHdf5Options,
+): Promise<Hdf5Reader> {
+  const { source } = target;
+  const ranges = { ...SYNC_RANGE_DEFAULTS, ...options.ranges };
+  const thread = takeThread(ranges.maxFetch);
+  const { worker, ctrl, shared } = thread;
+  let bytes = 0;
+  let requests = 0;
+  let storageError: unknown;
+  let failed: unknown;
+  let nextId = 1;
+  const queue: Job[] = [];
+  let current: Job | undefined;
+
+  const answer = (state: 1 | 2, length = 0) => {
+    ctrl[1] = length;
+    Atomics.store(ctrl, 0, state);
+    Atomics.notify(ctrl, 0);
+  };
+  const serveRange = async (start: number, end: number) => {
+    try {
+      requests++;
+      if (!store) throw new Error('a local file asked for a range');
+      const got = await store.getRange(key, start, end);
+      bytes += got.byteLength;
+      if (got.byteLength !== end - start) {
+        throw new CaiError(
+          ErrorCodes.corrupt,
+          source,
+          `a read of bytes [${start}, ${end}) returned ${got.byteLength}; the object changed since it was planned: plan the job again`,
+        );
+      }
+      shared.set(got);
+      answer(1, got.byteLength);
+    } catch (err) {
+      storageError = err;
+      answer(2);
+    }
+  };
+  const pump = () => {
+    if (current || failed) return;
+    const i = queue.findIndex((j) => !j.speculative);
+    const job = i >= 0 ? queue.splice(i, 1)[0] : queue.shift();
+    if (!job) {
+      worker.unref();
+      return;
+    }
+    current = job;
+    worker.ref();
+    worker.postMessage(job.req);
+  };
+  const fail = (err: unknown) => {
+    failed ??= err;
+    for (const j of [...(current ? [current] : []), ...queue.splice(0)]) j.reject(err);
+    current = undefined;
+  };
+  thread.onMessage = (m: ThreadReply) => {
+    if (m.t === 'range') {
+      void serveRange(m.start, m.end);
+      return;
+    }
+    const job = current;
+    current = undefined;
+    if (job && m.ok) job.resolve(m);
+    else if (job && !m.ok) {
+      const e = m.error;
+      // A failed GET is the cause of what libhdf5 then reports: that error, with its code, is the one to see.
+      const err =
+        storageError ??
+        (e.code && e.object
+          ? new CaiError(e.code, e.object, e.message.slice(e.object.length + 2))
+          : new CaiError(
+              ErrorCodes.corrupt,
+              source,
+              `cannot be read (${e.message}); write or upload it again`,
+            ));
+      storageError = undefined;
+      job.reject(err);
+    }
+    pump();
+  };
+  thread.onFail = (err) =>
+    fail(
+      new CaiError(ErrorCodes.corrupt, source, `its HDF5 reading thread failed (${err.message})`, {
+        cause: err,
+      }),
+    );
+
+  const send = (req: Omit<ThreadRequest, 'id'>, speculative = false) =>
+    new Promise<ThreadReply & { t: 'reply'; ok: true }>((resolve, reject) => {
+      if (failed) return reject(failed);
+      queue.push({ req: { ...req, id: nextId++ } as ThreadRequest, speculative, resolve, reject });
+      pump();
+    });
+
+  let arrays: readonly ArrayInfo[];
+  try {
+    const file: ThreadFile = { ...target, options: ranges };
+    arrays = (await send({ op: 'open', file } as Omit<ThreadRequest, 'id'>)).arrays ?? [];
+  } catch (err) {
+    await send({ op: 'close' }).catch(() => (thread.broken = true));
+    await giveBack(thread);
+    throw err;
+  }
+
+  // Read-ahead: per array, the next batch, started once the caller has the current one.
+  const ahead = new Map<string, { readonly rows: string; readonly out: Promise<TypedArray | string[]> }>();
+  const readRows = (path: string, start: number, end: number, speculative: boolean) =>
+    send(
+      { op: 'read', path, start, end, until: options.rows?.[1] ?? end } as Omit<ThreadRequest, 'id'>,
+      speculative,
+    ).then((r) => r.rows as TypedArray | string[]);
+  const readAhead = (path: string, start: number, end: number) => {
+    const last = options.rows?.[1];
+    if (last === undefined || end >= last || failed) return;
+    const next = Math.min(last, end + (end - start));
+    const out = readRows(path, end, next, true);
+    out.catch(() => undefined); // seen by the caller that asks for these rows, or by nobody
+    ahead.set(path, { rows: `${end}-${next}`, out });
+  };
+  let closed = false;
+  return {
+    arrays,
+    fetched: () => ({ bytes, requests }),
+    async read(array, start, end) {
+      const early = ahead.get(array.path);
+      ahead.delete(array.path);
+      const out = await (early?.rows === `${start}-${end}`
+        ? early.out
+        : readRows(array.path, start, end, false));
+      readAhead(array.path, start, end);
+      return out;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      // Reads read ahead and not wanted are dropped (one running finishes first); the file is closed and
+      // the thread kept for the next object.
+      queue.splice(0).forEach((j) => j.reject(new CaiError(ErrorCodes.corrupt, source, 'was closed')));
+      await send({ op: 'close' }).catch(() => (thread.broken = true));
+      await giveBack(thread);
+    },
+  };
+}
