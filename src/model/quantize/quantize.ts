@@ -78,10 +78,12 @@ function dynamicWeight(g: Graph, n: NodeProto): { w: Float32Array; k: number; n:
   if (!w || w.dims.length !== 2) return undefined;
   if (n.opType === 'MatMul') return { w: w.data, k: w.dims[0], n: w.dims[1] };
   if (n.opType !== 'Gemm' || attrNumber(n, 'transA', 0) !== 0) return undefined;
-  if (input[2] && !constFloats(g, input[2])) return undefined;
-  return attrNumber(n, 'transB', 0)
+  const shape = attrNumber(n, 'transB', 0)
     ? { w: w.data, k: w.dims[1], n: w.dims[0] }
     : { w: w.data, k: w.dims[0], n: w.dims[1] };
+  // A bias of one value per column folds into DynamicQuantizeMatMul; a broadcast one does not.
+  if (input[2] && constFloats(g, input[2])?.data.length !== shape.n) return undefined;
+  return shape;
 }
 
 function staticWeight(g: Graph, n: NodeProto): Float32Array | undefined {
@@ -225,7 +227,7 @@ export function quantizeModel(model: ModelProto, plan: QuantizePlan): ModelProto
     if (n.opType === 'Gemm' && input[2]) {
       const c = constFloats(g, input[2]);
       const beta = attrNumber(n, 'beta', 1);
-      if (c && c.data.length === d.n)
+      if (c)
         bias = init(
           tensorProto(
             `${base}_bias`,
@@ -234,7 +236,7 @@ export function quantizeModel(model: ModelProto, plan: QuantizePlan): ModelProto
             c.data.map((v) => v * beta),
           ),
         );
-      else continue;
+      usedInits.add(input[2]);
     } else if (n.opType === 'MatMul' && !g.outputs.has(output)) {
       const users = g.consumers.get(output) ?? [];
       const add = users.length === 1 && users[0].opType === 'Add' ? users[0] : undefined;
