@@ -286,7 +286,7 @@ test('bad input: no items, one item, a model without heavy operators, --int8 wit
   assert.equal((await readOptimization(path.join(dir, 'n.opt.onnx')))?.level, 'extended');
 });
 
-test('cai run names the optimization in its summary', async () => {
+test('cai run names the optimization in its summary and cai report in its page', async () => {
   const input = await data('run-data', [64], 32, 15);
   const { out } = await optimize('run', mlp(), input, { calibrationItems: 8, heldOutItems: 8 });
   const output = path.join(dir, 'run-out');
@@ -301,4 +301,11 @@ test('cai run names the optimization in its summary', async () => {
     model_optimization?: string;
   };
   assert.match(summary.model_optimization ?? '', /saved at level extended/);
+  // And the report names it too.
+  const rep = spawnSync(process.execPath, [CLI, 'report', output], { encoding: 'utf8' });
+  assert.equal(rep.status, 0, rep.stderr);
+  assert.match(
+    await readFile(path.join(output, 'report.html'), 'utf8'),
+    /Model: int8: 2 MatMul\/Gemm dynamic/,
+  );
 });
