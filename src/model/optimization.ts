@@ -1,7 +1,11 @@
 // What `cai optimize` records in a model's metadata (metadata_props "cai.optimization"), and reading it
 // back: `cai run` names the optimization a model carries in its summary.
-import { readFile } from 'node:fs/promises';
-import { decodeModel, metadataOf } from './quantize/onnx-graph.js';
+import { open } from 'node:fs/promises';
+import onnxProto from 'onnx-proto';
+
+const { onnx } = onnxProto;
+/** ModelProto's field number of metadata_props. */
+const METADATA_FIELD = 14;
 
 /** The metadata key `cai optimize` writes. */
 export const OPTIMIZATION_KEY = 'cai.optimization';
@@ -32,10 +36,56 @@ export interface OptimizationRecord {
  */
 export async function readOptimization(modelPath: string): Promise<OptimizationRecord | undefined> {
   try {
-    const text = metadataOf(decodeModel(await readFile(modelPath), modelPath))[OPTIMIZATION_KEY];
+    const text = (await readMetadata(modelPath))[OPTIMIZATION_KEY];
     return text ? (JSON.parse(text) as OptimizationRecord) : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * A model file's metadata_props, read by walking ModelProto's top-level fields with small reads and
+ * skipping the rest (the graph holds the weights: hundreds of MB that `cai run` need not decode twice).
+ */
+async function readMetadata(modelPath: string): Promise<Record<string, string>> {
+  const file = await open(modelPath, 'r');
+  try {
+    const size = (await file.stat()).size;
+    const head = Buffer.alloc(20);
+    const out: Record<string, string> = {};
+    for (let pos = 0; pos < size;) {
+      const { bytesRead } = await file.read(head, 0, head.length, pos);
+      let at = 0;
+      const varint = (): number => {
+        let v = 0;
+        for (let shift = 0; at < bytesRead; shift += 7) {
+          const b = head[at++];
+          v += (b & 0x7f) * 2 ** shift;
+          if (b < 0x80) return v;
+        }
+        throw new RangeError('truncated varint');
+      };
+      const tag = varint();
+      const wire = tag & 7;
+      if (wire === 0) {
+        varint();
+        pos += at;
+      } else if (wire === 2) {
+        const length = varint();
+        if (tag >>> 3 === METADATA_FIELD) {
+          const entry = Buffer.alloc(length);
+          await file.read(entry, 0, length, pos + at);
+          const e = onnx.StringStringEntryProto.decode(entry);
+          if (e.key) out[e.key] = e.value ?? '';
+        }
+        pos += at + length;
+      } else if (wire === 1) pos += at + 8;
+      else if (wire === 5) pos += at + 4;
+      else throw new RangeError(`unexpected wire type ${wire}`);
+    }
+    return out;
+  } finally {
+    await file.close();
   }
 }
 
