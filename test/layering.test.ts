@@ -22,7 +22,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['summarize'],
   ['engines'],
   ['run'],
-  ['demo', 'experiments'],
+  ['demo', 'experiments', 'optimize'],
   ['report'],
   ['cli'],
   ['index'],

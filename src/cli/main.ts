@@ -46,6 +46,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<unknown>>> = Object.freeze
   aws: async () => (await import('./commands/aws.js')).registerAwsCommand(program),
   predictions: async () => (await import('./commands/predictions.js')).registerPredictionsCommand(program),
   slurm: async () => (await import('./commands/slurm.js')).registerSlurmCommand(program),
+  optimize: async () => (await import('./commands/optimize.js')).registerOptimizeCommand(program),
 });
 
 const asked = process.argv.slice(2).find((a) => !a.startsWith('-'));

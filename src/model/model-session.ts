@@ -19,7 +19,7 @@ export interface SessionOptions {
   /** `cpu` or `cuda`. */
   readonly device?: string;
   /** onnxruntime's graph optimization level; default `all`. */
-  readonly graphOptimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  readonly graphOptimization?: OptimizationLevel;
   /**
    * Where inference computes. onnxruntime-node's `run` blocks the JS thread that calls it for the whole
    * batch; `separate` keeps the session in a worker thread so the caller can read and decode the next
@@ -32,6 +32,12 @@ export interface SessionOptions {
    */
   readonly moveFeeds?: boolean;
 }
+
+/**
+ * onnxruntime's graph-optimization levels, as its session option names them: `all` includes layouts for
+ * this CPU's vector width; `extended` and `basic` stop before them.
+ */
+export type OptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
 
 /**
  * One loaded model, created once per worker process and reused for every batch.

@@ -233,7 +233,11 @@ async function body(
   const stats = out.resultStatsCsv
     ? `${htmlTable(csvTable(out.resultStatsCsv, 'result_stats.csv (as written by the run)'))}${htmlTable({ ...seedsColumns, title: "In the seeds' columns" })}`
     : htmlTable(seedsColumns);
-  return `${head}<p>One run: ${records.length} partitions, ${num(records.reduce((s, r) => s + r.items, 0))} items.</p>
+  const optimization =
+    typeof summary?.model_optimization === 'string'
+      ? ` Model: ${escapeHtml(summary.model_optimization)}.`
+      : '';
+  return `${head}<p>One run: ${records.length} partitions, ${num(records.reduce((s, r) => s + r.items, 0))} items.${optimization}</p>
 ${top}
 <h2>Figures</h2>${figures}
 <h2>Results</h2>${stats}

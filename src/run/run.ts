@@ -6,6 +6,7 @@ import type { MapResult } from '../summarize/map-result.js';
 import { runMap } from '../engines/map.js';
 import { engineFor } from '../engines/registry.js';
 import { CaiError, ErrorCodes } from '../errors.js';
+import { describeOptimization, readOptimization } from '../model/optimization.js';
 import type { PlannedPartition } from '../plan/plan.js';
 import { openParent, openStore } from '../storage/open.js';
 import type { Store } from '../storage/store.js';
@@ -143,6 +144,7 @@ async function runLocked(
       retryBaseMs: options.retryBaseMs,
     });
   const mapSeconds = (performance.now() - tMap) / 1000;
+  const optimization = await modelOptimization(spec);
   return summarize({
     output,
     plan,
@@ -163,6 +165,14 @@ async function runLocked(
       threads: job.threads,
       toleratedFailurePercentage: job.toleratedFailurePercentage,
       sixteenBit: job.preprocess?.sixteenBit,
+      optimization,
     },
   });
+}
+
+/** The optimization `cai optimize` recorded in the job's model, as one line, or undefined. */
+async function modelOptimization(spec: JobSpec): Promise<string | undefined> {
+  const [store, key] = await openParent(spec.model, { s3Endpoint: spec.s3Endpoint });
+  const record = await readOptimization(await store.localPath(key));
+  return record && describeOptimization(record);
 }

@@ -46,6 +46,8 @@ export interface JobSummary {
   readonly cancelled?: string;
   readonly input: string;
   readonly model: string;
+  /** The optimization `cai optimize` recorded in the model (its metadata), when it carries one. */
+  readonly model_optimization?: string;
   readonly output: string;
   readonly partitions: {
     readonly planned: number;
@@ -201,6 +203,8 @@ export interface SummarizeInput {
     toleratedFailurePercentage: number;
     /** `preprocess.sixteenBit`, named beside the count of 16-bit images. */
     sixteenBit?: string;
+    /** The optimization the model's metadata records (see `describeOptimization`). */
+    optimization?: string;
   };
 }
 
@@ -277,6 +281,7 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
     ...(map.cancelled ? { cancelled: map.cancelled } : {}),
     input: input.job.input,
     model: input.job.model,
+    ...(input.job.optimization ? { model_optimization: input.job.optimization } : {}),
     output: input.job.output,
     partitions: {
       planned: plan.length,
