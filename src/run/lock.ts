@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { CaiError, ErrorCodes } from '../errors.js';
 import type { Store } from '../storage/store.js';
+import { readJsonIfPresent } from '../storage/json.js';
 
 /** The lock object's key in the output. */
 export const LOCK_KEY = 'cai.lock';
@@ -25,11 +26,12 @@ export interface OutputLock {
 }
 
 async function readHolder(output: Store): Promise<LockHolder | undefined> {
-  if (!(await output.head(LOCK_KEY))) return undefined;
   try {
-    return JSON.parse(new TextDecoder().decode(await output.get(LOCK_KEY))) as LockHolder;
-  } catch {
-    return undefined; // torn or foreign: treat as no lock
+    // A read cut short is read again (readJson); only a lock bad as a whole counts as none.
+    return await readJsonIfPresent<LockHolder>(output, LOCK_KEY);
+  } catch (err) {
+    if (err instanceof CaiError && err.code === ErrorCodes.corrupt) return undefined; // foreign: no lock
+    throw err;
   }
 }
 

@@ -3,7 +3,8 @@ import { CaiError, ErrorCodes } from '../../../errors.js';
 import type { PlannedPartition } from '../../../plan/plan.js';
 import { openStore } from '../../../storage/open.js';
 import { readFailures } from '../../../summarize/failure-files.js';
-import { parseJsonObject } from '../../../summarize/records.js';
+import { readJsonObject } from '../../../storage/json.js';
+import type { Store } from '../../../storage/store.js';
 import { summarize } from '../../../summarize/summarize.js';
 import type { MapResult } from '../../../summarize/map-result.js';
 import type { PartitionFailure, PartitionRecord } from '../../../worker/record.js';
@@ -13,10 +14,12 @@ import { findMapManifest, readMapFailures } from '../map-results.js';
 import { bucketAndPrefix } from '../params.js';
 import type { SummarizeEvent, SummarizeResult } from '../protocol.js';
 
-// plan.json and the manifest are arrays; a damaged one gets the same clear error as a record.
-function parseJsonArray<T>(bytes: Uint8Array, where: string, remedy: string): T[] {
-  const value = parseJsonObject<unknown>(bytes, where, remedy);
-  if (!Array.isArray(value)) throw new CaiError(ErrorCodes.corrupt, where, `is not a JSON array; ${remedy}`);
+// plan.json and the manifest are arrays; a damaged one gets the same clear error as a record, and one
+// read cut short is read again.
+async function readJsonArray<T>(store: Store, key: string, remedy: string): Promise<T[]> {
+  const value = await readJsonObject<object>(store, key, { remedy });
+  if (!Array.isArray(value))
+    throw new CaiError(ErrorCodes.corrupt, store.describe(key), `is not a JSON array; ${remedy}`);
   return value as T[];
 }
 
@@ -44,7 +47,7 @@ export function createSummarizeHandler(
     const remedy = 'run the job again (it resumes) to rewrite it';
     const [plan, todo] = await Promise.all(
       ['plan.json', `${init.runFolder}items.json`].map(async (key) =>
-        parseJsonArray<PlannedPartition>(await output.get(key), output.describe(key), remedy),
+        readJsonArray<PlannedPartition>(output, key, remedy),
       ),
     );
     const keyOf = new Map(todo.map((p) => [p.id, p.key]));
