@@ -1,4 +1,4 @@
-import type { GetOptions, ObjectInfo, Store } from './store.js';
+import type { GetOptions, ListOptions, ObjectInfo, Store } from './store.js';
 
 /**
  * A store that passes every call to another: the base of wrappers that change one or two calls (stamp a
@@ -15,8 +15,8 @@ export class DelegatingStore implements Store {
   get uri(): string {
     return this.inner.uri;
   }
-  list(prefix?: string): AsyncIterable<ObjectInfo> {
-    return this.inner.list(prefix);
+  list(prefix?: string, options?: ListOptions): AsyncIterable<ObjectInfo> {
+    return this.inner.list(prefix, options);
   }
   get(key: string, options?: GetOptions): Promise<Uint8Array> {
     return this.inner.get(key, options);

@@ -10,6 +10,16 @@ export interface ObjectInfo {
   readonly modified?: number;
 }
 
+/** Options of {@link Store.list}. */
+export interface ListOptions {
+  /**
+   * Called for each entry the listing cannot read as an object, with its key and why: a symbolic link
+   * whose target is gone, or one that leads back into a folder being listed (a loop, not followed). The
+   * entry is then left out. Without it such an entry is an error naming it.
+   */
+  readonly onSkip?: (key: string, reason: string) => void;
+}
+
 /** Options of {@link Store.get}. */
 export interface GetOptions {
   /**
@@ -37,7 +47,7 @@ export interface Store {
   /** The URI the store was opened from, for messages. */
   readonly uri: string;
   /** Every object under `prefix` (all of them when omitted), page by page, in no particular order. */
-  list(prefix?: string): AsyncIterable<ObjectInfo>;
+  list(prefix?: string, options?: ListOptions): AsyncIterable<ObjectInfo>;
   /** The whole object. Throws `E_NOT_FOUND` naming the URI when it is missing. */
   get(key: string, options?: GetOptions): Promise<Uint8Array>;
   /** Bytes `[start, end)` of an object. */
