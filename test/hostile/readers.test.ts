@@ -214,6 +214,46 @@ test('a stored 50 MB record off its alignment, viewed 30 times, reads within the
   }
 });
 
+/** A safetensors file of one float32 tensor [4, 2] whose header JSON is `header(entry)`. */
+function safetensorsWith(header: (entry: string) => string): Uint8Array {
+  const entry = '"x":{"dtype":"F32","shape":[4,2],"data_offsets":[0,32]}';
+  const text = enc.encode(header(entry));
+  const len = new Uint8Array(8);
+  new DataView(len.buffer).setUint32(0, text.length, true);
+  const data = new Uint8Array(new Float32Array([1, 2, 3, 4, 5, 6, 7, 8]).buffer);
+  return concat([len, text, data]);
+}
+
+test('valid safetensors with deep __metadata__ or a header padded with 100 MB of spaces read in bounded memory', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'cai-hostile-st-'));
+  try {
+    const deep = 10_000;
+    await writeFile(
+      path.join(dir, 'meta.safetensors'),
+      safetensorsWith((e) => `{"__metadata__":{"a":${'['.repeat(deep)}${']'.repeat(deep)}},${e}}`),
+    );
+    const padded = safetensorsWith((e) => `{${e}}`);
+    const headerLength = padded.length - 8 - 32;
+    const spaces = 100 * 1000 * 1000;
+    const big = new Uint8Array(padded.length + spaces);
+    big.set(padded.subarray(0, 8 + headerLength));
+    big.fill(0x20, 8 + headerLength, 8 + headerLength + spaces);
+    big.set(padded.subarray(8 + headerLength), 8 + headerLength + spaces);
+    new DataView(big.buffer).setUint32(0, headerLength + spaces, true);
+    await writeFile(path.join(dir, 'padded.safetensors'), big);
+    const report = await decodeInChild(dir, [{ key: 'meta.safetensors' }, { key: 'padded.safetensors' }]);
+    for (const o of report.outcomes) {
+      assert.equal(o.result, 'ok', JSON.stringify(o));
+      assert.equal(o.items, 4);
+      assert.equal(o.checksum, 36);
+    }
+    assert.ok(report.peakRss < PEAK_RSS_LIMIT, `peak RSS ${Math.round(report.peakRss / MiB)} MiB`);
+    t.diagnostic(`peak RSS ${Math.round(report.peakRss / MiB)} MiB`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('an image larger than the full-size pixel limit names --resize', async () => {
   const err = await decodeImage(hugePng(16000, 16000), resolvePreprocess({}), 'huge.png').catch(
     (e: unknown) => e,
