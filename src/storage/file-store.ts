@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { CaiError, ErrorCodes } from '../errors.js';
 import { allocateBytes, sized } from './buffer-pool.js';
-import type { GetOptions, ListOptions, ObjectInfo, Store } from './store.js';
+import type { CreateResult, GetOptions, ListOptions, ObjectInfo, Store } from './store.js';
 
 /**
  * The name of a temporary file for an atomic write of `target`: hidden, in the same folder (so the rename
@@ -207,6 +207,34 @@ export class FileStore implements Store {
     } catch (err) {
       await fs.rm(tmp, { force: true });
       throw this.wrap(err, key);
+    }
+  }
+
+  /**
+   * The whole object written to a temporary file, then hard-linked to its name: `link` fails when the
+   * name exists, so of two writers exactly one creates it, and readers never see it half written.
+   */
+  async putIfAbsent(key: string, body: Uint8Array | string): Promise<CreateResult> {
+    const target = this.describe(key);
+    const tmp = temporaryPath(target);
+    try {
+      await fs.writeFile(tmp, body).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+        await fs.mkdir(path.dirname(target), { recursive: true });
+        await fs.writeFile(tmp, body);
+      });
+      const linked = await fs.link(tmp, target).then(
+        () => true,
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === 'EEXIST') return false;
+          throw err;
+        },
+      );
+      return linked ? 'created' : 'exists';
+    } catch (err) {
+      throw this.wrap(err, key);
+    } finally {
+      await fs.rm(tmp, { force: true });
     }
   }
 

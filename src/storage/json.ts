@@ -35,7 +35,7 @@ export async function readJson<T>(store: Store, key: string, options: ReadJsonOp
     throw new CaiError(
       ErrorCodes.corrupt,
       store.describe(key),
-      `is not valid JSON (${parsed.message}), read whole (${bytes.byteLength} bytes, the size stored); ${options.remedy ?? DEFAULT_REMEDY}`,
+      `is not valid JSON (${parsed.message}), read whole (${bytes.byteLength} bytes, the size stored): the object itself is truncated or corrupt; ${options.remedy ?? DEFAULT_REMEDY}`,
     );
   }
   return parsed.value as T;

@@ -20,7 +20,7 @@ import { cachedDownload, defaultCacheDir } from './s3-cache.js';
 import { createS3Client, type S3ClientSettings } from './s3-client.js';
 import { s3ErrorName, s3ErrorStatus, toS3Error } from './s3-errors.js';
 import { type CountingStore, StatsCounter, type StoreStats } from './s3-stats.js';
-import type { GetOptions, ObjectInfo } from './store.js';
+import type { CreateResult, GetOptions, ObjectInfo } from './store.js';
 
 /**
  * Options of {@link S3Store} beyond the shared {@link StoreOptions}.
@@ -91,6 +91,8 @@ export class S3Store implements CountingStore {
   private readonly cacheDir: string;
   private readonly downloadChunkSize: number;
   private bucketSeen = false;
+  /** Whether the server honours `If-None-Match: *` on PUT, once a {@link S3Store.putIfAbsent} found out. */
+  private conditionalWrites: boolean | undefined;
   private readonly retryPolicy: RetryPolicy;
   private readonly random: (() => number) | undefined;
 
@@ -323,6 +325,42 @@ export class S3Store implements CountingStore {
       }
     });
     this.bucketSeen = true;
+  }
+
+  /**
+   * PutObject with `If-None-Match: *` (S3's conditional write): `created`, or `exists` on 412. Servers
+   * that ignore the header (s3rver 3.7, older S3-compatible stores) are found out by the first call,
+   * which asks twice: a server that honours it answers the second 412, one that ignores it 200, and
+   * from then on this store answers `unconditional` (the object written, without the guarantee).
+   * A retried PUT whose first try landed also answers 412: the caller reads the object to tell.
+   */
+  async putIfAbsent(key: string, body: Uint8Array | string): Promise<CreateResult> {
+    const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+    const uri = this.describe(key);
+    const conditionalPut = () =>
+      this.call(uri, async () => {
+        try {
+          await this.client.send(
+            new PutObjectCommand({
+              Bucket: this.bucket,
+              Key: this.prefix + key,
+              Body: bytes,
+              IfNoneMatch: '*',
+              Metadata: { [SIZE_METADATA]: String(bytes.byteLength) },
+            }),
+          );
+          return true;
+        } catch (err) {
+          // 412: the object exists; 409: another conditional write of it is in flight (it wins or fails).
+          const status = s3ErrorStatus(err);
+          if (status === 412 || status === 409) return false;
+          throw err;
+        }
+      });
+    if (!(await conditionalPut())) return 'exists';
+    this.bucketSeen = true;
+    if (this.conditionalWrites === undefined) this.conditionalWrites = !(await conditionalPut());
+    return this.conditionalWrites ? 'created' : 'unconditional';
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {

@@ -36,6 +36,13 @@ export interface GetOptions {
 }
 
 /**
+ * How {@link Store.putIfAbsent} ended: `created` (atomically: nobody else can have created it too),
+ * `exists` (another writer's object is there; nothing written), or `unconditional` (the server ignores
+ * conditional writes, so the object was written without the guarantee: the caller must check another way).
+ */
+export type CreateResult = 'created' | 'exists' | 'unconditional';
+
+/**
  * Where data, models and outputs live: a local directory or an S3 prefix, chosen by URI. Keys are
  * relative to the store's root and use `/`.
  *
@@ -54,6 +61,12 @@ export interface Store {
   getRange(key: string, start: number, end: number): Promise<Uint8Array>;
   /** Writes an object so that readers see either nothing or all of it, never a part. */
   put(key: string, body: Uint8Array | string): Promise<void>;
+  /**
+   * Writes an object only if none exists under `key`, atomically where the store can: a hard link on a
+   * local disk, `If-None-Match: *` on S3. Stores without it fall back to a plain `put`
+   * (`unconditional`).
+   */
+  putIfAbsent?(key: string, body: Uint8Array | string): Promise<CreateResult>;
   /** Size of an object, or `undefined` when it does not exist. */
   head(key: string): Promise<ObjectInfo | undefined>;
   /** Removes an object; missing objects are not an error. */
