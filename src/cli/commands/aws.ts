@@ -161,6 +161,20 @@ function progressLine(e: AwsProgressEvent): string {
 }
 
 function report(result: AwsRunResult, o: Record<string, unknown>, out: (t: string) => void): void {
+  // Summarize failed but wrote what it knew (a failed summary): one error naming why, exit 1.
+  const failedSummary = (
+    result.summary as { summarize_error?: { code: string; message: string } } | undefined
+  )?.summarize_error;
+  if (failedSummary) {
+    if (o.json) out(`${JSON.stringify(result.summary, null, 2)}\n`);
+    throw duringWork(
+      new CaiError(
+        failedSummary.code,
+        result.executionArn,
+        `Summarize failed (${failedSummary.message}); the summary written holds what the execution knew: fix the cause and run the job again (it resumes)`,
+      ),
+    );
+  }
   if (result.summary) {
     out(o.json ? `${JSON.stringify(result.summary, null, 2)}\n` : `${summaryText(result.summary)}\n`);
     if (result.summary.status !== 'succeeded') process.exitCode = 1;
