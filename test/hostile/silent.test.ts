@@ -17,7 +17,6 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { CaiError } from '../../src/errors.js';
 import { encodePredictions } from '../../src/formats/predictions/writers.js';
 import { listZip } from '../../src/formats/zip.js';
 import { runJob } from '../../src/run/run.js';
