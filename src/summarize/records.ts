@@ -29,18 +29,24 @@ export async function readRecords(
   plan: readonly PlannedPartition[],
   format: PredictionFormat,
   concurrency = READ_CONCURRENCY,
+  held?: ReadonlyMap<string, PartitionRecord>,
 ): Promise<PartitionRecord[]> {
   // The listing gives each record's size too: a read that returns fewer bytes (a 200 cut short) is
   // retried as a transient fault, and only a record bad as a whole is called corrupt.
   const sizes = new Map<string, number>();
   for await (const o of output.list('results')) sizes.set(o.key, o.size);
-  const keys = plan.map((p) => outputKeys(p.id, format).record).filter((k) => sizes.has(k));
-  return mapBounded(keys, concurrency, (key) =>
-    readJsonObject<PartitionRecord>(output, key, {
+  const present = plan.filter((p) => sizes.has(outputKeys(p.id, format).record));
+  // Records the map already holds (this run's, as its workers wrote them) are not read again: on S3 a
+  // GET per partition is most of Summarize's time.
+  return mapBounded(present, concurrency, async (p) => {
+    const own = held?.get(p.id);
+    if (own) return own;
+    const key = outputKeys(p.id, format).record;
+    return readJsonObject<PartitionRecord>(output, key, {
       expectedSize: sizes.get(key),
       remedy: 'delete it and run the job again to redo its partition',
-    }),
-  );
+    });
+  });
 }
 
 /**

@@ -222,7 +222,12 @@ function chosenBatch(records: readonly PartitionRecord[]): { batch_size_chosen?:
  */
 export async function summarize(input: SummarizeInput): Promise<JobSummary> {
   const { output, plan } = input;
-  const records = await readRecords(output, plan, input.format);
+  // What the map holds (the local engine's records of this run) is used as it is, not read back.
+  const held =
+    typeof input.map === 'function'
+      ? undefined
+      : new Map(input.map.records.map((r) => [r.partition, r] as const));
+  const records = await readRecords(output, plan, input.format, undefined, held);
   const map = typeof input.map === 'function' ? await input.map(records) : input.map;
   const metrics = await computeMetrics(output, records, input.format);
   const runRecords = map.records;
