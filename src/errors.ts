@@ -53,7 +53,77 @@ export const ErrorCodes = Object.freeze({
   cloud: 'E_CLOUD',
   /** Something the installation lacks for this command (an optional package, a provider). */
   setup: 'E_SETUP',
+  /** Attempts in a row failed with one unreachable cause (a dead endpoint): the map stopped. */
+  unreachable: 'E_UNREACHABLE',
+  /** The scheduler (a Slurm controller) stopped answering while the job ran. */
+  schedulerLost: 'E_SCHEDULER_LOST',
+  /** The watcher gave up while the work goes on elsewhere (Slurm arrays, an AWS execution). */
+  unwatched: 'E_UNWATCHED',
+  /** The job was cancelled from outside the watching process (scancel, `cai slurm cancel`). */
+  cancelled: 'E_CANCELLED',
 } as const);
+
+/**
+ * How every `cai` command ends, one table for every command and engine (the README's "Exit codes"):
+ * scripts can tell a failed job from a mistake in the command line, and work that goes on unwatched
+ * from work that stopped.
+ *
+ * @example process.exitCode = ExitCodes.failed;
+ */
+export const ExitCodes = Object.freeze({
+  /** Done: every partition within the error budget. */
+  done: 0,
+  /** The job ran and failed: error budget spent, storage endpoint or scheduler lost mid-run. */
+  failed: 1,
+  /** A usage or setup error found before any work started; nothing written. */
+  usage: 2,
+  /** The watcher stopped but the work goes on (Slurm arrays, an AWS execution); rerunning adopts it. */
+  unwatched: 3,
+  /** Cancelled by the user outside the watching process (scancel, `cai slurm cancel`). */
+  cancelled: 4,
+  /** Stopped by Ctrl-C (SIGINT). */
+  sigint: 130,
+  /** Stopped by SIGTERM. */
+  sigterm: 143,
+} as const);
+
+const DURING_WORK = Symbol.for('cai.duringWork');
+
+/**
+ * Marks an error as raised after the job's work began (plan written, partitions running), so that it
+ * exits {@link ExitCodes.failed} rather than {@link ExitCodes.usage}; returns the same error.
+ *
+ * @example try { await map(); } catch (err) { throw duringWork(err); }
+ */
+export function duringWork(err: unknown): unknown {
+  if (err !== null && typeof err === 'object' && Object.isExtensible(err))
+    Object.defineProperty(err, DURING_WORK, { value: true, enumerable: false, configurable: true });
+  return err;
+}
+
+/**
+ * The exit code an error ends a command with, by cause ({@link ExitCodes}): signals 130/143, cancelled
+ * 4, unwatched 3, a job that ran and failed 1 (budget, endpoint or scheduler lost, or any error once
+ * the work began), a CAI error before any work 2; anything unexpected 1.
+ *
+ * @example process.exitCode = exitCodeFor(err);
+ */
+export function exitCodeFor(err: unknown): number {
+  const code = err instanceof CaiError ? err.code : undefined;
+  if (code === ErrorCodes.interrupted)
+    return err instanceof CaiError && err.object === 'SIGTERM' ? ExitCodes.sigterm : ExitCodes.sigint;
+  if (code === ErrorCodes.cancelled) return ExitCodes.cancelled;
+  if (code === ErrorCodes.unwatched) return ExitCodes.unwatched;
+  if (code === ErrorCodes.budget || code === ErrorCodes.unreachable || code === ErrorCodes.schedulerLost)
+    return ExitCodes.failed;
+  if (err !== null && typeof err === 'object' && DURING_WORK in err) return ExitCodes.failed;
+  if (err instanceof CaiError) return ExitCodes.usage;
+  // A connection refused or dropped past every retry before any work: a setup error, nothing written.
+  const net = (err as { code?: unknown } | null)?.code;
+  return typeof net === 'string' && /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/.test(net) && net !== 'E_UNEXPECTED'
+    ? ExitCodes.usage
+    : ExitCodes.failed;
+}
 
 /** Turns anything thrown into a short `{ code, message }` pair for records and summaries. */
 export function describeError(err: unknown): { code: string; message: string } {

@@ -4,7 +4,8 @@ import os from 'node:os';
 import { Command, CommanderError } from 'commander';
 // The AWS SDK warns once per process about future Node versions; every worker would repeat it.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-import { CaiError, ErrorCodes } from '../errors.js';
+import { CaiError, ErrorCodes, exitCodeFor } from '../errors.js';
+import { isTransientNetworkError } from '../storage/retry.js';
 import '../storage/register.js';
 
 /**
@@ -96,16 +97,22 @@ try {
       process.stderr.write(`${meant ? helpHint().replace('hint: ', `hint: ${meant} `) : helpHint()}\n`);
     }
   } else if (err instanceof CaiError) {
-    // Only a job whose error budget is spent exits 1; every other CAI error stopped the command before
-    // or outside the work (usage, setup, a missing file): exit 2.
+    // The exit code says the cause (src/errors.ts, ExitCodes; the README's table): a job that ran and
+    // failed (budget spent, endpoint or scheduler lost mid-run) exits 1, a usage or setup error found
+    // before any work 2, work left running unwatched 3, cancelled from outside 4.
     process.stderr.write(`error: ${err.message}\n`);
-    // E_UNWATCHED: a Slurm watch gave up on an unreachable controller; the arrays run on (exit 3).
-    process.exitCode = err.code === ErrorCodes.budget ? 1 : err.code === 'E_UNWATCHED' ? 3 : 2;
+    process.exitCode = exitCodeFor(err);
     if (err.code === ErrorCodes.option) process.stderr.write(`${helpHint()}\n`);
     // Stopped by a signal: exit now with 128 + its number (the engine's timers must not hold the exit).
-    if (err.code === ErrorCodes.interrupted) process.exit(err.object === 'SIGTERM' ? 143 : 130);
+    if (err.code === ErrorCodes.interrupted) process.exit(exitCodeFor(err));
+  } else if (isTransientNetworkError(err)) {
+    // A connection that kept failing past every retry: one line naming the address, not a stack.
+    process.stderr.write(
+      `error: ${(err as Error).message}; the storage or network endpoint looks unreachable: check that it is up, then run the same command again (a job resumes)\n`,
+    );
+    process.exitCode = exitCodeFor(err);
   } else {
     process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
+    process.exitCode = exitCodeFor(err);
   }
 }

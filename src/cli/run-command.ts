@@ -136,7 +136,7 @@ export function registerRunCommand(program: Command): void {
     .option('-q, --quiet', 'no progress output')
     .addHelpText(
       'after',
-      '\nExit codes: 0 the job succeeded, 1 the job failed (error budget spent), 2 usage error.\nRunning the same job again resumes: complete partitions are skipped.\n\nExample:\n  cai run --input parts/ --model astromae.onnx --output out/ --inputs image=0,magnitude=1 --label 2',
+      '\nExit codes: 0 the job succeeded, 1 the job ran and failed (error budget spent, endpoint lost), 2 usage or setup error (nothing written), 130/143 stopped by a signal.\nRunning the same job again resumes: complete partitions are skipped.\n\nExample:\n  cai run --input parts/ --model astromae.onnx --output out/ --inputs image=0,magnitude=1 --label 2',
     )
     .action(async (file: string | undefined, o: Record<string, unknown>) => {
       const spec = await loadJob(file, jobOverrides(o));
@@ -144,7 +144,13 @@ export function registerRunCommand(program: Command): void {
       const summary = await runJob(spec, {
         overwrite: Boolean(o.overwrite),
         onPlan: ({ partitions, todo, pending, skipped }) => {
-          if (skipped) process.stderr.write(`skipped ${skipped.total} input object(s) (see skipped.json)\n`);
+          if (skipped) {
+            const named = skipped.keys.slice(0, 5).map((k) => `  ${k.key}: ${k.reason}\n`);
+            const more = skipped.total > named.length ? `  ... (${skipped.total - named.length} more)\n` : '';
+            process.stderr.write(
+              `warning: skipped ${skipped.total} input object(s) (all in skipped.json):\n${named.join('')}${more}`,
+            );
+          }
           progress?.begin(todo, partitions.length, pending);
         },
         onEvent: (e) => progress?.event(e),

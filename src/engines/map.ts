@@ -1,7 +1,7 @@
 // The engine contract: one driver applies the retry, backoff, error-budget and circuit-breaker policy
 // to a map, and an engine only says how it runs attempts and what became of each. The local pool takes
 // attempts one at a time; Slurm takes every ready one and submits them as one job array.
-import { CaiError } from '../errors.js';
+import { CaiError, ErrorCodes } from '../errors.js';
 import type { ResolvedJob } from '../job/spec.js';
 import type { PlannedPartition } from '../plan/plan.js';
 import type { PartitionFailure, PartitionRecord } from '../worker/record.js';
@@ -188,7 +188,7 @@ export async function runMap(
       }
       if (breaker.failed(result.error)) {
         fail(item, result.error, result.log);
-        stop(new CaiError('E_UNREACHABLE', item.partition.key, breaker.reason()));
+        stop(new CaiError(ErrorCodes.unreachable, item.partition.key, breaker.reason()));
         return;
       }
       if (!stopped && shouldRetry(result.error, item.attempt, job.maxAttempts)) {

@@ -8,6 +8,7 @@ import {
   PARTITION_FORMATS,
 } from '../formats/partition/index.js';
 import { joinUri, openStore } from '../storage/open.js';
+import { readJson } from '../storage/json.js';
 
 /** One partition size of a sweep and the folder its partitions are in. */
 export interface SizedInput {
@@ -62,8 +63,8 @@ export async function repartitionForSweep(o: RepartitionOptions): Promise<SizedI
     const origin: Origin = { input: o.job.input, bytes, format, items: 0 };
     let manifest: PartitionManifest | undefined;
     if ((await store.head('origin.json')) && (await store.head('manifest.json'))) {
-      const old = JSON.parse(new TextDecoder().decode(await store.get('origin.json'))) as Origin;
-      const m = JSON.parse(new TextDecoder().decode(await store.get('manifest.json'))) as PartitionManifest;
+      const old = await readJson<Origin>(store, 'origin.json');
+      const m = await readJson<PartitionManifest>(store, 'manifest.json');
       if (old.input === origin.input && old.bytes === bytes && old.format === format && m.items === old.items)
         manifest = m;
     }

@@ -16,6 +16,7 @@ import {
   type SweepInput,
 } from './sweep-plan.js';
 import type { PartitionRecord } from '../worker/record.js';
+import { readJson } from '../storage/json.js';
 
 export type { JobRunner };
 
@@ -134,7 +135,7 @@ async function planInput(job: JobSpec, input: string): Promise<SweepInput> {
  */
 async function runRecords(job: JobSpec, dir: string, startedMs: number): Promise<PartitionRecord[]> {
   const store = await openStore(dir, { s3Endpoint: job.s3Endpoint });
-  const all = JSON.parse(new TextDecoder().decode(await store.get('combined_data.json'))) as unknown;
+  const all = await readJson<unknown>(store, 'combined_data.json');
   if (!Array.isArray(all))
     throw new CaiError(
       ErrorCodes.corrupt,

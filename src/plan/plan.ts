@@ -80,7 +80,10 @@ export async function planInput(input: Store, options: PlanOptions = {}): Promis
   const skippedObjects: SkippedObject[] = [];
   const skipped: string[] = [];
   const listed: ObjectInfo[] = [];
-  for await (const obj of input.list()) listed.push(obj);
+  // Links that lead nowhere or back into the input are left out and named (skipped.json, the summary),
+  // never followed forever nor allowed to refuse the whole job.
+  const onSkip = (key: string, reason: string) => skippedObjects.push({ key, reason });
+  for await (const obj of input.list(undefined, { onSkip })) listed.push(obj);
   const outputs = outputFolders(listed);
   if (options.exclude) outputs.push(options.exclude);
   for (const obj of listed) {

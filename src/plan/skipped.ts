@@ -2,6 +2,7 @@
 // skipped object; the summary gives the count by reason and the first keys.
 import type { Store } from '../storage/store.js';
 import type { SkippedObject } from './plan.js';
+import { readJsonIfPresent } from '../storage/json.js';
 
 /** Keys the summary lists (all of them are in `skipped.json`). */
 const LISTED = 20;
@@ -25,13 +26,9 @@ export interface SkippedSummary {
  * @example const skipped = await skippedSummary(output); if (skipped) console.log(skipped.total);
  */
 export async function skippedSummary(output: Store): Promise<SkippedSummary | undefined> {
-  if (!(await output.head('skipped.json'))) return undefined;
-  let list: SkippedObject[];
-  try {
-    list = JSON.parse(new TextDecoder().decode(await output.get('skipped.json'))) as SkippedObject[];
-  } catch {
-    return undefined;
-  }
+  const list = await readJsonIfPresent<SkippedObject[]>(output, 'skipped.json', {
+    remedy: 'run the job with --overwrite to plan it again',
+  });
   if (!Array.isArray(list) || list.length === 0) return undefined;
   const reasons: Record<string, number> = {};
   for (const s of list) reasons[s.reason] = (reasons[s.reason] ?? 0) + 1;

@@ -4,8 +4,10 @@
 // held from another host cannot be checked from here, so the message says how to clear it.
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CaiError, ErrorCodes } from '../errors.js';
 import type { Store } from '../storage/store.js';
+import { readJsonIfPresent } from '../storage/json.js';
 
 /** The lock object's key in the output. */
 export const LOCK_KEY = 'cai.lock';
@@ -25,11 +27,12 @@ export interface OutputLock {
 }
 
 async function readHolder(output: Store): Promise<LockHolder | undefined> {
-  if (!(await output.head(LOCK_KEY))) return undefined;
   try {
-    return JSON.parse(new TextDecoder().decode(await output.get(LOCK_KEY))) as LockHolder;
-  } catch {
-    return undefined; // torn or foreign: treat as no lock
+    // A read cut short is read again (readJson); only a lock bad as a whole counts as none.
+    return await readJsonIfPresent<LockHolder>(output, LOCK_KEY);
+  } catch (err) {
+    if (err instanceof CaiError && err.code === ErrorCodes.corrupt) return undefined; // foreign: no lock
+    throw err;
   }
 }
 
@@ -45,32 +48,61 @@ function mayBeAlive(holder: LockHolder): boolean {
   }
 }
 
+/** How long the fallback waits before reading its lock back (see {@link acquireLock}). */
+const SETTLE_MS = 250;
+
 /**
  * Takes the output's lock, or refuses with `E_LOCKED` naming the live holder. A lock left by a dead
  * process of this host is taken over.
  *
+ * The lock is created atomically where the store can (a hard link on a local disk; `If-None-Match: *`
+ * on S3, which AWS honours): of two runs started at the same instant exactly one creates it, and the
+ * other is refused. On an S3-compatible server that ignores conditional writes (s3rver, older MinIO and
+ * Ceph; found out on the first write), the rule falls back to write, wait 250 ms, read back: the run
+ * whose write landed last holds the lock and the other is refused, unless their writes were more than
+ * 250 ms apart and both checks came before either write.
+ *
  * @example const lock = await acquireLock(output); try { ... } finally { await lock.release(); }
  */
 export async function acquireLock(output: Store): Promise<OutputLock> {
-  const current = await readHolder(output);
-  if (current && mayBeAlive(current)) throw lockedBy(output, current);
   const holder: LockHolder = {
     host: os.hostname(),
     pid: process.pid,
     started_at: new Date().toISOString(),
     token: randomBytes(8).toString('hex'),
   };
-  await output.put(LOCK_KEY, `${JSON.stringify(holder, null, 2)}\n`);
-  // Two runs starting together both see no lock; the one whose write landed last holds it.
-  const after = await readHolder(output);
-  if (after && after.token !== holder.token) throw lockedBy(output, after);
-  return {
-    holder,
-    async release() {
-      const now = await readHolder(output).catch(() => undefined);
-      if (now?.token === holder.token) await output.delete(LOCK_KEY);
-    },
-  };
+  const body = `${JSON.stringify(holder, null, 2)}\n`;
+  for (let tries = 0; ; tries++) {
+    const current = await readHolder(output);
+    if (current && mayBeAlive(current)) throw lockedBy(output, current);
+    // A stale lock (its process is dead) is removed, then taken like a free one: if two runs take
+    // over together, the atomic create still lets only one of them have it.
+    if (current) await output.delete(LOCK_KEY);
+    const created = output.putIfAbsent
+      ? await output.putIfAbsent(LOCK_KEY, body)
+      : await output.put(LOCK_KEY, body).then(() => 'unconditional' as const);
+    if (created === 'unconditional') await sleep(SETTLE_MS);
+    if (created !== 'created') {
+      // Taken by another run since our check, or written without a guarantee: whoever the lock names
+      // holds it (a retried create whose first try landed names us).
+      const after = await readHolder(output);
+      if (after && after.token !== holder.token) {
+        if (mayBeAlive(after) || tries >= 2) throw lockedBy(output, after);
+        continue;
+      }
+      if (!after) {
+        if (tries >= 2) throw lockedBy(output, current ?? holder);
+        continue;
+      }
+    }
+    return {
+      holder,
+      async release() {
+        const now = await readHolder(output).catch(() => undefined);
+        if (now?.token === holder.token) await output.delete(LOCK_KEY);
+      },
+    };
+  }
 }
 
 function lockedBy(output: Store, holder: LockHolder): CaiError {

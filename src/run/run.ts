@@ -5,7 +5,7 @@ import type { EngineEvent } from '../engines/events.js';
 import type { MapResult } from '../summarize/map-result.js';
 import { runMap } from '../engines/map.js';
 import { engineFor } from '../engines/registry.js';
-import { CaiError, ErrorCodes } from '../errors.js';
+import { CaiError, ErrorCodes, duringWork } from '../errors.js';
 import { describeOptimization, readOptimization } from '../model/optimization.js';
 import type { PlannedPartition } from '../plan/plan.js';
 import { openParent, openStore } from '../storage/open.js';
@@ -129,6 +129,23 @@ async function runLocked(
     exclude: outputInside(spec.input, spec.output),
     check: (planned) => preflight(spec, input, planned),
   });
+  // From here on the job is running (its plan is written): whatever fails now, the job ran and failed
+  // (exit 1), as opposed to the setup errors above (exit 2).
+  try {
+    return await mapAndSummarize(spec, options, output, plan, startedAt, t0);
+  } catch (err) {
+    throw duringWork(err);
+  }
+}
+
+async function mapAndSummarize(
+  spec: JobSpec,
+  options: RunOptions,
+  output: Store,
+  plan: PlannedPartition[],
+  startedAt: Date,
+  t0: number,
+): Promise<JobSummary> {
   if (options.overwrite) await output.delete('summary.json');
   if (options.overwrite) await removeStaleOutputs(output, plan, spec.predictionsFormat);
   const todo = options.overwrite ? plan : await pendingPartitions(output, plan, spec.predictionsFormat);

@@ -1,4 +1,4 @@
-import type { GetOptions, ObjectInfo, Store } from './store.js';
+import type { CreateResult, GetOptions, ListOptions, ObjectInfo, Store } from './store.js';
 
 /**
  * A store that passes every call to another: the base of wrappers that change one or two calls (stamp a
@@ -15,8 +15,8 @@ export class DelegatingStore implements Store {
   get uri(): string {
     return this.inner.uri;
   }
-  list(prefix?: string): AsyncIterable<ObjectInfo> {
-    return this.inner.list(prefix);
+  list(prefix?: string, options?: ListOptions): AsyncIterable<ObjectInfo> {
+    return this.inner.list(prefix, options);
   }
   get(key: string, options?: GetOptions): Promise<Uint8Array> {
     return this.inner.get(key, options);
@@ -26,6 +26,11 @@ export class DelegatingStore implements Store {
   }
   put(key: string, body: Uint8Array | string): Promise<void> {
     return this.inner.put(key, body);
+  }
+  async putIfAbsent(key: string, body: Uint8Array | string): Promise<CreateResult> {
+    if (this.inner.putIfAbsent) return this.inner.putIfAbsent(key, body);
+    await this.inner.put(key, body);
+    return 'unconditional';
   }
   head(key: string): Promise<ObjectInfo | undefined> {
     return this.inner.head(key);

@@ -3,12 +3,14 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { CaiError, ErrorCodes } from '../errors.js';
 import { allocateBytes, sized } from './buffer-pool.js';
-import type { GetOptions, ObjectInfo, Store } from './store.js';
+import type { CreateResult, GetOptions, ListOptions, ObjectInfo, Store } from './store.js';
 
 /**
  * The name of a temporary file for an atomic write of `target`: hidden, in the same folder (so the rename
  * stays on one file system), short (a 250-character name must not overflow with a suffix), and of a
- * form no user file has by accident. Listings skip exactly this form, and nothing else.
+ * form no user file has by accident. Only CAI's own output folders treat this exact form as temporary
+ * (an interrupted run's leftovers, removed); listings of any folder show every file, so an input file of
+ * any name is data, or is named among the skipped objects.
  *
  * @example temporaryPath('/out/predictions/1.parquet') // '/out/predictions/.cai-tmp-4242-9f2c1a0b3e4d5f60'
  */
@@ -67,7 +69,7 @@ export class FileStore implements Store {
     return key === '' ? this.root : path.join(this.root, key);
   }
 
-  async *list(prefix = ''): AsyncIterable<ObjectInfo> {
+  async *list(prefix = '', options: ListOptions = {}): AsyncIterable<ObjectInfo> {
     const start = path.join(this.root, prefix);
     const stat = await fs.stat(start).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
@@ -84,8 +86,9 @@ export class FileStore implements Store {
       return;
     }
     // Symbolic links are followed: a linked partition file or folder is data like any other. The real
-    // paths of the folders being walked are kept, so a link back into one of them is a loop, refused
-    // with its name instead of walked forever.
+    // paths of the folders being walked are kept, so a link back into one of them is a loop, not walked
+    // forever; a loop and a link whose target is gone are reported to `onSkip` (the planner names them
+    // in a warning and skipped.json), or refused with their name when nobody listens.
     const walk = async function* (
       this: FileStore,
       dir: string,
@@ -96,14 +99,23 @@ export class FileStore implements Store {
       for (const e of entries) {
         const childRel = rel ? `${rel}/${e.name}` : e.name;
         const abs = path.join(dir, e.name);
-        if (isTemporary(e.name)) continue;
         let isDir = e.isDirectory();
         let isFile = e.isFile();
         let target: { size: number; mtimeMs: number } | undefined;
         if (e.isSymbolicLink()) {
-          const linked = await fs.stat(abs).catch((err: NodeJS.ErrnoException) => {
-            throw this.wrap(err, childRel);
+          let unreadable: string | undefined;
+          const linked = await fs.stat(abs).catch(async (err: NodeJS.ErrnoException) => {
+            if (options.onSkip && err.code === 'ENOENT')
+              unreadable = `a broken symbolic link to ${await fs.readlink(abs).catch(() => '?')} (its target does not exist)`;
+            else if (options.onSkip && err.code === 'ELOOP')
+              unreadable = 'a symbolic link loop (a link that leads back to itself); not followed';
+            else throw this.wrap(err, childRel);
+            return undefined;
           });
+          if (!linked) {
+            options.onSkip?.(childRel, unreadable ?? 'an unreadable symbolic link');
+            continue;
+          }
           isDir = linked.isDirectory();
           isFile = linked.isFile();
           target = linked;
@@ -111,6 +123,13 @@ export class FileStore implements Store {
         if (isDir) {
           const real = await fs.realpath(abs);
           if (ancestors.has(real)) {
+            if (options.onSkip) {
+              options.onSkip(
+                childRel,
+                `a symbolic link loop: it leads back to ${real}, a folder that contains it; not followed`,
+              );
+              continue;
+            }
             throw new CaiError(
               ErrorCodes.option,
               abs,
@@ -188,6 +207,34 @@ export class FileStore implements Store {
     } catch (err) {
       await fs.rm(tmp, { force: true });
       throw this.wrap(err, key);
+    }
+  }
+
+  /**
+   * The whole object written to a temporary file, then hard-linked to its name: `link` fails when the
+   * name exists, so of two writers exactly one creates it, and readers never see it half written.
+   */
+  async putIfAbsent(key: string, body: Uint8Array | string): Promise<CreateResult> {
+    const target = this.describe(key);
+    const tmp = temporaryPath(target);
+    try {
+      await fs.writeFile(tmp, body).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+        await fs.mkdir(path.dirname(target), { recursive: true });
+        await fs.writeFile(tmp, body);
+      });
+      const linked = await fs.link(tmp, target).then(
+        () => true,
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === 'EEXIST') return false;
+          throw err;
+        },
+      );
+      return linked ? 'created' : 'exists';
+    } catch (err) {
+      throw this.wrap(err, key);
+    } finally {
+      await fs.rm(tmp, { force: true });
     }
   }
 

@@ -20,7 +20,7 @@ import { cachedDownload, defaultCacheDir } from './s3-cache.js';
 import { createS3Client, type S3ClientSettings } from './s3-client.js';
 import { s3ErrorName, s3ErrorStatus, toS3Error } from './s3-errors.js';
 import { type CountingStore, StatsCounter, type StoreStats } from './s3-stats.js';
-import type { GetOptions, ObjectInfo } from './store.js';
+import type { CreateResult, GetOptions, ObjectInfo } from './store.js';
 
 /**
  * Options of {@link S3Store} beyond the shared {@link StoreOptions}.
@@ -91,6 +91,8 @@ export class S3Store implements CountingStore {
   private readonly cacheDir: string;
   private readonly downloadChunkSize: number;
   private bucketSeen = false;
+  /** Whether the server honours `If-None-Match: *` on PUT, once a {@link S3Store.putIfAbsent} found out. */
+  private conditionalWrites: boolean | undefined;
   private readonly retryPolicy: RetryPolicy;
   private readonly random: (() => number) | undefined;
 
@@ -150,13 +152,20 @@ export class S3Store implements CountingStore {
     const where = this.describe(rel);
     let token: string | undefined;
     do {
-      const page = await this.call(where, () =>
-        this.client.send(
-          new ListObjectsV2Command({
-            Bucket: this.bucket,
-            Prefix: this.prefix + rel || undefined,
-            ContinuationToken: token,
-          }),
+      // A listing page is a body too: one cut short does not parse, and is asked again like any read.
+      const page = await this.retryBody(where, () =>
+        this.call(where, () =>
+          this.client
+            .send(
+              new ListObjectsV2Command({
+                Bucket: this.bucket,
+                Prefix: this.prefix + rel || undefined,
+                ContinuationToken: token,
+              }),
+            )
+            .catch((err: unknown) => {
+              throw isCutResponse(err) ? new ShortReadError(where, 0, 0, false, err) : err;
+            }),
         ),
       );
       this.bucketSeen = true;
@@ -181,30 +190,30 @@ export class S3Store implements CountingStore {
 
   async get(key: string, options?: GetOptions): Promise<Uint8Array> {
     const uri = this.describe(key);
-    const expected = options?.expectedSize;
-    // The SDK retries requests, not bodies: a body cut short, or a 200 whose body is shorter than the
-    // object as planned (a truncating proxy, a flaky endpoint), is retried here with the same policy.
-    return withRetry(
-      async () => {
-        const bytes = await this.getOnce(key, uri, options);
-        if (expected !== undefined && bytes.byteLength !== expected)
-          throw new ShortReadError(uri, bytes.byteLength, expected);
-        return bytes;
-      },
-      {
-        ...this.retryPolicy,
-        random: this.random,
-        // Only bodies: the request itself was already retried by the SDK's strategy (a dead endpoint
-        // must not be tried attempts x attempts times).
-        isRetryable: (err) => err instanceof ShortReadError,
-        onRetry: () => this.counter.retry(),
-      },
-    ).catch((err: unknown) => {
+    return this.retryBody(uri, () => this.getOnce(key, uri, options));
+  }
+
+  /**
+   * Runs one read whose body may arrive short, retrying a {@link ShortReadError} with the store's policy
+   * (each retry counted in {@link S3Store.stats}). The SDK retries requests, not bodies: a body cut off
+   * mid-stream, or a well-formed 200 shorter than the object (a truncating proxy, a flaky endpoint), is
+   * retried here. Past the retries it is one `E_STORAGE` error naming the object: never "corrupt", since
+   * the object itself may be whole.
+   */
+  private retryBody<T>(uri: string, read: () => Promise<T>): Promise<T> {
+    return withRetry(read, {
+      ...this.retryPolicy,
+      random: this.random,
+      // Only bodies: the request itself was already retried by the SDK's strategy (a dead endpoint
+      // must not be tried attempts x attempts times).
+      isRetryable: (err) => err instanceof ShortReadError,
+      onRetry: () => this.counter.retry(),
+    }).catch((err: unknown) => {
       if (err instanceof ShortReadError) {
         throw new CaiError(
           ErrorCodes.storage,
           uri,
-          `returned ${err.got} of the ${err.expected} bytes planned, ${this.retryPolicy.attempts} times; the object changed since the job was planned (run with --overwrite to plan again) or the endpoint truncates responses`,
+          `${err.expected > 0 ? `returned ${err.got} of the ${err.expected} bytes ${err.planned ? 'planned' : 'it holds'}` : 'answered with a body cut short'}, ${this.retryPolicy.attempts} times; ${err.planned ? 'the object changed since the job was planned (run with --overwrite to plan again) or ' : ''}the endpoint truncates responses: the object itself may be whole; check the endpoint or proxy and run again`,
           { cause: err },
         );
       }
@@ -217,39 +226,57 @@ export class S3Store implements CountingStore {
       const res = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }),
       );
+      // What the object holds, from the best source there is: the size planned, then the size CAI
+      // stamped on the objects it writes (a proxy that rewrites Content-Length cannot hide a cut body
+      // from it), then the Content-Length of the response.
+      const planned = options?.expectedSize;
+      const stamped = stampedSize(res.Metadata);
+      const whole = planned ?? stamped;
       const body = res.Body;
-      if (!body) return new Uint8Array(0);
+      if (!body) {
+        if (whole !== undefined && whole !== 0)
+          throw new ShortReadError(uri, 0, whole, planned !== undefined);
+        return new Uint8Array(0);
+      }
       const announced = res.ContentLength ?? -1;
       let done = 0;
+      let bytes: Uint8Array;
       try {
         if (!options?.into || res.ContentLength === undefined) {
-          const bytes = await body.transformToByteArray();
+          bytes = await body.transformToByteArray();
+          done = bytes.byteLength;
           if (announced >= 0 && bytes.byteLength !== announced)
-            throw new ShortReadError(uri, bytes.byteLength, announced);
-          return bytes;
-        }
-        // Stream straight into the caller's memory (a worker's pooled buffer) instead of collecting
-        // chunks and concatenating them into a fresh one.
-        const out = sized(options.into, res.ContentLength, uri);
-        for await (const chunk of body as AsyncIterable<Uint8Array>) {
-          if (done + chunk.byteLength > out.byteLength) {
-            throw new Error(`${uri} sent more than the ${out.byteLength} bytes its Content-Length announced`);
+            throw new ShortReadError(uri, bytes.byteLength, announced, false);
+        } else {
+          // Stream straight into the caller's memory (a worker's pooled buffer) instead of collecting
+          // chunks and concatenating them into a fresh one.
+          const out = sized(options.into, res.ContentLength, uri);
+          for await (const chunk of body as AsyncIterable<Uint8Array>) {
+            if (done + chunk.byteLength > out.byteLength) {
+              throw new Error(
+                `${uri} sent more than the ${out.byteLength} bytes its Content-Length announced`,
+              );
+            }
+            out.set(chunk, done);
+            done += chunk.byteLength;
           }
-          out.set(chunk, done);
-          done += chunk.byteLength;
+          if (done !== out.byteLength) throw new ShortReadError(uri, done, out.byteLength, false);
+          bytes = out;
         }
-        if (done !== out.byteLength) throw new ShortReadError(uri, done, out.byteLength);
-        return out;
       } catch (err) {
         // A connection dropped halfway through the body: the request succeeded, the body did not.
-        if (isTransientNetworkError(err)) throw new ShortReadError(uri, done, announced, err);
+        if (isTransientNetworkError(err)) throw new ShortReadError(uri, done, whole ?? announced, false, err);
         throw err;
       }
+      if (whole !== undefined && bytes.byteLength !== whole)
+        throw new ShortReadError(uri, bytes.byteLength, whole, planned !== undefined);
+      return bytes;
     });
   }
 
   async getRange(key: string, start: number, end: number): Promise<Uint8Array> {
-    return this.call(this.describe(key), () => this.fetchRange(key, start, end));
+    const uri = this.describe(key);
+    return this.retryBody(uri, () => this.call(uri, () => this.fetchRange(key, start, end)));
   }
 
   /**
@@ -262,7 +289,13 @@ export class S3Store implements CountingStore {
    */
   async put(key: string, body: Uint8Array | string): Promise<void> {
     const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-    const params = { Bucket: this.bucket, Key: this.prefix + key, Body: bytes };
+    // Every object CAI writes says its own size, so every later read can tell a whole body from a cut one.
+    const params = {
+      Bucket: this.bucket,
+      Key: this.prefix + key,
+      Body: bytes,
+      Metadata: { [SIZE_METADATA]: String(bytes.byteLength) },
+    };
     await this.call(this.describe(key), async () => {
       if (bytes.byteLength <= this.partSize) {
         await this.client.send(new PutObjectCommand(params));
@@ -292,6 +325,42 @@ export class S3Store implements CountingStore {
       }
     });
     this.bucketSeen = true;
+  }
+
+  /**
+   * PutObject with `If-None-Match: *` (S3's conditional write): `created`, or `exists` on 412. Servers
+   * that ignore the header (s3rver 3.7, older S3-compatible stores) are found out by the first call,
+   * which asks twice: a server that honours it answers the second 412, one that ignores it 200, and
+   * from then on this store answers `unconditional` (the object written, without the guarantee).
+   * A retried PUT whose first try landed also answers 412: the caller reads the object to tell.
+   */
+  async putIfAbsent(key: string, body: Uint8Array | string): Promise<CreateResult> {
+    const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+    const uri = this.describe(key);
+    const conditionalPut = () =>
+      this.call(uri, async () => {
+        try {
+          await this.client.send(
+            new PutObjectCommand({
+              Bucket: this.bucket,
+              Key: this.prefix + key,
+              Body: bytes,
+              IfNoneMatch: '*',
+              Metadata: { [SIZE_METADATA]: String(bytes.byteLength) },
+            }),
+          );
+          return true;
+        } catch (err) {
+          // 412: the object exists; 409: another conditional write of it is in flight (it wins or fails).
+          const status = s3ErrorStatus(err);
+          if (status === 412 || status === 409) return false;
+          throw err;
+        }
+      });
+    if (!(await conditionalPut())) return 'exists';
+    this.bucketSeen = true;
+    if (this.conditionalWrites === undefined) this.conditionalWrites = !(await conditionalPut());
+    return this.conditionalWrites ? 'created' : 'unconditional';
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
@@ -329,7 +398,9 @@ export class S3Store implements CountingStore {
       try {
         for (let at = 0; at < size; at += this.downloadChunkSize) {
           const end = Math.min(size, at + this.downloadChunkSize);
-          const part = await this.call(uri, () => this.fetchRange(key, at, end, res.ETag));
+          const part = await this.retryBody(uri, () =>
+            this.call(uri, () => this.fetchRange(key, at, end, res.ETag)),
+          );
           await fh.write(part, 0, part.byteLength, at);
         }
       } finally {
@@ -349,10 +420,22 @@ export class S3Store implements CountingStore {
           IfMatch: ifMatch,
         }),
       );
-      const bytes = res.Body ? await res.Body.transformToByteArray() : new Uint8Array(0);
+      const uri = this.describe(key);
+      let bytes: Uint8Array;
+      try {
+        bytes = res.Body ? await res.Body.transformToByteArray() : new Uint8Array(0);
+      } catch (err) {
+        if (isTransientNetworkError(err)) throw new ShortReadError(uri, 0, end - start, false, err);
+        throw err;
+      }
       // Trust the bytes' own Content-Range over our request: a server that ignores Range sends the
-      // whole object with none, and s3rver answers `bytes=0-0` with everything.
-      const sent = /^bytes (\d+)-/.exec(res.ContentRange ?? '');
+      // whole object with none, and s3rver answers `bytes=0-0` with everything. The range it names (or
+      // the object's stamped size, or the Content-Length) is also what the body must hold.
+      const sent = /^bytes (\d+)-(\d+)/.exec(res.ContentRange ?? '');
+      const expected = sent
+        ? Number(sent[2]) - Number(sent[1]) + 1
+        : (stampedSize(res.Metadata) ?? res.ContentLength ?? bytes.byteLength);
+      if (bytes.byteLength !== expected) throw new ShortReadError(uri, bytes.byteLength, expected, false);
       const offset = start - (sent ? Number(sent[1]) : 0);
       return bytes.subarray(offset, offset + (end - start));
     } catch (err) {
@@ -416,12 +499,38 @@ export class S3Store implements CountingStore {
   }
 }
 
-/** A body shorter (or longer) than the object as planned or announced: transient, retried. */
+/**
+ * The user-metadata key (`x-amz-meta-cai-bytes`) under which {@link S3Store.put} records each object's
+ * size: a read compares its body with it, so a 200 cut short is retried instead of parsed as corrupt.
+ */
+export const SIZE_METADATA = 'cai-bytes';
+
+function stampedSize(metadata: Record<string, string> | undefined): number | undefined {
+  const value = metadata?.[SIZE_METADATA];
+  if (value === undefined || !/^\d+$/.test(value)) return undefined;
+  return Number(value);
+}
+
+/**
+ * Whether an SDK error is a 200 whose XML body did not parse: a response cut short in transit (S3 does
+ * not send malformed XML), so the request is worth another try.
+ */
+function isCutResponse(err: unknown): boolean {
+  return (
+    err instanceof Error &&
+    /XML parse error|Deserialization error|Unexpected end|unclosed/i.test(err.message) &&
+    ((err as { $response?: { statusCode?: number } }).$response?.statusCode ?? 200) < 300
+  );
+}
+
+/** A body shorter (or longer) than the object as planned, stamped or announced: transient, retried. */
 class ShortReadError extends Error {
   constructor(
     uri: string,
     readonly got: number,
     readonly expected: number,
+    /** Whether `expected` is the size the job planned (which a changed object would also explain). */
+    readonly planned: boolean,
     cause?: unknown,
   ) {
     super(`${uri} sent ${got} of ${expected} bytes (a response cut short)`, { cause });

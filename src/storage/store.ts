@@ -10,6 +10,16 @@ export interface ObjectInfo {
   readonly modified?: number;
 }
 
+/** Options of {@link Store.list}. */
+export interface ListOptions {
+  /**
+   * Called for each entry the listing cannot read as an object, with its key and why: a symbolic link
+   * whose target is gone, or one that leads back into a folder being listed (a loop, not followed). The
+   * entry is then left out. Without it such an entry is an error naming it.
+   */
+  readonly onSkip?: (key: string, reason: string) => void;
+}
+
 /** Options of {@link Store.get}. */
 export interface GetOptions {
   /**
@@ -26,6 +36,13 @@ export interface GetOptions {
 }
 
 /**
+ * How {@link Store.putIfAbsent} ended: `created` (atomically: nobody else can have created it too),
+ * `exists` (another writer's object is there; nothing written), or `unconditional` (the server ignores
+ * conditional writes, so the object was written without the guarantee: the caller must check another way).
+ */
+export type CreateResult = 'created' | 'exists' | 'unconditional';
+
+/**
  * Where data, models and outputs live: a local directory or an S3 prefix, chosen by URI. Keys are
  * relative to the store's root and use `/`.
  *
@@ -37,13 +54,19 @@ export interface Store {
   /** The URI the store was opened from, for messages. */
   readonly uri: string;
   /** Every object under `prefix` (all of them when omitted), page by page, in no particular order. */
-  list(prefix?: string): AsyncIterable<ObjectInfo>;
+  list(prefix?: string, options?: ListOptions): AsyncIterable<ObjectInfo>;
   /** The whole object. Throws `E_NOT_FOUND` naming the URI when it is missing. */
   get(key: string, options?: GetOptions): Promise<Uint8Array>;
   /** Bytes `[start, end)` of an object. */
   getRange(key: string, start: number, end: number): Promise<Uint8Array>;
   /** Writes an object so that readers see either nothing or all of it, never a part. */
   put(key: string, body: Uint8Array | string): Promise<void>;
+  /**
+   * Writes an object only if none exists under `key`, atomically where the store can: a hard link on a
+   * local disk, `If-None-Match: *` on S3. Stores without it fall back to a plain `put`
+   * (`unconditional`).
+   */
+  putIfAbsent?(key: string, body: Uint8Array | string): Promise<CreateResult>;
   /** Size of an object, or `undefined` when it does not exist. */
   head(key: string): Promise<ObjectInfo | undefined>;
   /** Removes an object; missing objects are not an error. */

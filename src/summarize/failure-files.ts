@@ -2,7 +2,8 @@ import type { PlannedPartition } from '../plan/plan.js';
 import type { Store } from '../storage/store.js';
 import type { PartitionFailure } from '../worker/record.js';
 import { mapBounded, READ_CONCURRENCY } from '../storage/bounded.js';
-import { listKeys, parseJsonObject } from './records.js';
+import { readJsonObject } from '../storage/json.js';
+import { listKeys } from './records.js';
 
 /** Where a partition's last failure is kept, under the job's output. @example failureKey('3') // 'failures/3.json' */
 export const failureKey = (id: string): string => `failures/${id}.json`;
@@ -39,11 +40,7 @@ export async function readFailures(
   const ids = partitions.map((p) => p.id).filter((id) => present.has(failureKey(id)));
   const files = await mapBounded(ids, READ_CONCURRENCY, async (id) => {
     try {
-      return parseJsonObject<FailureFile>(
-        await output.get(failureKey(id)),
-        output.describe(failureKey(id)),
-        '',
-      );
+      return await readJsonObject<FailureFile>(output, failureKey(id));
     } catch {
       // A damaged failure file only loses the reason: the partition is still reported as failed.
       return undefined;

@@ -1,10 +1,10 @@
-import { CaiError, ErrorCodes } from '../errors.js';
 import type { PredictionFormat } from '../formats/predictions/writers.js';
 import type { PlannedPartition } from '../plan/plan.js';
 import type { Store } from '../storage/store.js';
 import type { PartitionRecord } from '../worker/record.js';
 import { outputKeys } from '../worker/run-partition.js';
 import { mapBounded, READ_CONCURRENCY } from '../storage/bounded.js';
+import { readJsonObject } from '../storage/json.js';
 
 /**
  * Every key under `folder` of a store, from one paginated listing: what Summarize asks instead of a
@@ -19,34 +19,6 @@ export async function listKeys(store: Store, folder: string): Promise<Set<string
 }
 
 /**
- * Parses a JSON object Summarize reads, or throws `E_CORRUPT` naming it: a truncated or corrupt
- * record says which object it is and what to do, instead of a bare SyntaxError.
- *
- * @example parseJsonObject<PartitionRecord>(bytes, output.describe('results/3.json'), 'delete it and run the job again')
- */
-export function parseJsonObject<T>(bytes: Uint8Array, where: string, remedy: string): T {
-  const text = new TextDecoder().decode(bytes);
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new CaiError(
-      ErrorCodes.corrupt,
-      where,
-      `is not valid JSON (${(err as Error).message}; ${text.length} bytes): truncated or corrupt; ${remedy}`,
-    );
-  }
-  if (value === null || typeof value !== 'object') {
-    throw new CaiError(
-      ErrorCodes.corrupt,
-      where,
-      `holds ${JSON.stringify(value)?.slice(0, 40)}, not a JSON object; ${remedy}`,
-    );
-  }
-  return value as T;
-}
-
-/**
  * The records of the planned partitions that have one, in plan order: `results/` listed once, then
  * the records read {@link READ_CONCURRENCY} at a time.
  *
@@ -57,16 +29,24 @@ export async function readRecords(
   plan: readonly PlannedPartition[],
   format: PredictionFormat,
   concurrency = READ_CONCURRENCY,
+  held?: ReadonlyMap<string, PartitionRecord>,
 ): Promise<PartitionRecord[]> {
-  const present = await listKeys(output, 'results');
-  const keys = plan.map((p) => outputKeys(p.id, format).record).filter((k) => present.has(k));
-  return mapBounded(keys, concurrency, async (key) =>
-    parseJsonObject<PartitionRecord>(
-      await output.get(key),
-      output.describe(key),
-      'delete it and run the job again to redo its partition',
-    ),
-  );
+  // The listing gives each record's size too: a read that returns fewer bytes (a 200 cut short) is
+  // retried as a transient fault, and only a record bad as a whole is called corrupt.
+  const sizes = new Map<string, number>();
+  for await (const o of output.list('results')) sizes.set(o.key, o.size);
+  const present = plan.filter((p) => sizes.has(outputKeys(p.id, format).record));
+  // Records the map already holds (this run's, as its workers wrote them) are not read again: on S3 a
+  // GET per partition is most of Summarize's time.
+  return mapBounded(present, concurrency, async (p) => {
+    const own = held?.get(p.id);
+    if (own) return own;
+    const key = outputKeys(p.id, format).record;
+    return readJsonObject<PartitionRecord>(output, key, {
+      expectedSize: sizes.get(key),
+      remedy: 'delete it and run the job again to redo its partition',
+    });
+  });
 }
 
 /**

@@ -9,7 +9,8 @@ import { outputKeys } from '../worker/run-partition.js';
 import { classificationMetrics, quantile, regressionMetrics, type Metrics } from './metrics.js';
 import { mapBounded, READ_CONCURRENCY } from '../storage/bounded.js';
 import { outputColumn, readPredictions } from './read-predictions.js';
-import { combinedJson, parseJsonObject, readRecords } from './records.js';
+import { readJsonObject } from '../storage/json.js';
+import { combinedJson, readRecords } from './records.js';
 import { skippedSummary, type SkippedSummary } from '../plan/skipped.js';
 
 /** The figures of one invocation of a job (a resumed job has several runs). */
@@ -225,23 +226,24 @@ function chosenBatch(records: readonly PartitionRecord[]): { batch_size_chosen?:
  */
 export async function summarize(input: SummarizeInput): Promise<JobSummary> {
   const { output, plan } = input;
-  const records = await readRecords(output, plan, input.format);
+  // What the map holds (the local engine's records of this run) is used as it is, not read back.
+  const held =
+    typeof input.map === 'function'
+      ? undefined
+      : new Map(input.map.records.map((r) => [r.partition, r] as const));
+  const records = await readRecords(output, plan, input.format, undefined, held);
   const map = typeof input.map === 'function' ? await input.map(records) : input.map;
   const metrics = await computeMetrics(output, records, input.format);
   const runRecords = map.records;
   const partitionSeconds = runRecords.map((r) => r.timings.total);
   const items = runRecords.reduce((a, r) => a + r.items, 0);
-  const previous = await output
-    .head('summary.json')
-    .then(async (h) =>
-      h
-        ? parseJsonObject<Partial<JobSummary>>(
-            await output.get('summary.json'),
-            output.describe('summary.json'),
-            'delete it (losing the figures of earlier runs) and summarize again',
-          )
-        : undefined,
-    );
+  const previous = await output.head('summary.json').then(async (h) =>
+    h
+      ? readJsonObject<Partial<JobSummary>>(output, 'summary.json', {
+          remedy: 'delete it (losing the figures of earlier runs) and summarize again',
+        })
+      : undefined,
+  );
   const runs = [...(previous?.runs ?? [])];
   const run: RunStats = {
     run: runs.length + 1,

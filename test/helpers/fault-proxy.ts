@@ -23,10 +23,16 @@ export interface FaultProxyOptions {
    */
   readonly dropWhere?: 'before' | 'after' | 'either';
   /**
-   * Share of whole-object GETs answered with a well-formed 200 whose Content-Length and body are half
-   * the object's: nothing at the HTTP level is wrong, only a client that knows the size can tell.
+   * Share of GETs (whole or ranged) answered with a well-formed 200 or 206 whose Content-Length and body
+   * are half the response's, every other header (ETag, Content-Range, x-amz-meta-*) kept: nothing at the
+   * HTTP level is wrong, only a client that knows the size can tell.
    */
   readonly shortRate?: number;
+  /**
+   * GETs whose URL this matches are cut short (as {@link shortRate}) the first time each (URL, range) is
+   * asked, whatever the draw: so a test can be sure every kind of read met one.
+   */
+  readonly shortFirst?: (url: string) => boolean;
   /** Only requests for which this returns true may fail; all by default. */
   readonly eligible?: (method: string, url: string) => boolean;
   /** At most this many faults in all; 500 by default. */
@@ -48,8 +54,10 @@ export interface FaultCounts {
   readonly drops: number;
   /** Drops after the server handled the request: GET bodies cut halfway, PUT answers lost. */
   readonly dropsAfterServer: number;
-  /** Whole-object GETs answered with half the body (see {@link FaultProxyOptions.shortRate}). */
+  /** GETs answered with half the body (see {@link FaultProxyOptions.shortRate}). */
   readonly shorts: number;
+  /** The URLs (path and query) of the GETs answered short, in order. */
+  readonly shortUrls: readonly string[];
 }
 
 /** A running fault proxy. */
@@ -79,7 +87,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const maxConsecutive = options.maxConsecutive ?? 2;
   const streak = new Map<string, number>();
   const shortRate = options.shortRate ?? 0;
+  const shortened = new Set<string>();
   const counts = { requests: 0, forwarded: 0, slowDowns: 0, drops: 0, dropsAfterServer: 0, shorts: 0 };
+  const shortUrls: string[] = [];
   // What was drawn for each forwarded request, for when its answer comes back.
   const planned = new WeakMap<http.IncomingMessage, { short: boolean; dropLate: boolean }>();
 
@@ -93,15 +103,19 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       faults < maxFaults &&
       (streak.get(signature) ?? 0) < maxConsecutive &&
       (options.eligible?.(method, url) ?? true);
+    const first = method === 'GET' && !shortened.has(signature) && (options.shortFirst?.(url) ?? false);
     const fault = !allowed
       ? 'none'
-      : draw < slowDownRate
-        ? 'slowdown'
-        : draw < slowDownRate + dropRate
-          ? 'drop'
-          : draw < slowDownRate + dropRate + shortRate && method === 'GET' && !req.headers.range
-            ? 'short'
-            : 'none';
+      : first
+        ? 'short'
+        : draw < slowDownRate
+          ? 'slowdown'
+          : draw < slowDownRate + dropRate
+            ? 'drop'
+            : draw < slowDownRate + dropRate + shortRate && method === 'GET'
+              ? 'short'
+              : 'none';
+    if (fault === 'short') shortened.add(signature);
     streak.set(signature, fault === 'none' ? 0 : (streak.get(signature) ?? 0) + 1);
 
     if (fault === 'slowdown') {
@@ -130,14 +144,15 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
   const response = ({ req, res, method }: ProxiedRequest, up: http.IncomingMessage): HookAnswer => {
     const plan = planned.get(req);
-    if (plan?.short && up.statusCode === 200) {
+    if (plan?.short && (up.statusCode === 200 || up.statusCode === 206)) {
       counts.shorts += 1;
+      shortUrls.push(req.url ?? '/');
       const chunks: Buffer[] = [];
       up.on('data', (chunk: Buffer) => chunks.push(chunk));
       up.on('end', () => {
         const whole = Buffer.concat(chunks);
         const half = whole.subarray(0, Math.floor(whole.length / 2));
-        res.writeHead(200, { ...up.headers, 'content-length': String(half.length) });
+        res.writeHead(up.statusCode ?? 200, { ...up.headers, 'content-length': String(half.length) });
         res.end(half);
       });
       return 'handled';
@@ -168,5 +183,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     { request, response },
     options.lifetimeMs ?? 120_000,
   );
-  return { endpoint: proxy.endpoint, counts: () => ({ ...counts }), stop: proxy.stop };
+  return {
+    endpoint: proxy.endpoint,
+    counts: () => ({ ...counts, shortUrls: [...shortUrls] }),
+    stop: proxy.stop,
+  };
 }

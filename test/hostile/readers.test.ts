@@ -185,6 +185,75 @@ test('views of one storage share it: a repeated view is one tensor, not one copy
   assert.equal(data[1 * 500 + 2], (1 + 512 * 2) % 251);
 });
 
+test('a stored 50 MB record off its alignment, viewed 30 times, reads within the 1 GB budget: views share it', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'cai-hostile-views-'));
+  try {
+    const elements = 50 * 1024 * 256; // 50 MiB of float32
+    const rows = 100;
+    const cols = Math.floor((elements - 64) / rows);
+    const views = Array.from({ length: 30 }, (_, i) => tensorOps(elements, i + 1, [rows, cols], [cols, 1]));
+    const pkl = Uint8Array.from([...P.proto, ...P.mark, ...views.flat(), ...P.tuple, ...P.stop]);
+    const storage = new Uint8Array(elements * 4);
+    new Float32Array(storage.buffer).forEach((_, i, a) => (a[i] = i % 7));
+    // A padding member puts the record's first byte off every element boundary.
+    const at = (pad: number) => 30 + 16 + pkl.length + 30 + 11 + pad + 30 + 14;
+    const pad = [1, 2, 3, 4].find((n) => at(n) % 4 !== 0) ?? 1;
+    const bytes = zipArchive([
+      { name: 'archive/data.pkl', data: pkl },
+      { name: 'archive/pad', data: new Uint8Array(pad) },
+      { name: 'archive/data/0', data: storage },
+    ]);
+    await writeFile(path.join(dir, 'aligned.pt'), bytes);
+    const report = await decodeInChild(dir, [{ key: 'aligned.pt' }]);
+    assert.equal(report.outcomes[0].result, 'ok', JSON.stringify(report.outcomes[0]));
+    assert.equal(report.outcomes[0].items, rows);
+    assert.ok(report.peakRss < 1024 * MiB, `peak RSS ${Math.round(report.peakRss / MiB)} MiB, budget 1024`);
+    t.diagnostic(`peak RSS ${Math.round(report.peakRss / MiB)} MiB`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** A safetensors file of one float32 tensor [4, 2] whose header JSON is `header(entry)`. */
+function safetensorsWith(header: (entry: string) => string): Uint8Array {
+  const entry = '"x":{"dtype":"F32","shape":[4,2],"data_offsets":[0,32]}';
+  const text = enc.encode(header(entry));
+  const len = new Uint8Array(8);
+  new DataView(len.buffer).setUint32(0, text.length, true);
+  const data = new Uint8Array(new Float32Array([1, 2, 3, 4, 5, 6, 7, 8]).buffer);
+  return concat([len, text, data]);
+}
+
+test('valid safetensors with deep __metadata__ or a header padded with 100 MB of spaces read in bounded memory', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'cai-hostile-st-'));
+  try {
+    const deep = 10_000;
+    await writeFile(
+      path.join(dir, 'meta.safetensors'),
+      safetensorsWith((e) => `{"__metadata__":{"a":${'['.repeat(deep)}${']'.repeat(deep)}},${e}}`),
+    );
+    const padded = safetensorsWith((e) => `{${e}}`);
+    const headerLength = padded.length - 8 - 32;
+    const spaces = 100 * 1000 * 1000;
+    const big = new Uint8Array(padded.length + spaces);
+    big.set(padded.subarray(0, 8 + headerLength));
+    big.fill(0x20, 8 + headerLength, 8 + headerLength + spaces);
+    big.set(padded.subarray(8 + headerLength), 8 + headerLength + spaces);
+    new DataView(big.buffer).setUint32(0, headerLength + spaces, true);
+    await writeFile(path.join(dir, 'padded.safetensors'), big);
+    const report = await decodeInChild(dir, [{ key: 'meta.safetensors' }, { key: 'padded.safetensors' }]);
+    for (const o of report.outcomes) {
+      assert.equal(o.result, 'ok', JSON.stringify(o));
+      assert.equal(o.items, 4);
+      assert.equal(o.checksum, 36);
+    }
+    assert.ok(report.peakRss < PEAK_RSS_LIMIT, `peak RSS ${Math.round(report.peakRss / MiB)} MiB`);
+    t.diagnostic(`peak RSS ${Math.round(report.peakRss / MiB)} MiB`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('an image larger than the full-size pixel limit names --resize', async () => {
   const err = await decodeImage(hugePng(16000, 16000), resolvePreprocess({}), 'huge.png').catch(
     (e: unknown) => e,

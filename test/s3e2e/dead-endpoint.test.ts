@@ -14,6 +14,10 @@ import { makeDemo } from '../../src/demo/demo.js';
 import type { JobSpec } from '../../src/job/spec.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3-server.js';
 import { putAll } from '../helpers/s3-upload.js';
+import { runCli } from '../helpers/s3-cli.js';
+import { demoJobFlags } from '../helpers/s3-demo.js';
+import { access } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const PARTITIONS = 1000;
 let s3: S3TestServer;
@@ -110,4 +114,63 @@ test(`a dead S3 endpoint stops a ${PARTITIONS}-partition job after a few attempt
   // workers hold at most one more partition each.
   assert.ok(started <= 8, `${started} attempts started before the job stopped`);
   t.diagnostic(`stopped after ${started} attempts, ${(Date.now() - t0) / 1000} s`);
+});
+
+test('`cai run` whose S3 endpoint dies mid-run exits 1 (the job ran and failed) with one clear message', async () => {
+  const proxy = await cuttable(s3.port);
+  const output = await mkdtemp(path.join(os.tmpdir(), 'cai-dead-cli-'));
+  try {
+    const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: output };
+    delete env.AWS_ENDPOINT_URL_S3;
+    delete env.AWS_ENDPOINT_URL;
+    const out = path.join(output, 'out');
+    const run = runCli(
+      [
+        'run',
+        '--input',
+        's3://dead/parts',
+        '--model',
+        demoJob.model,
+        '--output',
+        out,
+        '--s3-endpoint',
+        proxy.endpoint,
+        '--concurrency',
+        '2',
+        '--threads',
+        '1',
+        '--max-attempts',
+        '3',
+        ...demoJobFlags(demoJob),
+        '--quiet',
+      ],
+      { env, timeoutMs: 120_000 },
+    );
+    // The plan is written before any work: cut the endpoint then, as a network that goes down mid-run.
+    let cutDone = false;
+    void (async () => {
+      for (let i = 0; i < 1200 && !cutDone; i++) {
+        if (
+          await access(path.join(out, 'plan.json')).then(
+            () => true,
+            () => false,
+          )
+        ) {
+          proxy.cut();
+          cutDone = true;
+        }
+        await sleep(50);
+      }
+    })();
+    const r = await run;
+    cutDone = true;
+    assert.equal(r.code, 1, `exit ${String(r.code)}:\n${r.stderr}`);
+    const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
+    assert.equal(errors.length, 1, r.stderr);
+    assert.match(errors[0], /unreachable/);
+    assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
+  } finally {
+    await proxy.close();
+    await rm(output, { recursive: true, force: true });
+  }
 });

@@ -13,6 +13,7 @@ import { FileStore } from '../../src/storage/file-store.js';
 import type { GetOptions, ObjectInfo } from '../../src/storage/store.js';
 import { READ_CONCURRENCY } from '../../src/storage/bounded.js';
 import { combinedJson } from '../../src/summarize/records.js';
+import type { PartitionRecord } from '../../src/worker/record.js';
 import { summarize, type SummarizeInput } from '../../src/summarize/summarize.js';
 import { syntheticPlan, writeSyntheticOutputs } from '../helpers/synthetic-records.js';
 
@@ -77,6 +78,27 @@ const input = (store: CountingStore): SummarizeInput => ({
     threads: 1,
     toleratedFailurePercentage: 0,
   },
+});
+
+test('Summarize reads no record the map already holds: one GET per partition (its predictions), not two', async () => {
+  await withOutput(async (dir, store) => {
+    const plan = syntheticPlan(N);
+    const held = await Promise.all(
+      plan.map(
+        async (p) =>
+          JSON.parse(
+            new TextDecoder().decode(await new FileStore(dir).get(`results/${p.id}.json`)),
+          ) as PartitionRecord,
+      ),
+    );
+    const summary = await summarize({
+      ...input(store),
+      map: { records: held, failures: [], retries: 0, skipped: 0 },
+    });
+    assert.equal(summary.partitions.completed, N);
+    assert.equal(store.calls.get, N, 'only the predictions are read for the metrics');
+    assert.equal(store.calls.list, 1);
+  });
 });
 
 test('Summarize lists results/ once, reads records and predictions concurrently, never a HEAD per partition', async () => {

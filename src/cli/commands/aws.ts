@@ -9,7 +9,7 @@ import {
 } from '../../engines/aws/params.js';
 import type { AwsProgressEvent, AwsRunResult } from '../../engines/aws/run-on-aws.js';
 import { jobOfExecution, prepareAwsJob, readRunSummary, runOnAws } from '../../engines/aws/run-on-aws.js';
-import { CaiError, ErrorCodes } from '../../errors.js';
+import { CaiError, ErrorCodes, duringWork } from '../../errors.js';
 import { mergeJobInput } from '../../job/load.js';
 import type { JobSpecInput } from '../../job/spec.js';
 import { addJobOptions, jobOverrides } from '../run-command.js';
@@ -161,6 +161,20 @@ function progressLine(e: AwsProgressEvent): string {
 }
 
 function report(result: AwsRunResult, o: Record<string, unknown>, out: (t: string) => void): void {
+  // Summarize failed but wrote what it knew (a failed summary): one error naming why, exit 1.
+  const failedSummary = (
+    result.summary as { summarize_error?: { code: string; message: string } } | undefined
+  )?.summarize_error;
+  if (failedSummary) {
+    if (o.json) out(`${JSON.stringify(result.summary, null, 2)}\n`);
+    throw duringWork(
+      new CaiError(
+        failedSummary.code,
+        result.executionArn,
+        `Summarize failed (${failedSummary.message}); the summary written holds what the execution knew: fix the cause and run the job again (it resumes)`,
+      ),
+    );
+  }
   if (result.summary) {
     out(o.json ? `${JSON.stringify(result.summary, null, 2)}\n` : `${summaryText(result.summary)}\n`);
     if (result.summary.status !== 'succeeded') process.exitCode = 1;
@@ -296,18 +310,30 @@ export function registerAwsCommand(program: Command, deps: AwsCommandDeps = {}):
     .option('-q, --quiet', 'no progress output')
     .addHelpText(
       'after',
-      "\nExit codes: 0 the job succeeded, 1 the job failed, 2 usage error.\nInput and model default to the stack's data prefix and model.",
+      "\nExit codes: 0 the job succeeded, 1 the job ran and failed, 2 usage or setup error (see the README's table).\nInput and model default to the stack's data prefix and model.",
     )
     .action(async (file: string | undefined, o: Record<string, unknown>) => {
       const job = await rawJob(file, o);
       const api = await connect(session(o));
       const deployment = await api.describeStack(session(o).stackName);
       const { raw, spec } = prepareAwsJob(job, deployment);
-      const result = await runOnAws(api, deployment, spec, raw, {
-        overwrite: Boolean(o.overwrite),
-        pollMs: (deps.pollSeconds ?? 2) * 1000,
-        onProgress: o.quiet ? undefined : (e) => err(`${progressLine(e)}\n`),
-      });
+      // The same output lock as `cai run` (src/run/lock.ts): one live run per output, whatever the engine.
+      const { openStore } = await import('../../storage/open.js');
+      const { acquireLock } = await import('../../run/lock.js');
+      const output = await openStore(spec.output, { s3Endpoint: spec.s3Endpoint });
+      const lock = await acquireLock(output);
+      let result: AwsRunResult;
+      try {
+        result = await runOnAws(api, deployment, spec, raw, {
+          overwrite: Boolean(o.overwrite),
+          pollMs: (deps.pollSeconds ?? 2) * 1000,
+          onProgress: o.quiet ? undefined : (e) => err(`${progressLine(e)}\n`),
+        }).catch((e: unknown) => {
+          throw duringWork(e);
+        });
+      } finally {
+        await lock.release().catch(() => undefined);
+      }
       if (!o.quiet) err(`execution ${result.executionArn}\n`);
       report(result, o, out);
     });

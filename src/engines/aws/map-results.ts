@@ -2,6 +2,7 @@
 import type { PlannedPartition } from '../../plan/plan.js';
 import type { Store } from '../../storage/store.js';
 import { CRASH_ERRORS, crashCode, lambdaMessage, parsePartitionErrors } from './lambda-errors.js';
+import { readJson } from '../../storage/json.js';
 
 /** A list of result files of one status. */
 export interface ResultFile {
@@ -47,8 +48,6 @@ export interface MapFailure {
   readonly message: string;
 }
 
-const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-
 /** The partitions a child execution's input carries: one (ItemSelector) or a batch (ItemBatcher). */
 export function partitionsOfChildInput(input: string): PlannedPartition[] {
   const value = JSON.parse(input) as { partition?: PlannedPartition; Items?: PlannedPartition[] };
@@ -86,12 +85,10 @@ export async function readMapFailures(
   storePrefix: string,
   crashAttempts: number,
 ): Promise<MapFailure[]> {
-  const manifest = JSON.parse(decode(await store.get(manifestKey))) as MapRunManifest;
+  const manifest = await readJson<MapRunManifest>(store, manifestKey);
   const failures: MapFailure[] = [];
   for (const file of manifest.ResultFiles.FAILED) {
-    const entries = JSON.parse(
-      decode(await store.get(file.Key.slice(storePrefix.length))),
-    ) as ChildExecutionResult[];
+    const entries = await readJson<ChildExecutionResult[]>(store, file.Key.slice(storePrefix.length));
     for (const entry of entries) {
       const message = lambdaMessage(entry.Cause);
       const reported = new Map(parsePartitionErrors(message).map((e) => [e.partition, e]));

@@ -7,6 +7,7 @@ import type { JobSummary } from '../../summarize/summarize.js';
 import type { AwsApi, Deployment, ExecutionState, MapRunItems } from './cloud.js';
 import { checkJobScope } from './job-scope.js';
 import type { ExecutionInput } from './protocol.js';
+import { readJsonIfPresent } from '../../storage/json.js';
 
 /** What `cai aws run` shows while it waits. */
 export interface AwsProgressEvent {
@@ -56,8 +57,8 @@ export function executionName(now = new Date()): string {
  */
 export async function readRunSummary(spec: JobSpec, startDate: Date): Promise<JobSummary | undefined> {
   const out = await openStore(spec.output, { s3Endpoint: spec.s3Endpoint });
-  if (!(await out.head('summary.json'))) return undefined;
-  const summary = JSON.parse(new TextDecoder().decode(await out.get('summary.json'))) as JobSummary;
+  const summary = await readJsonIfPresent<JobSummary>(out, 'summary.json');
+  if (!summary) return undefined;
   return Math.abs(Date.parse(summary.run.started_at) - startDate.getTime()) < 1000 ? summary : undefined;
 }
 

@@ -9,6 +9,7 @@ import { sliceColumns, type ColumnSet } from '../columns.js';
 import { NPY_DTYPES } from '../npy/npy-format.js';
 import { parseNpyHeader } from '../npy/npy-header.js';
 import { SAFETENSORS_DTYPES } from '../safetensors/safetensors-format.js';
+import { parseSafetensorsHeader } from '../safetensors/header.js';
 import { decodeTensorFile, extensionOf } from '../registry.js';
 
 /** One column of a tensor file: its name, dtype and the shape of one row. */
@@ -121,20 +122,14 @@ async function openSafetensors(store: Store, key: string, size: number): Promise
       `its ${headerLength}-byte safetensors header runs past the end`,
     );
   }
-  let header: Record<string, { dtype?: string; shape?: number[]; data_offsets?: number[] }>;
-  try {
-    header = JSON.parse(new TextDecoder().decode(await store.getRange(key, 8, 8 + headerLength)));
-  } catch (err) {
-    throw new CaiError(
-      ErrorCodes.corrupt,
-      source,
-      `has a safetensors header that is not JSON (${(err as Error).message})`,
-    );
-  }
+  const header = parseSafetensorsHeader(await store.getRange(key, 8, 8 + headerLength), source) as [
+    string,
+    { dtype?: string; shape?: number[]; data_offsets?: number[] },
+  ][];
   const dataStart = 8 + headerLength;
   const spans: Span[] = [];
   let items: number | undefined;
-  const entries = Object.entries(header).filter(([name]) => name !== '__metadata__');
+  const entries = header;
   entries.sort((a, b) => (a[1].data_offsets?.[0] ?? 0) - (b[1].data_offsets?.[0] ?? 0));
   for (const [name, e] of entries) {
     const dtype = SAFETENSORS_DTYPES[e.dtype ?? ''];

@@ -329,6 +329,21 @@ export function torchHooks(
   }
 
   const storages = new Map<string, Storage>();
+  // Aligned copies of records whose bytes start off an element boundary (a re-zipped or forged archive;
+  // torch.save aligns to 64), one per record however many storages and views name it: every view is
+  // then a zero-copy subarray of it, where each would otherwise be copied on its own.
+  const aligned = new Map<string, Uint8Array>();
+  const alignedBytes = (bytes: Uint8Array): Uint8Array => {
+    if (bytes.byteOffset % 8 === 0) return bytes;
+    const id = `${bytes.byteOffset}:${bytes.byteLength}`;
+    let copy = aligned.get(id);
+    if (!copy) {
+      copy = new Uint8Array(bytes.byteLength);
+      copy.set(bytes);
+      aligned.set(id, copy);
+    }
+    return copy;
+  };
   return {
     findGlobal(module, name) {
       const qualified = `${module}.${name}`;
@@ -380,7 +395,7 @@ export function torchHooks(
           `storage "${key}" holds ${bytes.length} bytes, fewer than its ${numel} ${type.dtype} elements need; the file is truncated`,
         );
       }
-      const storage = new Storage(key, type.dtype, bytes);
+      const storage = new Storage(key, type.dtype, alignedBytes(bytes));
       storages.set(key, storage);
       return storage;
     },

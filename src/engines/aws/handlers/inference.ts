@@ -14,6 +14,7 @@ import { InvocationError, LAMBDA_ERRORS, type PartitionError } from '../lambda-e
 import { ListingHeadStore } from '../listing-store.js';
 import type { InferenceEvent, InferenceResult, LambdaContext, MapTask } from '../protocol.js';
 import { RecordStampingStore } from '../record-stamp.js';
+import { readJson } from '../../../storage/json.js';
 
 /** A container's worker: stores and model, kept while jobs with the same identity come in. */
 interface Warm {
@@ -39,7 +40,7 @@ async function isDone(
   const keys = outputKeys(partition.id, task.job.predictionsFormat);
   if (!(await output.head(keys.record)) || !(await output.head(keys.predictions))) return false;
   if (!task.overwrite) return true;
-  const record = JSON.parse(new TextDecoder().decode(await output.get(keys.record))) as PartitionRecord;
+  const record = await readJson<PartitionRecord>(output, keys.record);
   return record.finished_at >= task.startedAt;
 }
 

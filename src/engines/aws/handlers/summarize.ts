@@ -1,9 +1,10 @@
 import { performance } from 'node:perf_hooks';
-import { CaiError, ErrorCodes } from '../../../errors.js';
+import { CaiError, ErrorCodes, describeError } from '../../../errors.js';
 import type { PlannedPartition } from '../../../plan/plan.js';
 import { openStore } from '../../../storage/open.js';
 import { readFailures } from '../../../summarize/failure-files.js';
-import { parseJsonObject } from '../../../summarize/records.js';
+import { readJsonObject } from '../../../storage/json.js';
+import type { Store } from '../../../storage/store.js';
 import { summarize } from '../../../summarize/summarize.js';
 import type { MapResult } from '../../../summarize/map-result.js';
 import type { PartitionFailure, PartitionRecord } from '../../../worker/record.js';
@@ -13,11 +14,52 @@ import { findMapManifest, readMapFailures } from '../map-results.js';
 import { bucketAndPrefix } from '../params.js';
 import type { SummarizeEvent, SummarizeResult } from '../protocol.js';
 
-// plan.json and the manifest are arrays; a damaged one gets the same clear error as a record.
-function parseJsonArray<T>(bytes: Uint8Array, where: string, remedy: string): T[] {
-  const value = parseJsonObject<unknown>(bytes, where, remedy);
-  if (!Array.isArray(value)) throw new CaiError(ErrorCodes.corrupt, where, `is not a JSON array; ${remedy}`);
+// plan.json and the manifest are arrays; a damaged one gets the same clear error as a record, and one
+// read cut short is read again.
+async function readJsonArray<T>(store: Store, key: string, remedy: string): Promise<T[]> {
+  const value = await readJsonObject<object>(store, key, { remedy });
+  if (!Array.isArray(value))
+    throw new CaiError(ErrorCodes.corrupt, store.describe(key), `is not a JSON array; ${remedy}`);
   return value as T[];
+}
+
+/** A summary written when Summarize itself fails: what the execution knew, and the error. */
+export interface FailedSummary {
+  readonly status: 'failed';
+  readonly input: string;
+  readonly model: string;
+  readonly output: string;
+  /** Only what Initialize counted; completed and failed partitions are unknown (see `summarize_error`). */
+  readonly partitions: { readonly planned: number; readonly todo: number; readonly resumed: number };
+  readonly run: { readonly started_at: string; readonly engine: 'aws' };
+  readonly map_error?: { readonly Error: string; readonly Cause?: string };
+  /** Why the full summary could not be made: run the job again (it resumes) once that is fixed. */
+  readonly summarize_error: { readonly code: string; readonly message: string };
+}
+
+async function writeFailedSummary(
+  output: Store,
+  o: {
+    job: { input: string; model: string; output: string };
+    planned: number;
+    todo: number;
+    resumed: number;
+    startedAt: string;
+    mapError?: { Error: string; Cause?: string };
+    error: unknown;
+  },
+): Promise<void> {
+  const summary: FailedSummary = {
+    status: 'failed',
+    input: o.job.input,
+    model: o.job.model,
+    output: o.job.output,
+    partitions: { planned: o.planned, todo: o.todo, resumed: o.resumed },
+    run: { started_at: o.startedAt, engine: 'aws' },
+    ...(o.mapError ? { map_error: o.mapError } : {}),
+    summarize_error: describeError(o.error),
+  };
+  await output.put('summary.json', `${JSON.stringify(summary, null, 2)}\n`);
 }
 
 /**
@@ -32,7 +74,7 @@ function parseJsonArray<T>(bytes: Uint8Array, where: string, remedy: string): T[
 export function createSummarizeHandler(
   config: HandlerConfig,
 ): (event: SummarizeEvent) => Promise<SummarizeResult> {
-  return async (event) => {
+  const summarizeRun = async (event: SummarizeEvent): Promise<SummarizeResult> => {
     const mapEnded = Date.now();
     const t0 = performance.now();
     const { init, map, mapError } = event.state;
@@ -44,7 +86,7 @@ export function createSummarizeHandler(
     const remedy = 'run the job again (it resumes) to rewrite it';
     const [plan, todo] = await Promise.all(
       ['plan.json', `${init.runFolder}items.json`].map(async (key) =>
-        parseJsonArray<PlannedPartition>(await output.get(key), output.describe(key), remedy),
+        readJsonArray<PlannedPartition>(output, key, remedy),
       ),
     );
     const keyOf = new Map(todo.map((p) => [p.id, p.key]));
@@ -136,5 +178,29 @@ export function createSummarizeHandler(
       summary: output.describe('summary.json'),
       message,
     };
+  };
+  return async (event) => {
+    try {
+      return await summarizeRun(event);
+    } catch (err) {
+      // Summarize itself failed (a plan or record it cannot read, the store gone): the output still
+      // gets a summary, a failed one saying what is known and why the rest is not, never none.
+      const { init, mapError } = event.state;
+      const job = init.task.job;
+      await openStore(job.output, { s3Endpoint: job.s3Endpoint })
+        .then((output) =>
+          writeFailedSummary(output, {
+            job,
+            planned: init.planned,
+            todo: init.todo,
+            resumed: init.resumed,
+            startedAt: event.executionStartTime,
+            mapError,
+            error: err,
+          }),
+        )
+        .catch(() => undefined);
+      throw err;
+    }
   };
 }
