@@ -10,7 +10,7 @@ const CONFIG = {
   background: 'white',
   view: { stroke: '#ccc' },
   axis: { labelFontSize: 11, titleFontSize: 12 },
-  legend: { labelFontSize: 11, titleFontSize: 12 },
+  legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 260 },
 } as const;
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';

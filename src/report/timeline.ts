@@ -9,7 +9,7 @@ const CONFIG = {
   background: 'white',
   view: { stroke: '#ccc' },
   axis: { labelFontSize: 11, titleFontSize: 12 },
-  legend: { labelFontSize: 11, titleFontSize: 12 },
+  legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 260 },
 } as const;
 
 /** A partition that failed for good, as far as the report knows when. */
