@@ -14,6 +14,8 @@ import { escapeHtml } from './table.js';
 
 /** The folder beside report.html the thumbnails are written to (emptied first on every report). */
 export const GALLERY_FOLDER = 'gallery';
+/** Classes whose most and least confident items the gallery shows, the most predicted first. */
+export const GALLERY_MAX_CLASSES = 20;
 /** Thumbnail edge, pixels. */
 const THUMB = 96;
 
@@ -36,8 +38,17 @@ export function galleryGroups(d: PredictionDigest, pairs = 5): GalleryGroup[] {
   return d.outputs.flatMap((o: OutputDigest): GalleryGroup[] => {
     if (o.kind === 'classifier') {
       const groups: GalleryGroup[] = [];
+      // Many classes: the most predicted ones only, so the page stays light (the caption says so).
+      const shown = new Set(
+        o.predicted
+          .map((count, cls) => ({ count, cls }))
+          .filter((c) => c.count > 0)
+          .sort((a, b) => b.count - a.count || a.cls - b.cls)
+          .slice(0, GALLERY_MAX_CLASSES)
+          .map((c) => c.cls),
+      );
       o.mostConfident.forEach((items, cls) => {
-        if (!items.length) return;
+        if (!items.length || !shown.has(cls)) return;
         groups.push({ output: o.name, key: `most-${cls}`, title: `Class ${cls}: most confident`, items });
         groups.push({
           output: o.name,

@@ -9,8 +9,8 @@ import type { JobSpec } from '../job/spec.js';
 import { openStore } from '../storage/open.js';
 import { accuracyFigures, qualityTable, speedTable } from './accuracy.js';
 import { confusionSection, mostConfusedTable } from './confusion.js';
-import { digestPredictions } from './digest.js';
-import { galleryGroups, writeGallery } from './gallery.js';
+import { digestPredictions, type PredictionDigest } from './digest.js';
+import { GALLERY_MAX_CLASSES, galleryGroups, writeGallery } from './gallery.js';
 import { predictionViews } from './prediction-figures.js';
 import { runInfoSection } from './run-info.js';
 import { stageFigure, timelineFigure, type TimelineFailure } from './timeline.js';
@@ -271,7 +271,7 @@ async function body(
     try {
       const g = await writeGallery(out.dir, groups, job, plan, await openStore(job.input));
       gallery = g.thumbs
-        ? `<p class="notes">Pixels as stored, not as the model saw them after preprocessing: ${escapeHtml(g.hows.join('; '))}. Thumbnails are files in <code>gallery/</code>.</p><div class="gallery">${g.html}</div>`
+        ? `${manyClasses(digest)}<p class="notes">Pixels as stored, not as the model saw them after preprocessing: ${escapeHtml(g.hows.join('; '))}. Thumbnails are files in <code>gallery/</code>.</p><div class="gallery">${g.html}</div>`
         : '<p>No gallery: the inputs are not images (no column holds an image, a cutout or bands of one per item).</p>';
     } catch (err) {
       warnings.push(`gallery: ${(err as Error).message}`);
@@ -326,6 +326,16 @@ ${top}
 <h2 id="results">Results</h2>${stats}
 ${cost}
 <h2 id="summary">Summary</h2>${summary ? htmlTable(summaryTable) : '<p>No summary.json in this folder.</p>'}`;
+}
+
+/** A note when a classifier has more classes than the gallery shows. */
+function manyClasses(d: PredictionDigest): string {
+  const c = d.outputs.find(
+    (o) => o.kind === 'classifier' && o.predicted.filter((n) => n > 0).length > GALLERY_MAX_CLASSES,
+  );
+  return c && c.kind === 'classifier'
+    ? `<p class="notes">${c.predicted.filter((n) => n > 0).length} classes were predicted; the gallery shows the ${GALLERY_MAX_CLASSES} predicted most often.</p>`
+    : '';
 }
 
 async function readJsonFile<T>(file: string): Promise<T | undefined> {

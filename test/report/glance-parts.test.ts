@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StreamingHistogram } from '../../src/report/histogram.js';
+import { timelineFigure } from '../../src/report/timeline.js';
+import type { PartitionRecord } from '../../src/worker/record.js';
 import { shortNames } from '../../src/report/short-names.js';
 import { itemRgb, zscale } from '../../src/report/stretch.js';
 import { Random } from '../../src/tensor/random.js';
@@ -97,4 +99,47 @@ test('cutouts are drawn as astronomers do: Lupton RGB of i, r, g for five bands,
   assert.ok(z1 >= 0 && z2 <= 6 && z2 > z1);
   assert.ok(itemRgb(tensor('float32', [1, h, w], one), 0)?.how.includes('zscale'));
   assert.equal(itemRgb(tensor('float32', [1, 5], new Float32Array(5)), 0), undefined, 'a vector is no image');
+});
+
+test('the timeline marks a retried partition in red and a failed one at the time its last try ended', () => {
+  const base = Date.parse('2026-01-01T00:00:00Z');
+  const at = (s: number) => new Date(base + s * 1000).toISOString();
+  const record = (partition: string, pid: number, from: number, to: number, attempt: number) =>
+    ({
+      status: 'ok',
+      partition,
+      attempt,
+      started_at: at(from),
+      finished_at: at(to),
+      worker: { pid, host: 'h' },
+      cold: false,
+      model_load_s: 0,
+      spans: { inference: [[0.1, to - from - 0.1]] },
+    }) as unknown as PartitionRecord;
+  const records = [record('survey_a_1', 1, 1, 3, 1), record('survey_a_2', 2, 1, 6, 2)];
+  const t = timelineFigure(records, new Date(base), [
+    { partition: 'survey_a_3', attempts: 3, code: 'E_CORRUPT', finished_at: at(5) },
+  ]);
+  assert.ok(t);
+  assert.deepEqual(
+    t.bars.map((b) => [b.partition, b.lane, b.start, b.end, b.attempt]),
+    [
+      ['survey_a_1', 'h pid 1', 1, 3, 1],
+      ['survey_a_2', 'h pid 2', 1, 6, 2],
+    ],
+  );
+  const layers = (t.figure.spec as unknown as { layer: { data: { values: Record<string, unknown>[] } }[] })
+    .layer;
+  assert.deepEqual(
+    layers[0].data.values.map((v) => [v.partition, v.retried]),
+    [
+      ['1', 'first try'],
+      ['2', 'retried (try 2)'],
+    ],
+  );
+  const failed = layers[layers.length - 1].data.values;
+  assert.deepEqual(failed, [
+    { partition: 'survey_a_3', 'at (s)': 5, error: 'E_CORRUPT after 3 tries', mid: 2.5 },
+  ]);
+  assert.equal(t.figure.marks, 2 + 2, 'two bars, one inference span each');
 });
