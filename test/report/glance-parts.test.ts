@@ -1,5 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { digestPredictions } from '../../src/report/digest.js';
+import { galleryGroups } from '../../src/report/gallery.js';
+import { predictionViews } from '../../src/report/prediction-figures.js';
+import { renderSvg } from '../../src/report/render.js';
 import { StreamingHistogram } from '../../src/report/histogram.js';
 import { timelineFigure } from '../../src/report/timeline.js';
 import type { PartitionRecord } from '../../src/worker/record.js';
@@ -142,4 +149,33 @@ test('the timeline marks a retried partition in red and a failed one at the time
     { partition: 'survey_a_3', 'at (s)': 5, error: 'E_CORRUPT after 3 tries', mid: 2.5 },
   ]);
   assert.equal(t.figure.marks, 2 + 2, 'two bars, one inference span each');
+});
+
+test('an embedding output is summarised as vectors: per-dimension means and the norms of every item', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'cai-digest-'));
+  try {
+    await mkdir(path.join(dir, 'predictions'));
+    const rng = new Random(5);
+    const vectors = Array.from({ length: 50 }, () => Array.from({ length: 8 }, (_, d) => d + rng.normal()));
+    const lines = vectors.map((v, i) => JSON.stringify({ partition: '1', index: i, embedding: v }));
+    await writeFile(path.join(dir, 'predictions', '1.jsonl'), `${lines.join('\n')}\n`);
+    const d = await digestPredictions(dir);
+    const o = d.outputs[0];
+    assert.equal(o.kind, 'vector');
+    assert.equal(o.items, 50);
+    for (let j = 0; j < 8; j++) {
+      const mean = vectors.reduce((s, v) => s + v[j], 0) / 50;
+      assert.ok(Math.abs(o.dimMean[j] - mean) < 1e-9, `dimension ${j}`);
+    }
+    assert.equal(o.norm.count, 50);
+    const view = predictionViews(d)[0];
+    assert.deepEqual(
+      view.figures.map((f) => f.id),
+      ['embedding_dimensions', 'embedding_norm'],
+    );
+    for (const f of view.figures) assert.ok((await renderSvg(f.spec)).includes('<svg'), f.id);
+    assert.deepEqual(galleryGroups(d), [], 'vectors get no gallery');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
