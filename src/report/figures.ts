@@ -1,6 +1,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { PartitionRecord } from '../worker/record.js';
 import { configKey, mean, type SweepRow } from '../experiments/sweep-rows.js';
+import { shortNames } from './short-names.js';
 
 /**
  * A figure before rendering: its file name, title, caption, the vega-lite spec and how many data points
@@ -209,64 +210,33 @@ function spread(values: readonly number[]): number {
   return pos.length ? Math.max(...pos) / Math.min(...pos) : 1;
 }
 
-const STAGES = ['read', 'decode', 'inference', 'write'] as const;
-
 /**
- * Figures of one finished run: each partition's time split into stages, each partition's items/s, and,
- * when the batch size was chosen by measurement, inference time per item against batch size.
+ * Figures of one finished run: each partition's items/s and, when the batch size was chosen by measurement, inference time per item
+ * against batch size.
  * @example runFigures(JSON.parse(readFileSync('out/combined_data.json', 'utf8')))
  */
 export function runFigures(records: readonly PartitionRecord[]): Figure[] {
   const order = [...records].sort((a, b) =>
     a.partition.localeCompare(b.partition, undefined, { numeric: true }),
   );
-  // Reading prefetched during the previous partition overlaps its inference: only the time the worker
-  // stood waiting for it (read_wait) is this partition's, so the stages add up to no more than its total.
-  const stageRows = order.flatMap((r) =>
-    STAGES.map((stage, i) => ({
-      partition: r.partition,
-      stage: stage === 'read' ? 'read (waited)' : stage,
-      order: i,
-      seconds: stage === 'read' ? (r.timings.read_wait ?? r.timings.read) : r.timings[stage],
-    })),
-  );
-  const bars = (values: object[], y: string, yTitle: string, color?: object): TopLevelSpec => ({
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    width: Math.min(900, Math.max(260, 18 * order.length)),
-    height: 260,
-    config: CONFIG,
-    data: { values },
-    mark: { type: 'bar', tooltip: true },
-    encoding: {
-      x: { field: 'partition', type: 'ordinal', sort: order.map((r) => r.partition), title: 'Partition' },
-      y: { field: y, type: 'quantitative', title: yTitle },
-      ...(color ? { color, order: { field: 'order' } } : {}),
-    },
-  });
+  const short = shortNames(order.map((r) => r.partition));
   const figures: Figure[] = [
-    {
-      id: 'partition_time',
-      title: 'Time per partition, by stage',
-      caption:
-        'Wall-clock seconds of each stage. Reading is counted as the time the worker waited for it: a partition read ahead during the previous one costs only what was left.',
-      spec: bars(stageRows, 'seconds', 'Seconds', {
-        field: 'stage',
-        type: 'nominal',
-        title: 'Stage',
-        sort: ['read (waited)', 'decode', 'inference', 'write'],
-      }),
-      marks: stageRows.length,
-      markType: 'rect',
-    },
     {
       id: 'partition_throughput',
       title: 'Throughput per partition',
       caption: 'Items per wall-clock second of each partition (sample_persec).',
-      spec: bars(
-        order.map((r) => ({ partition: r.partition, items_per_s: r.sample_persec })),
-        'items_per_s',
-        'Items/s',
-      ),
+      spec: {
+        $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+        width: Math.min(860, Math.max(260, 18 * order.length)),
+        height: 220,
+        config: CONFIG,
+        data: { values: order.map((r, i) => ({ partition: short.names[i], items_per_s: r.sample_persec })) },
+        mark: { type: 'bar', tooltip: true },
+        encoding: {
+          x: { field: 'partition', type: 'ordinal', sort: short.names, title: 'Partition' },
+          y: { field: 'items_per_s', type: 'quantitative', title: 'Items/s' },
+        },
+      },
       marks: order.length,
       markType: 'rect',
     },

@@ -1,10 +1,19 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { billRecords, type BillOptions } from '../experiments/cost.js';
 import { PRICES } from '../experiments/prices.js';
 import type { PartitionRecord } from '../worker/record.js';
-import { accuracyFigures, qualityTable, regressionSample, speedTable } from './accuracy.js';
-import { confusionCounts, confusionSection, mostConfusedTable } from './confusion.js';
+import type { PlannedPartition } from '../formats/planned-partition.js';
+import type { JobSpec } from '../job/spec.js';
+import { openStore } from '../storage/open.js';
+import { accuracyFigures, qualityTable, speedTable } from './accuracy.js';
+import { confusionSection, mostConfusedTable } from './confusion.js';
+import { digestPredictions, type PredictionDigest } from './digest.js';
+import { GALLERY_MAX_CLASSES, galleryGroups, writeGallery } from './gallery.js';
+import { predictionViews } from './prediction-figures.js';
+import { runInfoSection } from './run-info.js';
+import { stageFigure, timelineFigure, type TimelineFailure } from './timeline.js';
 import { runFigures, sweepFigures, type Figure } from './figures.js';
 import { loadOutput, type LoadedOutput } from './load.js';
 import { pngFont, renderSvg, svgToPng } from './render.js';
@@ -71,6 +80,21 @@ function csvCells(line: string): string[] {
   return cells;
 }
 
+/**
+ * A table of many columns and few rows turned on its side (one row per column), so that it fits the
+ * page instead of scrolling sideways.
+ */
+function fitTable(t: Table, maxColumns = 10): Table {
+  if (t.columns.length <= maxColumns || t.rows.length > 4) return t;
+  const heads = t.rows.length === 1 ? ['Field', 'Value'] : ['Field', ...t.rows.map((_, i) => `Row ${i + 1}`)];
+  return {
+    title: t.title,
+    columns: heads,
+    rows: t.columns.map((c, i) => [c, ...t.rows.map((r) => r[i] ?? '')]),
+    leftAlign: [0],
+  };
+}
+
 function csvTable(csv: string, title: string): Table {
   const [head, ...rows] = csv.trim().split(/\r?\n/).map(csvCells);
   return { title, columns: head, rows, leftAlign: [] };
@@ -100,18 +124,25 @@ ${htmlTable(compare)}<ul class="notes">${notes}</ul>`;
 const STYLE = `
 body{font-family:"DejaVu Sans",Verdana,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
 h1{font-size:1.6rem}h2{font-size:1.25rem;border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2rem}
-table{border-collapse:collapse;margin:1rem 0;font-size:.8rem;display:block;overflow-x:auto}
+h3{font-size:1.05rem}h4{font-size:.9rem;margin:.8rem 0 .3rem}
+nav{font-size:.9rem}nav a{margin-right:1rem}
+table{border-collapse:collapse;margin:1rem 0;font-size:.8rem;max-width:100%}
 caption{text-align:left;font-weight:bold;padding:.3rem 0}
-th,td{border:1px solid #ddd;padding:.25rem .5rem;white-space:nowrap}th{background:#f4f4f4}
-td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-figure{margin:1.5rem 0}figcaption{font-size:.85rem;color:#555;max-width:720px}
+th,td{border:1px solid #ddd;padding:.25rem .5rem;vertical-align:top}td{overflow-wrap:anywhere}th{background:#f4f4f4}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+figure{margin:1.5rem 0;max-width:100%}figure svg{max-width:100%;height:auto}
+figcaption{font-size:.85rem;color:#555;max-width:760px}
 .notes{font-size:.85rem;color:#555}
-table.confusion{font-size:.75rem}table.confusion th,table.confusion td{padding:.15rem .3rem;min-width:1.5rem}`;
+.gallery{display:flex;flex-wrap:wrap;gap:.4rem 1.5rem}.gallery-group{max-width:100%}.gallery-group h4{max-width:330px}.thumbs{display:flex;flex-wrap:wrap;gap:.5rem}
+figure.thumb{margin:0;width:104px;font-size:.7rem;color:#333}figure.thumb img{display:block;image-rendering:pixelated;border:1px solid #ccc;background:#000}
+figure.thumb figcaption{font-size:.7rem;overflow-wrap:anywhere}
+table.confusion{font-size:.75rem}table.confusion th,table.confusion td{padding:.15rem .3rem;min-width:1.5rem}
+@media print{body{margin:0;max-width:none}nav{display:none}figure,table,.gallery-group{break-inside:avoid}h2{break-after:avoid}}`;
 
 function page(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
 <body>
@@ -127,8 +158,10 @@ async function figureSection(
 ): Promise<string> {
   const out = path.join(dir, 'figures');
   await mkdir(out, { recursive: true });
+  const safe = (id: string) => id.replace(/[^A-Za-z0-9_-]/g, '_');
   const parts: string[] = [];
-  for (const f of figures) {
+  for (const figure of figures) {
+    const f = { ...figure, id: safe(figure.id) };
     const svg = await renderSvg(f.spec);
     const svgFile = path.join(out, `${f.id}.svg`);
     const pngFile = path.join(out, `${f.id}.png`);
@@ -180,6 +213,7 @@ async function body(
   options: BillOptions,
   written: ReportResult['figures'][number][],
   headline: Table[],
+  warnings: string[],
 ): Promise<string> {
   const when = new Date().toISOString();
   const head = `<h1>CAI report</h1><p>Output folder <code>${escapeHtml(out.dir)}</code>, generated ${when}.</p>`;
@@ -193,19 +227,16 @@ async function body(
 <h2>Cost</h2>${htmlTable(sweepCostTable(rows, options))}`;
   }
   const { records, summary } = out;
-  const kind = (summary?.metrics as { kind?: string } | undefined)?.kind;
-  const sample = kind === 'regression' ? await regressionSample(out.dir) : undefined;
-  const confusion = kind === 'classification' ? await confusionCounts(out.dir) : undefined;
-  const items = typeof summary?.items === 'number' ? summary.items : undefined;
+  const job = await readJsonFile<JobSpec>(path.join(out.dir, 'job.json'));
+  const plan = (await readJsonFile<PlannedPartition[]>(path.join(out.dir, 'plan.json'))) ?? [];
+  // One pass over every prediction: distributions, confusion, sample and the gallery's items.
+  const digest = await digestPredictions(out.dir);
+  const confusion = digest.confusion;
+  const sample = digest.sample;
   const sampled =
-    sample && items && sample.pred.length < items
-      ? `a sample of ${num(sample.pred.length)} of ${num(items)} items`
+    sample && sample.pred.length < sample.items
+      ? `a uniform random sample of ${num(sample.pred.length)} of ${num(sample.items)} items`
       : 'every item';
-  const figures = await figureSection(
-    out.dir,
-    [...(sample ? accuracyFigures(sample, sampled) : []), ...runFigures(records)],
-    written,
-  );
   const quality = qualityTable(summary);
   const speed = speedTable(summary);
   const mistakes = confusion && mostConfusedTable(confusion, TERMINAL_MISTAKES);
@@ -217,11 +248,62 @@ async function body(
   ]
     .filter((t): t is string => t !== undefined)
     .join('\n');
+
+  const predictionParts: string[] = [];
+  for (const view of predictionViews(digest)) {
+    predictionParts.push(`<h3>${view.intro}</h3>`, ...view.tables.map(htmlTable));
+    predictionParts.push(await figureSection(out.dir, view.figures, written));
+    if (confusion && confusion.output === view.output.name)
+      predictionParts.push('<p class="notes">The confusion matrix is under "How good", above.</p>');
+    if (sample && sample.output === view.output.name)
+      predictionParts.push(await figureSection(out.dir, accuracyFigures(sample, sampled), written));
+  }
+  const failedNote = digest.failedItems
+    ? `<p class="notes">${num(digest.failedItems)} items failed (no prediction; their rows hold the error) and are left out.</p>`
+    : '';
+  const predictions = digest.items
+    ? `<p>${num(digest.items)} items in ${num(digest.files)} predictions files, every one read once${digest.labelled ? ', with labels' : ', without labels'}.</p>${failedNote}${predictionParts.join('\n')}`
+    : '<p>No predictions files in this folder.</p>';
+
+  let gallery = '<p>No gallery: the run has no items to show.</p>';
+  const groups = galleryGroups(digest);
+  if (job && groups.length) {
+    try {
+      const g = await writeGallery(out.dir, groups, job, plan, await openStore(job.input));
+      gallery = g.thumbs
+        ? `${manyClasses(digest)}<p class="notes">Pixels as stored, not as the model saw them after preprocessing: ${escapeHtml(g.hows.join('; '))}. Thumbnails are files in <code>gallery/</code>.</p><div class="gallery">${g.html}</div>`
+        : '<p>No gallery: the inputs are not images (no column holds an image, a cutout or bands of one per item).</p>';
+    } catch (err) {
+      warnings.push(`gallery: ${(err as Error).message}`);
+      gallery = `<p>No gallery: the items could not be read back from ${escapeHtml(job.input)} (${escapeHtml((err as Error).message)}).</p>`;
+    }
+  } else if (!job) gallery = '<p>No gallery: no job.json says where the items are.</p>';
+
+  const runStart =
+    typeof summaryRun(summary).started_at === 'string'
+      ? new Date(summaryRun(summary).started_at as string)
+      : undefined;
+  const thisRun = runStart ? records.filter((r) => Date.parse(r.started_at) >= runStart.getTime()) : records;
+  const timeline = timelineFigure(
+    thisRun.length ? thisRun : records,
+    runStart,
+    await failureTimes(out.dir, summary),
+  );
+  const earlier = records.length - thisRun.length;
+  const timeParts = [
+    timeline ? await figureSection(out.dir, [timeline.figure], written) : '',
+    timeline ? htmlTable(timeline.lanes) : '',
+    earlier > 0 && thisRun.length
+      ? `<p class="notes">${earlier} partitions done by earlier runs of this job are not on the timeline.</p>`
+      : '',
+    await figureSection(out.dir, [stageFigure(records), ...runFigures(records)], written),
+  ].join('\n');
+
   // A local run has no Lambda bill: `cai cost` estimates one when asked.
   const onLambda = records.some((r) => r.lambda);
   const cost = onLambda
-    ? `<h2>Cost</h2>${costSection(records, options)}`
-    : `<h2>Cost</h2><p>A run on this machine: no Lambda bill. <code>cai cost ${escapeHtml(out.dir)}</code> estimates what it would cost on Lambda.</p>`;
+    ? `<h2 id="cost">Cost</h2>${costSection(records, options)}`
+    : `<h2 id="cost">Cost</h2><p>A run on this machine: no Lambda bill. <code>cai cost ${escapeHtml(out.dir)}</code> estimates what it would cost on Lambda.</p>`;
   const summaryTable: Table = {
     title: 'summary.json',
     columns: ['Field', 'Value'],
@@ -231,18 +313,66 @@ async function body(
   const row = sweepRowFromRecords(inferConfig(records, summary), 1, records, runTiming(summary));
   const seedsColumns = resultStatsTable(resultStatsRows([row]).filter((r) => r.run !== 'mean'));
   const stats = out.resultStatsCsv
-    ? `${htmlTable(csvTable(out.resultStatsCsv, 'result_stats.csv (as written by the run)'))}${htmlTable({ ...seedsColumns, title: "In the seeds' columns" })}`
-    : htmlTable(seedsColumns);
+    ? `${htmlTable(fitTable(csvTable(out.resultStatsCsv, 'result_stats.csv (as written by the run)')))}${htmlTable(fitTable({ ...seedsColumns, title: "In the seeds' columns" }))}`
+    : htmlTable(fitTable(seedsColumns));
   const optimization =
     typeof summary?.model_optimization === 'string'
       ? ` Model: ${escapeHtml(summary.model_optimization)}.`
       : '';
+  const nav = `<nav><a href="#predictions">Predictions</a><a href="#gallery">Gallery</a><a href="#time">Where the time went</a><a href="#run">What was run</a><a href="#results">Results</a><a href="#cost">Cost</a><a href="#summary">Summary</a></nav>`;
   return `${head}<p>One run: ${records.length} partitions, ${num(records.reduce((s, r) => s + r.items, 0))} items.${optimization}</p>
+${nav}
 ${top}
-<h2>Figures</h2>${figures}
-<h2>Results</h2>${stats}
+<h2 id="predictions">Predictions</h2>${predictions}
+<h2 id="gallery">Gallery</h2>${gallery}
+<h2 id="time">Where the time went</h2>${timeParts}
+<h2 id="run">What was run</h2>${await runInfoSection(job, plan, records)}
+<h2 id="results">Results</h2>${stats}
 ${cost}
-<h2>Summary</h2>${summary ? htmlTable(summaryTable) : '<p>No summary.json in this folder.</p>'}`;
+<h2 id="summary">Summary</h2>${summary ? htmlTable(summaryTable) : '<p>No summary.json in this folder.</p>'}`;
+}
+
+/** A note when a classifier has more classes than the gallery shows. */
+function manyClasses(d: PredictionDigest): string {
+  const c = d.outputs.find(
+    (o) => o.kind === 'classifier' && o.predicted.filter((n) => n > 0).length > GALLERY_MAX_CLASSES,
+  );
+  return c && c.kind === 'classifier'
+    ? `<p class="notes">${c.predicted.filter((n) => n > 0).length} classes were predicted; the gallery shows the ${GALLERY_MAX_CLASSES} predicted most often.</p>`
+    : '';
+}
+
+async function readJsonFile<T>(file: string): Promise<T | undefined> {
+  if (!existsSync(file)) return undefined;
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The failed partitions of the summary, with when their last try ended where `failures/` says. */
+async function failureTimes(
+  dir: string,
+  summary?: Readonly<Record<string, unknown>>,
+): Promise<TimelineFailure[]> {
+  const failures = Array.isArray(summary?.failures)
+    ? (summary.failures as { partition: string; attempts: number; error?: { code?: string } }[])
+    : [];
+  const files = new Set(await readdir(path.join(dir, 'failures')).catch(() => [] as string[]));
+  return Promise.all(
+    failures.map(async (f) => {
+      const file = files.has(`${f.partition}.json`)
+        ? await readJsonFile<{ finished_at?: string }>(path.join(dir, 'failures', `${f.partition}.json`))
+        : undefined;
+      return {
+        partition: f.partition,
+        attempts: f.attempts,
+        code: f.error?.code ?? 'failed',
+        finished_at: file?.finished_at,
+      };
+    }),
+  );
 }
 
 /**
@@ -254,6 +384,8 @@ ${cost}
  */
 export async function writeReport(outputDir: string, options: BillOptions = {}): Promise<ReportResult> {
   const out = await loadOutput(outputDir);
+  // Figures of an earlier report never pass for this one's.
+  await rm(path.join(outputDir, 'figures'), { recursive: true, force: true });
   const figures: ReportResult['figures'][number][] = [];
   const warnings: string[] = [];
   const headline: Table[] = [];
@@ -261,7 +393,7 @@ export async function writeReport(outputDir: string, options: BillOptions = {}):
     warnings.push('no DejaVu font found: PNG text may be missing (apt-get install fonts-dejavu-core)');
   const html = page(
     `CAI report: ${path.basename(path.resolve(outputDir))}`,
-    await body(out, options, figures, headline),
+    await body(out, options, figures, headline, warnings),
   );
   const file = path.join(outputDir, 'report.html');
   await writeFile(file, html);

