@@ -141,6 +141,7 @@ export function registerRunCommand(program: Command): void {
     .action(async (file: string | undefined, o: Record<string, unknown>) => {
       const spec = await loadJob(file, jobOverrides(o));
       const progress = o.quiet ? undefined : new Progress();
+      // The bar ends (and the terminal is given back) whichever way the job ends.
       const summary = await runJob(spec, {
         overwrite: Boolean(o.overwrite),
         onPlan: ({ partitions, todo, pending, skipped }) => {
@@ -154,8 +155,7 @@ export function registerRunCommand(program: Command): void {
           progress?.begin(todo, partitions.length, pending);
         },
         onEvent: (e) => progress?.event(e),
-      });
-      progress?.end();
+      }).finally(() => progress?.end());
       if (o.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
       else process.stdout.write(`${summaryText(summary)}\n`);
       if (summary.status !== 'succeeded') process.exitCode = 1;
