@@ -29,7 +29,7 @@ function nonNegativeNumber(value: string): number {
  */
 export function addJobOptions(cmd: Command, where: { local: boolean } = { local: true }): Command {
   cmd
-    .option('-i, --input <uri>', 'directory or s3:// prefix of partition files')
+    .option('-i, --input <uri>', 'directory or s3:// prefix of partition files, or one file of a dataset (HDF5, Parquet, FITS, .npz, .pt...)')
     .option('-m, --model <uri>', 'ONNX model file (path or s3:// URI)')
     .option('-o, --output <uri>', 'directory or s3:// prefix for predictions, records and summary')
     .option('-b, --batch-size <n|auto>', 'items per model call, or "auto" to measure (default: 128)', (v) =>
@@ -37,7 +37,7 @@ export function addJobOptions(cmd: Command, where: { local: boolean } = { local:
     )
     .option(
       '--file-limit <k>',
-      'use only the first K partitions in natural order',
+      'use only the first K partitions in natural order (each row range of a file split by --partition-items is one partition)',
       positiveInt('--file-limit'),
     )
     .option(

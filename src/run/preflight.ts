@@ -64,17 +64,3 @@ export async function preflight(
     return;
   }
 }
-
-/**
- * The error for an input path that names one file where a folder of partitions is meant.
- * @example throw inputIsFile('data/1.pt')
- */
-export function inputIsFile(uri: string): CaiError {
-  const slash = uri.lastIndexOf('/');
-  const folder = slash > 0 ? uri.slice(0, slash + 1) : './';
-  return new CaiError(
-    ErrorCodes.option,
-    uri,
-    `is a file; --input takes the folder or prefix that holds the partitions (here ${folder}), and --file-limit 1 runs only the first`,
-  );
-}
