@@ -47,10 +47,7 @@ test('one HDF5 file is an input: its rows, in row ranges (whole chunks of 32), a
   assert.equal(summary.items, 64);
   const rows = await readPredictions(output);
   assert.equal(rows.length, 64);
-  assert.deepEqual(
-    new Set(rows.map((r) => r.partition)),
-    new Set(['galaxy10__0-32', 'galaxy10__32-64']),
-  );
+  assert.deepEqual(new Set(rows.map((r) => r.partition)), new Set(['galaxy10__0-32', 'galaxy10__32-64']));
   assert.equal(new Set(rows.map((r) => r.id)).size, 64);
 });
 

@@ -174,7 +174,10 @@ export function addSourceOptions(cmd: Command, where: { grouping: boolean } = { 
       '--fits-cutouts',
       'FITS files hold many cutouts: the last axis counts items (NAXIS3 of 3-D files)',
     )
-    .option('--id-column <name>', 'column (Parquet) or dataset (HDF5, Zarr) whose values become the predictions\' id column')
+    .option(
+      '--id-column <name>',
+      "column (Parquet) or dataset (HDF5, Zarr) whose values become the predictions' id column",
+    )
     .option('--image-column <name>', 'Parquet column of encoded images or raw pixel arrays')
     .option(
       '--shape-column <name>',
