@@ -96,3 +96,43 @@ test('help texts name every format a flag serves', () => {
   assert.match(help, /--file-limit <k> .*each row range of a file .* is one partition/);
   assert.match(help, /--input <uri> .* or one file of a dataset/);
 });
+
+test('on an HDF5 file bound by position, the error says which dataset went to which input and names the flags', async () => {
+  const imageModel = path.join(dir, 'image.onnx');
+  await writeFile(imageModel, buildTrivial({ inputName: 'image', shape: ['N', 3, 48, 48] }));
+  const run = (...more: string[]) =>
+    spawnSync(
+      process.execPath,
+      [
+        CLI,
+        'run',
+        '--input',
+        path.join(dir, 'galaxy10.h5'),
+        '--model',
+        imageModel,
+        '--output',
+        path.join(dir, 'out-hint'),
+        '-q',
+        ...more,
+      ],
+      { encoding: 'utf8', env: { ...process.env, CI: 'true', ORT_DISABLE_TELEMETRY: '1' } },
+    );
+  const r = run();
+  assert.equal(r.status, 2, r.stderr);
+  const hint = r.stderr.split('\n').find((l) => l.startsWith('hint:')) ?? '';
+  assert.match(hint, /bound by position \(image <- column 0 "ans"\)/, r.stderr);
+  assert.match(hint, /--inputs image=<column>/);
+  assert.match(hint, /--datasets/);
+  // The images chosen, stored [N, 64, 64, 3]: the hint names the preprocessing flags.
+  const images = run('--datasets', 'image=images');
+  assert.equal(images.status, 2, images.stderr);
+  assert.match(images.stderr, /hint: .*--preset imagenet.*--layout nchw/, images.stderr);
+  // A label that is not there names --label and --datasets.
+  const label = run('--datasets', 'image=images', '--center-crop', '48', '--label', 'redshift');
+  assert.equal(label.status, 2, label.stderr);
+  assert.match(
+    label.stderr,
+    /label column "redshift" does not exist.*\nhint: --label takes .*--datasets/,
+    label.stderr,
+  );
+});
