@@ -29,7 +29,10 @@ function nonNegativeNumber(value: string): number {
  */
 export function addJobOptions(cmd: Command, where: { local: boolean } = { local: true }): Command {
   cmd
-    .option('-i, --input <uri>', 'directory or s3:// prefix of partition files, or one file of a dataset (HDF5, Parquet, FITS, .npz, .pt...)')
+    .option(
+      '-i, --input <uri>',
+      'directory or s3:// prefix of partition files, or one file of a dataset (HDF5, Parquet, FITS, .npz, .pt...)',
+    )
     .option('-m, --model <uri>', 'ONNX model file (path or s3:// URI)')
     .option('-o, --output <uri>', 'directory or s3:// prefix for predictions, records and summary')
     .option('-b, --batch-size <n|auto>', 'items per model call, or "auto" to measure (default: 128)', (v) =>

@@ -1,4 +1,3 @@
-import { CaiError, ErrorCodes } from '../errors.js';
 import type { ColumnSet } from '../formats/columns.js';
 import { sourceByName } from '../formats/sources.js';
 import { bindInputs, resolveColumn } from '../model/binding.js';
