@@ -15,7 +15,13 @@ export {
   type PredictionFormat,
 } from './formats/predictions/writers.js';
 export type { PredictionColumn, PredictionTable } from './formats/predictions/table.js';
-export { readPredictions, type PredictionRows } from './summarize/read-predictions.js';
+export {
+  readPredictions,
+  predictionFiles,
+  type PredictionFiles,
+  type PredictionRows,
+} from './summarize/read-predictions.js';
+export { mergePredictions, type MergeResult } from './summarize/merge-predictions.js';
 export {
   JobSpecSchema,
   parseJobSpec,

@@ -51,8 +51,7 @@ export function registerDemoCommand(program: Command): void {
             onPlan: ({ partitions, todo, pending }) => progress.begin(todo, partitions.length, pending),
             onEvent: (e) => progress.event(e),
           },
-        );
-        progress.end();
+        ).finally(() => progress.end());
         process.stdout.write(o.json ? `${JSON.stringify(summary, null, 2)}\n` : `${summaryText(summary)}\n`);
         if (summary.status !== 'succeeded') process.exitCode = 1;
       },

@@ -8,6 +8,15 @@ import { CaiError, ErrorCodes, exitCodeFor } from '../errors.js';
 import { isTransientNetworkError } from '../storage/retry.js';
 import '../storage/register.js';
 
+// A reader that stops early (`cai run --help | head -2`, `cai predictions ... | head`) closes the pipe:
+// later writes fail with EPIPE, emitted as an 'error' event that would end the process with a stack
+// trace. The output is simply no longer wanted: stop writing there and let the command end as it would
+// (a running job still finishes and writes its output folder).
+for (const stream of [process.stdout, process.stderr])
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+
 /**
  * The version in this package's own package.json, found upwards from this module (dist/src/cli/ in the
  * repository and in an installed package alike), so it cannot drift from what npm installed.

@@ -20,6 +20,45 @@ const duration = (s: number): string => {
   return h ? `${h}h${String(m).padStart(2, '0')}m` : m ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
 };
 
+/** Shows the cursor and turns line wrap back on: what a live bar turned off. */
+const RESTORE_TERMINAL = '\x1b[?25h\x1b[?7h';
+
+/**
+ * Breaks text into lines of at most `width` columns at spaces (a word longer than a line is split), so
+ * a message written while the live bar has line wrap off is wrapped, not cut at the terminal's edge.
+ *
+ * @example wrapText('partition 7: FAILED after 3 attempt(s)', 20) // 'partition 7: FAILED\nafter 3 attempt(s)'
+ */
+export function wrapText(text: string, width: number): string {
+  if (width < 8) return text;
+  return text
+    .split('\n')
+    .map((line) => {
+      const out: string[] = [];
+      let cur = '';
+      for (const word of line.split(' ')) {
+        for (let w = word; ;) {
+          const joined = cur ? `${cur} ${w}` : w;
+          if (joined.length <= width) {
+            cur = joined;
+            break;
+          }
+          if (cur) {
+            out.push(cur);
+            cur = '';
+            continue;
+          }
+          out.push(w.slice(0, width));
+          w = w.slice(width);
+          if (!w) break;
+        }
+      }
+      out.push(cur);
+      return out.join('\n');
+    })
+    .join('\n');
+}
+
 /**
  * Live progress for `cai run`: a bar of items done of the job's items, items/s, elapsed time and ETA,
  * moved as batches finish (the workers' `progress` events), with partitions done, failed and retrying.
@@ -81,8 +120,21 @@ export class Progress {
         cliProgress.Presets.shades_classic,
       );
       this.bar = this.multibar.create(Math.max(1, this.estimate().items), 0, this.payload());
+      // The bar hides the cursor and turns line wrap off: whatever ends the process (Ctrl-C, SIGTERM, an
+      // error, an uncaught exception, process.exit) gives the terminal back. The signal listeners go
+      // first, so the stop message is written after the bar is gone, with wrap on again.
+      process.prependListener('SIGINT', this.stopOnSignal);
+      process.prependListener('SIGTERM', this.stopOnSignal);
+      process.on('exit', this.restoreOnExit);
     }
   }
+
+  private readonly stopOnSignal = (): void => this.end();
+
+  private readonly restoreOnExit = (): void => {
+    // At exit nothing asynchronous runs: a terminal's writes are synchronous, so this one lands.
+    if (this.bar) this.stream.write(RESTORE_TERMINAL);
+  };
 
   /** Feeds one engine event. */
   event(e: EngineEvent): void {
@@ -118,14 +170,18 @@ export class Progress {
     this.update();
   }
 
-  /** Ends the live bar. */
+  /** Ends the live bar and gives the terminal back (cursor shown, line wrap on); safe to call twice. */
   end(): void {
     if (this.bar) {
       this.update();
       this.multibar?.stop();
       this.bar = undefined;
       this.multibar = undefined;
+      this.stream.write(RESTORE_TERMINAL);
     }
+    process.off('SIGINT', this.stopOnSignal);
+    process.off('SIGTERM', this.stopOnSignal);
+    process.off('exit', this.restoreOnExit);
   }
 
   /** Items done so far, with the partitions still running. */
@@ -195,7 +251,7 @@ export class Progress {
   }
 
   private line(text: string): void {
-    if (this.multibar) this.multibar.log(`${text}\n`);
+    if (this.multibar) this.multibar.log(`${wrapText(text, this.stream.columns || 80)}\n`);
     else this.stream.write(`${text}\n`);
   }
 }

@@ -29,7 +29,10 @@ function nonNegativeNumber(value: string): number {
  */
 export function addJobOptions(cmd: Command, where: { local: boolean } = { local: true }): Command {
   cmd
-    .option('-i, --input <uri>', 'directory or s3:// prefix of partition files')
+    .option(
+      '-i, --input <uri>',
+      'directory or s3:// prefix of partition files, or one file of a dataset (HDF5, Parquet, FITS, .npz, .pt...)',
+    )
     .option('-m, --model <uri>', 'ONNX model file (path or s3:// URI)')
     .option('-o, --output <uri>', 'directory or s3:// prefix for predictions, records and summary')
     .option('-b, --batch-size <n|auto>', 'items per model call, or "auto" to measure (default: 128)', (v) =>
@@ -37,7 +40,7 @@ export function addJobOptions(cmd: Command, where: { local: boolean } = { local:
     )
     .option(
       '--file-limit <k>',
-      'use only the first K partitions in natural order',
+      'use only the first K partitions in natural order (each row range of a file split by --partition-items is one partition)',
       positiveInt('--file-limit'),
     )
     .option(
@@ -141,6 +144,7 @@ export function registerRunCommand(program: Command): void {
     .action(async (file: string | undefined, o: Record<string, unknown>) => {
       const spec = await loadJob(file, jobOverrides(o));
       const progress = o.quiet ? undefined : new Progress();
+      // The bar ends (and the terminal is given back) whichever way the job ends.
       const summary = await runJob(spec, {
         overwrite: Boolean(o.overwrite),
         onPlan: ({ partitions, todo, pending, skipped }) => {
@@ -154,8 +158,7 @@ export function registerRunCommand(program: Command): void {
           progress?.begin(todo, partitions.length, pending);
         },
         onEvent: (e) => progress?.event(e),
-      });
-      progress?.end();
+      }).finally(() => progress?.end());
       if (o.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
       else process.stdout.write(`${summaryText(summary)}\n`);
       if (summary.status !== 'succeeded') process.exitCode = 1;

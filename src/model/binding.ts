@@ -38,7 +38,7 @@ export function resolveColumn(set: ColumnSet, ref: ColumnRef, source: string, ro
     throw new CaiError(
       ErrorCodes.binding,
       source,
-      `${role} column ${JSON.stringify(ref)} does not exist; the partition has columns ${describeColumns(set)}`,
+      `${role} column ${JSON.stringify(ref)} does not exist; the partition has columns ${describeColumns(set)}\nhint: --${role === 'label' ? 'label' : 'inputs'} takes a column's name or position; --datasets chooses the HDF5 datasets or Zarr arrays read as columns, --feature-columns the Parquet ones`,
     );
   }
   return i;
@@ -125,9 +125,47 @@ export function bindInputs(
     bindings.push({ input: input.name, column, columnName: set.names[column], dtype });
   });
   if (problems.length) {
-    throw new CaiError(ErrorCodes.binding, source, `cannot feed the model: ${problems.join('; ')}`);
+    throw new CaiError(
+      ErrorCodes.binding,
+      source,
+      `cannot feed the model: ${problems.join('; ')}\nhint: ${bindingHint(set, inputs, mapping, problems)}`,
+    );
   }
   return bindings;
+}
+
+/**
+ * The line after a binding error that names the flags that fix it: which column went to which input
+ * when they were bound by position (an HDF5 file's datasets are columns in alphabetical order, so a
+ * model's `image` input gets `ans`), `--inputs` and `--datasets` to choose, and the image preprocessing
+ * (`--preset`, `--layout`) when images stored as [N, H, W, C] meet a model that takes [N, C, H, W].
+ */
+function bindingHint(
+  set: ColumnSet,
+  inputs: readonly ModelValueInfo[],
+  mapping: Readonly<Record<string, ColumnRef>> | undefined,
+  problems: readonly string[],
+): string {
+  const hints: string[] = [];
+  if (!mapping) {
+    const pairs = inputs
+      .slice(0, set.columns.length)
+      .map((input, i) => `${input.name} <- column ${i} "${set.names[i]}"`);
+    hints.push(
+      `the inputs were bound by position (${pairs.join(', ')}); choose with --inputs ${inputs.map((i) => `${i.name}=<column>`).join(',')}, and choose which HDF5 datasets or Zarr arrays are columns with --datasets (e.g. --datasets ${inputs[0]?.name ?? 'image'}=images)`,
+    );
+  } else
+    hints.push(
+      '--inputs maps model inputs to columns; --datasets chooses the HDF5 datasets or Zarr arrays read as columns',
+    );
+  const images = set.columns.some(
+    (c) => c.shape.length === 4 && [1, 3, 4].includes(c.shape[3]) && c.shape[1] > 4 && c.shape[2] > 4,
+  );
+  if (images && problems.some((p) => p.includes('expects shape')))
+    hints.push(
+      'images stored as [N, H, W, C] reach a model taking [N, C, H, W] through the image preprocessing: --preset imagenet, or --resize/--center-crop/--mean/--std with --layout nchw',
+    );
+  return hints.join('; ');
 }
 
 /** The feeds for rows of a partition, cast to each input's dtype. @example feedsFor(batch, bindings) */

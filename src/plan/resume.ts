@@ -6,7 +6,7 @@ import type { PredictionFormat } from '../formats/predictions/writers.js';
 import { mapBounded, READ_CONCURRENCY } from '../storage/bounded.js';
 import { planInput, type PlannedPartition } from './plan.js';
 import { readJson, readJsonIfPresent } from '../storage/json.js';
-import { openStore } from '../storage/open.js';
+import { openInput } from '../storage/open.js';
 import type { ObjectInfo, Store } from '../storage/store.js';
 import { outputKeys } from '../worker/run-partition.js';
 import type { JobSpec } from '../job/spec.js';
@@ -57,7 +57,7 @@ export async function planOrResume(
     // A resumed job passed the check when its job.json was written: nothing more is read for it.
     if (plan) return plan;
   }
-  const input = await openStore(spec.input, { s3Endpoint: spec.s3Endpoint });
+  const input = await openInput(spec.input, { s3Endpoint: spec.s3Endpoint });
   const { partitions: plan, skipped } = await planInput(input, { job: spec, exclude: hooks.exclude });
   await hooks.check?.(plan);
   await output.put('job.json', `${JSON.stringify(spec, null, 2)}\n`);

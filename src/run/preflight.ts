@@ -1,4 +1,3 @@
-import { CaiError, ErrorCodes } from '../errors.js';
 import type { ColumnSet } from '../formats/columns.js';
 import { sourceByName } from '../formats/sources.js';
 import { bindInputs, resolveColumn } from '../model/binding.js';
@@ -63,18 +62,4 @@ export async function preflight(
     if (spec.label !== undefined) resolveColumn(rows, spec.label, source, 'label');
     return;
   }
-}
-
-/**
- * The error for an input path that names one file where a folder of partitions is meant.
- * @example throw inputIsFile('data/1.pt')
- */
-export function inputIsFile(uri: string): CaiError {
-  const slash = uri.lastIndexOf('/');
-  const folder = slash > 0 ? uri.slice(0, slash + 1) : './';
-  return new CaiError(
-    ErrorCodes.option,
-    uri,
-    `is a file; --input takes the folder or prefix that holds the partitions (here ${folder}), and --file-limit 1 runs only the first`,
-  );
 }

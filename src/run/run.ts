@@ -8,15 +8,15 @@ import { engineFor } from '../engines/registry.js';
 import { CaiError, ErrorCodes, duringWork } from '../errors.js';
 import { describeOptimization, readOptimization } from '../model/optimization.js';
 import type { PlannedPartition } from '../plan/plan.js';
-import { openParent, openStore } from '../storage/open.js';
+import { openInput, openParent, openStore } from '../storage/open.js';
 import type { Store } from '../storage/store.js';
 import { summarize, type JobSummary } from '../summarize/summarize.js';
 import { skippedSummary, type SkippedSummary } from '../plan/skipped.js';
 import { watchSignals } from './interrupt.js';
 import { acquireLock } from './lock.js';
-import { inputIsFile, preflight } from './preflight.js';
+import { preflight } from './preflight.js';
 import { pendingPartitions, planOrResume, removeStaleOutputs } from '../plan/resume.js';
-import { resolveJob, type JobSpec, type ResolvedJob } from '../job/spec.js';
+import { parseJobSpec, resolveJob, type JobSpec, type JobSpecInput, type ResolvedJob } from '../job/spec.js';
 
 /** Hooks and knobs for one run of a job. */
 export interface RunOptions {
@@ -70,13 +70,15 @@ export type JobRunner = (spec: JobSpec, options: RunOptions) => Promise<JobSumma
 /**
  * Runs a whole job: plan (Initialize, written to `plan.json` before any work), map the partitions that
  * are not complete yet on the job's engine, then Summarize. Running the same job again resumes: only
- * partitions without a record are processed.
+ * partitions without a record are processed. The job is plain data, validated here (unknown fields and
+ * wrong values are one `E_OPTION` error naming each), with defaults filled in as `parseJobSpec` does.
  *
  * @example
- * const summary = await runJob(parseJobSpec({ input: 'parts', model: 'm.onnx', output: 'out' }));
+ * const summary = await runJob({ input: 'parts', model: 'm.onnx', output: 'out', inputs: { image: 0 } });
  * if (summary.status === 'failed') process.exitCode = 1;
  */
-export async function runJob(spec: JobSpec, options: RunOptions = {}): Promise<JobSummary> {
+export async function runJob(job: JobSpecInput, options: RunOptions = {}): Promise<JobSummary> {
+  const spec = parseJobSpec(job);
   const startedAt = new Date();
   const t0 = performance.now();
   const output = await openStore(spec.output, { s3Endpoint: spec.s3Endpoint });
@@ -89,8 +91,6 @@ export async function runJob(spec: JobSpec, options: RunOptions = {}): Promise<J
       'the model does not exist; check --model',
     );
   }
-  if (!isRemote(spec.input) && (await fs.stat(localPath(spec.input)).catch(() => undefined))?.isFile())
-    throw inputIsFile(spec.input);
   // A local output folder this run creates (for its lock) and leaves empty, because a setup error
   // stopped it before anything was written, is removed again: a mistake leaves nothing behind.
   const createdFolder =
@@ -124,7 +124,7 @@ async function runLocked(
   startedAt: Date,
   t0: number,
 ): Promise<JobSummary> {
-  const input = await openStore(spec.input, { s3Endpoint: spec.s3Endpoint });
+  const input = await openInput(spec.input, { s3Endpoint: spec.s3Endpoint });
   const plan = await planOrResume(spec, output, options.overwrite ?? false, {
     exclude: outputInside(spec.input, spec.output),
     check: (planned) => preflight(spec, input, planned),

@@ -1,6 +1,8 @@
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CaiError, ErrorCodes } from '../errors.js';
 import { FileStore } from './file-store.js';
+import { SingleObjectStore } from './single-object-store.js';
 import type { Store } from './store.js';
 
 /** Options for opening remote stores (S3 endpoint and the like). */
@@ -68,4 +70,30 @@ export async function openParent(uri: string, options: StoreOptions = {}): Promi
   }
   const cut = uri.lastIndexOf('/');
   return [await openStore(uri.slice(0, cut), options), uri.slice(cut + 1)];
+}
+
+/**
+ * Opens a job's input: a folder or prefix of partitions ({@link openStore}), or one file of a dataset
+ * format (`Galaxy10_DECals.h5`, `catalog.parquet`, `s3://b/cube.fits`), seen as a folder holding only
+ * it. A remote URI is asked for as an object only when its last segment has an extension (a Zarr store
+ * such as `galaxy.zarr` is a prefix and lists as one), so a prefix costs no extra request.
+ *
+ * @example const input = await openInput('Galaxy10_DECals.h5'); // lists one object, 'Galaxy10_DECals.h5'
+ */
+export async function openInput(uri: string, options: StoreOptions = {}): Promise<Store> {
+  if (!uri.endsWith('/')) {
+    if (uriScheme(uri) === 'file') {
+      const p = uri.startsWith('file://') ? new URL(uri).pathname : uri;
+      const info = await stat(p).catch(() => undefined);
+      if (info?.isFile()) {
+        const [parent, key] = await openParent(uri, options);
+        return new SingleObjectStore(parent, { key, size: info.size, modified: info.mtimeMs });
+      }
+    } else if (/\.[a-z0-9]{1,16}$/i.test(uri.slice(uri.lastIndexOf('/') + 1))) {
+      const [parent, key] = await openParent(uri, options);
+      const info = await parent.head(key).catch(() => undefined);
+      if (info) return new SingleObjectStore(parent, info);
+    }
+  }
+  return openStore(uri, options);
 }

@@ -3,11 +3,9 @@ import { rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { ParquetWriter, fileWriter, schemaFromColumnData, type ColumnSource } from 'hyparquet-writer';
 import { CaiError, ErrorCodes } from '../errors.js';
-import type { PlannedPartition } from '../plan/plan.js';
-import { naturalCompare } from '../storage/natural-sort.js';
-import { readJsonIfPresent } from '../storage/json.js';
+import { openStore, type StoreOptions } from '../storage/open.js';
 import type { Store } from '../storage/store.js';
-import { readPredictions, type PredictionRows } from './read-predictions.js';
+import { predictionFiles, readPredictions, type PredictionRows } from './read-predictions.js';
 import { PREDICTION_EXTENSIONS, type PredictionFormat } from '../formats/predictions/writers.js';
 
 /** What {@link mergePredictions} wrote. */
@@ -63,33 +61,16 @@ function parquetColumn(name: string, rows: PredictionRows): ColumnSource {
  * partition in memory at a time (each becomes a Parquet row group). Columns are those of the first
  * partition, plus `error` (empty where every item succeeded) so that partitions with failed items fit.
  *
- * @example await mergePredictions(await openStore('out'), 'all.parquet')
+ * @example await mergePredictions('out', 'all.parquet') // or an open store: mergePredictions(await openStore('s3://b/out'), ...)
  */
-export async function mergePredictions(output: Store, to: string): Promise<MergeResult> {
+export async function mergePredictions(
+  output: Store | string,
+  to: string,
+  options: StoreOptions = {},
+): Promise<MergeResult> {
   const format = mergeFormat(to);
-  const job = await readJsonIfPresent<{ predictionsFormat?: PredictionFormat }>(output, 'job.json');
-  if (!job)
-    throw new CaiError(
-      ErrorCodes.notFound,
-      output.describe('job.json'),
-      'is not the output of a CAI job; give the folder cai run wrote',
-    );
-  const from = job.predictionsFormat ?? 'parquet';
-  const plan = (await readJsonIfPresent<PlannedPartition[]>(output, 'plan.json')) ?? [];
-  const order = new Map(plan.map((p, i) => [p.id, i]));
-  const keys: string[] = [];
-  for await (const o of output.list('predictions'))
-    if (o.key.endsWith(`.${PREDICTION_EXTENSIONS[from]}`)) keys.push(o.key);
-  const id = (key: string) => key.slice('predictions/'.length, key.lastIndexOf('.'));
-  keys.sort(
-    (a, b) => (order.get(id(a)) ?? Infinity) - (order.get(id(b)) ?? Infinity) || naturalCompare(a, b),
-  );
-  if (keys.length === 0)
-    throw new CaiError(
-      ErrorCodes.notFound,
-      output.describe('predictions/'),
-      'holds no predictions yet; run the job first',
-    );
+  const store = typeof output === 'string' ? await openStore(output, options) : output;
+  const { format: from, keys } = await predictionFiles(store);
 
   // Written beside the target and renamed at the end: a merge that fails leaves no half file.
   const partial = `${to}.partial`;
@@ -102,7 +83,7 @@ export async function mergePredictions(output: Store, to: string): Promise<Merge
   };
   try {
     for (const key of keys) {
-      const part = await readPredictions(await output.get(key), from);
+      const part = await readPredictions(await store.get(key), from);
       if (columns.length === 0) {
         columns = Object.keys(part[0] ?? { partition: '', index: 0 });
         if (!columns.includes('error')) columns.push('error');

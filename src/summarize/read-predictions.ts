@@ -1,5 +1,11 @@
 import { parquetReadObjects } from 'hyparquet';
-import type { PredictionFormat } from '../formats/predictions/writers.js';
+import { CaiError, ErrorCodes } from '../errors.js';
+import { PREDICTION_EXTENSIONS, type PredictionFormat } from '../formats/predictions/writers.js';
+import type { PlannedPartition } from '../plan/plan.js';
+import { naturalCompare } from '../storage/natural-sort.js';
+import { readJsonIfPresent } from '../storage/json.js';
+import { openStore, type StoreOptions } from '../storage/open.js';
+import type { Store } from '../storage/store.js';
 
 /** One partition's predictions read back: each named column's values per row. */
 export type PredictionRows = Record<string, unknown>[];
@@ -64,13 +70,83 @@ function csvValue(field: string, quoted: boolean): unknown {
   return Number.isNaN(n) ? field : n;
 }
 
+/** The predictions files of a job's output, in plan order, and the format they were written in. */
+export interface PredictionFiles {
+  readonly format: PredictionFormat;
+  /** Keys of the predictions files in the output store, in plan order. */
+  readonly keys: readonly string[];
+}
+
 /**
- * Reads back a predictions file CAI wrote (Parquet, CSV or JSONL), as rows of plain values; used by
- * Summarize for metrics and by tests to check what landed on disk.
+ * Finds a job's predictions files in its output (a folder, an `s3://` prefix or an open store), in plan
+ * order: what {@link readPredictions} and `mergePredictions` read.
  *
- * @example const rows = await readPredictions(await out.get('predictions/1.parquet'), 'parquet');
+ * @example const { format, keys } = await predictionFiles(await openStore('out')); // 'parquet', ['predictions/1.parquet', ...]
  */
-export async function readPredictions(bytes: Uint8Array, format: PredictionFormat): Promise<PredictionRows> {
+export async function predictionFiles(output: Store): Promise<PredictionFiles> {
+  const job = await readJsonIfPresent<{ predictionsFormat?: PredictionFormat }>(output, 'job.json');
+  if (!job)
+    throw new CaiError(
+      ErrorCodes.notFound,
+      output.describe('job.json'),
+      'is not the output of a CAI job; give the folder cai run wrote',
+    );
+  const format = job.predictionsFormat ?? 'parquet';
+  const plan = (await readJsonIfPresent<PlannedPartition[]>(output, 'plan.json')) ?? [];
+  const order = new Map(plan.map((p, i) => [p.id, i]));
+  const keys: string[] = [];
+  for await (const o of output.list('predictions'))
+    if (o.key.endsWith(`.${PREDICTION_EXTENSIONS[format]}`)) keys.push(o.key);
+  const id = (key: string) => key.slice('predictions/'.length, key.lastIndexOf('.'));
+  keys.sort(
+    (a, b) => (order.get(id(a)) ?? Infinity) - (order.get(id(b)) ?? Infinity) || naturalCompare(a, b),
+  );
+  if (keys.length === 0)
+    throw new CaiError(
+      ErrorCodes.notFound,
+      output.describe('predictions/'),
+      'holds no predictions yet; run the job first',
+    );
+  return { format, keys };
+}
+
+/**
+ * Reads back predictions CAI wrote, as rows of plain values. Given a job's output (its folder, an `s3://`
+ * prefix or an open store): every partition's predictions, in plan order, in memory at once (for a big
+ * job, `mergePredictions` writes one file instead, a partition at a time). Given the bytes of one
+ * predictions file and its format (Parquet, CSV or JSONL): that file's rows.
+ *
+ * @example
+ * const rows = await readPredictions('out'); // [{ partition: '1', index: 0, redshift: 0.21, label: 0.2 }, ...]
+ * const one = await readPredictions(await store.get('predictions/1.parquet'), 'parquet');
+ */
+export async function readPredictions(
+  output: string | Store,
+  options?: StoreOptions,
+): Promise<PredictionRows>;
+export async function readPredictions(bytes: Uint8Array, format: PredictionFormat): Promise<PredictionRows>;
+export async function readPredictions(
+  from: Uint8Array | string | Store,
+  how?: PredictionFormat | StoreOptions,
+): Promise<PredictionRows> {
+  if (from instanceof Uint8Array) {
+    if (typeof how !== 'string')
+      throw new CaiError(
+        ErrorCodes.option,
+        'readPredictions',
+        'give the format of the bytes (parquet, csv or jsonl), or an output folder instead of bytes',
+      );
+    return readPredictionBytes(from, how);
+  }
+  const output = typeof from === 'string' ? await openStore(from, typeof how === 'object' ? how : {}) : from;
+  const { format, keys } = await predictionFiles(output);
+  const rows: PredictionRows = [];
+  for (const key of keys)
+    for (const row of await readPredictionBytes(await output.get(key), format)) rows.push(row);
+  return rows;
+}
+
+async function readPredictionBytes(bytes: Uint8Array, format: PredictionFormat): Promise<PredictionRows> {
   if (format === 'parquet') {
     const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
     return (await parquetReadObjects({ file })) as PredictionRows;

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { ResolvedJob } from '../job/spec.js';
 import { loadModel, type ModelSession } from '../model/session.js';
 import { BufferPool } from '../storage/buffer-pool.js';
-import { openParent, openStore } from '../storage/open.js';
+import { openInput, openParent, openStore } from '../storage/open.js';
 import { diffStats, isCountingStore, type StorageStats } from '../storage/s3-stats.js';
 import type { Store } from '../storage/store.js';
 
@@ -69,7 +69,7 @@ export async function createWorkerContext(job: ResolvedJob): Promise<WorkerConte
   const started = performance.now();
   const storeOptions = { s3Endpoint: job.s3Endpoint };
   const [input, output, [modelStore, modelKey]] = await Promise.all([
-    openStore(job.input, storeOptions),
+    openInput(job.input, storeOptions),
     openStore(job.output, storeOptions),
     openParent(job.model, storeOptions),
   ]);

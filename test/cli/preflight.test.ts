@@ -101,12 +101,16 @@ test('a model that does not load exits 2 before planning', async () => {
   assert.equal(existsSync(path.join(out, 'job.json')), false);
 });
 
-test('a file given as --input says to give its folder', () => {
+test('one partition file given as --input runs that partition alone', () => {
   const r = cai(
-    ...job(path.join(dir, 'out-file')).map((a) => (a === demo.data ? path.join(demo.data, '1.pt') : a)),
+    ...job(path.join(dir, 'out-file'), '--inputs', 'image=0,magnitude=1', '--json').map((a) =>
+      a === demo.data ? path.join(demo.data, '1.pt') : a,
+    ),
   );
-  assert.equal(r.code, 2, r.stderr);
-  assert.match(r.stderr, /1\.pt: is a file; --input takes the folder .* --file-limit 1/);
+  assert.equal(r.code, 0, r.stderr);
+  const summary = JSON.parse(r.stdout) as JobSummary;
+  assert.equal(summary.partitions.planned, 1);
+  assert.equal(summary.items, 16);
 });
 
 test('a usage error prints one line and a one-line hint, not the help', () => {

@@ -76,12 +76,12 @@ export function addSourceOptions(cmd: Command, where: { grouping: boolean } = { 
     cmd
       .option(
         '--partition-items <n>',
-        'items per partition for folders of images or FITS (default: 1000)',
+        'items per partition: files of images or FITS grouped N to a partition (default: 1000), or rows of Parquet, HDF5, Zarr and FITS cutout files split into ranges of N (default: one partition per file)',
         positiveInt('--partition-items'),
       )
       .option(
         '--partition-bytes <size>',
-        'bytes per partition for folders of images or FITS, e.g. 64MB',
+        'bytes per partition, e.g. 64MB: files of images or FITS grouped, or Parquet, HDF5 and Zarr files split into row ranges of about this size',
         byteSize('--partition-bytes'),
       );
   return cmd
@@ -174,7 +174,10 @@ export function addSourceOptions(cmd: Command, where: { grouping: boolean } = { 
       '--fits-cutouts',
       'FITS files hold many cutouts: the last axis counts items (NAXIS3 of 3-D files)',
     )
-    .option('--id-column <name>', 'Parquet column carried into predictions as the item id')
+    .option(
+      '--id-column <name>',
+      "column (Parquet) or dataset (HDF5, Zarr) whose values become the predictions' id column",
+    )
     .option('--image-column <name>', 'Parquet column of encoded images or raw pixel arrays')
     .option(
       '--shape-column <name>',

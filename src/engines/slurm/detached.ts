@@ -5,7 +5,7 @@ import { pendingPartitions, planOrResume } from '../../plan/resume.js';
 import { resolveJob, type JobSpec, type ResolvedJob } from '../../job/spec.js';
 import { planPartitions, type PlannedPartition } from '../../plan/plan.js';
 import { readJsonIfPresent } from '../../storage/json.js';
-import { joinUri, openParent, openStore } from '../../storage/open.js';
+import { joinUri, openInput, openParent, openStore } from '../../storage/open.js';
 import { submitStep } from './chain.js';
 import { resolveSlurmOptions, type SlurmOptions } from '../../job/slurm-options.js';
 import { adoptable, assertSameJob, describeLive, E_SLURM_BUSY, liveRuns } from './owner.js';
@@ -143,7 +143,7 @@ export async function dryRunScript(spec: JobSpec): Promise<string> {
   const output = await openStore(spec.output, { s3Endpoint: spec.s3Endpoint });
   const plan =
     (await readJsonIfPresent<PlannedPartition[]>(output, 'plan.json')) ??
-    (await planPartitions(await openStore(spec.input, { s3Endpoint: spec.s3Endpoint }), { job: spec }));
+    (await planPartitions(await openInput(spec.input, { s3Endpoint: spec.s3Endpoint }), { job: spec }));
   const todo = (await output.head('job.json'))
     ? await pendingPartitions(output, plan, spec.predictionsFormat)
     : plan;
