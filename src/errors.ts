@@ -61,6 +61,10 @@ export const ErrorCodes = Object.freeze({
   unwatched: 'E_UNWATCHED',
   /** The job was cancelled from outside the watching process (scancel, `cai slurm cancel`). */
   cancelled: 'E_CANCELLED',
+  /** An output written by another output format version (docs/output-format.md). */
+  outputFormat: 'E_OUTPUT_FORMAT',
+  /** A rerun into an output that holds a job with another identity (a field that changes predictions). */
+  jobChanged: 'E_JOB_CHANGED',
 } as const);
 
 /**

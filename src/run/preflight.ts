@@ -52,7 +52,12 @@ export async function preflight(
   const [modelStore, modelKey] = await openParent(spec.model, { s3Endpoint: spec.s3Endpoint });
   // One thread and no worker thread: only the inputs' names, dtypes and shapes are needed, and the
   // workers starting meanwhile want the cores.
-  const model = await loadModel(await modelStore.localPath(modelKey), { threads: 1, thread: 'main' });
+  // On the job's device: a device this install cannot use fails here, before anything is written.
+  const model = await loadModel(await modelStore.localPath(modelKey), {
+    threads: 1,
+    thread: 'main',
+    device: spec.device,
+  });
   const inputs = model.inputs;
   await model.release();
   for (const partition of plan.slice(0, PEEK_PARTITIONS)) {

@@ -10,6 +10,7 @@ import { describeOptimization, readOptimization } from '../model/optimization.js
 import type { PlannedPartition } from '../plan/plan.js';
 import { openParent, openStore } from '../storage/open.js';
 import type { Store } from '../storage/store.js';
+import { OUTPUT_KEYS, removeSetupWrites, SETUP_WRITES } from '../storage/output-layout.js';
 import { summarize, type JobSummary } from '../summarize/summarize.js';
 import { skippedSummary, type SkippedSummary } from '../plan/skipped.js';
 import { watchSignals } from './interrupt.js';
@@ -100,6 +101,8 @@ export async function runJob(spec: JobSpec, options: RunOptions = {}): Promise<J
   // One live run per output, and Ctrl-C / SIGTERM stop the workers cleanly (see lock.ts, interrupt.ts).
   const lock = await acquireLock(output);
   const watch = watchSignals(output);
+  // An output without a job before this run: a setup error (exit 2) takes back what the run wrote.
+  const fresh = !(await output.head(OUTPUT_KEYS.job));
   try {
     const work = runLocked(spec, options, output, startedAt, t0);
     // After an interrupt the abandoned work may still fail (its workers are gone): nobody awaits it.
@@ -107,6 +110,7 @@ export async function runJob(spec: JobSpec, options: RunOptions = {}): Promise<J
     return await Promise.race([work, watch.interrupted]).catch(async (err: unknown) => {
       // Killing the workers fails the work too; the interrupt is what happened.
       if (watch.signalled) return watch.interrupted;
+      if (fresh && isSetupError(err)) await undoSetup(output, spec.output);
       throw err;
     });
   } finally {
@@ -115,6 +119,39 @@ export async function runJob(spec: JobSpec, options: RunOptions = {}): Promise<J
     // rmdir removes only an empty folder: never anything a run wrote.
     if (createdFolder) await fs.rmdir(createdFolder).catch(() => undefined);
   }
+}
+
+/**
+ * Whether an error stopped a run at its setup, as exit code 2 reports it: every CAI error but a spent
+ * error budget (the job ran) and an interrupt.
+ */
+function isSetupError(err: unknown): boolean {
+  // Work that goes on elsewhere (unwatched Slurm arrays), or that ran and failed, keeps its files.
+  const ran: readonly string[] = [
+    ErrorCodes.budget,
+    ErrorCodes.interrupted,
+    ErrorCodes.unreachable,
+    ErrorCodes.schedulerLost,
+    ErrorCodes.unwatched,
+    ErrorCodes.cancelled,
+  ];
+  return err instanceof CaiError && !ran.includes(err.code);
+}
+
+/**
+ * Takes back what a run that failed at its setup wrote (the engine's refusal after planning: sbatch,
+ * a worker that cannot start), so that exit 2 leaves nothing behind; folders it left empty go too.
+ */
+async function undoSetup(output: Store, uri: string): Promise<void> {
+  const removed = await removeSetupWrites(output).catch(() => []);
+  if (!removed.length || isRemote(uri)) return;
+  const root = localPath(uri);
+  const prune = async (dir: string): Promise<void> => {
+    const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) if (e.isDirectory()) await prune(path.join(dir, e.name));
+    if (dir !== root) await fs.rmdir(dir).catch(() => undefined);
+  };
+  for (const folder of SETUP_WRITES.folders) await prune(path.join(root, folder));
 }
 
 async function runLocked(
@@ -146,7 +183,7 @@ async function mapAndSummarize(
   startedAt: Date,
   t0: number,
 ): Promise<JobSummary> {
-  if (options.overwrite) await output.delete('summary.json');
+  if (options.overwrite) await output.delete(OUTPUT_KEYS.summary);
   if (options.overwrite) await removeStaleOutputs(output, plan, spec.predictionsFormat);
   const todo = options.overwrite ? plan : await pendingPartitions(output, plan, spec.predictionsFormat);
   const job = resolveJob(spec, { partitions: todo.length || plan.length });

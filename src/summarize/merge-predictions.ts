@@ -8,7 +8,14 @@ import { naturalCompare } from '../storage/natural-sort.js';
 import { readJsonIfPresent } from '../storage/json.js';
 import type { Store } from '../storage/store.js';
 import { readPredictions, type PredictionRows } from './read-predictions.js';
-import { PREDICTION_EXTENSIONS, type PredictionFormat } from '../formats/predictions/writers.js';
+import {
+  OUTPUT_FOLDERS,
+  OUTPUT_KEYS,
+  partitionOfKey,
+  PREDICTION_EXTENSIONS,
+  readJobDocument,
+  type PredictionFormat,
+} from '../storage/output-layout.js';
 
 /** What {@link mergePredictions} wrote. */
 export interface MergeResult {
@@ -67,27 +74,27 @@ function parquetColumn(name: string, rows: PredictionRows): ColumnSource {
  */
 export async function mergePredictions(output: Store, to: string): Promise<MergeResult> {
   const format = mergeFormat(to);
-  const job = await readJsonIfPresent<{ predictionsFormat?: PredictionFormat }>(output, 'job.json');
-  if (!job)
+  const doc = await readJobDocument<{ predictionsFormat?: PredictionFormat }>(output);
+  if (!doc)
     throw new CaiError(
       ErrorCodes.notFound,
-      output.describe('job.json'),
+      output.describe(OUTPUT_KEYS.job),
       'is not the output of a CAI job; give the folder cai run wrote',
     );
-  const from = job.predictionsFormat ?? 'parquet';
-  const plan = (await readJsonIfPresent<PlannedPartition[]>(output, 'plan.json')) ?? [];
+  const from = doc.job.predictionsFormat ?? 'parquet';
+  const plan = (await readJsonIfPresent<PlannedPartition[]>(output, OUTPUT_KEYS.plan)) ?? [];
   const order = new Map(plan.map((p, i) => [p.id, i]));
   const keys: string[] = [];
-  for await (const o of output.list('predictions'))
+  for await (const o of output.list(OUTPUT_FOLDERS.predictions))
     if (o.key.endsWith(`.${PREDICTION_EXTENSIONS[from]}`)) keys.push(o.key);
-  const id = (key: string) => key.slice('predictions/'.length, key.lastIndexOf('.'));
+  const id = partitionOfKey;
   keys.sort(
     (a, b) => (order.get(id(a)) ?? Infinity) - (order.get(id(b)) ?? Infinity) || naturalCompare(a, b),
   );
   if (keys.length === 0)
     throw new CaiError(
       ErrorCodes.notFound,
-      output.describe('predictions/'),
+      output.describe(`${OUTPUT_FOLDERS.predictions}/`),
       'holds no predictions yet; run the job first',
     );
 

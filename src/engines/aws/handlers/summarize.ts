@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { CaiError, ErrorCodes, describeError } from '../../../errors.js';
 import type { PlannedPartition } from '../../../plan/plan.js';
 import { openStore } from '../../../storage/open.js';
+import { OUTPUT_KEYS } from '../../../storage/output-layout.js';
 import { readFailures } from '../../../summarize/failure-files.js';
 import { readJsonObject } from '../../../storage/json.js';
 import type { Store } from '../../../storage/store.js';
@@ -85,7 +86,7 @@ export function createSummarizeHandler(
     const storePrefix = prefix ? `${prefix}/` : '';
     const remedy = 'run the job again (it resumes) to rewrite it';
     const [plan, todo] = await Promise.all(
-      ['plan.json', `${init.runFolder}items.json`].map(async (key) =>
+      [OUTPUT_KEYS.plan, `${init.runFolder}items.json`].map(async (key) =>
         readJsonArray<PlannedPartition>(output, key, remedy),
       ),
     );
