@@ -80,6 +80,9 @@ export async function loadModel(model: string | Uint8Array, options: SessionOpti
     executionProviders: device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
   };
   if (device === 'cuda' && !ort.listSupportedBackends().some((b) => b.name === 'cuda')) throw noCuda();
+  // A CUDA provider that cannot load is reported once, as the CaiError below, not also as onnxruntime's
+  // own log lines (its environment's level, read when the first session is created).
+  if (device === 'cuda') ort.env.logLevel = 'fatal';
   let session: ort.InferenceSession;
   try {
     session =

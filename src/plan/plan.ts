@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { CaiError, ErrorCodes } from '../errors.js';
 import type { JobSpec } from '../job/spec.js';
 import { sourceByName, sourceForKey, sourceKinds } from '../formats/sources.js';
-import { planSource, type SourceKind } from '../formats/source.js';
+import { checkSourceOptions, planSource, type SourceKind } from '../formats/source.js';
 import type { ObjectInfo, Store } from '../storage/store.js';
 import { naturalCompare } from '../storage/natural-sort.js';
 import { OUTPUT_KEYS } from '../storage/output-layout.js';
@@ -145,6 +145,7 @@ async function classify(input: Store, options: PlanOptions): Promise<Classified>
     );
   }
   const [[kind, objects]] = [...byKind.entries()];
+  checkSourceOptions(kind, job, input.uri, sourceKinds());
   objects.sort((a, b) => naturalCompare(a.key, b.key));
   return { kind, objects, skipped: skippedObjects };
 }

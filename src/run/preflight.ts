@@ -62,7 +62,12 @@ export async function preflight(
   await model.release();
   for (const partition of plan.slice(0, PEEK_PARTITIONS)) {
     const source = input.describe(partition.key);
-    const rows = await firstRows(input, partition, spec).catch(() => undefined);
+    const rows = await firstRows(input, partition, spec).catch((err: unknown) => {
+      // An option that does not fit the data (preprocessing asked of a file without images) is the
+      // job's mistake, the same for every partition: it stops here. Anything else is the map's.
+      if (err instanceof CaiError && err.code === ErrorCodes.option) throw err;
+      return undefined;
+    });
     if (!rows) continue;
     bindInputs(rows, inputs, spec.inputs, source);
     if (spec.label !== undefined) resolveColumn(rows, spec.label, source, 'label');

@@ -9,8 +9,8 @@ import { CaiError, ErrorCodes, duringWork } from '../errors.js';
 import { describeOptimization, readOptimization } from '../model/optimization.js';
 import type { PlannedPartition } from '../plan/plan.js';
 import { openParent, openStore } from '../storage/open.js';
-import type { Store } from '../storage/store.js';
-import { OUTPUT_KEYS, removeSetupWrites, SETUP_WRITES } from '../storage/output-layout.js';
+import { listKeys, type Store } from '../storage/store.js';
+import { OUTPUT_FOLDERS, OUTPUT_KEYS, removeSetupWrites, SETUP_WRITES } from '../storage/output-layout.js';
 import { summarize, type JobSummary } from '../summarize/summarize.js';
 import { skippedSummary, type SkippedSummary } from '../plan/skipped.js';
 import { watchSignals } from './interrupt.js';
@@ -101,8 +101,8 @@ export async function runJob(spec: JobSpec, options: RunOptions = {}): Promise<J
   // One live run per output, and Ctrl-C / SIGTERM stop the workers cleanly (see lock.ts, interrupt.ts).
   const lock = await acquireLock(output);
   const watch = watchSignals(output);
-  // An output without a job before this run: a setup error (exit 2) takes back what the run wrote.
-  const fresh = !(await output.head(OUTPUT_KEYS.job));
+  // What the output held before this run: a setup error (exit 2) takes back what the run added.
+  const before = await setupSnapshot(output);
   try {
     const work = runLocked(spec, options, output, startedAt, t0);
     // After an interrupt the abandoned work may still fail (its workers are gone): nobody awaits it.
@@ -110,7 +110,7 @@ export async function runJob(spec: JobSpec, options: RunOptions = {}): Promise<J
     return await Promise.race([work, watch.interrupted]).catch(async (err: unknown) => {
       // Killing the workers fails the work too; the interrupt is what happened.
       if (watch.signalled) return watch.interrupted;
-      if (fresh && isSetupError(err)) await undoSetup(output, spec.output);
+      if (isSetupError(err)) await undoSetup(output, spec.output, before);
       throw err;
     });
   } finally {
@@ -138,12 +138,37 @@ function isSetupError(err: unknown): boolean {
   return err instanceof CaiError && !ran.includes(err.code);
 }
 
+/** What an output held before a run, as far as undoing a failed setup needs it. */
+interface SetupSnapshot {
+  /** Whether the output held a job. */
+  readonly job: boolean;
+  /** Keys of the engine folders, and of the records. */
+  readonly keys: ReadonlySet<string>;
+}
+
+async function setupSnapshot(output: Store): Promise<SetupSnapshot> {
+  const keys = new Set<string>();
+  for (const folder of [...SETUP_WRITES.folders, OUTPUT_FOLDERS.results])
+    for (const key of await listKeys(output, folder)) keys.add(key);
+  return { job: Boolean(await output.head(OUTPUT_KEYS.job)), keys };
+}
+
 /**
  * Takes back what a run that failed at its setup wrote (the engine's refusal after planning: sbatch,
- * a worker that cannot start), so that exit 2 leaves nothing behind; folders it left empty go too.
+ * a worker that cannot start), so that exit 2 leaves nothing behind; folders it left empty go too. In an
+ * output that held no job, that is every file a run writes before its first record; in one that held a
+ * job, the engine files this run added, unless it wrote a record (then the work began: its rounds stay).
  */
-async function undoSetup(output: Store, uri: string): Promise<void> {
-  const removed = await removeSetupWrites(output).catch(() => []);
+async function undoSetup(output: Store, uri: string, before: SetupSnapshot): Promise<void> {
+  let removed: string[] = [];
+  if (!before.job) removed = await removeSetupWrites(output).catch(() => []);
+  else {
+    const now = await setupSnapshot(output).catch(() => undefined);
+    const added = [...(now?.keys ?? [])].filter((k) => !before.keys.has(k));
+    if (added.some((k) => k.startsWith(`${OUTPUT_FOLDERS.results}/`))) return;
+    for (const key of added) await output.delete(key).catch(() => undefined);
+    removed = added;
+  }
   if (!removed.length || isRemote(uri)) return;
   const root = localPath(uri);
   const prune = async (dir: string): Promise<void> => {
