@@ -160,7 +160,7 @@ async function setupSnapshot(output: Store): Promise<SetupSnapshot> {
  * job, the engine files this run added, unless it wrote a record (then the work began: its rounds stay).
  */
 async function undoSetup(output: Store, uri: string, before: SetupSnapshot): Promise<void> {
-  let removed: string[] = [];
+  let removed: string[];
   if (!before.job) removed = await removeSetupWrites(output).catch(() => []);
   else {
     const now = await setupSnapshot(output).catch(() => undefined);
