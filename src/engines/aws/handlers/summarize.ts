@@ -168,7 +168,7 @@ export function createSummarizeHandler(
     const message =
       summary.status === 'succeeded'
         ? `${p.completed} of ${p.planned} partitions completed, ${p.failed} failed (tolerated ${job.toleratedFailurePercentage}%)`
-        : `${p.failed} of ${p.planned} partitions failed and ${p.not_started} did not run (tolerated ${job.toleratedFailurePercentage}%)${mapError ? `; the Map ended with ${mapError.Error}` : ''}; see ${output.describe('summary.json')}`;
+        : `${p.failed} of ${p.planned} partitions failed and ${p.not_started} did not run (tolerated ${job.toleratedFailurePercentage}%)${mapError ? `; the Map ended with ${mapError.Error}` : ''}; see ${output.describe(OUTPUT_KEYS.summary)}`;
     return {
       // The AWS map is never cancelled from outside the execution (a stopped execution writes no summary).
       status: summary.status === 'succeeded' ? 'succeeded' : 'failed',
@@ -176,7 +176,7 @@ export function createSummarizeHandler(
       completed: p.completed,
       failed: p.failed,
       notStarted: p.not_started,
-      summary: output.describe('summary.json'),
+      summary: output.describe(OUTPUT_KEYS.summary),
       message,
     };
   };
