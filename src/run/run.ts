@@ -142,15 +142,32 @@ function isSetupError(err: unknown): boolean {
 interface SetupSnapshot {
   /** Whether the output held a job. */
   readonly job: boolean;
-  /** Keys of the engine folders, and of the records. */
+  /** Keys of the engine folders. */
   readonly keys: ReadonlySet<string>;
+  /** When the run began, ms since the epoch: a record written since is this run's. */
+  readonly at: number;
+}
+
+async function engineKeys(output: Store): Promise<Set<string>> {
+  const keys = new Set<string>();
+  for (const folder of SETUP_WRITES.folders) for (const key of await listKeys(output, folder)) keys.add(key);
+  return keys;
 }
 
 async function setupSnapshot(output: Store): Promise<SetupSnapshot> {
-  const keys = new Set<string>();
-  for (const folder of [...SETUP_WRITES.folders, OUTPUT_FOLDERS.results])
-    for (const key of await listKeys(output, folder)) keys.add(key);
-  return { job: Boolean(await output.head(OUTPUT_KEYS.job)), keys };
+  const at = Date.now();
+  return { job: Boolean(await output.head(OUTPUT_KEYS.job)), keys: await engineKeys(output), at };
+}
+
+/** Whether a record was written since `at` (or cannot be told apart from one: a listing without times). */
+async function recordSince(output: Store, at: number): Promise<boolean> {
+  for await (const o of output.list(OUTPUT_FOLDERS.results)) {
+    if (o.modified === undefined) return true;
+    // S3 lists whole seconds: a record of this run may show a time up to a second before it began.
+    const since = o.modified % 1000 === 0 ? Math.floor(at / 1000) * 1000 : at;
+    if (o.modified >= since) return true;
+  }
+  return false;
 }
 
 /**
@@ -163,9 +180,9 @@ async function undoSetup(output: Store, uri: string, before: SetupSnapshot): Pro
   let removed: string[];
   if (!before.job) removed = await removeSetupWrites(output).catch(() => []);
   else {
-    const now = await setupSnapshot(output).catch(() => undefined);
-    const added = [...(now?.keys ?? [])].filter((k) => !before.keys.has(k));
-    if (added.some((k) => k.startsWith(`${OUTPUT_FOLDERS.results}/`))) return;
+    if (await recordSince(output, before.at).catch(() => true)) return;
+    const now = await engineKeys(output).catch(() => new Set<string>());
+    const added = [...now].filter((k) => !before.keys.has(k));
     for (const key of added) await output.delete(key).catch(() => undefined);
     removed = added;
   }
