@@ -41,6 +41,7 @@ const SLURM_FIELDS = {
   setup: 'free',
   logDir: 'free',
   pollSeconds: 'free',
+  controllerTimeoutSeconds: 'free',
 } as const satisfies Record<keyof SlurmOptions, FieldClass>;
 
 /**

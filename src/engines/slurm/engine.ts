@@ -239,7 +239,7 @@ async function followChain(output: Store, control: MapControl, options: SlurmOpt
     for (const f of (await readJsonIfPresent<RoundOutcome>(output, roundKeys(r.round).outcome))?.failures ??
       [])
       failures.set(f.partition, f);
-  const records = await listKeys(output, 'results');
+  const records = await listKeys(output, OUTPUT_FOLDERS.results);
   const back: Attempt[] = [];
   for (const attempt of control.take()) {
     const key = outputKeys(attempt.partition.id, control.job.predictionsFormat).record;
