@@ -98,6 +98,11 @@ const PREPROCESS_FLAGS: Readonly<Record<string, string>> = Object.freeze({
   channels: '--channels',
   layout: '--layout',
   dtype: '--image-dtype',
+  interpolation: '--interpolation',
+  resizeMethod: '--resize-method',
+  iccProfile: '--icc-profile',
+  exifOrientation: '--exif-orientation',
+  sixteenBit: '--sixteen-bit',
 });
 
 /** The job fields that only some sources read, with their flags. */

@@ -23,6 +23,11 @@ const PREPROCESS_FIELDS = {
   channels: 'identity',
   layout: 'identity',
   dtype: 'identity',
+  interpolation: 'identity',
+  resizeMethod: 'identity',
+  iccProfile: 'identity',
+  exifOrientation: 'identity',
+  sixteenBit: 'identity',
 } as const satisfies Record<keyof PreprocessOptions, FieldClass>;
 
 // Where and how array tasks run: none of it reaches a prediction.
@@ -69,6 +74,8 @@ export const JOB_FIELD_CLASSES = Object.freeze({
   engine: 'free',
   slurm: SLURM_FIELDS,
   device: 'free',
+  // onnxruntime's fused kernels move outputs by up to ~1e-3 (docs/performance.md): more than batch sizes do.
+  graphOptimization: 'identity',
   s3Endpoint: 'free',
   format: 'identity',
   preset: 'identity',
