@@ -61,6 +61,10 @@ export const ErrorCodes = Object.freeze({
   unwatched: 'E_UNWATCHED',
   /** The job was cancelled from outside the watching process (scancel, `cai slurm cancel`). */
   cancelled: 'E_CANCELLED',
+  /** An output written by another output format version (docs/output-format.md). */
+  outputFormat: 'E_OUTPUT_FORMAT',
+  /** A rerun into an output that holds a job with another identity (a field that changes predictions). */
+  jobChanged: 'E_JOB_CHANGED',
 } as const);
 
 /**
@@ -98,6 +102,19 @@ const DURING_WORK = Symbol.for('cai.duringWork');
 export function duringWork(err: unknown): unknown {
   if (err !== null && typeof err === 'object' && Object.isExtensible(err))
     Object.defineProperty(err, DURING_WORK, { value: true, enumerable: false, configurable: true });
+  return err;
+}
+
+/**
+ * Takes back {@link duringWork}'s mark from an error whose run was undone before any partition
+ * completed (an engine that refused the job after planning: its writes were removed), so that it exits
+ * {@link ExitCodes.usage} like any setup error; returns the same error.
+ *
+ * @example if (await undoSetup()) throw beforeWork(err);
+ */
+export function beforeWork(err: unknown): unknown {
+  if (err !== null && typeof err === 'object' && DURING_WORK in err)
+    delete (err as { [DURING_WORK]?: boolean })[DURING_WORK];
   return err;
 }
 

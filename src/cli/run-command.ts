@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadJob, parseColumnRef, parseInputMapping } from '../job/load.js';
 import { runJob } from '../run/run.js';
+import { OUTPUT_KEYS } from '../storage/output-layout.js';
 import { DEVICES, GRAPH_OPTIMIZATIONS, PREDICTION_FORMATS, type JobSpecInput } from '../job/spec.js';
 import { addSourceOptions, sourceOverrides } from './commands/partition.js';
 import { Progress } from './progress.js';
@@ -152,7 +153,7 @@ export function registerRunCommand(program: Command): void {
             const named = skipped.keys.slice(0, 5).map((k) => `  ${k.key}: ${k.reason}\n`);
             const more = skipped.total > named.length ? `  ... (${skipped.total - named.length} more)\n` : '';
             process.stderr.write(
-              `warning: skipped ${skipped.total} input object(s) (all in skipped.json):\n${named.join('')}${more}`,
+              `warning: skipped ${skipped.total} input object(s) (all in ${OUTPUT_KEYS.skipped}):\n${named.join('')}${more}`,
             );
           }
           progress?.begin(todo, partitions.length, pending);

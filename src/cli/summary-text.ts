@@ -1,5 +1,6 @@
 import type { JobSummary } from '../summarize/summarize.js';
 import { formatBytes } from '../formats/partition/size.js';
+import { OUTPUT_FOLDERS, OUTPUT_KEYS } from '../storage/output-layout.js';
 
 const f = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 
@@ -69,10 +70,12 @@ export function summaryText(s: JobSummary): string {
   }
   if (s.skipped) {
     const why = Object.entries(s.skipped.reasons).map(([reason, n]) => `${n} ${reason}`);
-    lines.push(`skipped:     ${s.skipped.total} input object(s): ${why.join('; ')} (list in skipped.json)`);
+    lines.push(
+      `skipped:     ${s.skipped.total} input object(s): ${why.join('; ')} (list in ${OUTPUT_KEYS.skipped})`,
+    );
   }
   lines.push(
-    `output:      ${s.output} (summary.json, result_stats.csv, combined_data.json, predictions/, results/)`,
+    `output:      ${s.output} (${[OUTPUT_KEYS.summary, OUTPUT_KEYS.resultStats, OUTPUT_KEYS.combined, `${OUTPUT_FOLDERS.predictions}/`, `${OUTPUT_FOLDERS.results}/`].join(', ')})`,
   );
   return lines.join('\n');
 }

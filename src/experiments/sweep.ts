@@ -8,6 +8,7 @@ import { planPartitions } from '../plan/plan.js';
 import { awsJobRunner } from './aws-runner.js';
 import { resultStatsCsv, sweepRowFromRecords, type SweepRow } from './sweep-rows.js';
 import { joinUri, openStore } from '../storage/open.js';
+import { OUTPUT_KEYS } from '../storage/output-layout.js';
 import {
   planSweep,
   sweepSchedule,
@@ -135,11 +136,11 @@ async function planInput(job: JobSpec, input: string): Promise<SweepInput> {
  */
 async function runRecords(job: JobSpec, dir: string, startedMs: number): Promise<PartitionRecord[]> {
   const store = await openStore(dir, { s3Endpoint: job.s3Endpoint });
-  const all = await readJson<unknown>(store, 'combined_data.json');
+  const all = await readJson<unknown>(store, OUTPUT_KEYS.combined);
   if (!Array.isArray(all))
     throw new CaiError(
       ErrorCodes.corrupt,
-      store.describe('combined_data.json'),
+      store.describe(OUTPUT_KEYS.combined),
       'should hold an array of partition records',
     );
   // A second of slack for clocks of other machines (Lambda) that run slightly behind this one.

@@ -1,3 +1,4 @@
+import { CaiError, ErrorCodes } from '../errors.js';
 import type { JobSpec } from '../job/spec.js';
 import type { PlannedPartition } from './planned-partition.js';
 import type { BufferPool } from '../storage/buffer-pool.js';
@@ -64,6 +65,11 @@ export interface OpenOptions {
  */
 export interface SourceKind {
   readonly name: string;
+  /**
+   * The job fields of {@link SOURCE_OPTIONS} this source reads; a job that sets another one is refused
+   * ({@link checkSourceOptions}): no option is ignored. Left out, the source takes them all.
+   */
+  readonly options?: readonly SourceOption[];
   /** Whether an object of the input belongs to this source (by its key). */
   accepts(key: string): boolean;
   /** Groups the input's objects (already filtered by `accepts`, in natural order) into partitions. */
@@ -80,6 +86,98 @@ export interface SourceKind {
     job: JobSpec,
     options?: OpenOptions,
   ): Promise<PartitionStream>;
+}
+
+/** The flag of each preprocessing step, for messages. */
+const PREPROCESS_FLAGS: Readonly<Record<string, string>> = Object.freeze({
+  resize: '--resize',
+  centerCrop: '--center-crop',
+  scale: '--unscaled',
+  mean: '--mean',
+  std: '--std',
+  channels: '--channels',
+  layout: '--layout',
+  dtype: '--image-dtype',
+  interpolation: '--interpolation',
+  resizeMethod: '--resize-method',
+  iccProfile: '--icc-profile',
+  exifOrientation: '--exif-orientation',
+  sixteenBit: '--sixteen-bit',
+});
+
+/** The job fields that only some sources read, with their flags. */
+export const SOURCE_OPTIONS = Object.freeze({
+  preset: '--preset',
+  preprocess: '--resize, --center-crop, --mean, --std, --unscaled, --channels, --layout or --image-dtype',
+  partitionItems: '--partition-items',
+  partitionBytes: '--partition-bytes',
+  fitsHdu: '--fits-hdu',
+  fitsBands: '--fits-bands',
+  fitsPattern: '--fits-pattern',
+  fitsCutouts: '--fits-cutouts',
+  idColumn: '--id-column',
+  imageColumn: '--image-column',
+  shapeColumn: '--shape-column',
+  imageShape: '--image-shape',
+  featureColumns: '--feature-columns',
+  datasets: '--datasets',
+  group: '--group',
+} as const satisfies Partial<Record<keyof JobSpec, string>>);
+
+/** A job field only some sources read. */
+export type SourceOption = keyof typeof SOURCE_OPTIONS;
+
+/** The flag that set a field, for messages: `--channels` for `preprocess.channels`. */
+function flagOf(field: SourceOption, job: Partial<JobSpec>): string {
+  if (field !== 'preprocess' || !job.preprocess) return SOURCE_OPTIONS[field];
+  const set = Object.keys(job.preprocess).filter(
+    (k) => (job.preprocess as Record<string, unknown>)[k] !== undefined,
+  );
+  return set.map((k) => PREPROCESS_FLAGS[k] ?? `preprocess.${k}`).join(', ') || SOURCE_OPTIONS.preprocess;
+}
+
+// Why an option does not fit a kind of input, where a better way exists.
+const INSTEAD: Readonly<Record<string, string>> = Object.freeze({
+  'tensor preset':
+    'tensor partitions go to the model as stored; preprocess images when making partitions (cai partition --preset imagenet)',
+  'tensor preprocess':
+    'tensor partitions go to the model as stored; preprocess images when making partitions (cai partition --resize ...)',
+  'tensor partitionItems': 'each tensor file is one partition; size them with cai partition --items',
+  'tensor partitionBytes': 'each tensor file is one partition; size them with cai partition --size',
+  'hdf5 featureColumns': 'HDF5 datasets are chosen with --datasets',
+  'zarr featureColumns': 'Zarr arrays are chosen with --datasets',
+  'parquet datasets': 'Parquet columns are chosen with --feature-columns, --image-column and --id-column',
+});
+
+/**
+ * Refuses a job that sets an option the input's kind does not read (`--preset` on tensor partitions,
+ * FITS options on Parquet...), naming each option, the sources that do read it and what to do: a flag
+ * is never silently ignored.
+ *
+ * @example checkSourceOptions(tensorFiles, { preset: 'imagenet' }, 'data/') // throws E_OPTION
+ */
+export function checkSourceOptions(
+  kind: SourceKind,
+  job: Partial<JobSpec>,
+  where: string,
+  kinds: readonly SourceKind[] = [],
+): void {
+  const reads = kind.options;
+  if (!reads) return;
+  const unread = (Object.keys(SOURCE_OPTIONS) as SourceOption[]).filter(
+    (f) => job[f] !== undefined && !reads.includes(f),
+  );
+  if (!unread.length) return;
+  const problems = unread.map((f) => {
+    const readers = kinds.filter((k) => k.options?.includes(f)).map((k) => k.name);
+    const instead = INSTEAD[`${kind.name} ${f}`];
+    return `${flagOf(f, job)} (${f}) does not apply to ${kind.name} input${readers.length ? ` (${readers.join(', ')} inputs read it)` : ''}${instead ? `: ${instead}` : ''}`;
+  });
+  throw new CaiError(
+    ErrorCodes.option,
+    where,
+    `${problems.join('; ')}; remove ${unread.length > 1 ? 'them' : 'it'}`,
+  );
 }
 
 /**

@@ -10,6 +10,7 @@ import type { PartitionStream, SourceBatch, SourceKind } from './source.js';
  */
 export const tensorFiles: SourceKind = Object.freeze<SourceKind>({
   name: 'tensor',
+  options: [],
   accepts: (key: string) => formatForKey(key) !== undefined,
   plan: (objects) =>
     objects.map((o): PlannedPartition => ({ id: partitionId(o.key), key: o.key, bytes: o.size })),

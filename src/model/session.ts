@@ -45,6 +45,17 @@ function fromOrt(name: string, value: ort.OnnxValue): Tensor {
   return { dtype, shape: [...t.dims], data } as unknown as Tensor;
 }
 
+/** The one-line answer to `--device cuda` on an install without the CUDA provider. */
+function noCuda(cause?: unknown): CaiError {
+  const why = cause ? ` (${(cause as Error).message.split('\n')[0]})` : '';
+  return new CaiError(
+    ErrorCodes.setup,
+    'device cuda',
+    `this onnxruntime-node install cannot run on CUDA${why}; install the CUDA build with \`ONNXRUNTIME_NODE_INSTALL=cuda12 npm install onnxruntime-node\` on a machine with CUDA 12 and cuDNN 9, or use --device cpu`,
+    { cause },
+  );
+}
+
 /**
  * Creates the session: graph optimizations on (`options.graphOptimization`, default all), a memory arena, `threads` intra-op threads and one
  * inter-op thread (CAI runs one batch at a time per process and parallelizes across processes), on this
@@ -68,13 +79,10 @@ export async function loadModel(model: string | Uint8Array, options: SessionOpti
     enableMemPattern: true,
     executionProviders: device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
   };
-  if (device === 'cuda' && !ort.listSupportedBackends().some((b) => b.name === 'cuda')) {
-    throw new CaiError(
-      ErrorCodes.model,
-      'device cuda',
-      'this onnxruntime-node install has no CUDA provider; reinstall it with `npm install onnxruntime-node --onnxruntime-node-install=cuda12` on a machine with CUDA 12 and cuDNN 9, or use --device cpu',
-    );
-  }
+  if (device === 'cuda' && !ort.listSupportedBackends().some((b) => b.name === 'cuda')) throw noCuda();
+  // A CUDA provider that cannot load is reported once, as the CaiError below, not also as onnxruntime's
+  // own log lines (its environment's level, read when the first session is created).
+  if (device === 'cuda') ort.env.logLevel = 'fatal';
   let session: ort.InferenceSession;
   try {
     session =
@@ -82,6 +90,9 @@ export async function loadModel(model: string | Uint8Array, options: SessionOpti
         ? await ort.InferenceSession.create(model, sessionOptions)
         : await ort.InferenceSession.create(model, sessionOptions);
   } catch (err) {
+    // onnxruntime-node lists CUDA as a backend on Linux x64 whether or not its install fetched the CUDA
+    // provider; without it (or without CUDA's libraries) creating a session fails naming the provider.
+    if (device === 'cuda' && /cuda|providers_shared|libcu/i.test((err as Error).message)) throw noCuda(err);
     throw new CaiError(
       ErrorCodes.model,
       modelPath,

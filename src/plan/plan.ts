@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import { CaiError, ErrorCodes } from '../errors.js';
 import type { JobSpec } from '../job/spec.js';
 import { sourceByName, sourceForKey, sourceKinds } from '../formats/sources.js';
-import { planSource, type SourceKind } from '../formats/source.js';
+import { checkSourceOptions, planSource, type SourceKind } from '../formats/source.js';
 import type { ObjectInfo, Store } from '../storage/store.js';
 import { naturalCompare } from '../storage/natural-sort.js';
+import { OUTPUT_KEYS } from '../storage/output-layout.js';
 import { partitionId, type PlannedPartition } from '../formats/planned-partition.js';
 
 // The planned partition is what sources produce and workers read; it lives beside the sources so that
@@ -35,6 +37,21 @@ export interface SkippedObject {
 export interface InputPlan {
   readonly partitions: PlannedPartition[];
   readonly skipped: SkippedObject[];
+  readonly listing: InputListing;
+}
+
+/** The input's listing as an identity: see {@link inputListing}. */
+export interface InputListing {
+  readonly objects: number;
+  readonly bytes: number;
+  readonly sha256: string;
+}
+
+/** The objects of the input a job reads, of one source kind, in natural order. */
+interface Classified {
+  readonly kind: SourceKind;
+  readonly objects: ObjectInfo[];
+  readonly skipped: SkippedObject[];
 }
 
 function describeKinds(): string {
@@ -44,15 +61,16 @@ function describeKinds(): string {
 }
 
 /**
- * Folders of the listing that hold a CAI job's output (both `job.json` and `plan.json`): the output of
+ * Folders of the listing that hold a CAI job's output (both a job and a plan file): the output of
  * an earlier run inside the input folder is never read as input.
  */
 function outputFolders(listed: readonly ObjectInfo[]): string[] {
   const keys = new Set(listed.map((o) => o.key));
+  const plan = OUTPUT_KEYS.plan;
   return listed
-    .filter((o) => o.key === 'plan.json' || o.key.endsWith('/plan.json'))
-    .map((o) => o.key.slice(0, -'plan.json'.length))
-    .filter((folder) => folder !== '' && keys.has(`${folder}job.json`));
+    .filter((o) => o.key === plan || o.key.endsWith(`/${plan}`))
+    .map((o) => o.key.slice(0, -plan.length))
+    .filter((folder) => folder !== '' && keys.has(`${folder}${OUTPUT_KEYS.job}`));
 }
 
 /**
@@ -67,13 +85,7 @@ export async function planPartitions(input: Store, options: PlanOptions = {}): P
   return (await planInput(input, options)).partitions;
 }
 
-/**
- * {@link planPartitions}, also returning every object it skipped and why (hidden files, files no
- * source reads, partitions past `fileLimit`), for the summary and the progress to name.
- *
- * @example const { skipped } = await planInput(input, { fileLimit: 4 }); // [{ key: '5.pt', reason: 'past fileLimit 4' }, ...]
- */
-export async function planInput(input: Store, options: PlanOptions = {}): Promise<InputPlan> {
+async function classify(input: Store, options: PlanOptions): Promise<Classified> {
   const job = options.job ?? {};
   const forced = job.format ? sourceByName(job.format) : undefined;
   const byKind = new Map<SourceKind, ObjectInfo[]>();
@@ -95,7 +107,7 @@ export async function planInput(input: Store, options: PlanOptions = {}): Promis
     if (outputs.some((prefix) => obj.key.startsWith(prefix))) {
       skippedObjects.push({
         key: obj.key,
-        reason: 'inside an output folder of CAI (it holds job.json and plan.json)',
+        reason: `inside an output folder of CAI (it holds ${OUTPUT_KEYS.job} and ${OUTPUT_KEYS.plan})`,
       });
       continue;
     }
@@ -133,7 +145,43 @@ export async function planInput(input: Store, options: PlanOptions = {}): Promis
     );
   }
   const [[kind, objects]] = [...byKind.entries()];
+  checkSourceOptions(kind, job, input.uri, sourceKinds());
   objects.sort((a, b) => naturalCompare(a.key, b.key));
+  return { kind, objects, skipped: skippedObjects };
+}
+
+/**
+ * The input's listing as a job's identity records it: the objects of the kind the job reads (hidden
+ * files, files no source reads and CAI outputs left out), their total bytes, and a SHA-256 of every
+ * key and size in natural order. An object added, removed, renamed or resized changes it.
+ *
+ * @example (await inputListing(input, { job })).objects // 130
+ */
+export async function inputListing(input: Store, options: PlanOptions = {}): Promise<InputListing> {
+  return listingOf((await classify(input, options)).objects);
+}
+
+function listingOf(objects: readonly ObjectInfo[]): InputListing {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for (const o of objects) {
+    hash.update(`${o.key}\t${o.size}\n`);
+    bytes += o.size;
+  }
+  return { objects: objects.length, bytes, sha256: hash.digest('hex') };
+}
+
+/**
+ * {@link planPartitions}, also returning every object it skipped and why (hidden files, files no
+ * source reads, partitions past `fileLimit`), for the summary and the progress to name, and the input's
+ * listing ({@link inputListing}).
+ *
+ * @example const { skipped } = await planInput(input, { fileLimit: 4 }); // [{ key: '5.pt', reason: 'past fileLimit 4' }, ...]
+ */
+export async function planInput(input: Store, options: PlanOptions = {}): Promise<InputPlan> {
+  const job = options.job ?? {};
+  const { kind, objects, skipped: skippedObjects } = await classify(input, options);
+  const listing = listingOf(objects);
   const grouped = await planSource(kind, input, objects, job as JobSpec);
   const found = grouped.map((p) => (kind.name === 'tensor' ? p : { ...p, source: kind.name }));
   const ids = new Map<string, string>();
@@ -149,10 +197,10 @@ export async function planInput(input: Store, options: PlanOptions = {}): Promis
     ids.set(p.id, p.key);
   }
   const limit = options.fileLimit ?? job.fileLimit;
-  if (!limit) return { partitions: found, skipped: skippedObjects };
+  if (!limit) return { partitions: found, skipped: skippedObjects, listing };
   for (const p of found.slice(limit)) {
     const keys = p.rows ? [`${p.key} rows ${p.rows[0]}-${p.rows[1]}`] : (p.keys ?? [p.key]);
     for (const key of keys) skippedObjects.push({ key, reason: `past fileLimit ${limit}` });
   }
-  return { partitions: found.slice(0, limit), skipped: skippedObjects };
+  return { partitions: found.slice(0, limit), skipped: skippedObjects, listing };
 }

@@ -1,18 +1,25 @@
 // Initialize's half shared by every engine: plan a job, or resume the one an output already holds, and
 // find the partitions still to do. `runJob` and the AWS Initialize function both call these, so a job
 // plans the same way wherever it runs.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { CaiError, ErrorCodes } from '../errors.js';
-import type { PredictionFormat } from '../formats/predictions/writers.js';
 import { mapBounded, READ_CONCURRENCY } from '../storage/bounded.js';
-import { planInput, type PlannedPartition } from './plan.js';
+import { inputListing, planInput, type PlannedPartition } from './plan.js';
 import { readJson, readJsonIfPresent } from '../storage/json.js';
-import { openInput } from '../storage/open.js';
+import { openInput, openParent } from '../storage/open.js';
+import {
+  OUTPUT_FOLDERS,
+  OUTPUT_KEYS,
+  predictionsKey,
+  readJobDocument,
+  recordKey,
+  writeJobDocument,
+  type PredictionFormat,
+} from '../storage/output-layout.js';
 import type { ObjectInfo, Store } from '../storage/store.js';
-import { outputKeys } from '../worker/run-partition.js';
+import { describeChanges, identityChanges, jobIdentity, type DerivedIdentity } from '../job/identity.js';
 import type { JobSpec } from '../job/spec.js';
-
-// Fields that change what the predictions are: a resumed run must match them.
-const IDENTITY_FIELDS = ['input', 'model', 'inputs', 'label', 'predictionsFormat', 'fileLimit'] as const;
 
 /** What planning may be told beyond the job. */
 export interface PlanHooks {
@@ -20,18 +27,33 @@ export interface PlanHooks {
   readonly check?: (plan: readonly PlannedPartition[]) => Promise<void>;
   /** A key prefix of the input never planned: the output, when it lies inside the input. */
   readonly exclude?: string;
+  /**
+   * Whether the model's bytes are hashed into the job's identity (default true). The AWS Initialize
+   * function may not read the model: its stack fixes the model instead.
+   */
+  readonly hashModel?: boolean;
 }
 
 async function anyRecord(output: Store): Promise<boolean> {
-  for await (const _ of output.list('results')) return true;
+  for await (const _ of output.list(OUTPUT_FOLDERS.results)) return true;
   return false;
+}
+
+/** SHA-256 of the model's bytes (a remote model is read through the store's download cache). */
+async function modelSha256(spec: JobSpec): Promise<string> {
+  const [store, key] = await openParent(spec.model, { s3Endpoint: spec.s3Endpoint });
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(await store.localPath(key))) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 /**
  * The job's plan: the one in `plan.json` when the output holds an earlier run of the same job, else a
  * new one (every source option of the job applies), written with `job.json` before any work starts.
- * An output that holds a different job with complete partitions is refused, naming the fields that
- * changed; one without any (an earlier attempt that failed) is planned anew, since nothing is lost.
+ * "The same job" is its identity (src/job/identity.ts): every field that can change a prediction, the
+ * model's bytes and the input's listing. An output that holds a job of another identity with complete
+ * partitions is refused before anything is written, naming each field that differs, its old and new
+ * value; one without any (an earlier attempt that failed) is planned anew, since nothing is lost.
  *
  * @example const plan = await planOrResume(spec, await openStore(spec.output), false);
  */
@@ -41,32 +63,40 @@ export async function planOrResume(
   overwrite: boolean,
   hooks: PlanHooks = {},
 ): Promise<PlannedPartition[]> {
-  const previous = overwrite ? undefined : await readJsonIfPresent<JobSpec>(output, 'job.json');
-  const changed = previous
-    ? IDENTITY_FIELDS.filter((f) => JSON.stringify(previous[f]) !== JSON.stringify(spec[f]))
-    : [];
-  if (previous && !(changed.length && !(await anyRecord(output)))) {
-    if (changed.length) {
+  const previous = overwrite ? undefined : await readJobDocument<JobSpec>(output);
+  const input = await openInput(spec.input, { s3Endpoint: spec.s3Endpoint });
+  const planOptions = { job: spec, exclude: hooks.exclude };
+  const derived: DerivedIdentity = {
+    modelSha256: (hooks.hashModel ?? true) ? await modelSha256(spec) : undefined,
+  };
+  if (previous) {
+    const identity = jobIdentity(spec, {
+      ...derived,
+      inputListing: await inputListing(input, planOptions),
+    });
+    const changes = identityChanges(previous.identity, identity);
+    if (changes.length && (await anyRecord(output))) {
       throw new CaiError(
-        ErrorCodes.option,
-        output.describe('job.json'),
-        `this output holds a different job (${changed.join(', ')} changed); use a new output, or --overwrite to start over`,
+        ErrorCodes.jobChanged,
+        output.describe(OUTPUT_KEYS.job),
+        `this output holds another job: ${describeChanges(changes).join('; ')}. Its predictions were made with the old values: run the old job again to resume it, use a new --output, or --overwrite to start over (it deletes the old predictions)`,
       );
     }
-    const plan = await readJsonIfPresent<PlannedPartition[]>(output, 'plan.json');
-    // A resumed job passed the check when its job.json was written: nothing more is read for it.
-    if (plan) return plan;
+    if (!changes.length) {
+      const plan = await readJsonIfPresent<PlannedPartition[]>(output, OUTPUT_KEYS.plan);
+      if (plan) return plan;
+    }
   }
-  const input = await openInput(spec.input, { s3Endpoint: spec.s3Endpoint });
-  const { partitions: plan, skipped } = await planInput(input, { job: spec, exclude: hooks.exclude });
+  const { partitions: plan, skipped, listing } = await planInput(input, planOptions);
+  const identity = jobIdentity(spec, { ...derived, inputListing: listing });
   await hooks.check?.(plan);
-  await output.put('job.json', `${JSON.stringify(spec, null, 2)}\n`);
+  await writeJobDocument(output, spec, identity);
   // What planning left out, beside the plan: Summarize names it (plan.json stays a plain list).
   // An earlier plan's list is overwritten, never deleted (the AWS stack grants Initialize no deletes).
-  if (skipped.length || (await output.head('skipped.json'))) {
-    await output.put('skipped.json', `${JSON.stringify(skipped, null, 2)}\n`);
+  if (skipped.length || (await output.head(OUTPUT_KEYS.skipped))) {
+    await output.put(OUTPUT_KEYS.skipped, `${JSON.stringify(skipped, null, 2)}\n`);
   }
-  await output.put('plan.json', `${JSON.stringify(plan, null, 2)}\n`);
+  await output.put(OUTPUT_KEYS.plan, `${JSON.stringify(plan, null, 2)}\n`);
   return plan;
 }
 
@@ -83,8 +113,7 @@ export async function removeStaleOutputs(
 ): Promise<string[]> {
   const keep = new Set(
     plan.flatMap((p) => {
-      const keys = outputKeys(p.id, format);
-      return [keys.record, keys.predictions];
+      return [recordKey(p.id), predictionsKey(p.id, format)];
     }),
   );
   const stale = [...(await listOutputs(output)).keys()].filter((key) => !keep.has(key));
@@ -95,7 +124,7 @@ export async function removeStaleOutputs(
 /** Every record and predictions file in the output, by key: `results/` and `predictions/` listed once. */
 async function listOutputs(output: Store): Promise<Map<string, ObjectInfo>> {
   const written = new Map<string, ObjectInfo>();
-  for (const folder of ['results', 'predictions']) {
+  for (const folder of [OUTPUT_FOLDERS.results, OUTPUT_FOLDERS.predictions]) {
     for await (const o of output.list(folder)) written.set(o.key, o);
   }
   return written;
@@ -120,9 +149,8 @@ export async function pendingPartitions(
   const intact = new Set<string>();
   const suspect: PlannedPartition[] = [];
   for (const p of plan) {
-    const keys = outputKeys(p.id, format);
-    const record = written.get(keys.record);
-    const predictions = written.get(keys.predictions);
+    const record = written.get(recordKey(p.id));
+    const predictions = written.get(predictionsKey(p.id, format));
     if (!record || !predictions) continue;
     const ordered =
       record.modified !== undefined &&
@@ -134,8 +162,8 @@ export async function pendingPartitions(
   // A suspect's record holds the size its predictions were written with; records are read as many at
   // once as Summarize reads, so S3's latency does not set the pace.
   await mapBounded(suspect, READ_CONCURRENCY, async (p) => {
-    const keys = outputKeys(p.id, format);
-    if (await predictionsMatch(output, keys.record, written.get(keys.predictions)?.size)) intact.add(p.id);
+    const size = written.get(predictionsKey(p.id, format))?.size;
+    if (await predictionsMatch(output, recordKey(p.id), size)) intact.add(p.id);
   });
   return plan.filter((p) => !intact.has(p.id));
 }

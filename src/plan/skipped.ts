@@ -1,5 +1,6 @@
 // What planning left out, as the summary names it: `skipped.json` (written beside `plan.json`) holds every
 // skipped object; the summary gives the count by reason and the first keys.
+import { OUTPUT_KEYS } from '../storage/output-layout.js';
 import type { Store } from '../storage/store.js';
 import type { SkippedObject } from './plan.js';
 import { readJsonIfPresent } from '../storage/json.js';
@@ -26,7 +27,7 @@ export interface SkippedSummary {
  * @example const skipped = await skippedSummary(output); if (skipped) console.log(skipped.total);
  */
 export async function skippedSummary(output: Store): Promise<SkippedSummary | undefined> {
-  const list = await readJsonIfPresent<SkippedObject[]>(output, 'skipped.json', {
+  const list = await readJsonIfPresent<SkippedObject[]>(output, OUTPUT_KEYS.skipped, {
     remedy: 'run the job with --overwrite to plan it again',
   });
   if (!Array.isArray(list) || list.length === 0) return undefined;

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CaiError, ErrorCodes } from '../errors.js';
+import { OUTPUT_FOLDERS, OUTPUT_KEYS } from '../storage/output-layout.js';
 import type { PartitionRecord } from '../worker/record.js';
 import type { SweepRow } from '../experiments/sweep-rows.js';
 
@@ -53,16 +54,17 @@ function isRecord(v: unknown): v is PartitionRecord {
  * @example const records = await loadRecords('cai-out');
  */
 export async function loadRecords(dir: string): Promise<PartitionRecord[]> {
-  const combined = path.join(dir, 'combined_data.json');
+  const combined = path.join(dir, OUTPUT_KEYS.combined);
   let values: unknown[];
   if (existsSync(combined)) {
     const data = await readJson(combined);
     if (!Array.isArray(data))
       throw new CaiError(ErrorCodes.corrupt, combined, 'should hold an array of partition records');
     values = data;
-  } else if (existsSync(path.join(dir, 'results'))) {
-    const files = (await readdir(path.join(dir, 'results'))).filter((f) => f.endsWith('.json')).sort();
-    values = await Promise.all(files.map((f) => readJson(path.join(dir, 'results', f))));
+  } else if (existsSync(path.join(dir, OUTPUT_FOLDERS.results))) {
+    const results = path.join(dir, OUTPUT_FOLDERS.results);
+    const files = (await readdir(results)).filter((f) => f.endsWith('.json')).sort();
+    values = await Promise.all(files.map((f) => readJson(path.join(results, f))));
   } else {
     throw new CaiError(
       ErrorCodes.notFound,
@@ -88,11 +90,11 @@ export async function loadOutput(dir: string): Promise<LoadedOutput> {
     return { kind: 'sweep', dir, rows: rows as SweepRow[] };
   }
   const records = await loadRecords(dir);
-  const summaryFile = path.join(dir, 'summary.json');
+  const summaryFile = path.join(dir, OUTPUT_KEYS.summary);
   const summary = existsSync(summaryFile)
     ? ((await readJson(summaryFile)) as Record<string, unknown>)
     : undefined;
-  const statsFile = path.join(dir, 'result_stats.csv');
+  const statsFile = path.join(dir, OUTPUT_KEYS.resultStats);
   const resultStatsCsv = existsSync(statsFile) ? await readFile(statsFile, 'utf8') : undefined;
   return { kind: 'run', dir, records, summary, resultStatsCsv };
 }

@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { naturalCompare } from '../storage/natural-sort.js';
+import { OUTPUT_FOLDERS, PREDICTION_EXTENSIONS, type PredictionFormat } from '../storage/output-layout.js';
 import { readPredictions, type PredictionRows } from '../summarize/read-predictions.js';
 
 /**
@@ -10,13 +11,16 @@ import { readPredictions, type PredictionRows } from '../summarize/read-predicti
  * @example for await (const rows of spreadPredictionFiles('out')) if (rows.length) console.log(rows[0]);
  */
 export async function* spreadPredictionFiles(dir: string): AsyncGenerator<PredictionRows> {
-  const folder = path.join(dir, 'predictions');
+  const folder = path.join(dir, OUTPUT_FOLDERS.predictions);
   const files = (await readdir(folder).catch(() => [] as string[])).sort(naturalCompare);
   const step = Math.max(1, Math.floor(files.length / 8));
   const order = [...Array(step).keys()].flatMap((o) => files.filter((_, i) => i % step === o));
   for (const file of order) {
     const ext = file.slice(file.lastIndexOf('.') + 1);
-    if (ext !== 'parquet' && ext !== 'csv' && ext !== 'jsonl') continue;
-    yield await readPredictions(new Uint8Array(await readFile(path.join(folder, file))), ext);
+    if (!Object.hasOwn(PREDICTION_EXTENSIONS, ext)) continue;
+    yield await readPredictions(
+      new Uint8Array(await readFile(path.join(folder, file))),
+      ext as PredictionFormat,
+    );
   }
 }

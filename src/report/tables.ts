@@ -16,6 +16,7 @@ import {
   type SweepRow,
 } from '../experiments/sweep-rows.js';
 import { num, usd, type Table } from './table.js';
+import { OUTPUT_KEYS } from '../storage/output-layout.js';
 
 /**
  * A bill as a table: one line per charge, and the total.
@@ -139,7 +140,7 @@ export function choicesTable(choices: readonly EstimateChoice[]): Table {
  */
 export function resultStatsTable(rows: readonly ResultStatsRow[]): Table {
   return {
-    title: 'result_stats.csv',
+    title: OUTPUT_KEYS.resultStats,
     columns: [...RESULT_STATS_COLUMNS],
     leftAlign: [2, 12],
     rows: rows.map((r) =>

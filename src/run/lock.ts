@@ -6,11 +6,12 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CaiError, ErrorCodes } from '../errors.js';
+import { OUTPUT_KEYS } from '../storage/output-layout.js';
 import type { Store } from '../storage/store.js';
 import { readJsonIfPresent } from '../storage/json.js';
 
 /** The lock object's key in the output. */
-export const LOCK_KEY = 'cai.lock';
+export const LOCK_KEY = OUTPUT_KEYS.lock;
 
 /** What the lock records about its holder. */
 export interface LockHolder {

@@ -1,3 +1,4 @@
+import { CaiError, ErrorCodes } from '../errors.js';
 import type { ColumnSet } from '../formats/columns.js';
 import { sourceByName } from '../formats/sources.js';
 import { bindInputs, resolveColumn } from '../model/binding.js';
@@ -51,12 +52,22 @@ export async function preflight(
   const [modelStore, modelKey] = await openParent(spec.model, { s3Endpoint: spec.s3Endpoint });
   // One thread and no worker thread: only the inputs' names, dtypes and shapes are needed, and the
   // workers starting meanwhile want the cores.
-  const model = await loadModel(await modelStore.localPath(modelKey), { threads: 1, thread: 'main' });
+  // On the job's device: a device this install cannot use fails here, before anything is written.
+  const model = await loadModel(await modelStore.localPath(modelKey), {
+    threads: 1,
+    thread: 'main',
+    device: spec.device,
+  });
   const inputs = model.inputs;
   await model.release();
   for (const partition of plan.slice(0, PEEK_PARTITIONS)) {
     const source = input.describe(partition.key);
-    const rows = await firstRows(input, partition, spec).catch(() => undefined);
+    const rows = await firstRows(input, partition, spec).catch((err: unknown) => {
+      // An option that does not fit the data (preprocessing asked of a file without images) is the
+      // job's mistake, the same for every partition: it stops here. Anything else is the map's.
+      if (err instanceof CaiError && err.code === ErrorCodes.option) throw err;
+      return undefined;
+    });
     if (!rows) continue;
     bindInputs(rows, inputs, spec.inputs, source);
     if (spec.label !== undefined) resolveColumn(rows, spec.label, source, 'label');

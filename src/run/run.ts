@@ -5,11 +5,12 @@ import type { EngineEvent } from '../engines/events.js';
 import type { MapResult } from '../summarize/map-result.js';
 import { runMap } from '../engines/map.js';
 import { engineFor } from '../engines/registry.js';
-import { CaiError, ErrorCodes, duringWork } from '../errors.js';
+import { beforeWork, CaiError, ErrorCodes, duringWork } from '../errors.js';
 import { describeOptimization, readOptimization } from '../model/optimization.js';
 import type { PlannedPartition } from '../plan/plan.js';
 import { openInput, openParent, openStore } from '../storage/open.js';
-import type { Store } from '../storage/store.js';
+import { listKeys, type Store } from '../storage/store.js';
+import { OUTPUT_FOLDERS, OUTPUT_KEYS, removeSetupWrites, SETUP_WRITES } from '../storage/output-layout.js';
 import { summarize, type JobSummary } from '../summarize/summarize.js';
 import { skippedSummary, type SkippedSummary } from '../plan/skipped.js';
 import { watchSignals } from './interrupt.js';
@@ -100,6 +101,8 @@ export async function runJob(job: JobSpecInput, options: RunOptions = {}): Promi
   // One live run per output, and Ctrl-C / SIGTERM stop the workers cleanly (see lock.ts, interrupt.ts).
   const lock = await acquireLock(output);
   const watch = watchSignals(output);
+  // What the output held before this run: a setup error (exit 2) takes back what the run added.
+  const before = await setupSnapshot(output);
   try {
     const work = runLocked(spec, options, output, startedAt, t0);
     // After an interrupt the abandoned work may still fail (its workers are gone): nobody awaits it.
@@ -107,6 +110,9 @@ export async function runJob(job: JobSpecInput, options: RunOptions = {}): Promi
     return await Promise.race([work, watch.interrupted]).catch(async (err: unknown) => {
       // Killing the workers fails the work too; the interrupt is what happened.
       if (watch.signalled) return watch.interrupted;
+      // A setup error found after planning (an engine's refusal) is undone; with nothing of the run left
+      // and no partition done, it is the setup error (exit 2) it would have been before planning.
+      if (isSetupError(err) && (await undoSetup(output, spec.output, before))) throw beforeWork(err);
       throw err;
     });
   } finally {
@@ -115,6 +121,86 @@ export async function runJob(job: JobSpecInput, options: RunOptions = {}): Promi
     // rmdir removes only an empty folder: never anything a run wrote.
     if (createdFolder) await fs.rmdir(createdFolder).catch(() => undefined);
   }
+}
+
+/**
+ * Whether an error stopped a run at its setup, as exit code 2 reports it: every CAI error but a spent
+ * error budget (the job ran) and an interrupt.
+ */
+function isSetupError(err: unknown): boolean {
+  // Work that goes on elsewhere (unwatched Slurm arrays), or that ran and failed, keeps its files.
+  const ran: readonly string[] = [
+    ErrorCodes.budget,
+    ErrorCodes.interrupted,
+    ErrorCodes.unreachable,
+    ErrorCodes.schedulerLost,
+    ErrorCodes.unwatched,
+    ErrorCodes.cancelled,
+  ];
+  return err instanceof CaiError && !ran.includes(err.code);
+}
+
+/** What an output held before a run, as far as undoing a failed setup needs it. */
+interface SetupSnapshot {
+  /** Whether the output held a job. */
+  readonly job: boolean;
+  /** Keys of the engine folders. */
+  readonly keys: ReadonlySet<string>;
+  /** When the run began, ms since the epoch: a record written since is this run's. */
+  readonly at: number;
+}
+
+async function engineKeys(output: Store): Promise<Set<string>> {
+  const keys = new Set<string>();
+  for (const folder of SETUP_WRITES.folders) for (const key of await listKeys(output, folder)) keys.add(key);
+  return keys;
+}
+
+async function setupSnapshot(output: Store): Promise<SetupSnapshot> {
+  const at = Date.now();
+  return { job: Boolean(await output.head(OUTPUT_KEYS.job)), keys: await engineKeys(output), at };
+}
+
+/** Whether a record was written since `at` (or cannot be told apart from one: a listing without times). */
+async function recordSince(output: Store, at: number): Promise<boolean> {
+  for await (const o of output.list(OUTPUT_FOLDERS.results)) {
+    if (o.modified === undefined) return true;
+    // S3 lists whole seconds: a record of this run may show a time up to a second before it began.
+    const since = o.modified % 1000 === 0 ? Math.floor(at / 1000) * 1000 : at;
+    if (o.modified >= since) return true;
+  }
+  return false;
+}
+
+/**
+ * Takes back what a run that failed at its setup wrote (the engine's refusal after planning: sbatch,
+ * a worker that cannot start), so that exit 2 leaves nothing behind; folders it left empty go too. In an
+ * output that held no job, that is every file a run writes before its first record; in one that held a
+ * job, the engine files this run added, unless it wrote a record (then the work began: its rounds stay).
+ * Returns whether the run was undone (no partition of it completed).
+ */
+async function undoSetup(output: Store, uri: string, before: SetupSnapshot): Promise<boolean> {
+  let removed: string[];
+  if (!before.job) {
+    removed = await removeSetupWrites(output).catch(() => []);
+    // Nothing removed: a record or predictions file was there, so the work began.
+    if (!removed.length) return false;
+  } else {
+    if (await recordSince(output, before.at).catch(() => true)) return false;
+    const now = await engineKeys(output).catch(() => new Set<string>());
+    const added = [...now].filter((k) => !before.keys.has(k));
+    for (const key of added) await output.delete(key).catch(() => undefined);
+    removed = added;
+  }
+  if (!removed.length || isRemote(uri)) return true;
+  const root = localPath(uri);
+  const prune = async (dir: string): Promise<void> => {
+    const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) if (e.isDirectory()) await prune(path.join(dir, e.name));
+    if (dir !== root) await fs.rmdir(dir).catch(() => undefined);
+  };
+  for (const folder of SETUP_WRITES.folders) await prune(path.join(root, folder));
+  return true;
 }
 
 async function runLocked(
@@ -146,7 +232,7 @@ async function mapAndSummarize(
   startedAt: Date,
   t0: number,
 ): Promise<JobSummary> {
-  if (options.overwrite) await output.delete('summary.json');
+  if (options.overwrite) await output.delete(OUTPUT_KEYS.summary);
   if (options.overwrite) await removeStaleOutputs(output, plan, spec.predictionsFormat);
   const todo = options.overwrite ? plan : await pendingPartitions(output, plan, spec.predictionsFormat);
   const job = resolveJob(spec, { partitions: todo.length || plan.length });

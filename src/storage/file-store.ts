@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { CaiError, ErrorCodes } from '../errors.js';
 import { allocateBytes, sized } from './buffer-pool.js';
+import { TEMPORARY_PREFIX } from './output-layout.js';
 import type { CreateResult, GetOptions, ListOptions, ObjectInfo, Store } from './store.js';
 
 /**
@@ -15,10 +16,13 @@ import type { CreateResult, GetOptions, ListOptions, ObjectInfo, Store } from '.
  * @example temporaryPath('/out/predictions/1.parquet') // '/out/predictions/.cai-tmp-4242-9f2c1a0b3e4d5f60'
  */
 export function temporaryPath(target: string): string {
-  return path.join(path.dirname(target), `.cai-tmp-${process.pid}-${randomBytes(8).toString('hex')}`);
+  return path.join(
+    path.dirname(target),
+    `${TEMPORARY_PREFIX}${process.pid}-${randomBytes(8).toString('hex')}`,
+  );
 }
 
-const TEMPORARY = /^\.cai-tmp-\d+-[0-9a-f]{16}$/;
+const TEMPORARY = new RegExp(`^${TEMPORARY_PREFIX.replace('.', '\\.')}\\d+-[0-9a-f]{16}$`);
 
 /** Whether a file name is one of {@link temporaryPath}'s. @example isTemporary('1.tmp-3.pt') // false */
 export function isTemporary(name: string): boolean {

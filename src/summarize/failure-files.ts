@@ -1,4 +1,5 @@
 import type { PlannedPartition } from '../plan/plan.js';
+import { OUTPUT_FOLDERS } from '../storage/output-layout.js';
 import type { Store } from '../storage/store.js';
 import type { PartitionFailure } from '../worker/record.js';
 import { mapBounded, READ_CONCURRENCY } from '../storage/bounded.js';
@@ -6,7 +7,7 @@ import { readJsonObject } from '../storage/json.js';
 import { listKeys } from './records.js';
 
 /** Where a partition's last failure is kept, under the job's output. @example failureKey('3') // 'failures/3.json' */
-export const failureKey = (id: string): string => `failures/${id}.json`;
+export const failureKey = (id: string): string => `${OUTPUT_FOLDERS.failures}/${id}.json`;
 
 /** `failures/<id>.json`: a partition's failure, written by the worker's engine before it gives up or retries. */
 export interface FailureFile extends PartitionFailure {
@@ -36,7 +37,7 @@ export async function readFailures(
   partitions: readonly PlannedPartition[],
   runStartedAt: string,
 ): Promise<Map<string, FailureFile>> {
-  const present = await listKeys(output, 'failures');
+  const present = await listKeys(output, OUTPUT_FOLDERS.failures);
   const ids = partitions.map((p) => p.id).filter((id) => present.has(failureKey(id)));
   const files = await mapBounded(ids, READ_CONCURRENCY, async (id) => {
     try {

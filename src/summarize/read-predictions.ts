@@ -1,11 +1,18 @@
 import { parquetReadObjects } from 'hyparquet';
 import { CaiError, ErrorCodes } from '../errors.js';
-import { PREDICTION_EXTENSIONS, type PredictionFormat } from '../formats/predictions/writers.js';
 import type { PlannedPartition } from '../plan/plan.js';
 import { naturalCompare } from '../storage/natural-sort.js';
 import { readJsonIfPresent } from '../storage/json.js';
 import { openStore, type StoreOptions } from '../storage/open.js';
 import type { Store } from '../storage/store.js';
+import {
+  OUTPUT_FOLDERS,
+  OUTPUT_KEYS,
+  partitionOfKey,
+  PREDICTION_EXTENSIONS,
+  readJobDocument,
+  type PredictionFormat,
+} from '../storage/output-layout.js';
 
 /** One partition's predictions read back: each named column's values per row. */
 export type PredictionRows = Record<string, unknown>[];
@@ -84,27 +91,27 @@ export interface PredictionFiles {
  * @example const { format, keys } = await predictionFiles(await openStore('out')); // 'parquet', ['predictions/1.parquet', ...]
  */
 export async function predictionFiles(output: Store): Promise<PredictionFiles> {
-  const job = await readJsonIfPresent<{ predictionsFormat?: PredictionFormat }>(output, 'job.json');
-  if (!job)
+  const doc = await readJobDocument<{ predictionsFormat?: PredictionFormat }>(output);
+  if (!doc)
     throw new CaiError(
       ErrorCodes.notFound,
-      output.describe('job.json'),
+      output.describe(OUTPUT_KEYS.job),
       'is not the output of a CAI job; give the folder cai run wrote',
     );
-  const format = job.predictionsFormat ?? 'parquet';
-  const plan = (await readJsonIfPresent<PlannedPartition[]>(output, 'plan.json')) ?? [];
+  const format = doc.job.predictionsFormat ?? 'parquet';
+  const plan = (await readJsonIfPresent<PlannedPartition[]>(output, OUTPUT_KEYS.plan)) ?? [];
   const order = new Map(plan.map((p, i) => [p.id, i]));
   const keys: string[] = [];
-  for await (const o of output.list('predictions'))
+  for await (const o of output.list(OUTPUT_FOLDERS.predictions))
     if (o.key.endsWith(`.${PREDICTION_EXTENSIONS[format]}`)) keys.push(o.key);
-  const id = (key: string) => key.slice('predictions/'.length, key.lastIndexOf('.'));
+  const id = partitionOfKey;
   keys.sort(
     (a, b) => (order.get(id(a)) ?? Infinity) - (order.get(id(b)) ?? Infinity) || naturalCompare(a, b),
   );
   if (keys.length === 0)
     throw new CaiError(
       ErrorCodes.notFound,
-      output.describe('predictions/'),
+      output.describe(`${OUTPUT_FOLDERS.predictions}/`),
       'holds no predictions yet; run the job first',
     );
   return { format, keys };

@@ -2,7 +2,7 @@ import type { PredictionFormat } from '../formats/predictions/writers.js';
 import type { PlannedPartition } from '../plan/plan.js';
 import type { Store } from '../storage/store.js';
 import type { PartitionRecord } from '../worker/record.js';
-import { outputKeys } from '../worker/run-partition.js';
+import { OUTPUT_FOLDERS, outputKeys } from '../storage/output-layout.js';
 import { mapBounded, READ_CONCURRENCY } from '../storage/bounded.js';
 import { readJsonObject } from '../storage/json.js';
 
@@ -34,7 +34,7 @@ export async function readRecords(
   // The listing gives each record's size too: a read that returns fewer bytes (a 200 cut short) is
   // retried as a transient fault, and only a record bad as a whole is called corrupt.
   const sizes = new Map<string, number>();
-  for await (const o of output.list('results')) sizes.set(o.key, o.size);
+  for await (const o of output.list(OUTPUT_FOLDERS.results)) sizes.set(o.key, o.size);
   const present = plan.filter((p) => sizes.has(outputKeys(p.id, format).record));
   // Records the map already holds (this run's, as its workers wrote them) are not read again: on S3 a
   // GET per partition is most of Summarize's time.

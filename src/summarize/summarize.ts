@@ -5,7 +5,7 @@ import type { PlannedPartition } from '../plan/plan.js';
 import type { Store } from '../storage/store.js';
 import type { StorageStats } from '../storage/s3-stats.js';
 import type { PartitionFailure, PartitionRecord } from '../worker/record.js';
-import { outputKeys } from '../worker/run-partition.js';
+import { OUTPUT_KEYS, outputKeys } from '../storage/output-layout.js';
 import { classificationMetrics, quantile, regressionMetrics, type Metrics } from './metrics.js';
 import { mapBounded, READ_CONCURRENCY } from '../storage/bounded.js';
 import { outputColumn, readPredictions } from './read-predictions.js';
@@ -237,9 +237,9 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
   const runRecords = map.records;
   const partitionSeconds = runRecords.map((r) => r.timings.total);
   const items = runRecords.reduce((a, r) => a + r.items, 0);
-  const previous = await output.head('summary.json').then(async (h) =>
+  const previous = await output.head(OUTPUT_KEYS.summary).then(async (h) =>
     h
-      ? readJsonObject<Partial<JobSummary>>(output, 'summary.json', {
+      ? readJsonObject<Partial<JobSummary>>(output, OUTPUT_KEYS.summary, {
           remedy: 'delete it (losing the figures of earlier runs) and summarize again',
         })
       : undefined,
@@ -317,9 +317,9 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
     run,
     runs,
   };
-  await output.put('combined_data.json', combinedJson(records));
-  await output.put('result_stats.csv', resultStatsCsv(runs));
-  await output.put('summary.json', `${JSON.stringify(summary, null, 2)}\n`);
+  await output.put(OUTPUT_KEYS.combined, combinedJson(records));
+  await output.put(OUTPUT_KEYS.resultStats, resultStatsCsv(runs));
+  await output.put(OUTPUT_KEYS.summary, `${JSON.stringify(summary, null, 2)}\n`);
   return summary;
 }
 

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { CaiError, ErrorCodes } from '../errors.js';
-import { PREDICTION_EXTENSIONS, encodePredictions } from '../formats/predictions/writers.js';
+import { encodePredictions } from '../formats/predictions/writers.js';
 import type { PredictionTable } from '../formats/predictions/table.js';
 import type { PartitionStream, SourceBatch } from '../formats/source.js';
 import { sourceByName } from '../formats/sources.js';
@@ -9,6 +9,7 @@ import type { PlannedPartition } from '../formats/planned-partition.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { diffStats, isCountingStore, measureTraffic, type StoreStats } from '../storage/s3-stats.js';
 import type { Store } from '../storage/store.js';
+import { outputKeys } from '../storage/output-layout.js';
 import type { WorkerContext } from './context.js';
 import { LabelCollector, nonFiniteRows, OutputCollector } from './outputs.js';
 import { rebatch } from './rebatch.js';
@@ -25,13 +26,8 @@ export interface PartitionTask {
   readonly attempt: number;
 }
 
-/** Where a partition's outputs go, relative to the job's output root. */
-export function outputKeys(
-  id: string,
-  format: keyof typeof PREDICTION_EXTENSIONS,
-): { predictions: string; record: string } {
-  return { predictions: `predictions/${id}.${PREDICTION_EXTENSIONS[format]}`, record: `results/${id}.json` };
-}
+// Where a partition's outputs go is the output's schema (src/storage/output-layout.ts).
+export { outputKeys };
 
 const seconds = (fromMs: number) => (performance.now() - fromMs) / 1000;
 

@@ -101,6 +101,20 @@ test('a model that does not load exits 2 before planning', async () => {
   assert.equal(existsSync(path.join(out, 'job.json')), false);
 });
 
+test('--device cuda without the CUDA build exits 2 with one line naming the install command, nothing written', (t) => {
+  const out = path.join(dir, 'out-cuda');
+  const r = cai(...job(out, '--inputs', 'image=0,magnitude=1', '--device', 'cuda'));
+  if (r.code === 0) return t.skip('this machine runs onnxruntime on CUDA');
+  assert.equal(r.code, 2, r.stderr);
+  assert.deepEqual(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(
+    r.stderr,
+    /^error: device cuda: .*`ONNXRUNTIME_NODE_INSTALL=cuda12 npm install onnxruntime-node`/,
+  );
+  assert.doesNotMatch(r.stderr, /valid ONNX file/);
+  assert.equal(existsSync(out), false);
+});
+
 test('one partition file given as --input runs that partition alone', () => {
   const r = cai(
     ...job(path.join(dir, 'out-file'), '--inputs', 'image=0,magnitude=1', '--json').map((a) =>

@@ -170,13 +170,14 @@ test('cai run from S3 to S3 writes what a local run writes, and loads the model 
     const modelPath = `/${BUCKET}/${demo.modelKey}`;
     const modelHeads = requests.filter((r) => r.method === 'HEAD' && r.path === modelPath).length;
     const modelGets = requests.filter((r) => r.method === 'GET' && r.path === modelPath).length;
-    // The job checks the model exists before planning, and its preflight loads it (a HEAD, and a GET
-    // unless the local copy is there); then each worker process looks it up once.
-    assert.equal(modelHeads, WORKERS + 2, 'each worker process looks the model up once');
+    // The job checks the model exists before planning, hashes its bytes for the job's identity (a HEAD,
+    // and a GET unless the local copy is there), and its preflight loads it (a HEAD: the copy is there);
+    // then each worker process looks it up once.
+    assert.equal(modelHeads, WORKERS + 3, 'each worker process looks the model up once');
     assert.ok(modelGets >= 1 && modelGets <= WORKERS + 1, `model GETs: ${modelGets}`);
     const workerModelRequests = cold.reduce((a, r) => a + (r.storage?.model?.requests ?? 0), 0);
     assert.ok(
-      workerModelRequests >= WORKERS && workerModelRequests <= modelHeads - 2 + modelGets,
+      workerModelRequests >= WORKERS && workerModelRequests <= modelHeads - 3 + modelGets,
       "the records count the workers' model traffic the server saw (the job's own checks are not a worker's)",
     );
     const modelBytes = cold.reduce((a, r) => a + (r.storage?.model?.bytes ?? 0), 0);

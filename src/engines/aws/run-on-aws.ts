@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CaiError, ErrorCodes } from '../../errors.js';
 import { parseJobSpec, type JobSpec, type JobSpecInput } from '../../job/spec.js';
 import { openStore } from '../../storage/open.js';
+import { OUTPUT_KEYS } from '../../storage/output-layout.js';
 import type { JobSummary } from '../../summarize/summarize.js';
 import type { AwsApi, Deployment, ExecutionState, MapRunItems } from './cloud.js';
 import { checkJobScope } from './job-scope.js';
@@ -57,7 +58,7 @@ export function executionName(now = new Date()): string {
  */
 export async function readRunSummary(spec: JobSpec, startDate: Date): Promise<JobSummary | undefined> {
   const out = await openStore(spec.output, { s3Endpoint: spec.s3Endpoint });
-  const summary = await readJsonIfPresent<JobSummary>(out, 'summary.json');
+  const summary = await readJsonIfPresent<JobSummary>(out, OUTPUT_KEYS.summary);
   if (!summary) return undefined;
   return Math.abs(Date.parse(summary.run.started_at) - startDate.getTime()) < 1000 ? summary : undefined;
 }

@@ -6,6 +6,7 @@ import { CaiError } from '../../errors.js';
 import type { PlannedPartition } from '../../plan/plan.js';
 import { readJson, readJsonIfPresent } from '../../storage/json.js';
 import { listKeys, type Store } from '../../storage/store.js';
+import { OUTPUT_FOLDERS, OUTPUT_KEYS } from '../../storage/output-layout.js';
 import type { JobSummary } from '../../summarize/summarize.js';
 import type { PartitionFailure, PartitionRecord } from '../../worker/record.js';
 import { outputKeys } from '../../worker/run-partition.js';
@@ -74,11 +75,11 @@ export async function continueChain(output: Store, round: number): Promise<StepR
   const state = await readSlurmState(output);
   const submitted = state.rounds.find((r) => r.round === round);
   const manifest = await readJsonIfPresent<TaskManifest>(output, roundKeys(round).manifest);
-  const plan = await readJsonIfPresent<PlannedPartition[]>(output, 'plan.json');
+  const plan = await readJsonIfPresent<PlannedPartition[]>(output, OUTPUT_KEYS.plan);
   if (!submitted || !manifest || !plan)
     throw new CaiError(
       E_SLURM,
-      output.describe('slurm'),
+      output.describe(OUTPUT_FOLDERS.slurm),
       `no round ${round} to continue (state.json, round-${round}/tasks.json, plan.json are missing): was the output moved or deleted?`,
     );
   const firstRound = state.detached?.firstRound ?? round;
@@ -113,7 +114,7 @@ export async function continueChain(output: Store, round: number): Promise<StepR
     });
 
   // Listed once: the rounds have ended, so nothing lands here meanwhile.
-  const recorded = await listKeys(output, 'results');
+  const recorded = await listKeys(output, OUTPUT_FOLDERS.results);
   const recordKey = (id: string) => outputKeys(id, job.predictionsFormat).record;
   const statesOf = new Map<number, Awaited<ReturnType<typeof arrayStates>>>();
   const failedOf = new Map<number, Set<string>>();

@@ -5,6 +5,7 @@ import { pendingPartitions, planOrResume } from '../../plan/resume.js';
 import { resolveJob, type JobSpec, type ResolvedJob } from '../../job/spec.js';
 import { planPartitions, type PlannedPartition } from '../../plan/plan.js';
 import { readJsonIfPresent } from '../../storage/json.js';
+import { OUTPUT_KEYS } from '../../storage/output-layout.js';
 import { joinUri, openInput, openParent, openStore } from '../../storage/open.js';
 import { submitStep } from './chain.js';
 import { resolveSlurmOptions, type SlurmOptions } from '../../job/slurm-options.js';
@@ -88,7 +89,7 @@ export async function submitDetached(spec: JobSpec, overwrite = false): Promise<
       output.describe('slurm/state.json'),
       `--overwrite would start over under live arrays of this job (${describeLive(live)}); stop them first with \`cai slurm cancel ${spec.output}\``,
     );
-  if (overwrite) await output.delete('summary.json');
+  if (overwrite) await output.delete(OUTPUT_KEYS.summary);
   const plan = await planOrResume(spec, output, overwrite);
   const todo = overwrite ? plan : await pendingPartitions(output, plan, spec.predictionsFormat);
   if (!todo.length) return undefined;
@@ -142,9 +143,9 @@ export async function submitDetached(spec: JobSpec, overwrite = false): Promise<
 export async function dryRunScript(spec: JobSpec): Promise<string> {
   const output = await openStore(spec.output, { s3Endpoint: spec.s3Endpoint });
   const plan =
-    (await readJsonIfPresent<PlannedPartition[]>(output, 'plan.json')) ??
+    (await readJsonIfPresent<PlannedPartition[]>(output, OUTPUT_KEYS.plan)) ??
     (await planPartitions(await openInput(spec.input, { s3Endpoint: spec.s3Endpoint }), { job: spec }));
-  const todo = (await output.head('job.json'))
+  const todo = (await output.head(OUTPUT_KEYS.job))
     ? await pendingPartitions(output, plan, spec.predictionsFormat)
     : plan;
   const { job, options } = prepared(spec, todo.length || plan.length);

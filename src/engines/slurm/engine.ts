@@ -9,6 +9,7 @@
 import { CaiError } from '../../errors.js';
 import { readJson, readJsonIfPresent } from '../../storage/json.js';
 import { listKeys, type Store } from '../../storage/store.js';
+import { OUTPUT_FOLDERS } from '../../storage/output-layout.js';
 import type { PartitionRecord } from '../../worker/record.js';
 import { outputKeys } from '../../worker/run-partition.js';
 import type { Attempt, MapControl, MapEngine } from '../map.js';
@@ -238,7 +239,7 @@ async function followChain(output: Store, control: MapControl, options: SlurmOpt
     for (const f of (await readJsonIfPresent<RoundOutcome>(output, roundKeys(r.round).outcome))?.failures ??
       [])
       failures.set(f.partition, f);
-  const records = await listKeys(output, 'results');
+  const records = await listKeys(output, OUTPUT_FOLDERS.results);
   const back: Attempt[] = [];
   for (const attempt of control.take()) {
     const key = outputKeys(attempt.partition.id, control.job.predictionsFormat).record;
@@ -262,7 +263,7 @@ async function watch(w: Watched, output: Store, control: MapControl): Promise<vo
   const queued = await queuedTasks(round.jobId);
   const states = await arrayStates(round.jobId, round.tasks);
   const format = control.job.predictionsFormat;
-  const records = await listKeys(output, 'results');
+  const records = await listKeys(output, OUTPUT_FOLDERS.results);
   const failedKey = roundKeys(round.round).failed;
   const failed = await listKeys(output, failedKey);
   for (const [id, { attempt, task }] of [...w.open]) {

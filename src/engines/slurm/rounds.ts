@@ -9,6 +9,7 @@ import type { ResolvedJob } from '../../job/spec.js';
 import { joinUri, openStore, uriScheme } from '../../storage/open.js';
 import { readJsonIfPresent } from '../../storage/json.js';
 import type { Store } from '../../storage/store.js';
+import { SLURM_KEYS } from '../../storage/output-layout.js';
 import type { Attempt } from '../map.js';
 import { checkCluster, E_SLURM, submit } from './commands.js';
 import type { SlurmOptions } from '../../job/slurm-options.js';
@@ -48,7 +49,7 @@ export interface Round extends RoundState {
   readonly manifestUri: string;
 }
 
-const STATE_KEY = 'slurm/state.json';
+const STATE_KEY = SLURM_KEYS.state;
 
 /** The rounds submitted so far for the job in `output`. @example (await readSlurmState(out)).rounds.length */
 export async function readSlurmState(output: Store): Promise<SlurmState> {
@@ -92,7 +93,7 @@ export function taskLog(round: Pick<RoundState, 'logDir' | 'jobId'>, task: numbe
 /** Where the tasks' logs go: a path every node can write. */
 export function logDirOf(job: ResolvedJob, options: SlurmOptions): string {
   if (options.logDir) return path.resolve(options.logDir);
-  if (isPath(job.output)) return path.join(absolute(job.output), 'slurm', 'logs');
+  if (isPath(job.output)) return path.join(absolute(job.output), SLURM_KEYS.logs);
   throw new CaiError(
     ErrorCodes.option,
     'slurm.logDir',

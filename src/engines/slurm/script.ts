@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { ResolvedJob } from '../../job/spec.js';
 import type { Attempt } from '../map.js';
 import type { SlurmOptions } from '../../job/slurm-options.js';
+import { SLURM_KEYS } from '../../storage/output-layout.js';
 
 /** What one round's array tasks run: task `i` runs `tasks[i]` in order, in one process. */
 export interface TaskManifest {
@@ -22,7 +23,7 @@ export function roundKeys(round: number): {
   failed: string;
   outcome: string;
 } {
-  const dir = `slurm/round-${round}`;
+  const dir = SLURM_KEYS.round(round);
   return {
     dir,
     manifest: `${dir}/tasks.json`,

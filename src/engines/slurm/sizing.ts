@@ -5,6 +5,7 @@
 import type { SlurmOptions } from '../../job/slurm-options.js';
 import { readJsonIfPresent } from '../../storage/json.js';
 import { listKeys, type Store } from '../../storage/store.js';
+import { OUTPUT_FOLDERS } from '../../storage/output-layout.js';
 import type { PartitionRecord } from '../../worker/record.js';
 import { slurm } from './commands.js';
 
@@ -123,7 +124,9 @@ export function chooseSizing(
  * @example await secondsPerPartition(output) // 4.2
  */
 export async function secondsPerPartition(output: Store): Promise<number | undefined> {
-  const keys = [...(await listKeys(output, 'results'))].filter((k) => k.endsWith('.json')).slice(0, 20);
+  const keys = [...(await listKeys(output, OUTPUT_FOLDERS.results))]
+    .filter((k) => k.endsWith('.json'))
+    .slice(0, 20);
   const seconds: number[] = [];
   for (const key of keys) {
     const r = await readJsonIfPresent<PartitionRecord>(output, key).catch(() => undefined);

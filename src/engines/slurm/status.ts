@@ -2,6 +2,7 @@
 // a job id, on any login node, while or after the submitter watches.
 import type { PlannedPartition } from '../../plan/plan.js';
 import { readJsonIfPresent } from '../../storage/json.js';
+import { OUTPUT_FOLDERS, OUTPUT_KEYS } from '../../storage/output-layout.js';
 import { openStore } from '../../storage/open.js';
 import { arrayStates, cancel, parseScontrol, slurm, TERMINAL_STATES } from './commands.js';
 import { readSlurmState } from './rounds.js';
@@ -45,9 +46,9 @@ export async function slurmStatus(target: string, s3Endpoint?: string): Promise<
   }
   const output = await openStore(target, { s3Endpoint });
   const state = await readSlurmState(output);
-  const plan = (await readJsonIfPresent<PlannedPartition[]>(output, 'plan.json')) ?? [];
+  const plan = (await readJsonIfPresent<PlannedPartition[]>(output, OUTPUT_KEYS.plan)) ?? [];
   let done = 0;
-  for await (const o of output.list('results')) if (o.key.endsWith('.json')) done++;
+  for await (const o of output.list(OUTPUT_FOLDERS.results)) if (o.key.endsWith('.json')) done++;
   const rounds = [];
   for (const r of state.rounds) {
     const states = await arrayStates(r.jobId, r.tasks);
@@ -67,7 +68,7 @@ export async function slurmStatus(target: string, s3Endpoint?: string): Promise<
     rounds,
     ...(steps.length ? { steps } : {}),
     ...(summarize ? { summarize } : {}),
-    summarized: Boolean(await output.head('summary.json')),
+    summarized: Boolean(await output.head(OUTPUT_KEYS.summary)),
   };
 }
 

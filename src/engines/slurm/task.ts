@@ -6,7 +6,7 @@ import { openParent, openStore } from '../../storage/open.js';
 import { createWorkerContext } from '../../worker/context.js';
 import { PartitionRunner } from '../../worker/partition-runner.js';
 import { outputKeys } from '../../worker/run-partition.js';
-import type { TaskManifest } from './script.js';
+import { roundKeys, type TaskManifest } from './script.js';
 
 /** What a task writes when a partition fails inside it (the engine reads it as the attempt's error). */
 export interface TaskFailure {
@@ -32,7 +32,7 @@ export async function runSlurmTask(manifestUri: string, index: number): Promise<
   if (!attempts) throw new Error(`${manifestUri} has no task ${index} (it has ${manifest.tasks.length})`);
   const { job } = manifest;
   const output = await openStore(job.output, { s3Endpoint: job.s3Endpoint });
-  const failedDir = `slurm/round-${manifest.round}/failed`;
+  const failedDir = roundKeys(manifest.round).failed;
   const fail = async (failure: TaskFailure) => {
     await output.put(`${failedDir}/${failure.partition}.json`, `${JSON.stringify(failure)}\n`);
     log(`partition ${failure.partition}: FAILED (${failure.code}: ${failure.message})`);

@@ -8,7 +8,7 @@ import { decodeImage, toRow } from '../image/decode.js';
 import { resolvePreprocess, type PreprocessOptions, type ResolvedPreprocess } from '../image/preprocess.js';
 import { mapSettled, reasonOf } from '../partition/map-limit.js';
 import { applyNanPolicy, type NanPolicy } from '../partition/nan.js';
-import type { FailedItem, PartitionStream, SourceBatch } from '../source.js';
+import type { FailedItem, PartitionStream, SourceBatch, SourceOption } from '../source.js';
 import type { ArrayInfo, ArrayJobFields, ArrayLayout } from './layout.js';
 
 /** Every job field array sources read. */
@@ -20,6 +20,18 @@ export interface ArraySourceFields extends ArrayJobFields {
   readonly partitionBytes?: number;
 }
 
+/** The source options HDF5 and Zarr read (see `checkSourceOptions`). */
+export const ARRAY_SOURCE_OPTIONS: readonly SourceOption[] = Object.freeze([
+  'datasets',
+  'group',
+  'idColumn',
+  'imageColumn',
+  'preset',
+  'preprocess',
+  'partitionItems',
+  'partitionBytes',
+]);
+
 /** Reads rows `[start, end)` of one array: numbers as CAI's typed array, strings as strings. */
 export type ReadRows = (array: ArrayInfo, start: number, end: number) => Promise<TypedArray | string[]>;
 
@@ -30,8 +42,15 @@ export function isImageArray(a: ArrayInfo): boolean {
 
 /** The arrays to preprocess as images, or a clear error when the named one cannot be. */
 function imageArrays(layout: ArrayLayout, job: ArraySourceFields, source: string): Set<string> {
-  if (job.preset === undefined && job.preprocess === undefined) return new Set();
   const named = job.imageColumn;
+  if (job.preset === undefined && job.preprocess === undefined) {
+    if (named === undefined) return new Set();
+    throw new CaiError(
+      ErrorCodes.option,
+      source,
+      `--image-column "${named}" names the array to preprocess as images, and no preprocessing is asked; add --preset or the preprocessing flags (--resize, --mean, ...), or remove --image-column`,
+    );
+  }
   const out = layout.columns.filter((c) => (named ? c.name === named : isImageArray(c.array)));
   if (named && (out.length === 0 || !isImageArray(out[0].array))) {
     const a = out[0]?.array;
@@ -41,6 +60,13 @@ function imageArrays(layout: ArrayLayout, job: ArraySourceFields, source: string
       a
         ? `dataset "/${a.path}" is ${a.stored} [${a.shape.join(', ')}]; preprocessing takes uint8 images of items x height x width x channels (1, 3 or 4)`
         : `imageColumn "${named}" is not one of the columns (${layout.columns.map((c) => c.name).join(', ')})`,
+    );
+  }
+  if (out.length === 0) {
+    throw new CaiError(
+      ErrorCodes.option,
+      source,
+      `image preprocessing (--preset or its flags) is asked, and no column holds images (uint8 items x height x width x 1, 3 or 4 channels); columns: ${layout.columns.map((c) => `${c.name} ${c.array.stored} [${c.array.shape.join(', ')}]`).join(', ')}; remove the preprocessing flags, or choose the images with --datasets`,
     );
   }
   return new Set(out.map((c) => c.name));

@@ -18,6 +18,20 @@ export function isFitsKey(key: string): boolean {
 }
 
 function patternOf(job: FitsJobFields): BandPattern | undefined {
+  if (job.fitsCutouts && (job.fitsBands || job.fitsPattern)) {
+    throw new CaiError(
+      ErrorCodes.option,
+      'fitsCutouts',
+      'one-file-per-band inputs (--fits-bands) hold one cutout per file; --fits-cutouts reads files of many cutouts: use one of them',
+    );
+  }
+  if (job.fitsCutouts && job.partitionBytes !== undefined) {
+    throw new CaiError(
+      ErrorCodes.option,
+      'partitionBytes',
+      'files of cutouts (--fits-cutouts) are split by --partition-items; --partition-bytes does not apply to them',
+    );
+  }
   if (!job.fitsBands && !job.fitsPattern) return undefined;
   if (!job.fitsBands) {
     throw new CaiError(
@@ -69,6 +83,14 @@ function planFits(objects: readonly ObjectInfo[], job: FitsJobFields): PlannedPa
  */
 export const fitsFiles: StoreSourceKind<FitsJobFields> = Object.freeze({
   name: 'fits',
+  options: [
+    'fitsHdu',
+    'fitsBands',
+    'fitsPattern',
+    'fitsCutouts',
+    'partitionItems',
+    'partitionBytes',
+  ] as const,
   accepts: isFitsKey,
   plan: planFits,
   /** Like `plan`, but reads cutout files' headers to split them into row ranges of `partitionItems`. */

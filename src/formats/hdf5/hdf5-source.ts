@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { uriScheme } from '../../storage/open.js';
 import type { ObjectInfo, Store } from '../../storage/store.js';
-import { arrayStream, type ArraySourceFields } from '../arrays/batches.js';
+import { ARRAY_SOURCE_OPTIONS, arrayStream, type ArraySourceFields } from '../arrays/batches.js';
 import { chooseArrays, type ArrayLayout } from '../arrays/layout.js';
 import { rowPartitions } from '../arrays/row-partitions.js';
 import { partitionId, type PlannedPartition } from '../planned-partition.js';
@@ -71,6 +71,7 @@ const planFiles = (objects: readonly ObjectInfo[]): PlannedPartition[] =>
  */
 export const hdf5Files: StoreSourceKind<ArraySourceFields> = Object.freeze({
   name: 'hdf5',
+  options: ARRAY_SOURCE_OPTIONS,
   accepts: isHdf5Key,
   plan: planFiles,
   async planWithStore(store: Store, objects: readonly ObjectInfo[], job: ArraySourceFields) {

@@ -37,6 +37,7 @@ export interface ImageJobFields {
  */
 export const imageFiles: SourceKind = Object.freeze<SourceKind>({
   name: 'image',
+  options: ['preset', 'preprocess', 'partitionItems', 'partitionBytes'],
   accepts: (key: string) => IMAGE_EXTENSIONS.includes(extensionOf(key)),
   plan: (objects, job): PlannedPartition[] =>
     groupItems(

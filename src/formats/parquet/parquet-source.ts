@@ -93,6 +93,17 @@ const planFiles = (objects: readonly ObjectInfo[]): PlannedPartition[] =>
  */
 export const parquetFiles: StoreSourceKind<ParquetSourceFields> = Object.freeze({
   name: 'parquet',
+  options: [
+    'idColumn',
+    'imageColumn',
+    'shapeColumn',
+    'imageShape',
+    'featureColumns',
+    'preset',
+    'preprocess',
+    'partitionItems',
+    'partitionBytes',
+  ] as const,
   accepts: (key: string) => /\.(parquet|parq|pq)$/i.test(key),
   plan: planFiles,
   async planWithStore(store: Store, objects: readonly ObjectInfo[], job: ParquetSourceFields) {
@@ -122,6 +133,13 @@ export const parquetFiles: StoreSourceKind<ParquetSourceFields> = Object.freeze(
         ErrorCodes.option,
         store.describe(partition.key),
         `rows [${first}, ${last}) are outside its ${reader.rows} rows; plan the job again`,
+      );
+    }
+    if ((job.preset !== undefined || job.preprocess !== undefined) && !layout.image) {
+      throw new CaiError(
+        ErrorCodes.option,
+        store.describe(partition.key),
+        `image preprocessing (--preset or its flags) is asked, and the file has no image column (columns: ${layout.columns.map((c) => `${c.name} (${c.kind})`).join(', ')}); name it with --image-column, or remove the preprocessing flags`,
       );
     }
     const ctx: BatchContext = {

@@ -1,16 +1,10 @@
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import type { ColumnSource } from 'hyparquet-writer';
 import { cell, outputColumnNames, tableRows, type PredictionColumn, type PredictionTable } from './table.js';
+import type { PredictionFormat } from '../../storage/output-layout.js';
 
-/** The formats predictions are written in, with their file extensions. */
-export const PREDICTION_EXTENSIONS = Object.freeze({
-  parquet: 'parquet',
-  csv: 'csv',
-  jsonl: 'jsonl',
-} as const);
-
-/** A predictions format name. */
-export type PredictionFormat = keyof typeof PREDICTION_EXTENSIONS;
+// The formats and their extensions are part of the output's schema (src/storage/output-layout.ts).
+export { PREDICTION_EXTENSIONS, type PredictionFormat } from '../../storage/output-layout.js';
 
 function rowValues(table: PredictionTable, row: number): unknown[] {
   const values: unknown[] = [table.partition, table.index[row]];

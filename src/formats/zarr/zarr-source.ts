@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { ObjectInfo, Store } from '../../storage/store.js';
-import { arrayStream, type ArraySourceFields } from '../arrays/batches.js';
+import { ARRAY_SOURCE_OPTIONS, arrayStream, type ArraySourceFields } from '../arrays/batches.js';
 import { chooseArrays } from '../arrays/layout.js';
 import { rowPartitions } from '../arrays/row-partitions.js';
 import type { PlannedPartition } from '../planned-partition.js';
@@ -46,6 +46,7 @@ function storeName(store: Store, root: string): string {
  */
 export const zarrStores: StoreSourceKind<ArraySourceFields> = Object.freeze({
   name: 'zarr',
+  options: ARRAY_SOURCE_OPTIONS,
   accepts: isZarrKey,
   plan(objects: readonly ObjectInfo[]): PlannedPartition[] {
     const roots = new Map<string, number>();

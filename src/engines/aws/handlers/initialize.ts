@@ -2,6 +2,7 @@ import { pendingPartitions, planOrResume } from '../../../plan/resume.js';
 import { parseJobSpec, type JobSpec } from '../../../job/spec.js';
 import { toleratedFailures } from '../../../job/budget.js';
 import { openStore } from '../../../storage/open.js';
+import { awsRunFolder, OUTPUT_KEYS } from '../../../storage/output-layout.js';
 import type { HandlerConfig } from '../config.js';
 import { checkJobScope, resolveAwsJob } from '../job-scope.js';
 import { ListingHeadStore } from '../listing-store.js';
@@ -26,17 +27,18 @@ export function createInitializeHandler(
     const job = resolveAwsJob(spec, event.input.job, config);
     const overwrite = event.input.overwrite ?? false;
     const output = new ListingHeadStore(await openStore(job.output, { s3Endpoint: job.s3Endpoint }));
-    if (overwrite) await output.delete('summary.json');
+    if (overwrite) await output.delete(OUTPUT_KEYS.summary);
     const recorded: JobSpec = {
       ...spec,
       engine: 'aws',
       toleratedFailurePercentage: job.toleratedFailurePercentage,
     };
-    const plan = await planOrResume(recorded, output, overwrite);
+    // The stack fixes the model (and grants Initialize no read of it): its hash is not in the identity.
+    const plan = await planOrResume(recorded, output, overwrite, { hashModel: false });
 
     const todo = overwrite ? plan : await pendingPartitions(output, plan, job.predictionsFormat);
 
-    const runFolder = `aws-runs/${event.executionName}/`;
+    const runFolder = awsRunFolder(event.executionName);
     await output.put(`${runFolder}items.json`, `${JSON.stringify(todo)}\n`);
     const { bucket, prefix } = bucketAndPrefix(job.output);
     const base = prefix ? `${prefix}/` : '';

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { CaiError, ErrorCodes, describeError } from '../../../errors.js';
 import type { PlannedPartition } from '../../../plan/plan.js';
 import { openStore } from '../../../storage/open.js';
+import { OUTPUT_KEYS } from '../../../storage/output-layout.js';
 import { readFailures } from '../../../summarize/failure-files.js';
 import { readJsonObject } from '../../../storage/json.js';
 import type { Store } from '../../../storage/store.js';
@@ -85,7 +86,7 @@ export function createSummarizeHandler(
     const storePrefix = prefix ? `${prefix}/` : '';
     const remedy = 'run the job again (it resumes) to rewrite it';
     const [plan, todo] = await Promise.all(
-      ['plan.json', `${init.runFolder}items.json`].map(async (key) =>
+      [OUTPUT_KEYS.plan, `${init.runFolder}items.json`].map(async (key) =>
         readJsonArray<PlannedPartition>(output, key, remedy),
       ),
     );
@@ -167,7 +168,7 @@ export function createSummarizeHandler(
     const message =
       summary.status === 'succeeded'
         ? `${p.completed} of ${p.planned} partitions completed, ${p.failed} failed (tolerated ${job.toleratedFailurePercentage}%)`
-        : `${p.failed} of ${p.planned} partitions failed and ${p.not_started} did not run (tolerated ${job.toleratedFailurePercentage}%)${mapError ? `; the Map ended with ${mapError.Error}` : ''}; see ${output.describe('summary.json')}`;
+        : `${p.failed} of ${p.planned} partitions failed and ${p.not_started} did not run (tolerated ${job.toleratedFailurePercentage}%)${mapError ? `; the Map ended with ${mapError.Error}` : ''}; see ${output.describe(OUTPUT_KEYS.summary)}`;
     return {
       // The AWS map is never cancelled from outside the execution (a stopped execution writes no summary).
       status: summary.status === 'succeeded' ? 'succeeded' : 'failed',
@@ -175,7 +176,7 @@ export function createSummarizeHandler(
       completed: p.completed,
       failed: p.failed,
       notStarted: p.not_started,
-      summary: output.describe('summary.json'),
+      summary: output.describe(OUTPUT_KEYS.summary),
       message,
     };
   };
