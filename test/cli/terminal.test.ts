@@ -65,10 +65,11 @@ async function stoppedRun(name: string, stop: (pid: number) => void) {
     JSON.stringify({ input: data, model, output, batchSize: 8, concurrency: 2, threads: 1 }),
   );
   const script = path.join(dir, `${name}.sh`);
-  // The job in the background of the pane's shell, its pid printed, so the test can signal it too.
+  // The job in the background of the pane's shell, its pid printed, so the test can signal it too. CI is
+  // unset as at a person's terminal: CI=true (as CI runs the tests) turns the live bar into plain lines.
   await writeFile(
     script,
-    `ORT_DISABLE_TELEMETRY=1 '${process.execPath}' '${CLI}' run '${jobFile}' &\necho "PID=$!"\nwait $!\necho "EXIT=$?"\nsleep 600\n`,
+    `unset CI\nORT_DISABLE_TELEMETRY=1 '${process.execPath}' '${CLI}' run '${jobFile}' &\necho "PID=$!"\nwait $!\necho "EXIT=$?"\nsleep 600\n`,
   );
   tmux('new-session', '-d', '-s', 'cai', '-x', '60', '-y', '30', `sh '${script}'`);
   try {
