@@ -200,13 +200,7 @@ export class FileStore implements Store {
     const target = this.describe(key);
     const tmp = temporaryPath(target);
     try {
-      // The folder usually exists (a worker writes partition after partition into it): create it only
-      // when the write says it is missing, not before every write.
-      await fs.writeFile(tmp, body).catch(async (err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw err;
-        await fs.mkdir(path.dirname(target), { recursive: true });
-        await fs.writeFile(tmp, body);
-      });
+      await writeTemporary(tmp, target, body);
       await fs.rename(tmp, target);
     } catch (err) {
       await fs.rm(tmp, { force: true });
@@ -222,11 +216,7 @@ export class FileStore implements Store {
     const target = this.describe(key);
     const tmp = temporaryPath(target);
     try {
-      await fs.writeFile(tmp, body).catch(async (err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw err;
-        await fs.mkdir(path.dirname(target), { recursive: true });
-        await fs.writeFile(tmp, body);
-      });
+      await writeTemporary(tmp, target, body);
       const linked = await fs.link(tmp, target).then(
         () => true,
         (err: NodeJS.ErrnoException) => {
@@ -279,4 +269,17 @@ export class FileStore implements Store {
     }
     return err;
   }
+}
+
+/**
+ * Writes `body` to the temporary file `tmp` beside `target`. The folder usually exists (a worker writes
+ * partition after partition into it): it is created only when the write says it is missing, not before
+ * every write.
+ */
+async function writeTemporary(tmp: string, target: string, body: Uint8Array | string): Promise<void> {
+  await fs.writeFile(tmp, body).catch(async (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    await fs.writeFile(tmp, body);
+  });
 }
