@@ -5,7 +5,7 @@ import { CaiError, ErrorCodes } from '../../errors.js';
 import { centerCropBox, resizeTarget, type ResolvedPreprocess } from './preprocess.js';
 import { jpegSize } from './jpeg-size.js';
 import { resample } from './resample.js';
-import { loadSharp, type DecodedImage, type DecodeNotes, type RawPixels } from './sharp.js';
+import { decodeFailure, loadSharp, type DecodedImage, type DecodeNotes, type RawPixels } from './sharp.js';
 
 /** Pixels an image may have when libvips resizes it: it shrinks while decoding, so far more fit. */
 export const MAX_PIXELS_FAST_RESIZE = 10000 * 10000;
@@ -101,20 +101,11 @@ export async function decodeFast(
       channels: info.channels,
     };
   } catch (err) {
-    if (err instanceof CaiError) throw err;
-    if (/pixel limit/i.test((err as Error).message)) {
-      throw new CaiError(
-        ErrorCodes.unsupported,
-        source,
-        `has more than ${limit} pixels, the limit for an image libvips shrinks while decoding (--resize-method fast); shrink it beforehand`,
-        { cause: err },
-      );
-    }
-    throw new CaiError(
-      ErrorCodes.corrupt,
+    throw decodeFailure(
+      err,
       source,
-      `cannot be decoded as an image (${(err as Error).message}); it is damaged or not an image: remove or replace it`,
-      { cause: err },
+      () =>
+        `has more than ${limit} pixels, the limit for an image libvips shrinks while decoding (--resize-method fast); shrink it beforehand`,
     );
   }
 }

@@ -10,7 +10,7 @@ import { decodeFast } from './decode-fast.js';
 import { centerCropBox, resizeTarget, shapeFor, type ResolvedPreprocess } from './preprocess.js';
 import { jpegSize } from './jpeg-size.js';
 import { resample } from './resample.js';
-import { loadSharp, type DecodedImage, type DecodeNotes, type RawPixels } from './sharp.js';
+import { decodeFailure, loadSharp, type DecodedImage, type DecodeNotes, type RawPixels } from './sharp.js';
 
 export type { DecodedImage, DecodeNotes, RawPixels };
 
@@ -266,22 +266,10 @@ async function decodeFullSize(
       height: info.height,
     };
   } catch (err) {
-    if (err instanceof CaiError) throw err;
-    if (/pixel limit/i.test((err as Error).message)) {
-      throw new CaiError(
-        ErrorCodes.unsupported,
-        source,
-        p.resize === undefined
-          ? `has more than ${limit} pixels, the limit for an image decoded at full size; give --resize (e.g. --resize 256), or shrink it beforehand`
-          : `has more than ${limit} pixels, the limit for an image decoded at full size to be resized exactly as PIL does; use --resize-method fast (libvips shrinks it while decoding, up to 100000000 pixels, with pixels a few levels from PIL's), or shrink it beforehand`,
-        { cause: err },
-      );
-    }
-    throw new CaiError(
-      ErrorCodes.corrupt,
-      source,
-      `cannot be decoded as an image (${(err as Error).message}); it is damaged or not an image: remove or replace it`,
-      { cause: err },
+    throw decodeFailure(err, source, () =>
+      p.resize === undefined
+        ? `has more than ${limit} pixels, the limit for an image decoded at full size; give --resize (e.g. --resize 256), or shrink it beforehand`
+        : `has more than ${limit} pixels, the limit for an image decoded at full size to be resized exactly as PIL does; use --resize-method fast (libvips shrinks it while decoding, up to 100000000 pixels, with pixels a few levels from PIL's), or shrink it beforehand`,
     );
   }
 }

@@ -1,5 +1,6 @@
 // sharp (libvips), loaded once and only by the processes that decode images, and the types the decoders share.
 import type Sharp from 'sharp';
+import { CaiError, ErrorCodes } from '../../errors.js';
 
 /** Pixels already decoded, interleaved (HWC) 8-bit: the Ray benchmark's Parquet layout. */
 export interface RawPixels {
@@ -41,3 +42,21 @@ export const loadSharp = (): Promise<typeof Sharp> =>
     sharp.concurrency(1);
     return sharp;
   }));
+
+/**
+ * The error a failed decode ends with: a CAI error as it is; libvips' pixel limit as the image being too
+ * large (`tooLarge()` says what to do, which depends on the decode path); anything else as a damaged file.
+ *
+ * @example try { ... } catch (err) { throw decodeFailure(err, source, () => 'has more than ... pixels'); }
+ */
+export function decodeFailure(err: unknown, source: string, tooLarge: () => string): CaiError {
+  if (err instanceof CaiError) return err;
+  if (/pixel limit/i.test((err as Error).message))
+    return new CaiError(ErrorCodes.unsupported, source, tooLarge(), { cause: err });
+  return new CaiError(
+    ErrorCodes.corrupt,
+    source,
+    `cannot be decoded as an image (${(err as Error).message}); it is damaged or not an image: remove or replace it`,
+    { cause: err },
+  );
+}
