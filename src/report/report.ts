@@ -6,7 +6,8 @@ import { PRICES } from '../experiments/prices.js';
 import type { PartitionRecord } from '../worker/record.js';
 import type { PlannedPartition } from '../formats/planned-partition.js';
 import type { JobSpec } from '../job/spec.js';
-import { openStore } from '../storage/open.js';
+import { openInput, openStore } from '../storage/open.js';
+import { readJobDocument } from '../storage/output-layout.js';
 import { accuracyFigures, qualityTable, speedTable } from './accuracy.js';
 import { confusionSection, mostConfusedTable } from './confusion.js';
 import { digestPredictions, type PredictionDigest } from './digest.js';
@@ -227,7 +228,7 @@ async function body(
 <h2>Cost</h2>${htmlTable(sweepCostTable(rows, options))}`;
   }
   const { records, summary } = out;
-  const job = await readJsonFile<JobSpec>(path.join(out.dir, 'job.json'));
+  const job = (await readJobDocument<JobSpec>(await openStore(out.dir)))?.job;
   const plan = (await readJsonFile<PlannedPartition[]>(path.join(out.dir, 'plan.json'))) ?? [];
   // One pass over every prediction: distributions, confusion, sample and the gallery's items.
   const digest = await digestPredictions(out.dir);
@@ -269,7 +270,13 @@ async function body(
   const groups = galleryGroups(digest);
   if (job && groups.length) {
     try {
-      const g = await writeGallery(out.dir, groups, job, plan, await openStore(job.input));
+      const g = await writeGallery(
+        out.dir,
+        groups,
+        job,
+        plan,
+        await openInput(job.input, { s3Endpoint: job.s3Endpoint }),
+      );
       gallery = g.thumbs
         ? `${manyClasses(digest)}<p class="notes">Pixels as stored, not as the model saw them after preprocessing: ${escapeHtml(g.hows.join('; '))}. Thumbnails are files in <code>gallery/</code>.</p><div class="gallery">${g.html}</div>`
         : '<p>No gallery: the inputs are not images (no column holds an image, a cutout or bands of one per item).</p>';
