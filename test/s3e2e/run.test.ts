@@ -171,13 +171,14 @@ test('cai run from S3 to S3 writes what a local run writes, and loads the model 
     const modelHeads = requests.filter((r) => r.method === 'HEAD' && r.path === modelPath).length;
     const modelGets = requests.filter((r) => r.method === 'GET' && r.path === modelPath).length;
     // The job checks the model exists before planning, hashes its bytes for the job's identity (a HEAD,
-    // and a GET unless the local copy is there), and its preflight loads it (a HEAD: the copy is there);
-    // then each worker process looks it up once.
-    assert.equal(modelHeads, WORKERS + 3, 'each worker process looks the model up once');
+    // and a GET unless the local copy is there), its preflight loads it (a HEAD: the copy is there), and
+    // the summary reads the optimization recorded in its metadata from that copy (a HEAD); then each
+    // worker process looks it up once.
+    assert.equal(modelHeads, WORKERS + 4, 'each worker process looks the model up once');
     assert.ok(modelGets >= 1 && modelGets <= WORKERS + 1, `model GETs: ${modelGets}`);
     const workerModelRequests = cold.reduce((a, r) => a + (r.storage?.model?.requests ?? 0), 0);
     assert.ok(
-      workerModelRequests >= WORKERS && workerModelRequests <= modelHeads - 3 + modelGets,
+      workerModelRequests >= WORKERS && workerModelRequests <= modelHeads - 4 + modelGets,
       "the records count the workers' model traffic the server saw (the job's own checks are not a worker's)",
     );
     const modelBytes = cold.reduce((a, r) => a + (r.storage?.model?.bytes ?? 0), 0);
