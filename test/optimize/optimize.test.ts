@@ -237,6 +237,25 @@ test('Convs reading a model input (after elementwise ops only) stay fp32 unless 
   assert.ok(!(await opsOf(convOnly.out)).has('DynamicQuantizeMatMul'));
 });
 
+test('over the tolerance with MatMul/Gemm quantized, within it with Conv alone: the Conv-only model is kept', async () => {
+  const input = await data('fallback-data', [8, 16, 16], 64, 15);
+  const small = { calibrationItems: 16, heldOutItems: 16 };
+  const both = await optimize('fb-both', rawCnn(), input, small);
+  const conv = await optimize('fb-conv', rawCnn(), input, { ...small, noMatmul: true });
+  const eBoth = both.report.comparison?.outputs[0].relative_error ?? NaN;
+  const eConv = conv.report.comparison?.outputs[0].relative_error ?? NaN;
+  assert.ok(eConv < eBoth, `Conv alone ${eConv} should be closer to fp32 than both ${eBoth}`);
+  const tolerance = (eConv + eBoth) / 2;
+  const r = await optimize('fb', rawCnn(), input, { ...small, tolerance });
+  assert.equal(r.report.accepted, true);
+  assert.equal(r.report.optimization.int8?.dynamic_matmul, 0);
+  assert.equal(r.report.optimization.int8?.static_conv, 1);
+  assert.equal(r.report.comparison?.outputs[0].relative_error, eConv);
+  // --no-conv asks for MatMul only: no Conv-only model is tried, the model is refused.
+  const refused = await optimize('fb-noconv', rawCnn(), input, { ...small, tolerance: 1e-9, noConv: true });
+  assert.equal(refused.report.accepted, false);
+});
+
 test('an attention-heavy model: every projection quantized, within the reported error', async () => {
   const input = await data('attn-data', [16, 64], 64, 13);
   const { report, out } = await optimize('attn', attention(), input, {
