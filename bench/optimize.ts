@@ -4,7 +4,7 @@
 // 1 worker x 2 threads, interleaved (A B C A B C ...) with ratios taken pair by pair; the accuracy
 // deltas `cai optimize` measured on held-out items printed beside each speed-up.
 //
-//   node dist/bench/optimize.js [--model astromae|resnet50|both] [--reps 3] [--threads 1,2] [--no-conv]
+//   node dist/bench/optimize.js [--model astromae|resnet50|both] [--reps 3] [--threads 1,2] [--no-conv] [--no-matmul]
 //     [--astromae-items 512] [--images 48] [--calibration-items 128] [--held-out-items 128]
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +23,7 @@ const { values } = parseArgs({
     reps: { type: 'string', default: '3' },
     threads: { type: 'string', default: '1,2' },
     'no-conv': { type: 'boolean', default: false },
+    'no-matmul': { type: 'boolean', default: false },
     'keep-fp32': { type: 'string' },
     'astromae-items': { type: 'string', default: '512' },
     images: { type: 'string', default: '48' },
@@ -58,7 +59,8 @@ async function study(
   label: string | number | undefined,
   batch: number,
 ) {
-  const out = fp32.replace(/\.onnx$/, values['no-conv'] ? '.int8-noconv.onnx' : '.int8.onnx');
+  const flag = values['no-conv'] ? ' --no-conv' : values['no-matmul'] ? ' --no-matmul' : '';
+  const out = fp32.replace(/\.onnx$/, `.int8${flag.replace(' --', '-')}.onnx`);
   const t0 = performance.now();
   const report = await optimizeModel({
     model: fp32,
@@ -68,13 +70,14 @@ async function study(
     calibrationItems: Number(values['calibration-items']),
     heldOutItems: Number(values['held-out-items']),
     noConv: values['no-conv'],
+    noMatmul: values['no-matmul'],
     keepFp32: values['keep-fp32'] === undefined ? undefined : Number(values['keep-fp32']),
     log: (l) => process.stderr.write(`  ${l}\n`),
   });
   const optimizeSeconds = (performance.now() - t0) / 1000;
   heading(`${title}, batch ${batch}, ${reps} interleaved repetitions`);
   process.stdout.write(
-    `  cai optimize --int8${values['no-conv'] ? ' --no-conv' : ''}: ${optimizeSeconds.toFixed(0)} s; ${report.optimization.int8?.dynamic_matmul} MatMul/Gemm dynamic, ${report.optimization.int8?.static_conv} Conv QDQ, kept fp32: ${report.optimization.int8?.kept_fp32.length}\n`,
+    `  cai optimize --int8${flag}: ${optimizeSeconds.toFixed(0)} s; ${report.optimization.int8?.dynamic_matmul} MatMul/Gemm dynamic, ${report.optimization.int8?.static_conv} Conv QDQ, kept fp32: ${report.optimization.int8?.kept_fp32.length}\n`,
   );
   process.stdout.write(`  accuracy: ${accuracy(report)}\n`);
   const withInputs = { ...job, inputs };

@@ -17,6 +17,7 @@ import { conv2d, globalAvgPool, gelu, linear, relu } from '../../src/model/build
 import { transformerBlock } from '../../src/model/builder/transformer.js';
 import { readOptimization } from '../../src/model/optimization.js';
 import { decodeModel } from '../../src/model/quantize/onnx-graph.js';
+import { inputConvs } from '../../src/model/quantize/quantize.js';
 import { Rng } from '../../src/model/builder/random.js';
 import { collectRanges, heavyOrFail, prepareModel } from '../../src/optimize/int8.js';
 import { optimizeModel, rejectedPath, reportPath, type OptimizeReport } from '../../src/optimize/optimize.js';
@@ -49,6 +50,19 @@ function cnn(): Uint8Array {
   y = relu(b, conv2d(b, y, 32, 64, 3, { name: 'conv2' }));
   y = relu(b, conv2d(b, y, 64, 64, 3, { name: 'conv3' }));
   linear(b, globalAvgPool(b, y), 64, 1, { name: 'head', output: 'y' });
+  b.output('y', 'float32', ['N', 1]);
+  return b.toModelBytes();
+}
+
+/** A CNN whose first Conv (4,608 weights) reads the input after a scale: a Conv on raw data. */
+function rawCnn(): Uint8Array {
+  const b = new GraphBuilder({ name: 'raw-cnn', seed: 6 });
+  const x = b.input('x', 'float32', ['N', 8, 16, 16]);
+  const scaled = b.node('Mul', [x, b.constant(0.5)]);
+  let y = relu(b, conv2d(b, scaled, 8, 64, 3, { name: 'conv1' }));
+  y = relu(b, conv2d(b, y, 64, 64, 3, { name: 'conv2' }));
+  const h = linear(b, globalAvgPool(b, y), 64, 64, { name: 'fc' });
+  linear(b, h, 64, 1, { name: 'head', output: 'y' });
   b.output('y', 'float32', ['N', 1]);
   return b.toModelBytes();
 }
@@ -199,6 +213,47 @@ test('a Conv-heavy model: QDQ fused into QLinearConv, calibration deterministic,
   // And the whole command, twice: byte-identical models.
   const again = await optimize('cnn-again', cnn(), input);
   assert.deepEqual(await readFile(again.out), await readFile(out));
+});
+
+test('Convs reading a model input (after elementwise ops only) stay fp32 unless asked; --no-matmul', async () => {
+  const input = await data('raw-cnn-data', [8, 16, 16], 64, 14);
+  const file = path.join(dir, 'raw-cnn.onnx');
+  await writeFile(file, rawCnn());
+  const model = await prepareModel(new Uint8Array(await readFile(file)), file);
+  const conv1 = heavyOrFail(model, file).find((h) => h.kind === 'static' && h.name.includes('conv1'));
+  assert.ok(conv1 && conv1.weights >= 4096, 'conv1 is heavy enough to be quantized by size');
+  assert.deepEqual(inputConvs(model), [conv1.name]);
+  const small = { calibrationItems: 16, heldOutItems: 16 };
+  const byDefault = await optimize('raw-cnn', rawCnn(), input, small);
+  assert.equal(byDefault.report.optimization.int8?.static_conv, 1, 'conv2 only');
+  assert.ok(byDefault.report.optimization.int8?.kept_fp32.includes(conv1.name));
+  assert.equal(byDefault.report.optimization.int8?.dynamic_matmul, 1, 'fc (64 x 64)');
+  const asked = await optimize('raw-cnn-all', rawCnn(), input, { ...small, quantizeInputConvs: true });
+  assert.equal(asked.report.optimization.int8?.static_conv, 2);
+  assert.ok(!asked.report.optimization.int8?.kept_fp32.includes(conv1.name));
+  const convOnly = await optimize('raw-cnn-conv', rawCnn(), input, { ...small, noMatmul: true });
+  assert.equal(convOnly.report.optimization.int8?.dynamic_matmul, 0);
+  assert.equal(convOnly.report.optimization.int8?.static_conv, 1);
+  assert.ok(!(await opsOf(convOnly.out)).has('DynamicQuantizeMatMul'));
+});
+
+test('over the tolerance with MatMul/Gemm quantized, within it with Conv alone: the Conv-only model is kept', async () => {
+  const input = await data('fallback-data', [8, 16, 16], 64, 15);
+  const small = { calibrationItems: 16, heldOutItems: 16 };
+  const both = await optimize('fb-both', rawCnn(), input, small);
+  const conv = await optimize('fb-conv', rawCnn(), input, { ...small, noMatmul: true });
+  const eBoth = both.report.comparison?.outputs[0].relative_error ?? NaN;
+  const eConv = conv.report.comparison?.outputs[0].relative_error ?? NaN;
+  assert.ok(eConv < eBoth, `Conv alone ${eConv} should be closer to fp32 than both ${eBoth}`);
+  const tolerance = (eConv + eBoth) / 2;
+  const r = await optimize('fb', rawCnn(), input, { ...small, tolerance });
+  assert.equal(r.report.accepted, true);
+  assert.equal(r.report.optimization.int8?.dynamic_matmul, 0);
+  assert.equal(r.report.optimization.int8?.static_conv, 1);
+  assert.equal(r.report.comparison?.outputs[0].relative_error, eConv);
+  // --no-conv asks for MatMul only: no Conv-only model is tried, the model is refused.
+  const refused = await optimize('fb-noconv', rawCnn(), input, { ...small, tolerance: 1e-9, noConv: true });
+  assert.equal(refused.report.accepted, false);
 });
 
 test('an attention-heavy model: every projection quantized, within the reported error', async () => {

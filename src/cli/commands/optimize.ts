@@ -86,7 +86,7 @@ export function reportText(r: OptimizeReport): string {
   else
     lines.push(
       `REFUSED:      ${(r.exceeded ?? []).join('; ')}`,
-      `written:      ${r.optimized} (under another name; report next to it). Try --keep-fp32 <n>, --no-conv, more --calibration-items, or a looser --tolerance`,
+      `written:      ${r.optimized} (under another name; report next to it). Try --keep-fp32 <n>, --no-conv, --no-matmul, more --calibration-items, or a looser --tolerance`,
     );
   return lines.join('\n');
 }
@@ -138,6 +138,11 @@ export function registerOptimizeCommand(program: Command): void {
       positiveInt('--keep-fp32'),
     )
     .option('--no-conv', 'leave Conv in fp32 (quantize only MatMul/Gemm)')
+    .option('--no-matmul', 'leave MatMul/Gemm in fp32 (quantize only Conv)')
+    .option(
+      '--int8-input-convs',
+      'quantize also the Convs that read a model input (directly or after elementwise ops); fp32 by default: raw data rarely fits 256 levels',
+    )
     .option(
       '--tolerance <share>',
       `largest error (RMS difference / fp32 std) per output (default: ${OPTIMIZE_DEFAULTS.tolerance})`,
@@ -182,6 +187,8 @@ export function registerOptimizeCommand(program: Command): void {
       method: o.calibrationMethod as CalibrationMethod | undefined,
       keepFp32: o.keepFp32 as number | undefined,
       noConv: o.conv === false,
+      noMatmul: o.matmul === false,
+      quantizeInputConvs: o.int8InputConvs === true,
       tolerance: o.tolerance as number | undefined,
       minAgreement: o.minAgreement as number | undefined,
       threads: o.threads as number | undefined,

@@ -113,6 +113,49 @@ export function heavyNodes(model: ModelProto): HeavyNode[] {
   return out;
 }
 
+/** Operators that map each value on its own (or with a broadcast constant): they keep an input's range. */
+const ELEMENTWISE = new Set([
+  'Abs',
+  'Add',
+  'Cast',
+  'Clip',
+  'Div',
+  'Exp',
+  'Identity',
+  'Log',
+  'Max',
+  'Min',
+  'Mul',
+  'Neg',
+  'Pow',
+  'Relu',
+  'Sigmoid',
+  'Sqrt',
+  'Sub',
+  'Tanh',
+]);
+
+/**
+ * The Convs that read a model input directly or after only elementwise operators: the raw data's range
+ * (astronomical fluxes, for one, span orders of magnitude: bright cores over faint sky) squeezed into 256
+ * levels loses most of the signal, and these Convs have few input channels, so int8 saves little there.
+ * `cai optimize` leaves them in fp32 by default.
+ *
+ * @example inputConvs(model) // ['cnn/stem', 'vit/patch_embed']
+ */
+export function inputConvs(model: ModelProto): string[] {
+  const g = graphOf(model);
+  const raw = new Set((model.graph?.input ?? []).map((i) => i.name ?? '').filter((n) => !g.inits.has(n)));
+  const out: string[] = [];
+  for (const n of g.nodes) {
+    const ins = n.input ?? [];
+    if (n.opType === 'Conv' && raw.has(ins[0] ?? '')) out.push(n.name ?? '');
+    else if (ELEMENTWISE.has(n.opType ?? '') && ins.some((i) => raw.has(i)))
+      for (const o of n.output ?? []) raw.add(o);
+  }
+  return out;
+}
+
 /** The tensor after a Conv that carries its quantized output: the Conv's, or that of its only Relu. */
 function convOutput(g: Graph, conv: NodeProto): string {
   const y = (conv.output ?? [])[0] ?? '';
