@@ -3,10 +3,11 @@
 // NumPy for an .npz) and the predictions read with hyparquet; a missing or per-item-vector column is refused naming the
 // flag; a rerun with another carry into the same output is refused by the job identity.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { parquetReadObjects } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
@@ -180,6 +181,32 @@ test('tensor partitions: --carry labels copies the .npz column NumPy reads; a ve
     const open = (carry: string[]) => tensorFiles.open(store, whole, { carry } as never);
     await rejectsWith(() => open(['magnitudes']), ErrorCodes.option, ['"magnitudes"', '[4, 5]', '--carry']);
     await rejectsWith(() => open(['ra']), ErrorCodes.notFound, ['"ra"', '--carry', 'labels [4]']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('cai partition refuses --carry (it writes no predictions), exit 2, nothing written', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'cai-carry-part-'));
+  try {
+    const out = path.join(dir, 'parts');
+    const r = spawnSync(
+      process.execPath,
+      [
+        'dist/src/cli/main.js',
+        'partition',
+        `${FIXTURES}hdf5/galaxy10.h5`,
+        out,
+        '--items',
+        '16',
+        '--carry',
+        'ra',
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /--carry.*cai run/);
+    assert.deepEqual(await readdir(dir), []);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

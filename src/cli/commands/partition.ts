@@ -264,6 +264,13 @@ export function sourceOverrides(o: Record<string, unknown>): Partial<JobSpecInpu
 /** The source fields of a job, validated by the job schema without the fields a run needs. */
 function sourceJob(o: Record<string, unknown>): Partial<JobSpec> {
   const fields = Object.fromEntries(Object.entries(sourceOverrides(o)).filter(([, v]) => v !== undefined));
+  if (fields.carry !== undefined) {
+    throw new CaiError(
+      ErrorCodes.option,
+      '--carry',
+      'copies columns into the predictions of `cai run`, and cai partition writes no predictions; keep the columns in the partitions (--datasets, --feature-columns) and give --carry to `cai run` over them',
+    );
+  }
   const schema = JobSpecSchema.pick({
     format: true,
     preset: true,
