@@ -15,6 +15,7 @@ import { ErrorCodes } from '../../src/errors.js';
 import { hdf5Files } from '../../src/formats/hdf5/index.js';
 import { parquetFiles } from '../../src/formats/parquet/index.js';
 import { tensorFiles } from '../../src/formats/tensor-source.js';
+import { digestPredictions } from '../../src/report/digest.js';
 import { parseJobSpec, type JobSpecInput } from '../../src/job/spec.js';
 import { buildTrivial } from '../../src/model/zoo/trivial.js';
 import { runJob } from '../../src/run/run.js';
@@ -84,6 +85,14 @@ test("HDF5: --carry ra,dec writes the Galaxy10 file's ra and dec beside each id;
       assert.equal(byId.get(id)?.ra, ra[i], id);
       assert.equal(byId.get(id)?.dec, dec[i], id);
     });
+
+    // The report's digest takes carried numbers for input columns, not model outputs.
+    const digest = await digestPredictions(spec.output, undefined, undefined, spec.carry);
+    assert.deepEqual(
+      digest.outputs.map((o) => o.name),
+      ['mean'],
+    );
+    assert.deepEqual(digest.carried.sort(), ['dec', 'ra']);
 
     await rejectsWith(() => runJob({ ...spec, carry: ['ra'] }, { retryBaseMs: 10 }), ErrorCodes.jobChanged, [
       'carry',
@@ -193,7 +202,7 @@ test('cai partition refuses --carry (it writes no predictions), exit 2, nothing 
     const r = spawnSync(
       process.execPath,
       [
-        'dist/src/cli/main.js',
+        fileURLToPath(new URL('../../src/cli/main.js', import.meta.url)),
         'partition',
         `${FIXTURES}hdf5/galaxy10.h5`,
         out,
