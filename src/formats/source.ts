@@ -15,7 +15,12 @@ export interface SourceBatch {
   readonly ids?: readonly string[];
   /** Items of this stretch that could not be decoded: they get an error row instead of a prediction. */
   readonly failed?: readonly FailedItem[];
+  /** Values of the job's `carry` columns, name -> one value per row of `rows`. */
+  readonly carried?: Readonly<Record<string, readonly CarriedValue[]>>;
 }
+
+/** One item's value of a carried column (`--carry`): a number or a string, null when missing. */
+export type CarriedValue = number | string | null;
 
 /** An item that could not be decoded (a corrupt image, say): recorded, not fatal to its partition. */
 export interface FailedItem {
@@ -38,6 +43,8 @@ export interface PartitionStream {
   readonly items: number;
   /** Whether rows carry ids (then predictions get an `id` column). */
   readonly hasIds: boolean;
+  /** The carried columns (`--carry`) its batches hold, in the job's order. */
+  readonly carries?: readonly string[];
   /** Batches of at most `batchSize` rows, in order. */
   batches(batchSize: number): AsyncIterable<SourceBatch>;
   /** Read and decode time so far. */
@@ -116,6 +123,7 @@ export const SOURCE_OPTIONS = Object.freeze({
   fitsPattern: '--fits-pattern',
   fitsCutouts: '--fits-cutouts',
   idColumn: '--id-column',
+  carry: '--carry',
   imageColumn: '--image-column',
   shapeColumn: '--shape-column',
   imageShape: '--image-shape',

@@ -88,6 +88,7 @@ export const JOB_FIELD_CLASSES = Object.freeze({
   fitsPattern: 'identity',
   fitsCutouts: 'identity',
   idColumn: 'identity',
+  carry: 'identity',
   imageColumn: 'identity',
   shapeColumn: 'identity',
   imageShape: 'identity',

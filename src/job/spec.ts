@@ -86,6 +86,11 @@ export const JobSpecSchema = z.strictObject({
   fitsCutouts: z.boolean().optional(),
   /** Parquet: column whose values become the predictions' item ids. */
   idColumn: z.string().min(1).optional(),
+  /**
+   * HDF5, Zarr, Parquet: columns (datasets) of the input copied into the predictions, one column per
+   * name beside the id, one value (number or string) per item; read whether or not a model input takes them.
+   */
+  carry: z.array(z.string().min(1)).min(1).optional(),
   /** Parquet: column of encoded image bytes or raw pixel arrays, decoded and preprocessed like images. */
   imageColumn: z.string().min(1).optional(),
   /** Parquet: column giving each raw pixel array's shape (height, width, channels). */

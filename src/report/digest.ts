@@ -245,7 +245,10 @@ export async function digestPredictions(
   dir: string,
   counts: GalleryCounts = GALLERY_COUNTS,
   sampleSize = 4000,
+  /** The job's `carry` columns: input columns, not outputs, whatever their type. */
+  carry: readonly string[] = [],
 ): Promise<PredictionDigest> {
+  const own = new Set([...OWN_COLUMNS, ...carry]);
   const folder = path.join(dir, 'predictions');
   const files = (await readdir(folder).catch(() => [] as string[]))
     .filter((f) => /\.(parquet|csv|jsonl)$/.test(f))
@@ -279,7 +282,7 @@ export async function digestPredictions(
       let first = true;
       for (const [name, value] of Object.entries(row)) {
         if (OWN_COLUMNS.has(name)) continue;
-        if (typeof value !== 'number' && !Array.isArray(value)) {
+        if (own.has(name) || (typeof value !== 'number' && !Array.isArray(value))) {
           carried.add(name);
           continue;
         }

@@ -231,7 +231,7 @@ async function body(
   const job = (await readJobDocument<JobSpec>(await openStore(out.dir)))?.job;
   const plan = (await readJsonFile<PlannedPartition[]>(path.join(out.dir, 'plan.json'))) ?? [];
   // One pass over every prediction: distributions, confusion, sample and the gallery's items.
-  const digest = await digestPredictions(out.dir);
+  const digest = await digestPredictions(out.dir, undefined, undefined, job?.carry);
   const confusion = digest.confusion;
   const sample = digest.sample;
   const sampled =

@@ -35,7 +35,19 @@ function concatBatches(parts: readonly SourceBatch[]): SourceBatch {
   }
   const ids = parts.every((p) => p.ids) ? parts.flatMap((p) => [...(p.ids ?? [])]) : undefined;
   const failed: FailedItem[] = parts.flatMap((p) => [...(p.failed ?? [])]);
-  return { rows, indices, ...(ids ? { ids } : {}), ...(failed.length ? { failed } : {}) };
+  const first0 = parts[0].carried;
+  const carried = first0
+    ? Object.fromEntries(
+        Object.keys(first0).map((k) => [k, parts.flatMap((p) => [...(p.carried?.[k] ?? [])])]),
+      )
+    : undefined;
+  return {
+    rows,
+    indices,
+    ...(ids ? { ids } : {}),
+    ...(failed.length ? { failed } : {}),
+    ...(carried ? { carried } : {}),
+  };
 }
 
 /**
@@ -93,6 +105,11 @@ function sliceBatch(b: SourceBatch, start: number, end: number): SourceBatch {
     rows,
     indices,
     ...(b.ids ? { ids: b.ids.slice(start, end) } : {}),
+    ...(b.carried
+      ? {
+          carried: Object.fromEntries(Object.entries(b.carried).map(([k, v]) => [k, v.slice(start, end)])),
+        }
+      : {}),
     ...(start === 0 && b.failed ? { failed: b.failed } : {}),
   };
 }

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { CaiError, ErrorCodes } from '../errors.js';
 import { encodePredictions } from '../formats/predictions/writers.js';
 import type { PredictionTable } from '../formats/predictions/table.js';
-import type { PartitionStream, SourceBatch } from '../formats/source.js';
+import type { CarriedValue, PartitionStream, SourceBatch } from '../formats/source.js';
 import { sourceByName } from '../formats/sources.js';
 import { bindInputs, feedsFor, resolveColumn, type InputBinding } from '../model/binding.js';
 import type { PlannedPartition } from '../formats/planned-partition.js';
@@ -183,6 +183,19 @@ async function runStream(
   const outputs = new OutputCollector(items, source);
   const labels = job.label === undefined ? undefined : new LabelCollector(items);
   const ids = stream.hasIds ? new Array<string>(items).fill('') : undefined;
+  const taken = ['partition', 'index', 'id', 'label', 'error', ...ctx.model.outputs.map((o) => o.name)];
+  const clash = (stream.carries ?? []).find((name) => taken.includes(name));
+  if (clash !== undefined) {
+    throw new CaiError(
+      ErrorCodes.option,
+      source,
+      `--carry "${clash}" would write a second predictions column of that name (the predictions already have ${taken.join(', ')}); leave it out of --carry`,
+    );
+  }
+  const carried = (stream.carries ?? []).map((name) => ({
+    name,
+    values: new Array<CarriedValue>(items).fill(null),
+  }));
   const errors = new Array<string | null>(items).fill(null);
   let failedItems = 0;
   let bindings: InputBinding[] | undefined;
@@ -208,6 +221,10 @@ async function runStream(
       if (job.batchSize !== 'auto') checkBatchDimension(ctx, Math.min(batchSize, items), source);
     }
     if (ids && batch.ids) for (let i = 0; i < batch.ids.length; i++) ids[batch.indices[i]] = batch.ids[i];
+    for (const c of carried) {
+      const values = batch.carried?.[c.name] ?? [];
+      for (let i = 0; i < values.length; i++) c.values[batch.indices[i]] = values[i];
+    }
     if (labels && labelIndex !== undefined) labels.add(batch.rows.columns[labelIndex], batch.indices);
     return { batch, feeds: feedsFor(batch.rows, bindings) };
   };
@@ -273,6 +290,7 @@ async function runStream(
     columns: outputs.columnsFor(ctx.model.outputs.map((o) => o.name)),
     label: labels?.column(),
     ids,
+    ...(carried.length ? { carried } : {}),
     errors: failedItems > 0 ? errors : undefined,
   };
   const encoded = encodePredictions(table, job.predictionsFormat);

@@ -178,6 +178,11 @@ export function addSourceOptions(cmd: Command, where: { grouping: boolean } = { 
       '--id-column <name>',
       "column (Parquet) or dataset (HDF5, Zarr) whose values become the predictions' id column",
     )
+    .option(
+      '--carry <list>',
+      'columns (Parquet) or datasets (HDF5, Zarr) copied into the predictions, one value per item: ra,dec,objid',
+      list,
+    )
     .option('--image-column <name>', 'Parquet column of encoded images or raw pixel arrays')
     .option(
       '--shape-column <name>',
@@ -246,6 +251,7 @@ export function sourceOverrides(o: Record<string, unknown>): Partial<JobSpecInpu
     fitsPattern: o.fitsPattern as string | undefined,
     fitsCutouts: o.fitsCutouts ? true : undefined,
     idColumn: o.idColumn as string | undefined,
+    carry: o.carry as string[] | undefined,
     imageColumn: o.imageColumn as string | undefined,
     shapeColumn: o.shapeColumn as string | undefined,
     imageShape: o.imageShape as number[] | undefined,
@@ -258,6 +264,13 @@ export function sourceOverrides(o: Record<string, unknown>): Partial<JobSpecInpu
 /** The source fields of a job, validated by the job schema without the fields a run needs. */
 function sourceJob(o: Record<string, unknown>): Partial<JobSpec> {
   const fields = Object.fromEntries(Object.entries(sourceOverrides(o)).filter(([, v]) => v !== undefined));
+  if (fields.carry !== undefined) {
+    throw new CaiError(
+      ErrorCodes.option,
+      '--carry',
+      'copies columns into the predictions of `cai run`, and cai partition writes no predictions; keep the columns in the partitions (--datasets, --feature-columns) and give --carry to `cai run` over them',
+    );
+  }
   const schema = JobSpecSchema.pick({
     format: true,
     preset: true,
@@ -270,6 +283,7 @@ function sourceJob(o: Record<string, unknown>): Partial<JobSpec> {
     fitsPattern: true,
     fitsCutouts: true,
     idColumn: true,
+    carry: true,
     imageColumn: true,
     shapeColumn: true,
     imageShape: true,

@@ -8,7 +8,7 @@ import { decodeImage, toRow } from '../image/decode.js';
 import { resolvePreprocess, type PreprocessOptions, type ResolvedPreprocess } from '../image/preprocess.js';
 import { mapSettled, reasonOf } from '../partition/map-limit.js';
 import { applyNanPolicy, type NanPolicy } from '../partition/nan.js';
-import type { FailedItem, PartitionStream, SourceBatch, SourceOption } from '../source.js';
+import type { CarriedValue, FailedItem, PartitionStream, SourceBatch, SourceOption } from '../source.js';
 import type { ArrayInfo, ArrayJobFields, ArrayLayout } from './layout.js';
 
 /** Every job field array sources read. */
@@ -25,6 +25,7 @@ export const ARRAY_SOURCE_OPTIONS: readonly SourceOption[] = Object.freeze([
   'datasets',
   'group',
   'idColumn',
+  'carry',
   'imageColumn',
   'preset',
   'preprocess',
@@ -109,6 +110,7 @@ export function arrayStream(o: {
   return {
     items: o.last - o.first,
     hasIds: true,
+    ...(layout.carry ? { carries: layout.carry.map((c) => c.name) } : {}),
     stats: () => ({ ...stats }),
     // A stream given up before its last batch still lets go of its file.
     release: () => void close().catch(() => undefined),
@@ -120,11 +122,13 @@ export function arrayStream(o: {
           const raw = [];
           for (const c of layout.columns) raw.push(await o.read(c.array, a, b));
           const idValues = layout.id ? await o.read(layout.id, a, b) : undefined;
+          const carried: Record<string, CarriedValue[]> = {};
+          for (const c of layout.carry ?? []) carried[c.name] = carriedValues(await o.read(c.array, a, b));
           const td = performance.now();
           stats.read += (td - tr) / 1000;
           if (o.countRows !== false)
             stats.bytes += raw.reduce((s, r) => s + (Array.isArray(r) ? 0 : r.byteLength), 0);
-          const batch = await assemble(layout, raw, idValues, a, b, o, images, preprocess);
+          const batch = await assemble(layout, raw, idValues, a, b, o, images, preprocess, carried);
           stats.decode += (performance.now() - td) / 1000;
           yield batch;
         }
@@ -144,6 +148,7 @@ async function assemble(
   o: { name: string; first: number; job: ArraySourceFields; source: string },
   images: ReadonlySet<string>,
   preprocess: ResolvedPreprocess | undefined,
+  carried: Readonly<Record<string, readonly CarriedValue[]>>,
 ): Promise<SourceBatch> {
   const n = b - a;
   const ids = Array.from({ length: n }, (_, i) =>
@@ -203,7 +208,21 @@ async function assemble(
     indices: Int32Array.from(keep, (i) => a + i - o.first),
     ids: keep.map((i) => ids[i]),
     failed,
+    ...(layout.carry
+      ? {
+          carried: Object.fromEntries(
+            Object.entries(carried).map(([k, v]) => [k, keep.length === n ? v : keep.map((i) => v[i])]),
+          ),
+        }
+      : {}),
   };
+}
+
+/** Values read for a carried array as plain numbers or strings (64-bit integers as numbers). */
+function carriedValues(values: TypedArray | string[]): CarriedValue[] {
+  return Array.from(values as ArrayLike<number | bigint | string>, (v) =>
+    typeof v === 'bigint' ? Number(v) : v,
+  );
 }
 
 /** Rows `keep` of a tensor, copied. */

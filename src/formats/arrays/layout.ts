@@ -26,6 +26,8 @@ export interface ArrayJobFields {
   readonly group?: string;
   /** Array whose values become the item ids. */
   readonly idColumn?: string;
+  /** Arrays copied into the predictions, one value per item. */
+  readonly carry?: readonly string[];
   /** Array of HWC uint8 images to preprocess (default: every such array, when preprocessing is asked). */
   readonly imageColumn?: string;
 }
@@ -40,6 +42,8 @@ export interface ArrayColumn {
 export interface ArrayLayout {
   readonly columns: readonly ArrayColumn[];
   readonly id?: ArrayInfo;
+  /** Arrays carried into the predictions (`carry`), by the name the job gave. */
+  readonly carry?: readonly ArrayColumn[];
   readonly items: number;
 }
 
@@ -47,6 +51,8 @@ export interface ArrayLayout {
 export function cleanPath(p: string | undefined): string {
   return (p ?? '').replace(/^\/+|\/+$/g, '').replace(/\/+/g, '/');
 }
+
+const numelOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
 const describeArray = (a: ArrayInfo) => `/${a.path} ${a.stored} [${a.shape.join(', ')}]`;
 
@@ -129,7 +135,18 @@ export function chooseArrays(arrays: readonly ArrayInfo[], job: ArrayJobFields, 
       .filter((a) => a.shape[0] === ranked[0][0])
       .map((a) => ({ name: relative(a), array: a }));
   }
-  const all = [...columns.map((c) => c.array), ...(id ? [id] : [])];
+  const carry = job.carry?.map((name) => {
+    const array = find(arrays, group, name, '--carry', source);
+    if (numelOf(array.shape.slice(1)) !== 1) {
+      throw new CaiError(
+        ErrorCodes.option,
+        source,
+        `dataset "/${array.path}" is ${array.stored} [${array.shape.join(', ')}]: --carry copies one value per item (a dataset of shape [items] or [items, 1]); leave it out of --carry`,
+      );
+    }
+    return { name, array };
+  });
+  const all = [...columns.map((c) => c.array), ...(id ? [id] : []), ...(carry ?? []).map((c) => c.array)];
   if (all.some((a) => a.shape[0] !== all[0].shape[0])) throw raggedError(source, all);
-  return { columns, id, items: all[0].shape[0] };
+  return { columns, id, ...(carry ? { carry } : {}), items: all[0].shape[0] };
 }

@@ -9,7 +9,7 @@ import type { ResolvedPreprocess } from '../image/preprocess.js';
 import { mapSettled, reasonOf } from '../partition/map-limit.js';
 import { applyNanPolicy, type NanPolicy } from '../partition/nan.js';
 import type { ItemRow } from '../partition/object-items.js';
-import type { FailedItem, SourceBatch } from '../source.js';
+import type { CarriedValue, FailedItem, SourceBatch } from '../source.js';
 import type { ParquetColumn, ParquetLayout } from './layout.js';
 import type { ParquetRow } from './row-reader.js';
 
@@ -131,6 +131,7 @@ export async function assembleBatch(
   const good: ItemRow[][] = [];
   const indices: number[] = [];
   const goodIds: string[] = [];
+  const goodRows: ParquetRow[] = [];
   const failed: FailedItem[] = [];
   rows.forEach((r, i) => {
     try {
@@ -145,6 +146,7 @@ export async function assembleBatch(
       good.push(cells);
       indices.push(first + i);
       goodIds.push(ids[i]);
+      goodRows.push(r);
     } catch (err) {
       failed.push({ index: first + i, id: ids[i], reason: reasonOf(err) });
     }
@@ -161,5 +163,19 @@ export async function assembleBatch(
     indices: Int32Array.from(indices),
     ids: goodIds,
     failed,
+    ...(layout.carry
+      ? {
+          carried: Object.fromEntries(
+            layout.carry.map((c) => [c.name, goodRows.map((r) => carriedValue(r[c.name]))]),
+          ),
+        }
+      : {}),
   };
+}
+
+/** A carried cell as a number or a string (64-bit integers as numbers), null when missing. */
+function carriedValue(v: unknown): CarriedValue {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'bigint') return Number(v);
+  return typeof v === 'number' ? v : String(v);
 }

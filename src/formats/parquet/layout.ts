@@ -26,11 +26,14 @@ export interface ParquetLayout {
   readonly id?: ParquetColumn;
   readonly shape?: ParquetColumn;
   readonly features: readonly ParquetColumn[];
+  /** Columns copied into the predictions (`carry`), one value per row. */
+  readonly carry?: readonly ParquetColumn[];
 }
 
 /** The job fields Parquet reading uses. */
 export interface ParquetJobFields {
   readonly idColumn?: string;
+  readonly carry?: readonly string[];
   readonly imageColumn?: string;
   readonly shapeColumn?: string;
   readonly imageShape?: readonly number[];
@@ -155,5 +158,8 @@ export function parquetLayout(metadata: FileMetaData, job: ParquetJobFields, sou
       `has no image or numeric column to feed a model (columns: ${columns.map((c) => `${c.name} (${c.kind})`).join(', ')}); name one with imageColumn or featureColumns`,
     );
   }
-  return { columns, image, id, shape, features };
+  const carry = job.carry?.map(
+    (n) => pick(columns, n, '--carry', ['string', 'number'], source) as ParquetColumn,
+  );
+  return { columns, image, id, shape, features, ...(carry ? { carry } : {}) };
 }

@@ -53,8 +53,9 @@ export async function openParquet(store: Store, key: string, job: ParquetJobFiel
   }
   checkFooter(metadata, size, source);
   const layout = parquetLayout(metadata, job, source);
-  const flat = [layout.id, layout.image, ...layout.features].filter(
-    (c): c is NonNullable<typeof c> => c !== undefined && c.kind !== 'list',
+  const flat = [layout.id, layout.image, ...layout.features, ...(layout.carry ?? [])].filter(
+    (c, i, all): c is NonNullable<typeof c> =>
+      c !== undefined && c.kind !== 'list' && all.findIndex((d) => d?.name === c.name) === i,
   );
   const lists = [layout.image, layout.shape, ...layout.features].filter(
     (c): c is NonNullable<typeof c> => c !== undefined && c.kind === 'list',
@@ -95,6 +96,7 @@ export const parquetFiles: StoreSourceKind<ParquetSourceFields> = Object.freeze(
   name: 'parquet',
   options: [
     'idColumn',
+    'carry',
     'imageColumn',
     'shapeColumn',
     'imageShape',
@@ -155,6 +157,7 @@ export const parquetFiles: StoreSourceKind<ParquetSourceFields> = Object.freeze(
     return {
       items: last - first,
       hasIds: true,
+      ...(layout.carry ? { carries: layout.carry.map((c) => c.name) } : {}),
       stats: () => ({
         ...stats,
         bytes: file.fetched(),

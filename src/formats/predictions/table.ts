@@ -21,8 +21,16 @@ export interface PredictionTable {
   readonly label?: PredictionColumn;
   /** A stable item id per row (source key), for sources with one object per item. */
   readonly ids?: readonly string[];
+  /** Columns of the input copied beside the id (`--carry`): one value per row, null when unread. */
+  readonly carried?: readonly CarriedColumn[];
   /** Per row: why the item has no prediction, or null. Rows with an error hold NaN outputs. */
   readonly errors?: readonly (string | null)[];
+}
+
+/** A column of the input carried into the predictions (`--carry`). */
+export interface CarriedColumn {
+  readonly name: string;
+  readonly values: readonly (number | string | null)[];
 }
 
 /** Row count of a table. */
@@ -38,10 +46,14 @@ export function cell(column: PredictionColumn, row: number): number | number[] {
   return out;
 }
 
-/** Column names of the written file, in order: partition, index, [id], outputs..., [label], [error]. */
+/**
+ * Column names of the written file, in order: partition, index, [id], [carried...], outputs...,
+ * [label], [error].
+ */
 export function outputColumnNames(table: PredictionTable): string[] {
   const names = ['partition', 'index'];
   if (table.ids) names.push('id');
+  names.push(...(table.carried ?? []).map((c) => c.name));
   names.push(...table.columns.map((c) => c.name));
   if (table.label) names.push('label');
   if (table.errors) names.push('error');

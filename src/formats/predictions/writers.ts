@@ -1,6 +1,13 @@
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import type { ColumnSource } from 'hyparquet-writer';
-import { cell, outputColumnNames, tableRows, type PredictionColumn, type PredictionTable } from './table.js';
+import {
+  cell,
+  outputColumnNames,
+  tableRows,
+  type CarriedColumn,
+  type PredictionColumn,
+  type PredictionTable,
+} from './table.js';
 import type { PredictionFormat } from '../../storage/output-layout.js';
 
 // The formats and their extensions are part of the output's schema (src/storage/output-layout.ts).
@@ -9,6 +16,7 @@ export { PREDICTION_EXTENSIONS, type PredictionFormat } from '../../storage/outp
 function rowValues(table: PredictionTable, row: number): unknown[] {
   const values: unknown[] = [table.partition, table.index[row]];
   if (table.ids) values.push(table.ids[row]);
+  for (const c of table.carried ?? []) values.push(c.values[row]);
   for (const c of table.columns) values.push(cell(c, row));
   if (table.label) values.push(cell(table.label, row));
   if (table.errors) values.push(table.errors[row]);
@@ -70,6 +78,14 @@ function parquetColumn(c: PredictionColumn, name: string, rows: number): ColumnS
   return { name, data, ...NUMBERS };
 }
 
+// A carried column is DOUBLE when every value is a number (or missing), else STRING.
+function carriedColumn(c: CarriedColumn): ColumnSource {
+  if (c.values.every((v) => typeof v !== 'string')) {
+    return { name: c.name, data: c.values.map((v) => (v === null ? null : v)), type: 'DOUBLE' };
+  }
+  return { name: c.name, data: c.values.map((v) => (v === null ? null : String(v))), type: 'STRING' };
+}
+
 function encodeParquet(table: PredictionTable): Uint8Array {
   const rows = tableRows(table);
   const columnData: ColumnSource[] = [
@@ -82,6 +98,7 @@ function encodeParquet(table: PredictionTable): Uint8Array {
     { name: 'index', data: Int32Array.from(table.index), type: 'INT32', nullable: false, ...NUMBERS },
   ];
   if (table.ids) columnData.push({ name: 'id', data: [...table.ids], type: 'STRING', nullable: false });
+  for (const c of table.carried ?? []) columnData.push(carriedColumn(c));
   for (const c of table.columns) columnData.push(parquetColumn(c, c.name, rows));
   if (table.label) columnData.push(parquetColumn(table.label, 'label', rows));
   if (table.errors) columnData.push({ name: 'error', data: [...table.errors], type: 'STRING' });
