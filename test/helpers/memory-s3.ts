@@ -23,6 +23,8 @@ export interface MemoryS3 {
   readonly endpoint: string;
   /** Requests answered so far. */
   requests(): Promise<number>;
+  /** Requests received so far by kind: LIST, GET, HEAD, PUT (multipart parts included), POST, DELETE. */
+  requestsByKind(): Promise<Record<string, number>>;
   /** Stores objects directly (no HTTP, no delay): seeding large fixtures. */
   seed(objects: ReadonlyArray<readonly [bucket: string, key: string, body: Uint8Array]>): Promise<void>;
   stop(): Promise<void>;
@@ -31,7 +33,7 @@ export interface MemoryS3 {
 const CHILD_FLAG = '--cai-memory-s3-child';
 
 type ToChild = { id: number; seed: Array<[string, string, string]> } | { id: number; requests: true };
-type FromChild = { port: number } | { id: number; count?: number };
+type FromChild = { port: number } | { id: number; count?: number; kinds?: Record<string, number> };
 
 interface StoredObject {
   readonly body: Buffer;
@@ -123,10 +125,16 @@ async function body(req: http.IncomingMessage): Promise<Buffer> {
 async function serve(
   buckets: readonly string[],
   latencyMs: number,
-): Promise<{ port: number; requests(): number; seed(bucket: string, key: string, body: Buffer): void }> {
+): Promise<{
+  port: number;
+  requests(): number;
+  kinds(): Record<string, number>;
+  seed(bucket: string, key: string, body: Buffer): void;
+}> {
   const store = new Map(buckets.map((b) => [b, new Bucket()]));
   const uploads = new Map<string, { bucket: string; key: string; parts: Map<number, Buffer> }>();
   let count = 0;
+  const kinds: Record<string, number> = {};
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -236,6 +244,11 @@ async function serve(
 
   const server = http.createServer((req, res) => {
     count++;
+    const method = req.method ?? 'GET';
+    // A GET of the bucket itself (path-style, no key) is a listing.
+    const path = (req.url ?? '/').split('?')[0];
+    const kind = method === 'GET' && path.slice(1).split('/').filter(Boolean).length <= 1 ? 'LIST' : method;
+    kinds[kind] = (kinds[kind] ?? 0) + 1;
     setTimeout(() => {
       handle(req, res).catch(() => res.destroy());
     }, latencyMs);
@@ -245,6 +258,7 @@ async function serve(
   return {
     port: (server.address() as AddressInfo).port,
     requests: () => count,
+    kinds: () => ({ ...kinds }),
     seed(bucketName, key, bytes) {
       const bucket = store.get(bucketName);
       if (!bucket) throw new Error(`no bucket ${bucketName}`);
@@ -269,7 +283,8 @@ export async function startMemoryS3(buckets: readonly string[], latencyMs = 0): 
   });
   // The child must not keep this process alive, except while an answer from it is awaited.
   child.unref();
-  const waiting = new Map<number, (m: { count?: number }) => void>();
+  type Answer = { count?: number; kinds?: Record<string, number> };
+  const waiting = new Map<number, (m: Answer) => void>();
   let nextId = 0;
   const port = await new Promise<number>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`the in-memory S3 exited with code ${code}`)));
@@ -280,7 +295,7 @@ export async function startMemoryS3(buckets: readonly string[], latencyMs = 0): 
     });
   });
   const ask = (message: Omit<ToChild, 'id'>) =>
-    new Promise<{ count?: number }>((resolve) => {
+    new Promise<Answer>((resolve) => {
       const id = nextId++;
       child.channel?.ref();
       waiting.set(id, (m) => {
@@ -293,6 +308,7 @@ export async function startMemoryS3(buckets: readonly string[], latencyMs = 0): 
   return {
     endpoint: `http://127.0.0.1:${port}`,
     requests: async () => (await ask({ requests: true })).count ?? 0,
+    requestsByKind: async () => (await ask({ requests: true })).kinds ?? {},
     async seed(objects) {
       // In messages of ~1,000 objects: IPC is JSON, so bodies travel as base64.
       for (let i = 0; i < objects.length; i += 1000) {
@@ -314,7 +330,7 @@ if (process.send && process.argv.includes(CHILD_FLAG)) {
       if ('seed' in m) {
         for (const [b, k, body] of m.seed) s.seed(b, k, Buffer.from(body, 'base64'));
         process.send?.({ id: m.id });
-      } else process.send?.({ id: m.id, count: s.requests() });
+      } else process.send?.({ id: m.id, count: s.requests(), kinds: s.kinds() });
     });
     process.send?.({ port: s.port });
   });

@@ -43,3 +43,18 @@ test('a listing of 2,500 keys follows continuation tokens in key order, each key
   assert.deepEqual(listed, keys);
   assert.equal((await s3.requests()) - before, 3, 'three pages of at most 1,000 keys');
 });
+
+test('requests are counted by kind: a listing, a get, a head and a put each count once as what they are', async () => {
+  const s = store('s3://data/kinds');
+  const before = await s3.requestsByKind();
+  await s.put('a.json', '{}');
+  await s.get('a.json');
+  await s.head('a.json');
+  for await (const o of s.list('')) void o;
+  const after = await s3.requestsByKind();
+  const delta = (k: string) => (after[k] ?? 0) - (before[k] ?? 0);
+  assert.deepEqual(
+    { LIST: delta('LIST'), GET: delta('GET'), HEAD: delta('HEAD'), PUT: delta('PUT') },
+    { LIST: 1, GET: 1, HEAD: 1, PUT: 1 },
+  );
+});
