@@ -85,10 +85,7 @@ export async function loadModel(model: string | Uint8Array, options: SessionOpti
   if (device === 'cuda') ort.env.logLevel = 'fatal';
   let session: ort.InferenceSession;
   try {
-    session =
-      typeof model === 'string'
-        ? await ort.InferenceSession.create(model, sessionOptions)
-        : await ort.InferenceSession.create(model, sessionOptions);
+    session = await createSession(model, sessionOptions);
   } catch (err) {
     // onnxruntime-node lists CUDA as a backend on Linux x64 whether or not its install fetched the CUDA
     // provider; without it (or without CUDA's libraries) creating a session fails naming the provider.
@@ -143,10 +140,7 @@ export async function saveOptimizedModel(
   };
   let session: ort.InferenceSession;
   try {
-    session =
-      typeof model === 'string'
-        ? await ort.InferenceSession.create(model, options)
-        : await ort.InferenceSession.create(model, options);
+    session = await createSession(model, options);
   } catch (err) {
     throw new CaiError(
       ErrorCodes.model,
@@ -161,4 +155,14 @@ export async function saveOptimizedModel(
 /** The onnxruntime version this process runs. @example onnxruntimeVersion() // '1.30.0' */
 export function onnxruntimeVersion(): string {
   return ort.env.versions.node ?? ort.env.versions.common;
+}
+
+/** A session from a model file's path or its bytes (onnxruntime's overloads take one or the other). */
+function createSession(
+  model: string | Uint8Array,
+  options: ort.InferenceSession.SessionOptions,
+): Promise<ort.InferenceSession> {
+  return typeof model === 'string'
+    ? ort.InferenceSession.create(model, options)
+    : ort.InferenceSession.create(model, options);
 }
