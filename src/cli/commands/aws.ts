@@ -310,7 +310,7 @@ export function registerAwsCommand(program: Command, deps: AwsCommandDeps = {}):
     .option('-q, --quiet', 'no progress output')
     .addHelpText(
       'after',
-      "\nExit codes: 0 the job succeeded, 1 the job ran and failed, 2 usage or setup error (see the README's table).\nInput and model default to the stack's data prefix and model.",
+      "\nExit codes: 0 the job succeeded, 1 the job ran and failed, 2 usage or setup error, 3 Step Functions lost while the execution runs on (`cai aws status <arn>` follows it; see the README's table).\nInput and model default to the stack's data prefix and model.",
     )
     .action(async (file: string | undefined, o: Record<string, unknown>) => {
       const job = await rawJob(file, o);

@@ -102,8 +102,19 @@ export async function followExecution(
 ): Promise<AwsRunResult> {
   const pollMs = options.pollMs ?? 2000;
   for (;;) {
-    const state = await api.describeExecution(executionArn);
-    const items = await api.mapRun(executionArn);
+    // Past the client's own retries, losing Step Functions does not stop the execution: it runs on in
+    // AWS, unwatched (exit 3), and `cai aws status` follows it from anywhere.
+    const [state, items] = await (async () => {
+      const described = await api.describeExecution(executionArn);
+      return [described, await api.mapRun(executionArn)] as const;
+    })().catch((err: unknown) => {
+      throw new CaiError(
+        ErrorCodes.unwatched,
+        executionArn,
+        `could not be followed (${(err as Error).message}); the execution runs on in AWS and writes its summary to ${spec.output} when it ends: \`cai aws status ${executionArn}\` shows it, and its summary once it ended`,
+        { cause: err },
+      );
+    });
     options.onProgress?.({
       executionArn,
       status: state.status,
