@@ -10,17 +10,12 @@
 //   node dist/bench/aws-map-scale.js [--sizes 1000,10000,100000] [--latency 20] [--concurrency 1000]
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { ListingHeadStore } from '../src/engines/aws/listing-store.js';
-import type { InferenceEvent, InferenceResult } from '../src/engines/aws/protocol.js';
-import { openStore } from '../src/storage/open.js';
 import '../src/storage/register.js';
-import type { Store } from '../src/storage/store.js';
-import { outputKeys } from '../src/worker/run-partition.js';
 import { runOfflineExecution } from '../test/helpers/aws-offline/executor.js';
 import { CAI_HANDLERS } from '../test/helpers/aws-offline/handlers.js';
-import type { LambdaHandler } from '../test/helpers/aws-offline/lambda-service.js';
 import { startMemoryS3, type MemoryS3 } from '../test/helpers/memory-s3.js';
-import { syntheticOutputs, syntheticPlan } from '../test/helpers/synthetic-records.js';
+import { syntheticInference } from '../test/helpers/synthetic-inference.js';
+import { syntheticPlan } from '../test/helpers/synthetic-records.js';
 import { DEPLOYMENT, synthTest } from '../test/aws/fixture.js';
 
 const { values } = parseArgs({
@@ -33,36 +28,6 @@ const { values } = parseArgs({
 const sizes = values.sizes.split(',').map(Number);
 const latencyMs = Number(values.latency);
 const bucket = (uri: string) => new URL(uri).host;
-
-// One S3 client for every container: a thousand cold containers each resolving an SDK client would
-// measure this process's CPU, where on AWS each container has its own.
-const outputs = new Map<string, Promise<ListingHeadStore>>();
-
-/** The stand-in inference function: the real one's resume check, then the worker's two writes. */
-function syntheticInference(): LambdaHandler {
-  const handler = async (event: InferenceEvent): Promise<InferenceResult> => {
-    const { job } = event.task;
-    if (!outputs.has(job.output)) {
-      outputs.set(
-        job.output,
-        openStore(job.output, { s3Endpoint: job.s3Endpoint }).then((s: Store) => new ListingHeadStore(s)),
-      );
-    }
-    const output = await (outputs.get(job.output) as Promise<ListingHeadStore>);
-    const results: InferenceResult['partitions'][number][] = [];
-    for (const p of event.items ?? (event.partition ? [event.partition] : [])) {
-      const keys = outputKeys(p.id, job.predictionsFormat);
-      if ((await output.head(keys.record)) && (await output.head(keys.predictions))) {
-        results.push({ id: p.id, status: 'skipped', items: 0, seconds: 0 });
-        continue;
-      }
-      for (const [key, body] of syntheticOutputs(p)) await output.put(key, body);
-      results.push({ id: p.id, status: 'ok', items: 4, seconds: 0.05 });
-    }
-    return { partitions: results };
-  };
-  return handler as LambdaHandler;
-}
 
 const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 

@@ -15,17 +15,12 @@
 //   npm run bench:hundred-k -- [--sizes 10000,100000] [--latency 20] [--concurrency 1000]
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { ListingHeadStore } from '../src/engines/aws/listing-store.js';
-import type { InferenceEvent, InferenceResult } from '../src/engines/aws/protocol.js';
-import { openStore } from '../src/storage/open.js';
 import '../src/storage/register.js';
-import type { Store } from '../src/storage/store.js';
-import { outputKeys } from '../src/worker/run-partition.js';
 import { runOfflineExecution } from '../test/helpers/aws-offline/executor.js';
 import { CAI_HANDLERS } from '../test/helpers/aws-offline/handlers.js';
-import type { LambdaHandler } from '../test/helpers/aws-offline/lambda-service.js';
 import { startMemoryS3, type MemoryS3 } from '../test/helpers/memory-s3.js';
-import { syntheticOutputs, syntheticPlan } from '../test/helpers/synthetic-records.js';
+import { syntheticInference } from '../test/helpers/synthetic-inference.js';
+import { syntheticPlan } from '../test/helpers/synthetic-records.js';
 import { DEPLOYMENT, synthTest } from '../test/aws/fixture.js';
 
 const { values } = parseArgs({
@@ -44,34 +39,6 @@ const STAGES = [
   ['summarize', 'Summarize'],
 ] as const;
 const KINDS = ['LIST', 'GET', 'HEAD', 'PUT'] as const;
-
-const outputs = new Map<string, Promise<ListingHeadStore>>();
-
-/** The trivial inference function: the real one's resume check, then the worker's two writes. */
-function trivialInference(): LambdaHandler {
-  const handler = async (event: InferenceEvent): Promise<InferenceResult> => {
-    const { job } = event.task;
-    if (!outputs.has(job.output)) {
-      outputs.set(
-        job.output,
-        openStore(job.output, { s3Endpoint: job.s3Endpoint }).then((s: Store) => new ListingHeadStore(s)),
-      );
-    }
-    const output = await (outputs.get(job.output) as Promise<ListingHeadStore>);
-    const results: InferenceResult['partitions'][number][] = [];
-    for (const p of event.items ?? (event.partition ? [event.partition] : [])) {
-      const keys = outputKeys(p.id, job.predictionsFormat);
-      if ((await output.head(keys.record)) && (await output.head(keys.predictions))) {
-        results.push({ id: p.id, status: 'skipped', items: 0, seconds: 0 });
-        continue;
-      }
-      for (const [key, body] of syntheticOutputs(p)) await output.put(key, body);
-      results.push({ id: p.id, status: 'ok', items: 4, seconds: 0.05 });
-    }
-    return { partitions: results };
-  };
-  return handler as LambdaHandler;
-}
 
 interface StageCost {
   ms: number;
@@ -114,7 +81,7 @@ async function oneSize(n: number, s3: MemoryS3, templateFile: string): Promise<S
       template: templateFile,
       input: { job },
       s3Endpoint: s3.endpoint,
-      handlers: { ...CAI_HANDLERS, 'index.handler': () => trivialInference() },
+      handlers: { ...CAI_HANDLERS, 'index.handler': () => syntheticInference() },
       enforceIam: false,
       waitScale: 0.001,
       executionName: `hundred-k-${name}`,

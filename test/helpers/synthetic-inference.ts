@@ -1,0 +1,44 @@
+// The stand-in inference function of the AWS scale benchmarks: the real one's resume check (is the
+// partition's record and predictions there?), then the worker's two writes, with no model. One S3 client
+// for every container: a thousand cold containers each resolving an SDK client would measure this
+// process's CPU, where on AWS each container has its own. Exports only.
+import { ListingHeadStore } from '../../src/engines/aws/listing-store.js';
+import type { InferenceEvent, InferenceResult } from '../../src/engines/aws/protocol.js';
+import { openStore } from '../../src/storage/open.js';
+import type { Store } from '../../src/storage/store.js';
+import { outputKeys } from '../../src/worker/run-partition.js';
+import type { LambdaHandler } from './aws-offline/lambda-service.js';
+import { syntheticOutputs } from './synthetic-records.js';
+
+const outputs = new Map<string, Promise<ListingHeadStore>>();
+
+/**
+ * An inference Lambda that writes synthetic outputs (4 labelled items a partition) where the real one
+ * would run the model.
+ *
+ * @example runOfflineExecution(template, input, { handlers: { ...CAI_HANDLERS, inference: syntheticInference() } });
+ */
+export function syntheticInference(): LambdaHandler {
+  const handler = async (event: InferenceEvent): Promise<InferenceResult> => {
+    const { job } = event.task;
+    if (!outputs.has(job.output)) {
+      outputs.set(
+        job.output,
+        openStore(job.output, { s3Endpoint: job.s3Endpoint }).then((s: Store) => new ListingHeadStore(s)),
+      );
+    }
+    const output = await (outputs.get(job.output) as Promise<ListingHeadStore>);
+    const results: InferenceResult['partitions'][number][] = [];
+    for (const p of event.items ?? (event.partition ? [event.partition] : [])) {
+      const keys = outputKeys(p.id, job.predictionsFormat);
+      if ((await output.head(keys.record)) && (await output.head(keys.predictions))) {
+        results.push({ id: p.id, status: 'skipped', items: 0, seconds: 0 });
+        continue;
+      }
+      for (const [key, body] of syntheticOutputs(p)) await output.put(key, body);
+      results.push({ id: p.id, status: 'ok', items: 4, seconds: 0.05 });
+    }
+    return { partitions: results };
+  };
+  return handler as LambdaHandler;
+}
