@@ -1,6 +1,5 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,22 +7,9 @@ import { pathToFileURL } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { classificationRun } from './classification.js';
 import { runOutput, sweepOutput } from './outputs.js';
+import { CHROMIUM, CHROMIUM_ARGS, chromiumSkip } from './chromium.js';
 
-// Debian's chromium package; never a browser download. CI installs it (apt-get install chromium).
-const CHROMIUM = process.env.CAI_CHROMIUM ?? '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const skip = existsSync(CHROMIUM)
-  ? false
-  : `no Chromium at ${CHROMIUM}: apt-get install chromium (or set CAI_CHROMIUM)`;
+const skip = chromiumSkip;
 
 /**
  * Screenshots land in `CAI_REPORT_SCREENSHOTS` when set, for a person to look at after the run; else in
@@ -74,7 +60,7 @@ async function openReport(browser: Browser, html: string, shot: string) {
 }
 
 test('report.html renders in headless Chromium with every data point and no errors', { skip }, async () => {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   try {
     const sweep = await sweepOutput();
     const shot = path.join(SCREENSHOT_DIR, 'sweep.png');
@@ -111,7 +97,7 @@ test(
   'the confusion summary renders legibly in headless Chromium: in its box, counts as read back',
   { skip },
   async () => {
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     const removals: (() => Promise<void>)[] = [];
     try {
       for (const classes of [20, 40]) {

@@ -1,6 +1,5 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,22 +7,9 @@ import { pathToFileURL } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { naturalCompare } from '../../src/storage/natural-sort.js';
 import { classifierRun, cutoutRun, imageFolderRun, regressionRun, type GlanceRun } from './glance-runs.js';
+import { CHROMIUM, CHROMIUM_ARGS, chromiumSkip } from './chromium.js';
 
-// Debian's chromium package; never a browser download. CI installs it (apt-get install chromium).
-const CHROMIUM = process.env.CAI_CHROMIUM ?? '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const skip = existsSync(CHROMIUM)
-  ? false
-  : `no Chromium at ${CHROMIUM}: apt-get install chromium (or set CAI_CHROMIUM)`;
+const skip = chromiumSkip;
 
 /** Screenshots land in `CAI_REPORT_SCREENSHOTS` when set (kept for a person), else in a temporary folder. */
 const KEEP = process.env.CAI_REPORT_SCREENSHOTS;
@@ -33,7 +19,7 @@ let browser: Browser | undefined;
 before(async () => {
   if (KEEP) await mkdir(KEEP, { recursive: true });
   else SHOTS = await mkdtemp(path.join(os.tmpdir(), 'cai-glance-shots-'));
-  if (!skip) browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  if (!skip) browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 });
 
 after(async () => {
