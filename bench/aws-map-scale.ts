@@ -14,8 +14,7 @@ import '../src/storage/register.js';
 import { runOfflineExecution } from '../test/helpers/aws-offline/executor.js';
 import { CAI_HANDLERS } from '../test/helpers/aws-offline/handlers.js';
 import { startMemoryS3, type MemoryS3 } from '../test/helpers/memory-s3.js';
-import { syntheticInference } from '../test/helpers/synthetic-inference.js';
-import { syntheticPlan } from '../test/helpers/synthetic-records.js';
+import { seedSyntheticJob, syntheticInference } from '../test/helpers/synthetic-inference.js';
 import { DEPLOYMENT, synthTest } from '../test/aws/fixture.js';
 
 const { values } = parseArgs({
@@ -33,19 +32,7 @@ const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 async function oneSize(n: number, s3: MemoryS3, templateFile: string): Promise<void> {
   const name = `n${n}`;
-  const partition = new Uint8Array(64);
-  const data = new URL(`${DEPLOYMENT.data}/${name}/`);
-  await s3.seed(
-    syntheticPlan(n, 64).map((p) => [data.host, `${data.pathname.slice(1)}${p.key}`, partition] as const),
-  );
-  const job = {
-    input: `${DEPLOYMENT.data}/${name}`,
-    output: `${DEPLOYMENT.output}/${name}`,
-    model: DEPLOYMENT.model,
-    s3Endpoint: s3.endpoint,
-    predictionsFormat: 'jsonl' as const,
-    concurrency: Number(values.concurrency),
-  };
+  const job = await seedSyntheticJob(s3, name, n, Number(values.concurrency));
   const stateTimes = new Map<string, number>();
   const r0 = await s3.requests();
   let rss = process.memoryUsage.rss();

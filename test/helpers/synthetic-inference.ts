@@ -8,7 +8,9 @@ import { openStore } from '../../src/storage/open.js';
 import type { Store } from '../../src/storage/store.js';
 import { outputKeys } from '../../src/worker/run-partition.js';
 import type { LambdaHandler } from './aws-offline/lambda-service.js';
-import { syntheticOutputs } from './synthetic-records.js';
+import { DEPLOYMENT } from '../aws/fixture.js';
+import type { MemoryS3 } from './memory-s3.js';
+import { syntheticOutputs, syntheticPlan } from './synthetic-records.js';
 
 const outputs = new Map<string, Promise<ListingHeadStore>>();
 
@@ -41,4 +43,27 @@ export function syntheticInference(): LambdaHandler {
     return { partitions: results };
   };
   return handler as LambdaHandler;
+}
+
+/**
+ * Seeds `n` synthetic partitions of 64 bytes under the test deployment's data prefix `name/` on the
+ * in-memory S3 server, and returns the job that reads them into the output prefix `name/` (JSONL
+ * predictions, the Map's concurrency as given).
+ *
+ * @example const job = await seedSyntheticJob(s3, 'n1000', 1000, 1000);
+ */
+export async function seedSyntheticJob(s3: MemoryS3, name: string, n: number, concurrency: number) {
+  const partition = new Uint8Array(64);
+  const data = new URL(`${DEPLOYMENT.data}/${name}/`);
+  await s3.seed(
+    syntheticPlan(n, 64).map((p) => [data.host, `${data.pathname.slice(1)}${p.key}`, partition] as const),
+  );
+  return {
+    input: `${DEPLOYMENT.data}/${name}`,
+    output: `${DEPLOYMENT.output}/${name}`,
+    model: DEPLOYMENT.model,
+    s3Endpoint: s3.endpoint,
+    predictionsFormat: 'jsonl' as const,
+    concurrency,
+  };
 }
