@@ -11,6 +11,10 @@ import { S3Store } from '../../src/storage/s3-store.js';
 import { CAI_HANDLERS } from '../helpers/aws-offline/handlers.js';
 import { runOfflineExecution } from '../helpers/aws-offline/executor.js';
 import type { HandlerFactory, LambdaHandler } from '../helpers/aws-offline/lambda-service.js';
+import { handlerConfigFromEnv } from '../../src/engines/aws/config.js';
+import { createSummarizeHandler, type FailedSummary } from '../../src/engines/aws/handlers/summarize.js';
+import type { SummarizeEvent } from '../../src/engines/aws/protocol.js';
+import { StatesError } from '../helpers/aws-offline/paths.js';
 import { summaryOf } from './compare.js';
 import { recordAttempts, unknownOn } from './faults.js';
 import { DEPLOYMENT, startAwsFixture, synthTest, type AwsFixture } from './fixture.js';
@@ -202,6 +206,54 @@ test('Summarize failing ends the execution as CaiSummarizeFailed with its cause 
   assert.equal(second.status, 'FAILED');
   assert.equal(second.error, 'CaiSummarizeFailed');
   assert.match(second.cause ?? '', /CaiError.*results\/3\.json.*truncated or corrupt.*run the job again/s);
+});
+
+test("a Summarize killed by a timeout still leaves this run's failed summary, not the last run's", async () => {
+  // The first run succeeds and writes summary.json; in the second, Summarize dies where no handler code
+  // runs (Sandbox.Timedout). Before the fallback state the old, succeeded summary.json stayed in place
+  // beside the new run's predictions.
+  const name = 'summarize-killed';
+  const first = await offline(single, fx.job(name));
+  assert.equal(first.status, 'SUCCEEDED', `${first.error}: ${first.cause}`);
+  const out = fx.store(`${DEPLOYMENT.output}/${name}`);
+  await out.delete('predictions/4.jsonl'); // so that the run has a partition to redo
+  await out.delete('results/4.json');
+  const invocations: boolean[] = [];
+  const killing: Record<string, HandlerFactory> = {
+    ...CAI_HANDLERS,
+    'index.summarize': (env) => {
+      const real = createSummarizeHandler(handlerConfigFromEnv(env));
+      return (async (event: SummarizeEvent) => {
+        invocations.push(event.summarizeError !== undefined);
+        if (!event.summarizeError)
+          throw new StatesError(
+            'Sandbox.Timedout',
+            JSON.stringify({
+              errorType: 'Sandbox.Timedout',
+              errorMessage: 'Task timed out after 900.00 seconds',
+            }),
+          );
+        return real(event);
+      }) as LambdaHandler;
+    },
+  };
+  const second = await offline(single, fx.job(name), killing);
+  assert.equal(second.status, 'FAILED');
+  assert.equal(second.error, 'CaiSummarizeFailed');
+  assert.match(second.cause ?? '', /Task timed out/);
+  assert.deepEqual(invocations, [false, true], 'Summarize once, then the fallback once');
+  const summary = JSON.parse(new TextDecoder().decode(await out.get('summary.json'))) as FailedSummary;
+  assert.equal(summary.status, 'failed');
+  assert.equal(summary.summarize_error.code, 'E_TIMEOUT');
+  assert.match(
+    summary.summarize_error.message,
+    /Summarize function.*Task timed out after 900\.00 seconds.*run the job again/,
+  );
+  assert.deepEqual(summary.partitions, { planned: 5, todo: 1, resumed: 4 });
+  // The partition the second run redid is there once, and a third run resumes and summarizes.
+  const third = await offline(single, fx.job(name));
+  assert.equal(third.status, 'SUCCEEDED', `${third.error}: ${third.cause}`);
+  assert.equal((await summaryOf(out)).partitions.completed, 5);
 });
 
 test('throttling slows the run instead of failing partitions: an account concurrency of 1 under a Map of 3', async () => {

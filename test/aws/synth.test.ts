@@ -299,6 +299,19 @@ test('the Distributed Map: manifest reader, concurrency and failure budget from 
   assert.deepEqual(map.Catch, [
     { ErrorEquals: ['States.ALL'], ResultPath: '$.mapError', Next: STATES.summarize },
   ]);
+  // Summarize killed where no handler code runs goes to its fallback (which writes the failed summary);
+  // any other error has written it already and fails the execution.
+  const top = plainTemplate.stateMachine.definition.States as States;
+  assert.deepEqual(top[STATES.summarize].Catch, [
+    {
+      ErrorEquals: Object.keys(CRASH_ERRORS),
+      ResultPath: '$.summarizeError',
+      Next: STATES.summarizeFallback,
+    },
+    { ErrorEquals: ['States.ALL'], ResultPath: '$.summarizeError', Next: STATES.summarizeFailed },
+  ]);
+  assert.equal(top[STATES.summarizeFallback].Next, STATES.summarizeFailed);
+  assert.equal((top[STATES.summarizeFallback].Parameters as Json)['summarizeError.$'], '$.summarizeError');
 
   const infer = inferState(plainTemplate);
   assert.equal(infer.Resource, fnByHandler(plainTemplate, 'index.handler').arn);
@@ -344,9 +357,9 @@ test('the Distributed Map: manifest reader, concurrency and failure budget from 
     ErrorPath: '$.failure.Error',
     CausePath: '$.failure.Cause',
   });
-  // Initialize and Summarize ride out throttling and faults the same way.
+  // Initialize and Summarize (and its fallback) ride out throttling and faults the same way.
   const states = plainTemplate.stateMachine.definition.States as States;
-  for (const name of [STATES.initialize, STATES.summarize]) {
+  for (const name of [STATES.initialize, STATES.summarize, STATES.summarizeFallback]) {
     for (const error of ['Lambda.ServiceException', 'Lambda.TooManyRequestsException'])
       assert.ok((states[name].Retry as Json[]).some((r) => (r.ErrorEquals as string[]).includes(error)));
   }
@@ -380,7 +393,12 @@ test('with itemsPerBatch > 1 an ItemBatcher whose BatchInput is a JSONPath (task
     bundles,
   });
   const text = JSON.stringify(Template.fromStack(once).toJSON());
-  assert.ok(text.includes('CaiRetryableError') && !text.includes('Sandbox.Timedout'));
+  assert.ok(text.includes('CaiRetryableError'));
+  assert.equal(
+    text.split('Sandbox.Timedout').length - 1,
+    1,
+    "crash errors only in Summarize's Catch (to its fallback), none in the partitions' Catch",
+  );
 });
 
 test('the ResultWriter is kept even in an app that does not set the resultWriterV2 flag', () => {

@@ -87,6 +87,11 @@ export interface SummarizeEvent {
   };
   readonly executionName: string;
   readonly executionStartTime: string;
+  /**
+   * Set on the second invocation, when the first one died before it could write anything (a timeout,
+   * out of memory): Step Functions' error for it. That invocation only writes the failed summary.
+   */
+  readonly summarizeError?: { readonly Error: string; readonly Cause?: string };
 }
 
 /** Summarize's result: what the Choice state and `cai aws run` need. */

@@ -23,6 +23,7 @@ export const STATES = Object.freeze({
   done: 'Done',
   failed: 'JobFailed',
   summarizeFailed: 'SummarizeFailed',
+  summarizeFallback: 'SummarizeFallback',
   tryAgain: 'TryAgain',
   nextTry: 'NextTry',
   backoff: 'Backoff',
@@ -245,15 +246,32 @@ export function buildDefinition(scope: Construct, parts: DefinitionParts): sfn.I
     '$.summary',
   );
   map.addCatch(summarize, { errors: ['States.ALL'], resultPath: '$.mapError' });
-  // Summarize failing (a damaged record it names, a Lambda limit) fails the execution with its own error
-  // and cause, instead of a bare Lambda failure in the history.
-  summarize.addCatch(
-    new sfn.Fail(scope, STATES.summarizeFailed, {
-      error: 'CaiSummarizeFailed',
-      causePath: sfn.JsonPath.stringAt('$.summarizeError.Cause'),
-    }),
-    { errors: ['States.ALL'], resultPath: '$.summarizeError' },
+  // Summarize failing fails the execution with its own error and cause, instead of a bare Lambda
+  // failure in the history. A handler that throws (a damaged record it names) has written a failed
+  // summary itself; one that died where no code runs (timed out, out of memory) has not, so the same
+  // function is invoked once more with the error, to write only the failed summary: the output never
+  // keeps an earlier run's summary.json beside this run's predictions.
+  const summarizeFailed = new sfn.Fail(scope, STATES.summarizeFailed, {
+    error: 'CaiSummarizeFailed',
+    causePath: sfn.JsonPath.stringAt('$.summarizeError.Cause'),
+  });
+  const fallback = invoke(
+    scope,
+    STATES.summarizeFallback,
+    parts.summarize,
+    {
+      state: sfn.JsonPath.objectAt('$'),
+      executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
+      executionStartTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
+      summarizeError: sfn.JsonPath.objectAt('$.summarizeError'),
+    },
+    '$.fallback',
   );
+  fallback.addCatch(summarizeFailed, { errors: ['States.ALL'], resultPath: '$.fallbackError' });
+  fallback.next(summarizeFailed);
+  const crashed = Object.keys(CRASH_ERRORS);
+  summarize.addCatch(fallback, { errors: crashed, resultPath: '$.summarizeError' });
+  summarize.addCatch(summarizeFailed, { errors: ['States.ALL'], resultPath: '$.summarizeError' });
 
   const verdict = new sfn.Choice(scope, STATES.choice)
     .when(sfn.Condition.stringEquals('$.summary.status', 'succeeded'), new sfn.Succeed(scope, STATES.done))

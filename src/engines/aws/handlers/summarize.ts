@@ -10,6 +10,7 @@ import { summarize } from '../../../summarize/summarize.js';
 import type { MapResult } from '../../../summarize/map-result.js';
 import type { PartitionFailure, PartitionRecord } from '../../../worker/record.js';
 import type { HandlerConfig } from '../config.js';
+import { crashCode, lambdaMessage } from '../lambda-errors.js';
 import { ListingHeadStore } from '../listing-store.js';
 import { findMapManifest, readMapFailures } from '../map-results.js';
 import { bucketAndPrefix } from '../params.js';
@@ -180,27 +181,53 @@ export function createSummarizeHandler(
       message,
     };
   };
+  // Returns where the summary went.
+  const writeFailed = async (event: SummarizeEvent, error: unknown): Promise<string> => {
+    const { init, mapError } = event.state;
+    const job = init.task.job;
+    const output = await openStore(job.output, { s3Endpoint: job.s3Endpoint });
+    await writeFailedSummary(output, {
+      job,
+      planned: init.planned,
+      todo: init.todo,
+      resumed: init.resumed,
+      startedAt: event.executionStartTime,
+      mapError,
+      error,
+    });
+    return output.describe(OUTPUT_KEYS.summary);
+  };
   return async (event) => {
+    if (event.summarizeError) {
+      // The first Summarize died where no handler code runs (timed out, out of memory): this second
+      // invocation writes only the failed summary, so the output never keeps an earlier run's summary
+      // as if it were this one's, then Step Functions fails the execution with the first error.
+      const { Error: name, Cause: cause } = event.summarizeError;
+      const message = lambdaMessage(cause) || name;
+      const summary = await writeFailed(
+        event,
+        new CaiError(
+          crashCode(name, message) ?? ErrorCodes.workerCrash,
+          'the Summarize function',
+          `ended without a summary (${name}: ${message}); every prediction written is kept: give the function more time or memory (cai aws deploy) and run the job again, which resumes and summarizes`,
+        ),
+      );
+      return {
+        status: 'failed',
+        planned: event.state.init.planned,
+        completed: 0,
+        failed: 0,
+        notStarted: 0,
+        summary,
+        message: `Summarize ended with ${name}: ${message}`,
+      };
+    }
     try {
       return await summarizeRun(event);
     } catch (err) {
       // Summarize itself failed (a plan or record it cannot read, the store gone): the output still
       // gets a summary, a failed one saying what is known and why the rest is not, never none.
-      const { init, mapError } = event.state;
-      const job = init.task.job;
-      await openStore(job.output, { s3Endpoint: job.s3Endpoint })
-        .then((output) =>
-          writeFailedSummary(output, {
-            job,
-            planned: init.planned,
-            todo: init.todo,
-            resumed: init.resumed,
-            startedAt: event.executionStartTime,
-            mapError,
-            error: err,
-          }),
-        )
-        .catch(() => undefined);
+      await writeFailed(event, err).catch(() => undefined);
       throw err;
     }
   };
