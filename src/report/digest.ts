@@ -1,9 +1,8 @@
-import { readdir, readFile } from 'node:fs/promises';
-import path from 'node:path';
-import { naturalCompare } from '../storage/natural-sort.js';
+import type { Store } from '../storage/store.js';
 import { isClassIndex } from '../summarize/metrics.js';
-import { readPredictions, type PredictionRows } from '../summarize/read-predictions.js';
+import type { PredictionRows } from '../summarize/read-predictions.js';
 import { Random } from '../tensor/random.js';
+import { outputStore, readPredictionFile, reportPredictionFiles } from './prediction-files.js';
 import type { Confusion } from './confusion.js';
 import { StreamingHistogram } from './histogram.js';
 
@@ -242,17 +241,15 @@ function newState(
  * @example const d = await digestPredictions('out'); d.outputs[0].kind // 'classifier'
  */
 export async function digestPredictions(
-  dir: string,
+  output: string | Store,
   counts: GalleryCounts = GALLERY_COUNTS,
   sampleSize = 4000,
   /** The job's `carry` columns: input columns, not outputs, whatever their type. */
   carry: readonly string[] = [],
 ): Promise<PredictionDigest> {
   const own = new Set([...OWN_COLUMNS, ...carry]);
-  const folder = path.join(dir, 'predictions');
-  const files = (await readdir(folder).catch(() => [] as string[]))
-    .filter((f) => /\.(parquet|csv|jsonl)$/.test(f))
-    .sort(naturalCompare);
+  const store = await outputStore(output);
+  const files = await reportPredictionFiles(store);
   const states = new Map<string, State>();
   const carried = new Set<string>();
   const rng = new Random(25);
@@ -262,11 +259,7 @@ export async function digestPredictions(
   let failedItems = 0;
   let labelled = false;
   for (const file of files) {
-    const ext = file.slice(file.lastIndexOf('.') + 1) as 'parquet' | 'csv' | 'jsonl';
-    const rows: PredictionRows = await readPredictions(
-      new Uint8Array(await readFile(path.join(folder, file))),
-      ext,
-    );
+    const rows: PredictionRows = await readPredictionFile(store, file);
     for (const row of rows) {
       items++;
       if (row.error !== null && row.error !== undefined) {

@@ -1,13 +1,14 @@
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { billRecords, type BillOptions } from '../experiments/cost.js';
 import { PRICES } from '../experiments/prices.js';
 import type { PartitionRecord } from '../worker/record.js';
 import type { PlannedPartition } from '../formats/planned-partition.js';
 import type { JobSpec } from '../job/spec.js';
-import { openInput, openStore } from '../storage/open.js';
-import { readJobDocument } from '../storage/output-layout.js';
+import { readJson, readJsonIfPresent } from '../storage/json.js';
+import { openInput, uriScheme } from '../storage/open.js';
+import { OUTPUT_FOLDERS, OUTPUT_KEYS, readJobDocument } from '../storage/output-layout.js';
+import { listKeys, type Store } from '../storage/store.js';
 import { accuracyFigures, qualityTable, speedTable } from './accuracy.js';
 import { confusionSection, mostConfusedTable } from './confusion.js';
 import { digestPredictions, type PredictionDigest } from './digest.js';
@@ -211,6 +212,7 @@ function runTiming(summary?: Readonly<Record<string, unknown>>): {
 
 async function body(
   out: LoadedOutput,
+  dest: string,
   options: BillOptions,
   written: ReportResult['figures'][number][],
   headline: Table[],
@@ -220,7 +222,7 @@ async function body(
   const head = `<h1>CAI report</h1><p>Output folder <code>${escapeHtml(out.dir)}</code>, generated ${when}.</p>`;
   if (out.kind === 'sweep') {
     const rows = out.rows;
-    const figures = await figureSection(out.dir, sweepFigures(rows), written);
+    const figures = await figureSection(dest, sweepFigures(rows), written);
     const items = rows.reduce((s, r) => s + r.items, 0);
     return `${head}<p>A sweep of ${rows.length} runs over ${new Set(rows.map((r) => configKey(r.config))).size} configurations, ${num(items)} items in all.</p>
 <h2>Figures</h2>${figures}
@@ -228,10 +230,13 @@ async function body(
 <h2>Cost</h2>${htmlTable(sweepCostTable(rows, options))}`;
   }
   const { records, summary } = out;
-  const job = (await readJobDocument<JobSpec>(await openStore(out.dir)))?.job;
-  const plan = (await readJsonFile<PlannedPartition[]>(path.join(out.dir, 'plan.json'))) ?? [];
+  const job = (await readJobDocument<JobSpec>(out.store))?.job;
+  const plan =
+    (await readJsonIfPresent<PlannedPartition[]>(out.store, OUTPUT_KEYS.plan, {
+      remedy: 'run the job again',
+    })) ?? [];
   // One pass over every prediction: distributions, confusion, sample and the gallery's items.
-  const digest = await digestPredictions(out.dir, undefined, undefined, job?.carry);
+  const digest = await digestPredictions(out.store, undefined, undefined, job?.carry);
   const confusion = digest.confusion;
   const sample = digest.sample;
   const sampled =
@@ -253,11 +258,11 @@ async function body(
   const predictionParts: string[] = [];
   for (const view of predictionViews(digest)) {
     predictionParts.push(`<h3>${view.intro}</h3>`, ...view.tables.map(htmlTable));
-    predictionParts.push(await figureSection(out.dir, view.figures, written));
+    predictionParts.push(await figureSection(dest, view.figures, written));
     if (confusion && confusion.output === view.output.name)
       predictionParts.push('<p class="notes">The confusion matrix is under "How good", above.</p>');
     if (sample && sample.output === view.output.name)
-      predictionParts.push(await figureSection(out.dir, accuracyFigures(sample, sampled), written));
+      predictionParts.push(await figureSection(dest, accuracyFigures(sample, sampled), written));
   }
   const failedNote = digest.failedItems
     ? `<p class="notes">${num(digest.failedItems)} items failed (no prediction; their rows hold the error) and are left out.</p>`
@@ -271,7 +276,7 @@ async function body(
   if (job && groups.length) {
     try {
       const g = await writeGallery(
-        out.dir,
+        dest,
         groups,
         job,
         plan,
@@ -294,16 +299,16 @@ async function body(
   const timeline = timelineFigure(
     thisRun.length ? thisRun : records,
     runStart,
-    await failureTimes(out.dir, summary),
+    await failureTimes(out.store, summary),
   );
   const earlier = records.length - thisRun.length;
   const timeParts = [
-    timeline ? await figureSection(out.dir, [timeline.figure], written) : '',
+    timeline ? await figureSection(dest, [timeline.figure], written) : '',
     timeline ? htmlTable(timeline.lanes) : '',
     earlier > 0 && thisRun.length
       ? `<p class="notes">${earlier} partitions done by earlier runs of this job are not on the timeline.</p>`
       : '',
-    await figureSection(out.dir, [stageFigure(records), ...runFigures(records)], written),
+    await figureSection(dest, [stageFigure(records), ...runFigures(records)], written),
   ].join('\n');
 
   // A local run has no Lambda bill: `cai cost` estimates one when asked.
@@ -349,28 +354,20 @@ function manyClasses(d: PredictionDigest): string {
     : '';
 }
 
-async function readJsonFile<T>(file: string): Promise<T | undefined> {
-  if (!existsSync(file)) return undefined;
-  try {
-    return JSON.parse(await readFile(file, 'utf8')) as T;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The failed partitions of the summary, with when their last try ended where `failures/` says. */
 async function failureTimes(
-  dir: string,
+  store: Store,
   summary?: Readonly<Record<string, unknown>>,
 ): Promise<TimelineFailure[]> {
   const failures = Array.isArray(summary?.failures)
     ? (summary.failures as { partition: string; attempts: number; error?: { code?: string } }[])
     : [];
-  const files = new Set(await readdir(path.join(dir, 'failures')).catch(() => [] as string[]));
+  const files = failures.length ? await listKeys(store, OUTPUT_FOLDERS.failures) : new Set<string>();
   return Promise.all(
     failures.map(async (f) => {
-      const file = files.has(`${f.partition}.json`)
-        ? await readJsonFile<{ finished_at?: string }>(path.join(dir, 'failures', `${f.partition}.json`))
+      const key = `${OUTPUT_FOLDERS.failures}/${f.partition}.json`;
+      const file = files.has(key)
+        ? await readJson<{ finished_at?: string }>(store, key).catch(() => undefined)
         : undefined;
       return {
         partition: f.partition,
@@ -382,29 +379,55 @@ async function failureTimes(
   );
 }
 
+/** Where to write the report, and how to reach the output. */
+export interface ReportOptions extends BillOptions {
+  /**
+   * The folder to write `report.html`, `figures/` and `gallery/` into: the output folder itself by
+   * default; for an output on an object store (`s3://...`), `<last part of its path>-report` in the
+   * current folder.
+   */
+  readonly to?: string;
+  /** S3-compatible endpoint for `s3://` outputs and inputs. */
+  readonly s3Endpoint?: string;
+}
+
 /**
- * Writes `report.html` into a finished run's or sweep's output folder: every figure inline as SVG (also
- * saved as `figures/<id>.svg` and `.png`), the result and cost tables, and the summary. The page needs no
- * network: no scripts, no external styles, a CSP that forbids fetching. A sweep folder also gets its
- * `result_stats.csv`.
+ * The local folder a report of `output` goes to when none is named: the output folder, or for an
+ * output on an object store a folder named after it in the current folder.
+ * @example defaultReportFolder('s3://bucket/runs/galaxy10') // 'galaxy10-report'
+ */
+export function defaultReportFolder(output: string): string {
+  if (uriScheme(output) === 'file') return output;
+  const parts = output
+    .replace(/^[a-z0-9+.-]+:\/\//i, '')
+    .split('/')
+    .filter(Boolean);
+  return `${parts.at(-1) ?? 'cai'}-report`;
+}
+
+/**
+ * Writes `report.html` for a finished run or sweep: every figure inline as SVG (also saved as
+ * `figures/<id>.svg` and `.png`), the result and cost tables, and the summary. The output is read where
+ * it is (a local folder or `s3://...`); the report goes into the output folder, or `options.to`. The
+ * page needs no network: no scripts, no external styles, a CSP that forbids fetching. A sweep folder
+ * also gets its `result_stats.csv`.
  * @example const { html } = await writeReport('cai-out'); console.log(`open ${html}`);
  */
-export async function writeReport(outputDir: string, options: BillOptions = {}): Promise<ReportResult> {
-  const out = await loadOutput(outputDir);
+export async function writeReport(output: string, options: ReportOptions = {}): Promise<ReportResult> {
+  const out = await loadOutput(output, { s3Endpoint: options.s3Endpoint });
+  const dest = options.to ?? defaultReportFolder(output);
+  await mkdir(dest, { recursive: true });
   // Figures of an earlier report never pass for this one's.
-  await rm(path.join(outputDir, 'figures'), { recursive: true, force: true });
+  await rm(path.join(dest, 'figures'), { recursive: true, force: true });
   const figures: ReportResult['figures'][number][] = [];
   const warnings: string[] = [];
   const headline: Table[] = [];
   if (!pngFont())
     warnings.push('no DejaVu font found: PNG text may be missing (apt-get install fonts-dejavu-core)');
-  const html = page(
-    `CAI report: ${path.basename(path.resolve(outputDir))}`,
-    await body(out, options, figures, headline, warnings),
-  );
-  const file = path.join(outputDir, 'report.html');
+  const name = uriScheme(output) === 'file' ? path.basename(path.resolve(output)) : output;
+  const html = page(`CAI report: ${name}`, await body(out, dest, options, figures, headline, warnings));
+  const file = path.join(dest, 'report.html');
   await writeFile(file, html);
-  if (out.kind === 'sweep')
-    await writeFile(path.join(outputDir, 'result_stats.csv'), resultStatsCsv(out.rows));
+  if (out.kind === 'sweep') await writeFile(path.join(dest, 'result_stats.csv'), resultStatsCsv(out.rows));
   return { html: file, figures, warnings, headline };
 }
