@@ -141,9 +141,11 @@ export function buildAstroMAEGraph(options: AstroMAEOptions = {}): GraphBuilder 
       b.node('Add', [bounded, b.node('MatMul', [magNorm, trend])]),
       b.constant(-0.5),
     ]);
+    // 1 / (1 + exp(-x)), not the Sigmoid op: onnxruntime's is ~1e-7 off in absolute terms, which is
+    // 0.1-1% of a prediction in the sigmoid's tail (inputs far from the model's range); PyTorch is not.
     b.node(
       'Mul',
-      [sigmoid(b, logit), b.constant(o.maxRedshift)],
+      [sigmoid(b, logit, { accurateTail: true }), b.constant(o.maxRedshift)],
       {},
       { output: 'redshift', name: 'redshift' },
     );
