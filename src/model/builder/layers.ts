@@ -160,10 +160,12 @@ export function relu(b: GraphBuilder, x: string): string {
 /**
  * Logistic sigmoid: the Sigmoid op (what `torch.onnx.export` writes for `torch.sigmoid`), or with
  * `accurateTail` the ops `1 / (1 + exp(-x))` (Neg, Exp, Add, Reciprocal: PyTorch's own CPU formula).
- * onnxruntime's CPU Sigmoid kernel is accurate to ~1e-7 absolute but not relative: outputs far below
- * 0.5 lose their digits (0.1% off at 1e-4, as large as the value near 1e-7, one value for x < -18).
+ * onnxruntime's CPU Sigmoid kernel (0.5 + a rational approximation) is accurate to ~1e-7 absolute but
+ * not relative: small outputs lie on a 3e-8 grid (float32's spacing next to 0.5), 0.1% off at 1e-4, 1%
+ * at 1e-5, 12% at 1e-6, all of it at 1e-7, and 0 for x <= -18.
  * Inside a network (SiLU, gates) that is float32 rounding; where the sigmoid is the model's output,
- * take `accurateTail` so small outputs match PyTorch (docs/performance.md, "Float precision").
+ * take `accurateTail` so small outputs match PyTorch (docs/performance.md, "Float precision against
+ * PyTorch").
  *
  * @example const gate = sigmoid(b, x); const p = sigmoid(b, logit, { accurateTail: true });
  */
