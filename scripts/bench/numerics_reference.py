@@ -12,6 +12,12 @@ is from exact arithmetic).
         OUT_PREFIX.in.<input>.npy, then the graph evaluated op by op with torch
         (scripts/fixtures/onnx_torch.py) in float64 (weights and float inputs promoted) and in float32:
         OUT_PREFIX.ref64.npy, OUT_PREFIX.torch32.npy.
+    /usr/bin/python3 scripts/bench/numerics_reference.py torch-export MODEL.onnx BATCH OUT.onnx
+        the same model as a PyTorch user would write and export it: the builder's graph as a torch module
+        (onnx_torch's op-by-op interpreter, weights as parameters) whose output sigmoid is
+        `torch.sigmoid` (the builder spells it 1 / (1 + exp(-x))), exported by torch.onnx.export
+        (TorchScript exporter, opset 17, batch fixed at BATCH) to OUT.onnx. onnxruntime's error on it is
+        what a user's own export gets.
 
 Use Debian's Python (python3-torch, python3-torchvision, python3-onnx). With libopenblas0-pthread
 installed torch's matrix products are fast; without it, slow but the same numbers.
@@ -19,6 +25,7 @@ installed torch's matrix products are fast; without it, slow but the same number
 
 import os
 import sys
+import warnings
 
 import numpy as np
 import torch
@@ -76,11 +83,75 @@ def builder_model(model_path, batch, prefix):
     np.save(prefix + '.ref64.npy', ref64)
 
 
+def sigmoid_as_op(graph):
+    """Replaces each Neg -> Exp -> Add(1) -> Reciprocal chain (1 / (1 + exp(-x))) by one Sigmoid node."""
+    import onnx
+
+    nodes = list(graph.node)
+    by_input = {}
+    for n in nodes:
+        for i in n.input:
+            by_input.setdefault(i, []).append(n)
+    replaced = 0
+    for neg in [n for n in nodes if n.op_type == 'Neg']:
+        chain = [neg]
+        for op in ('Exp', 'Add', 'Reciprocal'):
+            nxt = by_input.get(chain[-1].output[0], [])
+            if len(nxt) != 1 or nxt[0].op_type != op:
+                break
+            chain.append(nxt[0])
+        if len(chain) != 4:
+            continue
+        at = list(graph.node).index(neg)
+        for n in chain:
+            graph.node.remove(n)
+        graph.node.insert(at, onnx.helper.make_node('Sigmoid', [neg.input[0]], [chain[-1].output[0]],
+                                                    name=neg.name + '_sigmoid'))
+        replaced += 1
+    if replaced == 0:
+        raise ValueError('no 1 / (1 + exp(-x)) chain found to turn into torch.sigmoid')
+
+
+def torch_export(model_path, batch, out):
+    import tempfile
+
+    import onnx
+    from onnx_torch import OnnxTorchModel
+
+    model = onnx.load(model_path)
+    sigmoid_as_op(model.graph)
+    with tempfile.TemporaryDirectory() as tmp:
+        edited = os.path.join(tmp, 'model.onnx')
+        onnx.save(model, edited)
+        m = OnnxTorchModel(edited)
+    names = {k: f'w{i}' for i, k in enumerate(m.weights)}
+
+    class Module(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.ParameterDict({names[k]: torch.nn.Parameter(v, requires_grad=False)
+                                             for k, v in m.weights.items() if v.is_floating_point()})
+
+        def forward(self, image, magnitude):
+            m.weights = {k: self.w[names[k]] if names[k] in self.w else v for k, v in m.weights.items()}
+            return m.run({'image': image, 'magnitude': magnitude})[0]
+
+    # The interpreter's Reshape targets become constants in the trace: the export's batch is fixed.
+    warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
+    names_in = [n for n, _ in m.inputs]
+    example = tuple(torch.zeros(batch, 5, 32, 32) if n == 'image' else torch.zeros(batch, 5) for n in names_in)
+    with torch.no_grad():
+        torch.onnx.export(Module().eval(), example, out, opset_version=17, input_names=names_in,
+                          output_names=m.outputs)
+
+
 if __name__ == '__main__':
     torch.set_num_threads(1)
     if sys.argv[1] == 'efficientnet':
         efficientnet(sys.argv[2], int(sys.argv[4]) if len(sys.argv) > 4 else 8)
     elif sys.argv[1] == 'onnx':
         builder_model(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    elif sys.argv[1] == 'torch-export':
+        torch_export(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     else:
-        sys.exit(f'unknown mode {sys.argv[1]}: efficientnet or onnx')
+        sys.exit(f'unknown mode {sys.argv[1]}: efficientnet, onnx or torch-export')

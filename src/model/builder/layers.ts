@@ -157,9 +157,22 @@ export function relu(b: GraphBuilder, x: string): string {
   return b.node('Relu', [x]);
 }
 
-/** Logistic sigmoid. @example const p = sigmoid(b, logit); */
-export function sigmoid(b: GraphBuilder, x: string): string {
-  return b.node('Sigmoid', [x]);
+/**
+ * Logistic sigmoid: the Sigmoid op (what `torch.onnx.export` writes for `torch.sigmoid`), or with
+ * `accurateTail` the ops `1 / (1 + exp(-x))` (Neg, Exp, Add, Reciprocal: PyTorch's own CPU formula).
+ * onnxruntime's CPU Sigmoid kernel (0.5 + a rational approximation) is accurate to ~1e-7 absolute but
+ * not relative: small outputs lie on a 3e-8 grid (float32's spacing next to 0.5), 0.1% off at 1e-4, 1%
+ * at 1e-5, 12% at 1e-6, all of it at 1e-7, and 0 for x <= -18.
+ * Inside a network (SiLU, gates) that is float32 rounding; where the sigmoid is the model's output,
+ * take `accurateTail` so small outputs match PyTorch (docs/performance.md, "Float precision against
+ * PyTorch").
+ *
+ * @example const gate = sigmoid(b, x); const p = sigmoid(b, logit, { accurateTail: true });
+ */
+export function sigmoid(b: GraphBuilder, x: string, options: { accurateTail?: boolean } = {}): string {
+  if (!options.accurateTail) return b.node('Sigmoid', [x]);
+  const exp = b.node('Exp', [b.node('Neg', [x])]);
+  return b.node('Reciprocal', [b.node('Add', [exp, b.constant(1)])]);
 }
 
 /** Elementwise sum, e.g. a residual connection. @example x = add(b, x, branch); */

@@ -141,9 +141,11 @@ export function buildAstroMAEGraph(options: AstroMAEOptions = {}): GraphBuilder 
       b.node('Add', [bounded, b.node('MatMul', [magNorm, trend])]),
       b.constant(-0.5),
     ]);
+    // 1 / (1 + exp(-x)), not the Sigmoid op: onnxruntime's is ~1e-7 off in absolute terms, 0.1-1% of a
+    // prediction of 1e-4..1e-5 (inputs far from the model's range), where PyTorch is off by 1e-7 of it.
     b.node(
       'Mul',
-      [sigmoid(b, logit), b.constant(o.maxRedshift)],
+      [sigmoid(b, logit, { accurateTail: true }), b.constant(o.maxRedshift)],
       {},
       { output: 'redshift', name: 'redshift' },
     );
