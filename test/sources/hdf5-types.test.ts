@@ -231,3 +231,13 @@ test('cai run: a compound field is the model input, another the label, a string 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a dataset named like a field (cat.a beside compound cat) is the one read; the other fields still are', async () => {
+  const store = new FileStore(DIR);
+  const stream = await hdf5Files.open(store, { id: '1', key: 'clash.h5', bytes: 0 }, {
+    datasets: ['cat.a', 'cat.b'],
+  } as never);
+  const batches = await readAll(stream, 8);
+  assert.deepEqual(column(batches, 'cat.a'), [100, 101, 102, 103, 104, 105, 106, 107]);
+  assert.deepEqual(column(batches, 'cat.b'), [0, -1, -2, -3, -4, -5, -6, -7]);
+});

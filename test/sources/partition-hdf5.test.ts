@@ -14,7 +14,7 @@ import { hdf5Files } from '../../src/formats/hdf5/index.js';
 import { encodeHdf5 } from '../../src/formats/hdf5/h5-writer.js';
 import { halfBitsToFloat32 } from '../../src/formats/hdf5/h5-types.js';
 import { decodeNpyTensor } from '../../src/formats/npy/index.js';
-import { partitionDataset, type PartitionManifest } from '../../src/formats/partition/index.js';
+import { partitionDataset } from '../../src/formats/partition/index.js';
 import type { SourceBatch } from '../../src/formats/source.js';
 import { encodeSafetensors } from '../../src/formats/writers/safetensors-writer.js';
 import { parseJobSpec } from '../../src/job/spec.js';

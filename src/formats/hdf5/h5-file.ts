@@ -93,6 +93,7 @@ export async function openHdf5(file: string, source: string): Promise<Hdf5File> 
   const datasets = new Map<string, Dataset>();
   // float16 datasets and compound fields: read as raw bytes, converted by h5-types.ts.
   const special: SpecialReads = new Map();
+  const fieldArrays = new Set<ArrayInfo>();
   const chunkShapes = new Map<string, { shape: number[]; chunks: number[] }>();
   const arrays: ArrayInfo[] = [];
   try {
@@ -108,11 +109,20 @@ export async function openHdf5(file: string, source: string): Promise<Hdf5File> 
           if (m.chunks && m.shape) chunkShapes.set(path, { shape: m.shape, chunks: m.chunks });
           const array = { path, shape: m.shape ?? [], chunkRows: m.chunks?.[0], ...dtypeOf(m) };
           // float16 read raw; a compound listed with a column per field (h5-special.ts).
-          arrays.push(...specialArrays(array, m, special));
+          const listed = specialArrays(array, m, special);
+          arrays.push(...listed);
+          for (const field of listed.slice(1)) fieldArrays.add(field);
         }
       }
     };
     walk(f, '');
+    // A dataset named like a field (`catalog.ra` beside compound `catalog`'s field `ra`) is the one read.
+    for (let i = arrays.length - 1; i >= 0; i--) {
+      const p = arrays[i].path;
+      if (!fieldArrays.has(arrays[i]) || !datasets.has(p)) continue;
+      arrays.splice(i, 1);
+      if (special.get(p)?.field) special.delete(p);
+    }
   } catch (err) {
     guarded(() => f.close());
     throw err instanceof CaiError ? err : readError(source, '', err);
