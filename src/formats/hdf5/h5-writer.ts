@@ -43,8 +43,13 @@ const CHUNK_BYTES = 1 << 20;
 
 /** A file in memory answering Node's synchronous file calls for one path and descriptor. */
 class MemoryFile {
-  bytes = Buffer.alloc(1 << 16);
   length = 0;
+  bytes: Buffer;
+
+  /** `expected`: about the bytes the file will hold (its data), so it is rarely grown. */
+  constructor(expected: number) {
+    this.bytes = Buffer.allocUnsafeSlow(expected + (1 << 16));
+  }
 
   read(buffer: Uint8Array, offset: number, length: number, position: number): number {
     const n = Math.max(0, Math.min(length, this.length - position));
@@ -54,6 +59,8 @@ class MemoryFile {
 
   write(buffer: Uint8Array, offset: number, length: number, position: number): number {
     this.reserve(position + length);
+    // A hole left by a write past the end reads as zeros, as in a file.
+    if (position > this.length) this.bytes.fill(0, this.length, position);
     this.bytes.set(buffer.subarray(offset, offset + length), position);
     this.length = Math.max(this.length, position + length);
     return length;
@@ -67,7 +74,7 @@ class MemoryFile {
 
   private reserve(n: number): void {
     if (n <= this.bytes.length) return;
-    const next = Buffer.alloc(Math.max(n, this.bytes.length * 2));
+    const next = Buffer.allocUnsafeSlow(Math.max(n, this.bytes.length * 2));
     next.set(this.bytes.subarray(0, this.length));
     this.bytes = next;
   }
@@ -84,8 +91,8 @@ type Fn = (...args: unknown[]) => unknown;
  * answered in memory; returns the file's bytes. The calls are replaced only while `write` runs, and
  * `write` is synchronous, so no other code sees them.
  */
-function inMemory(write: (path: string) => void): Uint8Array {
-  const file = new MemoryFile();
+function inMemory(expected: number, write: (path: string) => void): Uint8Array {
+  const file = new MemoryFile(expected);
   const names = ['openSync', 'closeSync', 'readSync', 'writeSync', 'fstatSync', 'statSync', 'lstatSync'];
   const extra = ['ftruncateSync', 'truncateSync', 'fsyncSync', 'fdatasyncSync', 'existsSync'];
   const target = fs as unknown as Record<string, Fn>;
@@ -159,7 +166,11 @@ export async function encodeHdf5(
   attributes: Readonly<Record<string, string>> = {},
 ): Promise<Uint8Array> {
   const h5 = await loadHdf5();
-  return inMemory((path) =>
+  const expected = columns.reduce(
+    (sum, c) => sum + c.tensor.data.byteLength * (c.tensor.dtype === 'float16' ? 2 : 1),
+    0,
+  );
+  return inMemory(expected, (path) =>
     guarded(() => {
       const f = new h5.File(path, 'w');
       try {
