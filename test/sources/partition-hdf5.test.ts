@@ -308,35 +308,33 @@ test('a cai run worker killed mid-partition over an HDF5 input leaves no tempora
     let killed = false;
     let workerPid: number | undefined;
     const started: string[] = [];
-    const summary = await runJob(
-      parseJobSpec({
-        input: TYPES,
-        model,
-        output,
-        datasets: { mags: 'catalog.mags' },
-        idColumn: 'catalog.name',
-        partitionItems: 8,
-        batchSize: 2,
-        concurrency: 1,
-        threads: 1,
-        maxAttempts: 3,
-      }),
-      {
-        retryBaseMs: 10,
-        onEvent: (e) => {
-          if (e.type === 'start') {
-            workerPid = e.pid;
-            started.push(e.partition.id);
-          }
-          // The second partition, after its first batch: the worker has the HDF5 file open on its
-          // reading thread.
-          if (e.type === 'progress' && e.partition === started[1] && e.attempt === 1 && !killed) {
-            killed = true;
-            if (workerPid) process.kill(workerPid, 'SIGKILL');
-          }
-        },
+    const spec = parseJobSpec({
+      input: TYPES,
+      model,
+      output,
+      datasets: { mags: 'catalog.mags' },
+      idColumn: 'catalog.name',
+      partitionItems: 8,
+      batchSize: 2,
+      concurrency: 1,
+      threads: 1,
+      maxAttempts: 3,
+    });
+    const summary = await runJob(spec, {
+      retryBaseMs: 10,
+      onEvent: (e) => {
+        if (e.type === 'start') {
+          workerPid = e.pid;
+          started.push(e.partition.id);
+        }
+        // The second partition, after its first batch: the worker has the HDF5 file open on its
+        // reading thread.
+        if (e.type === 'progress' && e.partition === started[1] && e.attempt === 1 && !killed) {
+          killed = true;
+          if (workerPid) process.kill(workerPid, 'SIGKILL');
+        }
       },
-    );
+    });
     assert.ok(killed, 'the worker was killed');
     assert.equal(summary.status, 'succeeded');
     assert.equal(summary.run.retries, 1);
@@ -347,6 +345,18 @@ test('a cai run worker killed mid-partition over an HDF5 input leaves no tempora
       'no temporary file in the output',
     );
     assert.deepEqual(await allFiles(tmpdir), [], 'nothing in os.tmpdir()');
+
+    // Had the kill landed while the worker wrote its predictions, its temporary file would be there: the
+    // run removes those of processes that are gone (here planted under the killed worker's pid).
+    const planted = path.join(output, 'predictions', `.cai-tmp-${workerPid}-0123456789abcdef`);
+    await writeFile(planted, 'half a parquet file');
+    const again = await runJob(spec, { retryBaseMs: 10 });
+    assert.equal(again.partitions.resumed, 5);
+    assert.deepEqual(
+      (await allFiles(output)).filter((f) => isTemporary(path.basename(f))),
+      [],
+    );
+    assert.equal((await allPredictions(output)).length, 40);
   } finally {
     process.env.TMPDIR = saved;
     await rm(dir, { recursive: true, force: true });
