@@ -20,8 +20,22 @@ export interface SignalWatch {
   dispose(): void;
 }
 
-/** Removes CAI's temporary files under a local output (S3 puts leave none). Returns how many. */
-export async function removeTemporaryFiles(output: Store): Promise<number> {
+/** Whether a process of this host with this id is running. */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes CAI's temporary files under a local output (S3 puts leave none); with `deadOnly`, only those
+ * of processes of this host that are gone (a worker killed while it wrote: `.cai-tmp-<pid>-...`).
+ * Returns how many.
+ */
+export async function removeTemporaryFiles(output: Store, deadOnly = false): Promise<number> {
   if (!(output instanceof FileStore)) return 0;
   let removed = 0;
   const walk = async (dir: string): Promise<void> => {
@@ -29,7 +43,7 @@ export async function removeTemporaryFiles(output: Store): Promise<number> {
     for (const e of entries) {
       const abs = path.join(dir, e.name);
       if (e.isDirectory()) await walk(abs);
-      else if (isTemporary(e.name)) {
+      else if (isTemporary(e.name) && !(deadOnly && running(Number(e.name.split('-')[2])))) {
         await fs.rm(abs, { force: true });
         removed++;
       }

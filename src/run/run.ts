@@ -13,7 +13,7 @@ import { listKeys, type Store } from '../storage/store.js';
 import { OUTPUT_FOLDERS, OUTPUT_KEYS, removeSetupWrites, SETUP_WRITES } from '../storage/output-layout.js';
 import { summarize, type JobSummary } from '../summarize/summarize.js';
 import { skippedSummary, type SkippedSummary } from '../plan/skipped.js';
-import { watchSignals } from './interrupt.js';
+import { watchSignals, removeTemporaryFiles } from './interrupt.js';
 import { acquireLock } from './lock.js';
 import { preflight } from './preflight.js';
 import { pendingPartitions, planOrResume, removeStaleOutputs } from '../plan/resume.js';
@@ -246,6 +246,8 @@ async function mapAndSummarize(
       onEvent: options.onEvent,
       retryBaseMs: options.retryBaseMs,
     });
+  // A local worker killed while it wrote (a crash, the OOM killer) left its temporary file.
+  if (job.engine === 'local') await removeTemporaryFiles(output, true);
   const mapSeconds = (performance.now() - tMap) / 1000;
   const optimization = await modelOptimization(spec);
   return summarize({

@@ -316,7 +316,10 @@ export function registerPartitionCommand(program: Command): void {
         '<input>',
         'a file (big.npy, s3://b/data.safetensors, galaxy10.h5) or a folder / S3 prefix of images, FITS, Parquet, HDF5 or tensor files, or a Zarr store',
       )
-      .argument('<output>', 'folder or s3:// prefix for 1.safetensors, 2.safetensors, ... and manifest.json'),
+      .argument(
+        '<output>',
+        'folder or s3:// prefix for 1.safetensors, 2.safetensors, ... (1.pt, ... or 1.h5, ... with --format) and manifest.json',
+      ),
     { grouping: false },
   )
     .option(
@@ -326,9 +329,10 @@ export function registerPartitionCommand(program: Command): void {
     )
     .option('--items <n>', 'items per partition, e.g. 1278 (wins over --size)', positiveInt('--items'))
     .addOption(
-      new Option('--format <format>', 'partition file format (default: safetensors)').choices(
-        PARTITION_FORMATS,
-      ),
+      new Option(
+        '--format <format>',
+        'partition file format (default: safetensors); hdf5 writes a dataset per column (float16 as float32, bool as uint8)',
+      ).choices(PARTITION_FORMATS),
     )
     .option('--overwrite', 'replace the partitions of an earlier run in the output')
     .option('--s3-endpoint <url>', 'S3-compatible endpoint for s3:// URIs; also AWS_ENDPOINT_URL_S3')
@@ -347,6 +351,7 @@ export function registerPartitionCommand(program: Command): void {
         '  cai partition s3://bucket/sdss/ s3://bucket/sdss-100MB/ --size 100MB --format pt',
         '  cai partition photos/ parts/ --items 1000 --preset imagenet',
         '  cai partition Galaxy10_DECals.h5 parts/ --items 1000 --datasets image=images,ans=ans',
+        '  cai partition catalog.h5 parts/ --items 5000 --format hdf5 --datasets catalog.image,catalog.z',
       ].join('\n'),
     )
     .action(async (input: string, outputUri: string, o: Record<string, unknown>) => {

@@ -16,6 +16,8 @@ export interface ArrayInfo {
   readonly stored: string;
   /** Rows along the first axis per chunk, when the array is chunked. */
   readonly chunkRows?: number;
+  /** Why a non-numeric array is no column and what to read instead (an HDF5 compound names its fields). */
+  readonly note?: string;
 }
 
 /** The job fields that choose arrays. */
@@ -114,7 +116,9 @@ export function chooseArrays(arrays: readonly ArrayInfo[], job: ArrayJobFields, 
         throw new CaiError(
           ErrorCodes.unsupported,
           source,
-          `dataset "/${c.array.path}" holds ${c.array.stored} values, which no model takes; use it as idColumn or leave it out`,
+          c.array.note
+            ? `dataset "/${c.array.path}" ${c.array.note}`
+            : `dataset "/${c.array.path}" holds ${c.array.stored} values, which no model takes; use it as idColumn or leave it out`,
         );
       }
     }
@@ -146,6 +150,11 @@ export function chooseArrays(arrays: readonly ArrayInfo[], job: ArrayJobFields, 
     }
     return { name, array };
   });
+  for (const a of [...(id ? [id] : []), ...(carry ?? []).map((c) => c.array)]) {
+    // An id or carried array may hold strings; an array with a note holds neither (an HDF5 compound).
+    if (a.note && !a.dtype && !a.strings)
+      throw new CaiError(ErrorCodes.unsupported, source, `dataset "/${a.path}" ${a.note}`);
+  }
   const all = [...columns.map((c) => c.array), ...(id ? [id] : []), ...(carry ?? []).map((c) => c.array)];
   if (all.some((a) => a.shape[0] !== all[0].shape[0])) throw raggedError(source, all);
   return { columns, id, ...(carry ? { carry } : {}), items: all[0].shape[0] };

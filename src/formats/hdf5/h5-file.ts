@@ -5,6 +5,8 @@ import { CaiError, ErrorCodes } from '../../errors.js';
 import type { DType, TypedArray } from '../../tensor/dtype.js';
 import type { ArrayInfo } from '../arrays/layout.js';
 import { guarded, Hdf5Diagnostic, loadHdf5 } from './h5-library.js';
+import { readSpecial, specialArrays, type SpecialReads } from './h5-special.js';
+import { typeInfo, type H5TypeMetadata } from './h5-types.js';
 
 /**
  * HDF5 filters libhdf5 in h5wasm applies: deflate (gzip), shuffle, fletcher32, szip, nbit, scaleoffset,
@@ -33,44 +35,16 @@ const PLUGINS: Readonly<Record<number, string>> = Object.freeze({
   32026: 'Blosc2',
 });
 
-interface Metadata {
-  readonly type: number;
-  readonly size: number;
-  readonly signed: boolean;
-  readonly vlen?: boolean;
-  readonly littleEndian?: boolean;
+interface Metadata extends H5TypeMetadata {
   readonly shape: number[] | null;
   readonly chunks?: number[] | null;
 }
 
-/** CAI's dtype for an HDF5 numeric type (unsigned 16- and 32-bit widened, as the FITS reader does). */
+/** CAI's view of an HDF5 type: its dtype (float16 read as float32, unsigned 16/32-bit widened). */
 function dtypeOf(m: Metadata): { dtype?: DType; strings?: boolean; stored: string } {
-  const bits = m.size * 8;
-  if (m.type === 0) {
-    const stored = `${m.signed ? 'int' : 'uint'}${bits}`;
-    const map: Record<string, DType> = {
-      int8: 'int8',
-      uint8: 'uint8',
-      int16: 'int16',
-      uint16: 'int32',
-      int32: 'int32',
-      uint32: 'int64',
-      int64: 'int64',
-    };
-    return { dtype: map[stored], stored };
-  }
-  if (m.type === 1) {
-    const stored = `float${bits}`;
-    return { dtype: bits === 32 ? 'float32' : bits === 64 ? 'float64' : undefined, stored };
-  }
-  if (m.type === 3) return { strings: true, stored: m.vlen ? 'string' : `S${m.size}` };
-  // h5py stores numpy booleans as an enum {FALSE: 0, TRUE: 1} of int8.
-  const members = (m as { enum_type?: { members?: Record<string, number> } }).enum_type?.members;
-  if (m.type === 8 && m.size === 1 && members?.FALSE === 0 && members?.TRUE === 1) {
-    return { dtype: 'bool', stored: 'bool' };
-  }
-  const names: Record<number, string> = { 6: 'compound', 8: 'enum', 9: 'vlen', 10: 'array' };
-  return { stored: names[m.type] ?? `class ${m.type}` };
+  const t = typeInfo(m);
+  if (t.stringBytes !== undefined || t.vlenStrings) return { strings: true, stored: t.stored };
+  return t.dtype ? { dtype: t.dtype, stored: t.stored } : { stored: t.stored };
 }
 
 /** An HDF5 file open for reading. Close it when done; reads are synchronous inside libhdf5. */
@@ -117,6 +91,9 @@ export async function openHdf5(file: string, source: string): Promise<Hdf5File> 
     );
   }
   const datasets = new Map<string, Dataset>();
+  // float16 datasets and compound fields: read as raw bytes, converted by h5-types.ts.
+  const special: SpecialReads = new Map();
+  const fieldArrays = new Set<ArrayInfo>();
   const chunkShapes = new Map<string, { shape: number[]; chunks: number[] }>();
   const arrays: ArrayInfo[] = [];
   try {
@@ -130,11 +107,22 @@ export async function openHdf5(file: string, source: string): Promise<Hdf5File> 
           const m = guarded(() => d.metadata) as unknown as Metadata;
           datasets.set(path, d);
           if (m.chunks && m.shape) chunkShapes.set(path, { shape: m.shape, chunks: m.chunks });
-          arrays.push({ path, shape: m.shape ?? [], chunkRows: m.chunks?.[0], ...dtypeOf(m) });
+          const array = { path, shape: m.shape ?? [], chunkRows: m.chunks?.[0], ...dtypeOf(m) };
+          // float16 read raw; a compound listed with a column per field (h5-special.ts).
+          const listed = specialArrays(array, m, special);
+          arrays.push(...listed);
+          for (const field of listed.slice(1)) fieldArrays.add(field);
         }
       }
     };
     walk(f, '');
+    // A dataset named like a field (`catalog.ra` beside compound `catalog`'s field `ra`) is the one read.
+    for (let i = arrays.length - 1; i >= 0; i--) {
+      const p = arrays[i].path;
+      if (!fieldArrays.has(arrays[i]) || !datasets.has(p)) continue;
+      arrays.splice(i, 1);
+      if (special.get(p)?.field) special.delete(p);
+    }
   } catch (err) {
     guarded(() => f.close());
     throw err instanceof CaiError ? err : readError(source, '', err);
@@ -143,21 +131,24 @@ export async function openHdf5(file: string, source: string): Promise<Hdf5File> 
   return {
     arrays,
     read(array, start, end) {
-      const d = datasets.get(array.path) as Dataset;
-      if (!checked.has(array.path)) {
-        checkFilters(d, array.path, source);
-        checked.add(array.path);
+      const how = special.get(array.path);
+      const path = how?.dataset ?? array.path;
+      const d = datasets.get(path) as Dataset;
+      if (!checked.has(path)) {
+        checkFilters(d, path, source);
+        checked.add(path);
       }
       let out: unknown;
       try {
+        if (how) return readSpecial(h5, d, how, start, end);
         out = guarded(() => d.slice([[start, end]]));
       } catch (err) {
-        throw readError(source, array.path, err);
+        throw readError(source, path, err);
       }
       return widen(out, array);
     },
     chunksSpanned(array, start, end) {
-      const c = chunkShapes.get(array.path);
+      const c = chunkShapes.get(special.get(array.path)?.dataset ?? array.path);
       if (!c || end <= start) return 0;
       const rows = Math.ceil(end / c.chunks[0]) - Math.floor(start / c.chunks[0]);
       return c.shape.slice(1).reduce((n, d, i) => n * Math.ceil(d / c.chunks[i + 1]), rows);

@@ -5,3 +5,14 @@ export { BUILTIN_FILTERS, openHdf5, type Hdf5File } from './h5-file.js';
 export { openRemoteHdf5, openThreadedHdf5, type Hdf5Reader, type RemoteHdf5Options } from './remote-file.js';
 export { SYNC_RANGE_DEFAULTS, SyncRanges, type SyncRangeOptions } from './sync-ranges.js';
 export { HDF5_SUFFIXES, hdf5Files, isHdf5Key } from './hdf5-source.js';
+export {
+  compoundFields,
+  decodeElements,
+  fieldValues,
+  halfBitsToFloat32,
+  typeInfo,
+  type CompoundField,
+  type ElementType,
+  type H5TypeMetadata,
+  type TypeInfo,
+} from './h5-types.js';

@@ -1,10 +1,12 @@
 // `cai partition`: the seeds' split step. Any input CAI reads -> partitions of a target size or item count,
-// named 1, 2, ... (safetensors, or CAI-compatible .pt), plus manifest.json. Memory stays bounded: rows
+// named 1, 2, ... (safetensors, CAI-compatible .pt, or HDF5), plus manifest.json. Memory stays bounded: rows
 // are read in chunks, at most one partition is held, and each partition is written atomically.
 import { performance } from 'node:perf_hooks';
 import { CaiError, describeError, ErrorCodes } from '../../errors.js';
 import type { JobSpec } from '../../job/spec.js';
+import { isTemporary } from '../../storage/file-store.js';
 import { openParent, openStore } from '../../storage/open.js';
+import { TEMPORARY_PREFIX } from '../../storage/output-layout.js';
 import type { ObjectInfo, Store } from '../../storage/store.js';
 import { allocate, bytesPerElement, type DTypeArrays } from '../../tensor/dtype.js';
 import { numel, type Tensor } from '../../tensor/tensor.js';
@@ -13,6 +15,7 @@ import { encodeSafetensorsRows } from './safetensors-rows.js';
 import { extensionOf } from '../registry.js';
 import { sourceByName, sourceForKey } from '../sources.js';
 import { encodePtDataset } from '../writers/pt-writer.js';
+import { encodeHdf5, HDF5_WRITTEN_DTYPES } from '../hdf5/h5-writer.js';
 import {
   readAhead,
   sourceChunks,
@@ -24,7 +27,14 @@ import {
 import { openTensorRows, type ColumnInfo } from './tensor-ranges.js';
 
 /** Output formats of `cai partition`. */
-export const PARTITION_FORMATS = ['safetensors', 'pt'] as const;
+export const PARTITION_FORMATS = ['safetensors', 'pt', 'hdf5'] as const;
+
+/** The file extension of each partition format. */
+const EXTENSIONS: Readonly<Record<(typeof PARTITION_FORMATS)[number], string>> = Object.freeze({
+  safetensors: 'safetensors',
+  pt: 'pt',
+  hdf5: 'h5',
+});
 
 /** What to partition, into what. */
 export interface PartitionOptions {
@@ -200,13 +210,31 @@ async function checkTensorInputs(store: Store, inputs: readonly ObjectInfo[]): P
   }
 }
 
-/** Keys of an earlier run in the output: its manifest and partition files (`1.safetensors`, `2.pt`...). */
+/** Whether a process of this host with this id is running. */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Keys of an earlier run in the output: its manifest and partition files (`1.safetensors`, `2.pt`,
+ * `3.h5`...). The temporary files of a run that was killed while it wrote (`.cai-tmp-<pid>-...`, whose
+ * process is gone) are removed: a partition is complete under its name, or not there.
+ */
 async function existingOutput(output: Store): Promise<string[]> {
   const keys: string[] = [];
+  const stale: string[] = [];
   try {
     for await (const o of output.list()) {
-      if (o.key === 'manifest.json' || /^\d+\.(safetensors|pt)$/.test(o.key)) keys.push(o.key);
+      if (o.key === 'manifest.json' || /^\d+\.(safetensors|pt|h5)$/.test(o.key)) keys.push(o.key);
+      const pid = isTemporary(o.key) ? Number(o.key.slice(TEMPORARY_PREFIX.length).split('-')[0]) : 0;
+      if (pid && pid !== process.pid && !running(pid)) stale.push(o.key);
     }
+    for (const key of stale) await output.delete(key);
   } catch (err) {
     if (!(err instanceof CaiError && err.code === ErrorCodes.notFound)) throw err;
   }
@@ -243,8 +271,9 @@ async function resolveInput(
 
 /**
  * Repartitions any input CAI reads into partitions of `items` items, or of about `size` bytes of tensor
- * data, named `1`, `2`, ... in safetensors (default) or `.pt` (`torch.save(TensorDataset(...))`, loadable
- * with `torch.load`), and writes `manifest.json` last. Column names and dtypes are kept. `.npy` and
+ * data, named `1`, `2`, ... in safetensors (default), `.pt` (`torch.save(TensorDataset(...))`, loadable
+ * with `torch.load`) or HDF5 (`1.h5`: a dataset per column, readable with h5py), and writes `manifest.json`
+ * last. Column names and dtypes are kept (HDF5 writes float16 as float32 and bool as uint8). `.npy` and
  * `.safetensors` inputs are read by ranges, so memory stays near two partitions whatever the input size;
  * `.pt` and `.npz` inputs are read one whole file at a time.
  *
@@ -316,7 +345,7 @@ export async function partitionDataset(options: PartitionOptions): Promise<Parti
         )
       : sourceChunks(sourceByName(kindName), store, inputs, job as JobSpec, (s) => skipped.push(s));
 
-  const ext = format === 'pt' ? 'pt' : 'safetensors';
+  const ext = EXTENSIONS[format];
   const partitions: ManifestPartition[] = [];
   const pending = new Pending();
   let columns: ColumnInfo[] | undefined;
@@ -332,10 +361,15 @@ export async function partitionDataset(options: PartitionOptions): Promise<Parti
     const body =
       format === 'pt'
         ? encodePtDataset(joinColumns(parts).columns, id)
-        : encodeSafetensorsRows(
-            parts.map((p) => p.set),
-            { input: options.input, first: String(written) },
-          );
+        : format === 'hdf5'
+          ? await encodeHdf5(
+              joinColumns(parts).columns.map((tensor, k) => ({ name: parts[0].set.names[k], tensor })),
+              { input: options.input, first: String(written) },
+            )
+          : encodeSafetensorsRows(
+              parts.map((p) => p.set),
+              { input: options.input, first: String(written) },
+            );
     await output.put(key, body);
     const entry: ManifestPartition = {
       id,
@@ -388,7 +422,9 @@ export async function partitionDataset(options: PartitionOptions): Promise<Parti
     input: options.input,
     format,
     items_per_partition: perPartition,
-    columns,
+    // As written: HDF5 partitions hold float16 as float32 and bool as uint8.
+    columns:
+      format === 'hdf5' ? columns.map((c) => ({ ...c, dtype: HDF5_WRITTEN_DTYPES[c.dtype] })) : columns,
     items: written,
     bytes,
     partitions,
