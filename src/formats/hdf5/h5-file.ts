@@ -179,7 +179,7 @@ function checkFilters(d: Dataset, path: string, source: string): void {
 }
 
 /** h5wasm's arrays as CAI's: unsigned 16/32-bit widened, strings kept. */
-function widen(out: unknown, array: ArrayInfo): TypedArray | string[] {
+export function widen(out: unknown, array: ArrayInfo): TypedArray | string[] {
   if (array.strings) return Array.from(out as ArrayLike<unknown>, (v) => String(v));
   if (out instanceof Uint16Array) return Int32Array.from(out);
   if (out instanceof Uint32Array) return BigInt64Array.from(out, (v) => BigInt(v));

@@ -3,11 +3,15 @@
 // superblock, object headers); a row read fetches the chunks of those rows, about one GET per column and
 // batch. Rows of the batch after the one asked are read ahead while the caller works on this one
 // (bounded: one batch per column, never past the partition's last row).
+import { stat } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { CaiError, ErrorCodes } from '../../errors.js';
 import type { Store } from '../../storage/store.js';
 import type { TypedArray } from '../../tensor/dtype.js';
 import type { ArrayInfo } from '../arrays/layout.js';
+import { LocalBytes, localReader, pagedReader, RemoteBytes } from './byte-sources.js';
+import { Hdf5Index } from './chunk-index.js';
+import { DirectReader, type ByteSource } from './direct-read.js';
 import { SYNC_RANGE_DEFAULTS, type SyncRangeOptions } from './sync-ranges.js';
 import type { ThreadData, ThreadFile, ThreadReply, ThreadRequest } from './thread-protocol.js';
 
@@ -31,6 +35,30 @@ export interface RemoteHdf5Options {
   readonly rows?: readonly [number, number];
   /** How ranges are fetched (page of metadata reads, largest GET, bytes kept). */
   readonly ranges?: Partial<SyncRangeOptions>;
+  /**
+   * Read datasets the chunk index covers directly (native zlib, no libhdf5); default true. `false` reads
+   * everything through libhdf5 (the benchmark's and tests' baseline).
+   */
+  readonly direct?: boolean;
+}
+
+/**
+ * Chunk indexes of local files, kept between partitions of the same file (by path, size and modification
+ * time) so each open does not read the metadata again.
+ */
+const localIndexes = new Map<string, Hdf5Index>();
+const KEEP_INDEXES = 8;
+
+async function localIndex(file: string): Promise<Hdf5Index> {
+  const st = await stat(file);
+  const id = `${file}\0${st.size}\0${st.mtimeMs}`;
+  let index = localIndexes.get(id);
+  if (!index) {
+    index = new Hdf5Index(st.size, pagedReader(st.size, localReader(file), 64 * 1024));
+    localIndexes.set(id, index);
+    while (localIndexes.size > KEEP_INDEXES) localIndexes.delete(localIndexes.keys().next().value as string);
+  }
+  return index;
 }
 
 interface Job {
@@ -110,7 +138,7 @@ export async function openRemoteHdf5(
 export function openThreadedHdf5(
   file: string,
   source: string,
-  options: Pick<RemoteHdf5Options, 'rows'> = {},
+  options: Pick<RemoteHdf5Options, 'rows' | 'direct'> = {},
 ): Promise<Hdf5Reader> {
   return openOnThread(undefined, file, { path: file, source, size: 0, local: true }, options);
 }
@@ -129,6 +157,9 @@ async function openOnThread(
   let requests = 0;
   let storageError: unknown;
   let failed: unknown;
+  // Spans fetched while the thread opens the object: the chunk index reads its metadata from them.
+  let opening = true;
+  const seeds: { start: number; data: Uint8Array }[] = [];
   let nextId = 1;
   const queue: Job[] = [];
   let current: Job | undefined;
@@ -152,6 +183,7 @@ async function openOnThread(
         );
       }
       shared.set(got);
+      if (opening) seeds.push({ start, data: got });
       answer(1, got.byteLength);
     } catch (err) {
       storageError = err;
@@ -223,14 +255,54 @@ async function openOnThread(
     await giveBack(thread);
     throw err;
   }
+  opening = false;
+
+  // Datasets the chunk index covers are read on this thread's side: chunks fetched directly and
+  // inflated by Node's zlib on libuv's thread pool. Set up at the first read (planning reads none).
+  const byPath = new Map(arrays.map((a) => [a.path, a]));
+  let local: LocalBytes | undefined;
+  let direct: Promise<DirectReader> | undefined;
+  const getCounted = async (start: number, end: number) => {
+    requests++;
+    const got = await (store as Store).getRange(key, start, end);
+    bytes += got.byteLength;
+    if (got.byteLength !== end - start) {
+      throw new CaiError(
+        ErrorCodes.corrupt,
+        source,
+        `a read of bytes [${start}, ${end}) returned ${got.byteLength}; the object changed since it was planned: plan the job again`,
+      );
+    }
+    return got;
+  };
+  const directReader = (): Promise<DirectReader> =>
+    (direct ??= (async () => {
+      let index: Hdf5Index;
+      let bytesOf: ByteSource;
+      if (target.local) {
+        index = await localIndex(target.path);
+        bytesOf = local = await LocalBytes.open(target.path);
+      } else {
+        index = new Hdf5Index(target.size, pagedReader(target.size, getCounted, 0, seeds));
+        bytesOf = new RemoteBytes(getCounted, ranges.maxFetch, ranges.keepBytes);
+      }
+      return new DirectReader(index, bytesOf);
+    })());
 
   // Read-ahead: per array, the next batch, started once the caller has the current one.
   const ahead = new Map<string, { readonly rows: string; readonly out: Promise<TypedArray | string[]> }>();
-  const readRows = (path: string, start: number, end: number, speculative: boolean) =>
+  const threadRows = (path: string, start: number, end: number, speculative: boolean) =>
     send(
       { op: 'read', path, start, end, until: options.rows?.[1] ?? end } as Omit<ThreadRequest, 'id'>,
       speculative,
     ).then((r) => r.rows as TypedArray | string[]);
+  const readRows = async (path: string, start: number, end: number, speculative: boolean) => {
+    const array = byPath.get(path);
+    if (options.direct === false || !array) return threadRows(path, start, end, speculative);
+    const until = Math.max(end, options.rows?.[1] ?? end);
+    const rows = await (await directReader()).read(array, start, end, until);
+    return rows ?? threadRows(path, start, end, speculative);
+  };
   const readAhead = (path: string, start: number, end: number) => {
     const last = options.rows?.[1];
     if (last === undefined || end >= last || failed) return;
@@ -260,6 +332,7 @@ async function openOnThread(
       queue.splice(0).forEach((j) => j.reject(new CaiError(ErrorCodes.corrupt, source, 'was closed')));
       await send({ op: 'close' }).catch(() => (thread.broken = true));
       await giveBack(thread);
+      await local?.close();
     },
   };
 }
