@@ -141,20 +141,41 @@ export class RemoteBytes implements ByteSource {
     private readonly getRange: (start: number, end: number) => Promise<Uint8Array>,
     private readonly maxFetch: number,
     private readonly keepBytes: number,
-  ) {}
+    /** Spans already in memory (what opening the object fetched): never fetched again. */
+    seeds: readonly { readonly start: number; readonly data: Uint8Array }[] = [],
+  ) {
+    for (const s of seeds) {
+      this.fetched.push({ start: s.start, end: s.start + s.data.byteLength, data: Promise.resolve(s.data) });
+      this.kept += s.data.byteLength;
+    }
+  }
 
-  private find(s: Span): Fetched | undefined {
-    return this.fetched.find((f) => s.start >= f.start && s.end <= f.end);
+  /** The parts of `s` no fetched span holds. */
+  private uncovered(s: Span): Span[] {
+    let parts: Span[] = [s];
+    for (const f of this.fetched) {
+      const next: Span[] = [];
+      for (const p of parts) {
+        if (f.end <= p.start || f.start >= p.end) next.push(p);
+        else {
+          if (f.start > p.start) next.push({ start: p.start, end: f.start });
+          if (f.end < p.end) next.push({ start: f.end, end: p.end });
+        }
+      }
+      parts = next;
+      if (!parts.length) break;
+    }
+    return parts;
   }
 
   async get(spans: readonly Span[], later: readonly Span[]): Promise<Uint8Array[]> {
-    const missing = spans.filter((s) => !this.find(s));
+    const missing = spans.flatMap((s) => this.uncovered(s));
     if (missing.length) {
-      const all = [...missing, ...later.filter((s) => !this.find(s))].sort((a, b) => a.start - b.start);
+      const all = [...missing, ...later.flatMap((s) => this.uncovered(s))].sort((a, b) => a.start - b.start);
       const wanted = new Set(missing);
       for (const [a, b] of runs(all, REMOTE_GAP, this.maxFetch)) {
         // A run of spans only read later waits for its own turn.
-        if (!all.slice(a, b + 1).some((s) => wanted.has(s))) continue;
+        if (!all.slice(a, b + 1).some((x) => wanted.has(x))) continue;
         const start = all[a].start;
         const end = all[b].end;
         const data = this.getRange(start, end);
@@ -163,17 +184,29 @@ export class RemoteBytes implements ByteSource {
         this.kept += end - start;
       }
     }
-    const from = spans.map((s) => this.find(s) as Fetched);
+    // The pieces each span is made of (usually one).
+    const from = spans.map((s) =>
+      this.fetched.filter((f) => f.start < s.end && f.end > s.start).sort((x, y) => x.start - y.start),
+    );
     // The oldest spans go first; those this read needs stay.
     while (this.kept > this.keepBytes && this.fetched.length > 1) {
-      if (from.includes(this.fetched[this.fetched.length - 1])) break;
+      if (from.some((p) => p.includes(this.fetched[this.fetched.length - 1]))) break;
       const old = this.fetched.pop() as Fetched;
       this.kept -= old.end - old.start;
     }
     return Promise.all(
       spans.map(async (s, i) => {
-        const d = await from[i].data;
-        return d.subarray(s.start - from[i].start, s.end - from[i].start);
+        const pieces = from[i];
+        const whole = pieces.find((f) => f.start <= s.start && f.end >= s.end);
+        if (whole) return (await whole.data).subarray(s.start - whole.start, s.end - whole.start);
+        const out = new Uint8Array(s.end - s.start);
+        for (const f of pieces) {
+          const d = await f.data;
+          const a = Math.max(s.start, f.start);
+          const b = Math.min(s.end, f.end);
+          out.set(d.subarray(a - f.start, b - f.start), a - s.start);
+        }
+        return out;
       }),
     );
   }

@@ -284,7 +284,7 @@ async function openOnThread(
         bytesOf = local = await LocalBytes.open(target.path);
       } else {
         index = new Hdf5Index(target.size, pagedReader(target.size, getCounted, 0, seeds));
-        bytesOf = new RemoteBytes(getCounted, ranges.maxFetch, ranges.keepBytes);
+        bytesOf = new RemoteBytes(getCounted, ranges.maxFetch, ranges.keepBytes, seeds);
       }
       return new DirectReader(index, bytesOf);
     })());
