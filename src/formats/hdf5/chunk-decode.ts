@@ -40,7 +40,8 @@ export async function decodeChunk(
     for (let i = filters.length - 1; i >= 0; i--) {
       if (mask & (1 << i)) continue;
       const f = filters[i];
-      if (f.id === 1) b = await inflate(b);
+      // One output buffer of the chunk's size, instead of 16 KiB pieces concatenated at the end.
+      if (f.id === 1) b = await inflate(b, { chunkSize: Math.max(64, expected) });
       else if (f.id === 2) b = unshuffle(b, f.clientData[0] ?? elementSize);
       else if (f.id === 32000) b = lzf(b, expected);
       else throw new NotCovered(`filter ${f.id}`);
