@@ -4,23 +4,24 @@
 // every layout h5py writes by default and the partial chunks at the edges. Layouts the index does not
 // cover are left to libhdf5, never read differently. Fixtures: scripts/fixtures/make_hdf5_layout_fixtures.py.
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { LocalBytes, localReader, pagedReader, RemoteBytes } from '../../src/formats/hdf5/byte-sources.js';
 import { Hdf5Index, NotCovered } from '../../src/formats/hdf5/chunk-index.js';
 import { DirectReader } from '../../src/formats/hdf5/direct-read.js';
+import { arrayInfoOf } from '../../src/formats/hdf5/h5-file.js';
 import { openHdf5, openThreadedHdf5 } from '../../src/formats/hdf5/index.js';
 
-const DIR = fileURLToPath(new URL('../../../test/fixtures/hdf5-layouts/', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
+const DIR = `${FIXTURES}hdf5-layouts/`;
 type Info = { offset: number[]; address: number; size: number; filterMask: number };
 const EXPECTED = JSON.parse(readFileSync(`${DIR}expected.json`, 'utf8')) as Record<
   string,
   Record<string, Info[]>
 >;
 
-const indexOf = (name: string) => {
-  const file = `${DIR}${name}.h5`;
+const indexOf = (name: string, file = `${DIR}${name}.h5`) => {
   const size = statSync(file).size;
   return new Hdf5Index(size, pagedReader(size, localReader(file), 4096));
 };
@@ -190,4 +191,40 @@ test('remote chunk bytes: one GET takes the chunks read now and those the partit
   await src.get([chunk(40)], [chunk(41), ...Array.from({ length: 50 }, (_, i) => chunk(42 + i))]);
   // Bounded by 30 000 bytes a request.
   assert.deepEqual(gets[1], [40_000, 69_900]);
+});
+
+test('the datasets CAI lists itself (so libhdf5 is not loaded) are those h5wasm lists, in the same order with the same types, for every HDF5 fixture; files it cannot list are left to h5wasm', async () => {
+  const files = readdirSync(FIXTURES, { recursive: true, encoding: 'utf8' })
+    .filter((f) => /\.(h5|hdf5)$/.test(f))
+    .map((f) => `${FIXTURES}${f}`);
+  assert.ok(files.length >= 10, files.join(', '));
+  const notListed: string[] = [];
+  for (const file of files) {
+    let listed;
+    try {
+      listed = (await indexOf('', file).list()).map((d) =>
+        arrayInfoOf(d.path, { ...d.type, shape: d.shape, chunks: d.chunks }),
+      );
+    } catch (err) {
+      assert.ok(err instanceof NotCovered, `${file}: ${String(err)}`);
+      notListed.push(file.slice(FIXTURES.length));
+      continue;
+    }
+    const h5 = await openHdf5(file, file);
+    try {
+      assert.deepEqual(listed, h5.arrays, file);
+    } finally {
+      h5.close();
+    }
+  }
+  // Dense link storage (libver latest, > 8 links) and a truncated file.
+  assert.deepEqual(notListed.sort(), ['hdf5-layouts/dense.h5', 'hdf5/bad/truncated.h5']);
+  const viaH5wasm = await openThreadedHdf5(`${DIR}dense.h5`, 'dense');
+  try {
+    const d = viaH5wasm.arrays.find((a) => a.path === 'dense/d11');
+    assert.ok(d);
+    assert.deepEqual([...((await viaH5wasm.read(d, 0, 3)) as BigInt64Array)], [11n, 12n, 13n]);
+  } finally {
+    await viaH5wasm.close();
+  }
 });

@@ -55,6 +55,8 @@ export function pagedReader(
   read: ReadBytes,
   page: number,
   seeds: { readonly start: number; readonly data: Uint8Array }[] = [],
+  /** Told of every span fetched (so chunk reads can take bytes from them too). */
+  onFetch?: (start: number, data: Uint8Array) => void,
 ): ReadBytes {
   const pages = new Map<number, Promise<Uint8Array>>();
   const kept = [...seeds];
@@ -70,6 +72,7 @@ export function pagedReader(
     if (page <= 0) {
       const data = await read(start, end);
       kept.push({ start, data });
+      onFetch?.(start, data);
       return data;
     }
     const first = Math.floor(start / page);
@@ -78,8 +81,14 @@ export function pagedReader(
     for (let p = first; p <= last; p++) {
       let got = pages.get(p);
       if (!got) {
-        got = read(p * page, Math.min(size, (p + 1) * page));
+        const at = p * page;
+        got = read(at, Math.min(size, at + page));
         pages.set(p, got);
+        if (onFetch)
+          void got.then(
+            (data) => onFetch(at, data),
+            () => undefined,
+          );
       }
       parts.push(await got);
     }

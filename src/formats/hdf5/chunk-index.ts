@@ -56,6 +56,25 @@ export type DatasetLayout =
       chunks(rowStart: number, rowEnd: number): Promise<ChunkInfo[]>;
     };
 
+/** A dataset's type as h5wasm's metadata describes it (HDF5 class numbers), to name it as h5-file.ts does. */
+export interface ListedType {
+  /** HDF5 datatype class: 0 integer, 1 float, 3 string, 6 compound, 8 enum, 9 vlen, 10 array... */
+  readonly type: number;
+  readonly size: number;
+  readonly signed: boolean;
+  readonly vlen?: boolean;
+  readonly littleEndian: boolean;
+  readonly enum_type?: { readonly members: Readonly<Record<string, number>> };
+}
+
+/** One dataset found by {@link Hdf5Index.list}. */
+export interface ListedDataset {
+  readonly path: string;
+  readonly shape: number[];
+  readonly chunks: number[] | null;
+  readonly type: ListedType;
+}
+
 const SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 const UNDEFINED = -1;
 
@@ -292,29 +311,29 @@ export class Hdf5Index {
       const c = new Cursor(table.data, 0, s.o, s.l);
       const btree = c.addr();
       const heap = c.addr();
-      const found = await this.symbolTableFind(btree, heap, name);
+      let found: number | undefined;
+      await this.symbolTableEach(btree, heap, (n, addr) => {
+        if (n === name) found = addr;
+      });
       if (found === undefined) throw new NotCovered(`no link "${name}"`);
       return found;
     }
     for (const m of msgs.filter((x) => x.type === MSG.link)) {
-      const c = new Cursor(m.data, 0, s.o, s.l);
-      if (c.u8() !== 1) throw new NotCovered('link message version');
-      const flags = c.u8();
-      const linkType = flags & 0x08 ? c.u8() : 0;
-      if (flags & 0x04) c.skip(8);
-      if (flags & 0x10) c.skip(1);
-      const n = c.uint(1 << (flags & 3));
-      const linkName = new TextDecoder().decode(m.data.subarray(c.at, c.at + n));
-      c.skip(n);
-      if (linkName !== name) continue;
-      if (linkType !== 0) throw new NotCovered(`"${name}" is a soft or external link`);
-      return c.addr();
+      const link = parseLink(m.data, s);
+      if (link.name !== name) continue;
+      if (link.address === undefined) throw new NotCovered(`"${name}" is a soft or external link`);
+      return link.address;
     }
     // Links in a fractal heap (dense storage), or none by that name.
     throw new NotCovered(`"${name}" is not a compact link or symbol table entry`);
   }
 
-  private async symbolTableFind(btree: number, heap: number, name: string): Promise<number | undefined> {
+  /** Calls `each` with every entry of a symbol-table group (its v1 B-tree of symbol nodes). */
+  private async symbolTableEach(
+    btree: number,
+    heap: number,
+    each: (name: string, addr: number) => void,
+  ): Promise<void> {
     const s = await this.sb();
     const h = await this.bytes(s.base + heap, 8 + 2 * s.l + s.o);
     if (String.fromCharCode(...h.subarray(0, 4)) !== 'HEAP') throw new NotCovered('no local heap');
@@ -326,7 +345,7 @@ export class Hdf5Index {
       const end = segment.indexOf(0, off);
       return new TextDecoder().decode(segment.subarray(off, end < 0 ? segment.length : end));
     };
-    const visit = async (node: number): Promise<number | undefined> => {
+    const visit = async (node: number): Promise<void> => {
       const head = await this.bytes(s.base + node, 8 + 2 * s.o);
       const sig = String.fromCharCode(...head.subarray(0, 4));
       if (sig === 'SNOD') {
@@ -336,21 +355,74 @@ export class Hdf5Index {
         for (let i = 0; i < n; i++) {
           const c = new Cursor(b, i * entry, s.o, s.l);
           const off = c.uint(s.o);
-          const addr = c.addr();
-          if (nameAt(off) === name) return addr;
+          each(nameAt(off), c.addr());
         }
-        return undefined;
+        return;
       }
       if (sig !== 'TREE' || head[4] !== 0) throw new NotCovered('a group B-tree node');
       const used = new Cursor(head, 6, s.o, s.l).u16();
       const b = await this.bytes(s.base + node + 8 + 2 * s.o, used * (s.l + s.o) + s.l);
-      for (let i = 0; i < used; i++) {
-        const found = await visit(new Cursor(b, i * (s.l + s.o) + s.l, s.o, s.l).addr());
-        if (found !== undefined) return found;
-      }
-      return undefined;
+      for (let i = 0; i < used; i++) await visit(new Cursor(b, i * (s.l + s.o) + s.l, s.o, s.l).addr());
     };
-    return visit(btree);
+    await visit(btree);
+  }
+
+  /**
+   * Every dataset of the file, depth first, each group's links in name order (as h5wasm's `keys()`).
+   * Throws {@link NotCovered} when a group or dataset header is something this reader does not read
+   * (dense link storage, soft or external links, shared datatypes): h5wasm lists that file.
+   */
+  async list(): Promise<ListedDataset[]> {
+    const s = await this.sb();
+    const out: ListedDataset[] = [];
+    const seen = new Set<number>();
+    const walk = async (addr: number, prefix: string): Promise<void> => {
+      if (seen.has(addr)) throw new NotCovered('a group linked into itself');
+      seen.add(addr);
+      for (const [name, child] of await this.links(addr)) {
+        const path = prefix ? `${prefix}/${name}` : name;
+        const msgs = await this.header(child);
+        if (msgs.some((m) => m.type === MSG.layout)) {
+          out.push(describe(path, msgs, s));
+        } else if (
+          msgs.some((m) => ([MSG.symbolTable, MSG.link, MSG.linkInfo] as number[]).includes(m.type))
+        ) {
+          await walk(child, path);
+        } else if (!msgs.some((m) => m.type === MSG.datatype)) {
+          throw new NotCovered(`"${path}" is neither a group, a dataset nor a datatype`);
+        }
+      }
+      seen.delete(addr);
+    };
+    await walk(s.root, '');
+    return out;
+  }
+
+  /** A group's hard links, name -> object header address, in name order. */
+  private async links(group: number): Promise<[string, number][]> {
+    const s = await this.sb();
+    const msgs = await this.header(group);
+    const out: [string, number][] = [];
+    const table = msgs.find((m) => m.type === MSG.symbolTable);
+    if (table) {
+      const c = new Cursor(table.data, 0, s.o, s.l);
+      const btree = c.addr();
+      await this.symbolTableEach(btree, c.addr(), (name, addr) => void out.push([name, addr]));
+    } else {
+      const info = msgs.find((m) => m.type === MSG.linkInfo);
+      if (info) {
+        const c = new Cursor(info.data, 0, s.o, s.l);
+        c.u8();
+        if (c.u8() & 0x01) c.skip(8);
+        if (c.addr() !== UNDEFINED) throw new NotCovered('links in dense storage');
+      }
+      for (const m of msgs.filter((x) => x.type === MSG.link)) {
+        const link = parseLink(m.data, s);
+        if (link.address === undefined) throw new NotCovered(`"${link.name}" is a soft or external link`);
+        out.push([link.name, link.address]);
+      }
+    }
+    return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   }
 
   /**
@@ -513,7 +585,8 @@ function dataspace(b: Uint8Array, s: Super): number[] {
   if (version === 1) c.skip(5);
   else if (version === 2) {
     const kind = c.u8();
-    if (kind !== 1) throw new NotCovered('a scalar or null dataspace');
+    if (kind === 0) return [];
+    if (kind !== 1) throw new NotCovered('a null dataspace');
   } else throw new NotCovered(`dataspace version ${version}`);
   const out: number[] = [];
   for (let i = 0; i < ndims; i++) out.push(c.len());
@@ -557,4 +630,103 @@ function pipeline(b: Uint8Array): FilterInfo[] {
     out.push({ id, clientData });
   }
   return out;
+}
+
+/** A link message: its name, and the object's address for a hard link (undefined for soft/external). */
+function parseLink(b: Uint8Array, s: Super): { name: string; address?: number } {
+  const c = new Cursor(b, 0, s.o, s.l);
+  if (c.u8() !== 1) throw new NotCovered('link message version');
+  const flags = c.u8();
+  const linkType = flags & 0x08 ? c.u8() : 0;
+  if (flags & 0x04) c.skip(8);
+  if (flags & 0x10) c.skip(1);
+  const n = c.uint(1 << (flags & 3));
+  const name = new TextDecoder().decode(b.subarray(c.at, c.at + n));
+  c.skip(n);
+  return linkType === 0 ? { name, address: c.addr() } : { name };
+}
+
+/** A dataset header as h5wasm's metadata describes the dataset. */
+function describe(path: string, msgs: readonly Message[], s: Super): ListedDataset {
+  const one = (type: number, what: string) => {
+    const m = msgs.find((x) => x.type === type);
+    if (!m) throw new NotCovered(`"${path}" has no ${what} message`);
+    if (m.flags & 0x02) throw new NotCovered(`"${path}" has a shared ${what} message`);
+    return m.data;
+  };
+  const shape = dataspace(one(MSG.dataspace, 'dataspace'), s);
+  const type = listedType(one(MSG.datatype, 'datatype'));
+  const c = new Cursor(one(MSG.layout, 'layout'), 0, s.o, s.l);
+  const version = c.u8();
+  let chunks: number[] | null = null;
+  if (version === 1 || version === 2) {
+    const ndims = c.u8();
+    if (c.u8() === 2) {
+      c.skip(5).addr();
+      chunks = [];
+      for (let i = 0; i < ndims - 1; i++) chunks.push(c.u32());
+    }
+  } else if (version === 3 && c.u8() === 2) {
+    const ndims = c.u8();
+    c.addr();
+    chunks = [];
+    for (let i = 0; i < ndims - 1; i++) chunks.push(c.u32());
+  } else if (version === 4 && c.u8() === 2) {
+    c.u8();
+    const ndims = c.u8();
+    const width = c.u8();
+    chunks = [];
+    for (let i = 0; i < ndims - 1; i++) chunks.push(c.uint(width));
+  } else if (version < 1 || version > 4) throw new NotCovered(`layout message version ${version}`);
+  return { path, shape, chunks, type };
+}
+
+/** A datatype message as h5wasm's metadata names it. */
+function listedType(b: Uint8Array): ListedType {
+  const cls = b[0] & 0x0f;
+  const version = b[0] >> 4;
+  const bits = b[1] | (b[2] << 8) | (b[3] << 16);
+  const size = new DataView(b.buffer, b.byteOffset + 4, 4).getUint32(0, true);
+  const base = { size, signed: false, littleEndian: (bits & 0x01) === 0 };
+  if (cls === 0) return { ...base, type: 0, signed: (bits & 0x08) !== 0 };
+  if (cls === 9) {
+    // Variable-length: a string (type 1) or a sequence.
+    if ((bits & 0x0f) === 1) return { ...base, type: 3, vlen: true };
+    return { ...base, type: 9, vlen: true };
+  }
+  if (cls === 8) {
+    // Members: a base integer type, then names, then values of the base type's size.
+    const baseClass = b[8] & 0x0f;
+    const baseSize = new DataView(b.buffer, b.byteOffset + 12, 4).getUint32(0, true);
+    if (baseClass !== 0 || baseSize !== size) throw new NotCovered('an enum not of integers');
+    const signed = (b[9] & 0x08) !== 0;
+    let at = 8 + 8 + 4;
+    const count = bits & 0xffff;
+    const names: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const end = b.indexOf(0, at);
+      if (end < 0) throw new NotCovered('an enum name runs past its message');
+      names.push(new TextDecoder().decode(b.subarray(at, end)));
+      at = version >= 3 ? end + 1 : at + Math.ceil((end - at + 1) / 8) * 8;
+    }
+    const members: Record<string, number> = {};
+    const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    for (let i = 0; i < count; i++) {
+      const p = at + i * size;
+      members[names[i]] =
+        size === 1
+          ? signed
+            ? view.getInt8(p)
+            : view.getUint8(p)
+          : size === 2
+            ? signed
+              ? view.getInt16(p, true)
+              : view.getUint16(p, true)
+            : signed
+              ? view.getInt32(p, true)
+              : view.getUint32(p, true);
+    }
+    return { ...base, type: 8, enum_type: { members } };
+  }
+  return { ...base, type: cls };
 }

@@ -33,7 +33,8 @@ const PLUGINS: Readonly<Record<number, string>> = Object.freeze({
   32026: 'Blosc2',
 });
 
-interface Metadata {
+/** A dataset's type and shape as h5wasm's `metadata` gives them (chunk-index.ts lists the same fields). */
+export interface Metadata {
   readonly type: number;
   readonly size: number;
   readonly signed: boolean;
@@ -44,7 +45,7 @@ interface Metadata {
 }
 
 /** CAI's dtype for an HDF5 numeric type (unsigned 16- and 32-bit widened, as the FITS reader does). */
-function dtypeOf(m: Metadata): { dtype?: DType; strings?: boolean; stored: string } {
+export function dtypeOf(m: Metadata): { dtype?: DType; strings?: boolean; stored: string } {
   const bits = m.size * 8;
   if (m.type === 0) {
     const stored = `${m.signed ? 'int' : 'uint'}${bits}`;
@@ -71,6 +72,11 @@ function dtypeOf(m: Metadata): { dtype?: DType; strings?: boolean; stored: strin
   }
   const names: Record<number, string> = { 6: 'compound', 8: 'enum', 9: 'vlen', 10: 'array' };
   return { stored: names[m.type] ?? `class ${m.type}` };
+}
+
+/** The array CAI sees for a dataset of metadata `m`. */
+export function arrayInfoOf(path: string, m: Metadata): ArrayInfo {
+  return { path, shape: m.shape ?? [], chunkRows: m.chunks?.[0], ...dtypeOf(m) };
 }
 
 /** An HDF5 file open for reading. Close it when done; reads are synchronous inside libhdf5. */
@@ -130,7 +136,7 @@ export async function openHdf5(file: string, source: string): Promise<Hdf5File> 
           const m = guarded(() => d.metadata) as unknown as Metadata;
           datasets.set(path, d);
           if (m.chunks && m.shape) chunkShapes.set(path, { shape: m.shape, chunks: m.chunks });
-          arrays.push({ path, shape: m.shape ?? [], chunkRows: m.chunks?.[0], ...dtypeOf(m) });
+          arrays.push(arrayInfoOf(path, m));
         }
       }
     };

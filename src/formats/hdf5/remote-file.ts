@@ -11,6 +11,7 @@ import type { TypedArray } from '../../tensor/dtype.js';
 import type { ArrayInfo } from '../arrays/layout.js';
 import { LocalBytes, localReader, pagedReader, RemoteBytes } from './byte-sources.js';
 import { Hdf5Index } from './chunk-index.js';
+import { arrayInfoOf } from './h5-file.js';
 import { DirectReader, type ByteSource } from './direct-read.js';
 import { SYNC_RANGE_DEFAULTS, type SyncRangeOptions } from './sync-ranges.js';
 import type { ThreadData, ThreadFile, ThreadReply, ThreadRequest } from './thread-protocol.js';
@@ -143,23 +144,33 @@ export function openThreadedHdf5(
   return openOnThread(undefined, file, { path: file, source, size: 0, local: true }, options);
 }
 
-async function openOnThread(
-  store: Store | undefined,
-  key: string,
+/** libhdf5 (h5wasm) on a reading thread, with the object open: its datasets, row reads, close. */
+interface ThreadSide {
+  readonly arrays: readonly ArrayInfo[];
+  read(
+    path: string,
+    start: number,
+    end: number,
+    until: number,
+    speculative: boolean,
+  ): Promise<TypedArray | string[]>;
+  /** Drops reads queued and not started, closes the object, keeps the thread for the next. */
+  close(): Promise<void>;
+}
+
+async function openThreadSide(
   target: Omit<ThreadFile, 'options'>,
-  options: RemoteHdf5Options,
-): Promise<Hdf5Reader> {
+  ranges: SyncRangeOptions,
+  getRange: ((start: number, end: number) => Promise<Uint8Array>) | undefined,
+  /** Where the spans fetched while opening go (the chunk index reads metadata from them). */
+  seeds: { start: number; data: Uint8Array }[],
+): Promise<ThreadSide> {
   const { source } = target;
-  const ranges = { ...SYNC_RANGE_DEFAULTS, ...options.ranges };
   const thread = takeThread(ranges.maxFetch);
   const { worker, ctrl, shared } = thread;
-  let bytes = 0;
-  let requests = 0;
   let storageError: unknown;
   let failed: unknown;
-  // Spans fetched while the thread opens the object: the chunk index reads its metadata from them.
   let opening = true;
-  const seeds: { start: number; data: Uint8Array }[] = [];
   let nextId = 1;
   const queue: Job[] = [];
   let current: Job | undefined;
@@ -171,17 +182,8 @@ async function openOnThread(
   };
   const serveRange = async (start: number, end: number) => {
     try {
-      requests++;
-      if (!store) throw new Error('a local file asked for a range');
-      const got = await store.getRange(key, start, end);
-      bytes += got.byteLength;
-      if (got.byteLength !== end - start) {
-        throw new CaiError(
-          ErrorCodes.corrupt,
-          source,
-          `a read of bytes [${start}, ${end}) returned ${got.byteLength}; the object changed since it was planned: plan the job again`,
-        );
-      }
+      if (!getRange) throw new Error('a local file asked for a range');
+      const got = await getRange(start, end);
       shared.set(got);
       if (opening) seeds.push({ start, data: got });
       answer(1, got.byteLength);
@@ -257,11 +259,33 @@ async function openOnThread(
   }
   opening = false;
 
-  // Datasets the chunk index covers are read on this thread's side: chunks fetched directly and
-  // inflated by Node's zlib on libuv's thread pool. Set up at the first read (planning reads none).
-  const byPath = new Map(arrays.map((a) => [a.path, a]));
-  let local: LocalBytes | undefined;
-  let direct: Promise<DirectReader> | undefined;
+  return {
+    arrays,
+    read: (path, start, end, until, speculative) =>
+      send({ op: 'read', path, start, end, until } as Omit<ThreadRequest, 'id'>, speculative).then(
+        (r) => r.rows as TypedArray | string[],
+      ),
+    async close() {
+      queue.splice(0).forEach((j) => j.reject(new CaiError(ErrorCodes.corrupt, source, 'was closed')));
+      await send({ op: 'close' }).catch(() => (thread.broken = true));
+      await giveBack(thread);
+    },
+  };
+}
+
+/** An error of the storage (with its code) rather than of the file's contents. */
+const isStorageError = (err: unknown) => err instanceof CaiError;
+
+async function openOnThread(
+  store: Store | undefined,
+  key: string,
+  target: Omit<ThreadFile, 'options'>,
+  options: RemoteHdf5Options,
+): Promise<Hdf5Reader> {
+  const { source } = target;
+  const ranges = { ...SYNC_RANGE_DEFAULTS, ...options.ranges };
+  let bytes = 0;
+  let requests = 0;
   const getCounted = async (start: number, end: number) => {
     requests++;
     const got = await (store as Store).getRange(key, start, end);
@@ -275,27 +299,53 @@ async function openOnThread(
     }
     return got;
   };
+  // Spans already fetched (metadata pages): the chunk index and chunk reads take bytes from them first.
+  const seeds: { start: number; data: Uint8Array }[] = [];
+
+  // The datasets, listed by CAI's own metadata reader when it reads the whole file's structure, so
+  // libhdf5 is not loaded at all; otherwise by libhdf5, on a reading thread.
+  let index: Hdf5Index | undefined;
+  let arrays: readonly ArrayInfo[] | undefined;
+  if (options.direct !== false) {
+    index = target.local
+      ? await localIndex(target.path)
+      : new Hdf5Index(
+          target.size,
+          pagedReader(target.size, getCounted, ranges.page, [], (start, data) => seeds.push({ start, data })),
+        );
+    try {
+      arrays = (await index.list()).map((d) =>
+        arrayInfoOf(d.path, { ...d.type, shape: d.shape, chunks: d.chunks }),
+      );
+    } catch (err) {
+      // Storage errors are the storage's; anything else in the file is libhdf5's to read or report.
+      if (isStorageError(err)) throw err;
+      arrays = undefined;
+    }
+  }
+  let thread: Promise<ThreadSide> | undefined;
+  const threadSide = () => (thread ??= openThreadSide(target, ranges, store ? getCounted : undefined, seeds));
+  if (!arrays) arrays = (await threadSide()).arrays;
+
+  // Datasets the chunk index covers are read on this side: chunks fetched directly and inflated by
+  // Node's zlib on libuv's thread pool. Set up at the first read (planning reads none).
+  const byPath = new Map(arrays.map((a) => [a.path, a]));
+  let local: LocalBytes | undefined;
+  let direct: Promise<DirectReader> | undefined;
   const directReader = (): Promise<DirectReader> =>
     (direct ??= (async () => {
-      let index: Hdf5Index;
       let bytesOf: ByteSource;
-      if (target.local) {
-        index = await localIndex(target.path);
-        bytesOf = local = await LocalBytes.open(target.path);
-      } else {
-        index = new Hdf5Index(target.size, pagedReader(target.size, getCounted, 0, seeds));
-        bytesOf = new RemoteBytes(getCounted, ranges.maxFetch, ranges.keepBytes, seeds);
-      }
-      return new DirectReader(index, bytesOf);
+      if (target.local) bytesOf = local = await LocalBytes.open(target.path);
+      else bytesOf = new RemoteBytes(getCounted, ranges.maxFetch, ranges.keepBytes, seeds);
+      const i = index ?? new Hdf5Index(target.size, pagedReader(target.size, getCounted, 0, seeds));
+      return new DirectReader(i, bytesOf);
     })());
 
+  let failed: unknown;
   // Read-ahead: per array, the next batch, started once the caller has the current one.
   const ahead = new Map<string, { readonly rows: string; readonly out: Promise<TypedArray | string[]> }>();
-  const threadRows = (path: string, start: number, end: number, speculative: boolean) =>
-    send(
-      { op: 'read', path, start, end, until: options.rows?.[1] ?? end } as Omit<ThreadRequest, 'id'>,
-      speculative,
-    ).then((r) => r.rows as TypedArray | string[]);
+  const threadRows = async (path: string, start: number, end: number, speculative: boolean) =>
+    (await threadSide()).read(path, start, end, options.rows?.[1] ?? end, speculative);
   const readRows = async (path: string, start: number, end: number, speculative: boolean) => {
     const array = byPath.get(path);
     if (options.direct === false || !array) return threadRows(path, start, end, speculative);
@@ -308,7 +358,7 @@ async function openOnThread(
     if (last === undefined || end >= last || failed) return;
     const next = Math.min(last, end + (end - start));
     const out = readRows(path, end, next, true);
-    out.catch(() => undefined); // seen by the caller that asks for these rows, or by nobody
+    out.catch((err: unknown) => void (failed ??= err)); // seen by the caller that asks for these rows, or by nobody
     ahead.set(path, { rows: `${end}-${next}`, out });
   };
   let closed = false;
@@ -329,9 +379,7 @@ async function openOnThread(
       closed = true;
       // Reads read ahead and not wanted are dropped (one running finishes first); the file is closed and
       // the thread kept for the next object.
-      queue.splice(0).forEach((j) => j.reject(new CaiError(ErrorCodes.corrupt, source, 'was closed')));
-      await send({ op: 'close' }).catch(() => (thread.broken = true));
-      await giveBack(thread);
+      if (thread) await (await thread.catch(() => undefined))?.close();
       await local?.close();
     },
   };
