@@ -148,17 +148,19 @@ export class DirectReader {
       later,
     );
     const chunkBytes = chunk.reduce((a, b) => a * b, 1) * size;
-    const decoded = await Promise.all(
-      fetch.map(async (c, i) => ({
-        chunk: c,
-        data: await decodeChunk(stored[i], filters, c.filterMask, chunkBytes, size),
-      })),
-    );
-    for (const d of decoded) kept.set(d.chunk.address, d);
-    for (const c of need) {
-      const d = kept.get(c.address) as Decoded;
-      copyChunk(d.data, c.offset, chunk, shape, size, out, start, end);
-    }
+    // Each chunk is copied into the rows as soon as it is inflated (zlib works on the others meanwhile).
+    await Promise.all([
+      ...need
+        .filter((c) => kept.has(c.address))
+        .map(async (c) =>
+          copyChunk((kept.get(c.address) as Decoded).data, c.offset, chunk, shape, size, out, start, end),
+        ),
+      ...fetch.map(async (c, i) => {
+        const data = await decodeChunk(stored[i], filters, c.filterMask, chunkBytes, size);
+        kept.set(c.address, { chunk: c, data });
+        copyChunk(data, c.offset, chunk, shape, size, out, start, end);
+      }),
+    ]);
     // Chunks reaching past these rows are kept for the next batch.
     st.kept = need.filter((c) => c.offset[0] + rows > end).map((c) => kept.get(c.address) as Decoded);
   }
