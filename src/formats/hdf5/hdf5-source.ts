@@ -32,7 +32,7 @@ interface Opened {
 async function openLocalOrRemote(
   store: Store,
   key: string,
-  o: { size?: number; rows?: readonly [number, number] },
+  o: { size?: number; modified?: number; rows?: readonly [number, number] },
 ): Promise<Hdf5Reader> {
   if (uriScheme(store.uri) !== 'file') return openRemoteHdf5(store, key, o);
   return openThreadedHdf5(await store.localPath(key), store.describe(key), o);
@@ -42,7 +42,7 @@ async function openObject(
   store: Store,
   key: string,
   job: ArraySourceFields,
-  o: { size?: number; rows?: readonly [number, number] } = {},
+  o: { size?: number; modified?: number; rows?: readonly [number, number] } = {},
 ): Promise<Opened> {
   const file = await openLocalOrRemote(store, key, o);
   try {
@@ -80,7 +80,7 @@ export const hdf5Files: StoreSourceKind<ArraySourceFields> = Object.freeze({
     const out: PlannedPartition[] = [];
     for (const o of objects) {
       // Only metadata is read: the superblock and object headers.
-      const opened = await openObject(store, o.key, job, { size: o.size });
+      const opened = await openObject(store, o.key, job, { size: o.size, modified: o.modified });
       try {
         // Whole chunks of the first column, so no chunk is inflated by two partitions.
         const align = opened.layout.columns[0]?.array.chunkRows ?? 1;

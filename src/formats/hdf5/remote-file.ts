@@ -10,7 +10,7 @@ import type { Store } from '../../storage/store.js';
 import type { TypedArray } from '../../tensor/dtype.js';
 import type { ArrayInfo } from '../arrays/layout.js';
 import { LocalBytes, localReader, pagedReader, RemoteBytes } from './byte-sources.js';
-import { Hdf5Index } from './chunk-index.js';
+import { Hdf5Index, type ReadBytes } from './chunk-index.js';
 import { arrayInfoOf } from './h5-file.js';
 import { DirectReader, type ByteSource } from './direct-read.js';
 import { SYNC_RANGE_DEFAULTS, type SyncRangeOptions } from './sync-ranges.js';
@@ -41,7 +41,18 @@ export interface RemoteHdf5Options {
    * everything through libhdf5 (the benchmark's and tests' baseline).
    */
   readonly direct?: boolean;
+  /**
+   * When the object was last written (ms), if known: the chunk index read from its metadata is then kept
+   * for the next open of the same object (same size and time), so later partitions skip the metadata.
+   */
+  readonly modified?: number;
 }
+
+/** Chunk indexes of remote objects, by store, key, size and time written; each open sets the reader. */
+const remoteIndexes = new Map<
+  string,
+  { readonly index: Hdf5Index; via: { read: ReadBytes; fetched: (start: number, data: Uint8Array) => void } }
+>();
 
 /**
  * Chunk indexes of local files, kept between partitions of the same file (by path, size and modification
@@ -123,11 +134,13 @@ export async function openRemoteHdf5(
   options: RemoteHdf5Options = {},
 ): Promise<Hdf5Reader> {
   const source = store.describe(key);
-  const size = options.size ?? (await store.head(key))?.size;
+  const info = options.size === undefined ? await store.head(key) : undefined;
+  const size = options.size ?? info?.size;
   if (size === undefined) {
     throw new CaiError(ErrorCodes.notFound, source, 'does not exist; check the input and plan the job again');
   }
-  return openOnThread(store, key, { path: `/cai-remote/${key}`, source, size }, options);
+  const modified = options.modified ?? info?.modified;
+  return openOnThread(store, key, { path: `/cai-remote/${key}`, source, size }, { ...options, modified });
 }
 
 /**
@@ -302,17 +315,41 @@ async function openOnThread(
   // Spans already fetched (metadata pages): the chunk index and chunk reads take bytes from them first.
   const seeds: { start: number; data: Uint8Array }[] = [];
 
+  // A remote object's index reads through this open's counted GETs; it is kept for the next open of the
+  // same object when the time it was written is known.
+  const remoteIndex = (st: Store, k: string, size: number): Hdf5Index => {
+    const id = options.modified === undefined ? undefined : `${st.uri}\0${k}\0${size}\0${options.modified}`;
+    let entry = id === undefined ? undefined : remoteIndexes.get(id);
+    if (!entry) {
+      const via = { read: getCounted, fetched: (_s: number, _d: Uint8Array) => undefined as void };
+      const index = new Hdf5Index(
+        size,
+        pagedReader(
+          size,
+          (a, b) => via.read(a, b),
+          ranges.page,
+          [],
+          (a, d) => via.fetched(a, d),
+        ),
+      );
+      entry = { index, via };
+      if (id !== undefined) {
+        remoteIndexes.set(id, entry);
+        while (remoteIndexes.size > KEEP_INDEXES)
+          remoteIndexes.delete(remoteIndexes.keys().next().value as string);
+      }
+    }
+    entry.via.read = getCounted;
+    entry.via.fetched = (start, data) => void seeds.push({ start, data });
+    return entry.index;
+  };
+
   // The datasets, listed by CAI's own metadata reader when it reads the whole file's structure, so
   // libhdf5 is not loaded at all; otherwise by libhdf5, on a reading thread.
   let index: Hdf5Index | undefined;
   let arrays: readonly ArrayInfo[] | undefined;
   if (options.direct !== false) {
-    index = target.local
-      ? await localIndex(target.path)
-      : new Hdf5Index(
-          target.size,
-          pagedReader(target.size, getCounted, ranges.page, [], (start, data) => seeds.push({ start, data })),
-        );
+    index = target.local ? await localIndex(target.path) : remoteIndex(store as Store, key, target.size);
     try {
       arrays = (await index.list()).map((d) =>
         arrayInfoOf(d.path, { ...d.type, shape: d.shape, chunks: d.chunks }),
