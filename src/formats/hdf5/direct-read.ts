@@ -4,7 +4,8 @@
 // (`undefined`), and the caller reads it through libhdf5: the two paths never disagree silently.
 import type { TypedArray } from '../../tensor/dtype.js';
 import type { ArrayInfo } from '../arrays/layout.js';
-import { ChunkDecodeError, checkPipeline, copyChunk, decodeChunk, viewable, viewAs } from './chunk-decode.js';
+import { CaiError } from '../../errors.js';
+import { checkPipeline, copyChunk, decodeChunk, viewable, viewAs } from './chunk-decode.js';
 import { NotCovered, type ChunkInfo, type DatasetLayout, type Hdf5Index } from './chunk-index.js';
 import { widen } from './h5-file.js';
 
@@ -57,7 +58,8 @@ export class DirectReader {
           return why ? { why, kept: [] } : { layout, kept: [] };
         },
         (err: unknown) => {
-          if (err instanceof NotCovered) return { why: err.message, kept: [] };
+          // Anything but a storage error: metadata this reader does not follow; libhdf5 reads it.
+          if (!(err instanceof CaiError)) return { why: (err as Error).message, kept: [] };
           throw err;
         },
       );
@@ -80,9 +82,10 @@ export class DirectReader {
     try {
       return await this.readRows(st, array, start, end, until);
     } catch (err) {
-      // Not covered after all (an unwritten chunk), or a chunk that does not decode: libhdf5 reads these
-      // rows, and reports the damage if there is any. Storage errors go to the caller as they are.
-      if (err instanceof NotCovered || err instanceof ChunkDecodeError) {
+      // Not covered after all (an unwritten chunk), a chunk that does not decode, bytes past the end of
+      // a damaged file: libhdf5 reads these rows, and reports the damage if there is any. Storage errors
+      // (with their codes) go to the caller as they are.
+      if (!(err instanceof CaiError)) {
         this.fallbacks++;
         st.kept = [];
         return undefined;
