@@ -59,9 +59,9 @@ const planFiles = (objects: readonly ObjectInfo[]): PlannedPartition[] =>
   objects.map((o) => ({ id: partitionId(o.key), key: o.key, bytes: o.size }));
 
 /**
- * HDF5 files (Galaxy10 DECaLS, the Multimodal Universe's HEALPix folders, survey cutout sets), read with
- * h5wasm (libhdf5). Columns are the job's `datasets` (under `group`), else every numeric dataset whose
- * first dimension is the most common one; `idColumn` names a dataset of ids. Each file is a partition,
+ * HDF5 files (Galaxy10 DECaLS, the Multimodal Universe's HEALPix folders, survey cutout sets), read
+ * through CAI's own chunk index (h5wasm, libhdf5, for what it does not cover). Columns are the job's
+ * `datasets` (under `group`), else every numeric dataset whose first dimension is the most common one; `idColumn` names a dataset of ids. Each file is a partition,
  * or row ranges of `partitionItems` / about `partitionBytes` rows, rounded up to whole chunks. Batches are
  * hyperslabs of batch rows, so memory stays near a batch; HWC uint8 images go through the image
  * preprocessing when the job asks for any. Objects in S3 are read by byte ranges, never copied whole:

@@ -1,8 +1,11 @@
-// An HDF5 object in a remote store (S3) read by byte ranges, never copied whole: libhdf5 runs in a worker
-// thread (h5-thread.ts) whose reads this side serves with ranged GETs. Opening reads only metadata (the
-// superblock, object headers); a row read fetches the chunks of those rows, about one GET per column and
-// batch. Rows of the batch after the one asked are read ahead while the caller works on this one
-// (bounded: one batch per column, never past the partition's last row).
+// An HDF5 file, local (read in place) or in a remote store (S3, by byte ranges, never copied whole).
+// CAI's own metadata reader (chunk-index.ts) lists its datasets and reads the rows it covers directly
+// (direct-read.ts: chunks fetched, inflated by Node's zlib on libuv's thread pool). What it does not
+// cover goes to libhdf5 in a worker thread (h5-thread.ts), loaded only then, whose reads of a remote
+// object this side serves with ranged GETs. Opening reads only metadata (the superblock, object headers);
+// a row read fetches the chunks of those rows, about one GET per column and partition. Rows of the batch
+// after the one asked are read ahead while the caller works on this one (bounded: one batch per column,
+// never past the partition's last row).
 import { stat } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { CaiError, ErrorCodes } from '../../errors.js';
