@@ -365,7 +365,7 @@ export class S3Store implements CountingStore {
 
   async head(key: string): Promise<ObjectInfo | undefined> {
     const res = await this.headObject(key);
-    return res ? { key, size: res.ContentLength ?? 0 } : undefined;
+    return res ? { key, size: res.ContentLength ?? 0, modified: res.LastModified?.getTime() } : undefined;
   }
 
   async delete(key: string): Promise<void> {

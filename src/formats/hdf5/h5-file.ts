@@ -35,16 +35,22 @@ const PLUGINS: Readonly<Record<number, string>> = Object.freeze({
   32026: 'Blosc2',
 });
 
-interface Metadata extends H5TypeMetadata {
+/** A dataset's type and shape as h5wasm's `metadata` gives them (chunk-index.ts lists the same fields). */
+export interface Metadata extends H5TypeMetadata {
   readonly shape: number[] | null;
   readonly chunks?: number[] | null;
 }
 
 /** CAI's view of an HDF5 type: its dtype (float16 read as float32, unsigned 16/32-bit widened). */
-function dtypeOf(m: Metadata): { dtype?: DType; strings?: boolean; stored: string } {
+export function dtypeOf(m: Metadata): { dtype?: DType; strings?: boolean; stored: string } {
   const t = typeInfo(m);
   if (t.stringBytes !== undefined || t.vlenStrings) return { strings: true, stored: t.stored };
   return t.dtype ? { dtype: t.dtype, stored: t.stored } : { stored: t.stored };
+}
+
+/** The array CAI sees for a dataset of metadata `m`. */
+export function arrayInfoOf(path: string, m: Metadata): ArrayInfo {
+  return { path, shape: m.shape ?? [], chunkRows: m.chunks?.[0], ...dtypeOf(m) };
 }
 
 /** An HDF5 file open for reading. Close it when done; reads are synchronous inside libhdf5. */
@@ -107,7 +113,7 @@ export async function openHdf5(file: string, source: string): Promise<Hdf5File> 
           const m = guarded(() => d.metadata) as unknown as Metadata;
           datasets.set(path, d);
           if (m.chunks && m.shape) chunkShapes.set(path, { shape: m.shape, chunks: m.chunks });
-          const array = { path, shape: m.shape ?? [], chunkRows: m.chunks?.[0], ...dtypeOf(m) };
+          const array = arrayInfoOf(path, m);
           // float16 read raw; a compound listed with a column per field (h5-special.ts).
           const listed = specialArrays(array, m, special);
           arrays.push(...listed);
@@ -170,7 +176,7 @@ function checkFilters(d: Dataset, path: string, source: string): void {
 }
 
 /** h5wasm's arrays as CAI's: unsigned 16/32-bit widened, strings kept. */
-function widen(out: unknown, array: ArrayInfo): TypedArray | string[] {
+export function widen(out: unknown, array: ArrayInfo): TypedArray | string[] {
   if (array.strings) return Array.from(out as ArrayLike<unknown>, (v) => String(v));
   if (out instanceof Uint16Array) return Int32Array.from(out);
   if (out instanceof Uint32Array) return BigInt64Array.from(out, (v) => BigInt(v));

@@ -32,7 +32,7 @@ interface Opened {
 async function openLocalOrRemote(
   store: Store,
   key: string,
-  o: { size?: number; rows?: readonly [number, number] },
+  o: { size?: number; modified?: number; rows?: readonly [number, number] },
 ): Promise<Hdf5Reader> {
   if (uriScheme(store.uri) !== 'file') return openRemoteHdf5(store, key, o);
   return openThreadedHdf5(await store.localPath(key), store.describe(key), o);
@@ -42,7 +42,7 @@ async function openObject(
   store: Store,
   key: string,
   job: ArraySourceFields,
-  o: { size?: number; rows?: readonly [number, number] } = {},
+  o: { size?: number; modified?: number; rows?: readonly [number, number] } = {},
 ): Promise<Opened> {
   const file = await openLocalOrRemote(store, key, o);
   try {
@@ -59,9 +59,9 @@ const planFiles = (objects: readonly ObjectInfo[]): PlannedPartition[] =>
   objects.map((o) => ({ id: partitionId(o.key), key: o.key, bytes: o.size }));
 
 /**
- * HDF5 files (Galaxy10 DECaLS, the Multimodal Universe's HEALPix folders, survey cutout sets), read with
- * h5wasm (libhdf5). Columns are the job's `datasets` (under `group`), else every numeric dataset whose
- * first dimension is the most common one; `idColumn` names a dataset of ids. Each file is a partition,
+ * HDF5 files (Galaxy10 DECaLS, the Multimodal Universe's HEALPix folders, survey cutout sets), read
+ * through CAI's own chunk index (h5wasm, libhdf5, for what it does not cover). Columns are the job's
+ * `datasets` (under `group`), else every numeric dataset whose first dimension is the most common one; `idColumn` names a dataset of ids. Each file is a partition,
  * or row ranges of `partitionItems` / about `partitionBytes` rows, rounded up to whole chunks. Batches are
  * hyperslabs of batch rows, so memory stays near a batch; HWC uint8 images go through the image
  * preprocessing when the job asks for any. Objects in S3 are read by byte ranges, never copied whole:
@@ -80,7 +80,7 @@ export const hdf5Files: StoreSourceKind<ArraySourceFields> = Object.freeze({
     const out: PlannedPartition[] = [];
     for (const o of objects) {
       // Only metadata is read: the superblock and object headers.
-      const opened = await openObject(store, o.key, job, { size: o.size });
+      const opened = await openObject(store, o.key, job, { size: o.size, modified: o.modified });
       try {
         // Whole chunks of the first column, so no chunk is inflated by two partitions.
         const align = opened.layout.columns[0]?.array.chunkRows ?? 1;

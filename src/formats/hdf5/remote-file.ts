@@ -1,13 +1,21 @@
-// An HDF5 object in a remote store (S3) read by byte ranges, never copied whole: libhdf5 runs in a worker
-// thread (h5-thread.ts) whose reads this side serves with ranged GETs. Opening reads only metadata (the
-// superblock, object headers); a row read fetches the chunks of those rows, about one GET per column and
-// batch. Rows of the batch after the one asked are read ahead while the caller works on this one
-// (bounded: one batch per column, never past the partition's last row).
+// An HDF5 file, local (read in place) or in a remote store (S3, by byte ranges, never copied whole).
+// CAI's own metadata reader (chunk-index.ts) lists its datasets and reads the rows it covers directly
+// (direct-read.ts: chunks fetched, inflated by Node's zlib on libuv's thread pool). What it does not
+// cover goes to libhdf5 in a worker thread (h5-thread.ts), loaded only then, whose reads of a remote
+// object this side serves with ranged GETs. Opening reads only metadata (the superblock, object headers);
+// a row read fetches the chunks of those rows, about one GET per column and partition. Rows of the batch
+// after the one asked are read ahead while the caller works on this one (bounded: one batch per column,
+// never past the partition's last row).
+import { stat } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { CaiError, ErrorCodes } from '../../errors.js';
 import type { Store } from '../../storage/store.js';
 import type { TypedArray } from '../../tensor/dtype.js';
 import type { ArrayInfo } from '../arrays/layout.js';
+import { LocalBytes, localReader, pagedReader, RemoteBytes } from './byte-sources.js';
+import { Hdf5Index, type ReadBytes } from './chunk-index.js';
+import { arrayInfoOf } from './h5-file.js';
+import { DirectReader, type ByteSource } from './direct-read.js';
 import { SYNC_RANGE_DEFAULTS, type SyncRangeOptions } from './sync-ranges.js';
 import type { ThreadData, ThreadFile, ThreadReply, ThreadRequest } from './thread-protocol.js';
 
@@ -31,6 +39,41 @@ export interface RemoteHdf5Options {
   readonly rows?: readonly [number, number];
   /** How ranges are fetched (page of metadata reads, largest GET, bytes kept). */
   readonly ranges?: Partial<SyncRangeOptions>;
+  /**
+   * Read datasets the chunk index covers directly (native zlib, no libhdf5); default true. `false` reads
+   * everything through libhdf5 (the benchmark's and tests' baseline).
+   */
+  readonly direct?: boolean;
+  /**
+   * When the object was last written (ms), if known: the chunk index read from its metadata is then kept
+   * for the next open of the same object (same size and time), so later partitions skip the metadata.
+   */
+  readonly modified?: number;
+}
+
+/** Chunk indexes of remote objects, by store, key, size and time written; each open sets the reader. */
+const remoteIndexes = new Map<
+  string,
+  { readonly index: Hdf5Index; via: { read: ReadBytes; fetched: (start: number, data: Uint8Array) => void } }
+>();
+
+/**
+ * Chunk indexes of local files, kept between partitions of the same file (by path, size and modification
+ * time) so each open does not read the metadata again.
+ */
+const localIndexes = new Map<string, Hdf5Index>();
+const KEEP_INDEXES = 8;
+
+async function localIndex(file: string): Promise<Hdf5Index> {
+  const st = await stat(file);
+  const id = `${file}\0${st.size}\0${st.mtimeMs}`;
+  let index = localIndexes.get(id);
+  if (!index) {
+    index = new Hdf5Index(st.size, pagedReader(st.size, localReader(file), 64 * 1024));
+    localIndexes.set(id, index);
+    while (localIndexes.size > KEEP_INDEXES) localIndexes.delete(localIndexes.keys().next().value as string);
+  }
+  return index;
 }
 
 interface Job {
@@ -94,11 +137,13 @@ export async function openRemoteHdf5(
   options: RemoteHdf5Options = {},
 ): Promise<Hdf5Reader> {
   const source = store.describe(key);
-  const size = options.size ?? (await store.head(key))?.size;
+  const info = options.size === undefined ? await store.head(key) : undefined;
+  const size = options.size ?? info?.size;
   if (size === undefined) {
     throw new CaiError(ErrorCodes.notFound, source, 'does not exist; check the input and plan the job again');
   }
-  return openOnThread(store, key, { path: `/cai-remote/${key}`, source, size }, options);
+  const modified = options.modified ?? info?.modified;
+  return openOnThread(store, key, { path: `/cai-remote/${key}`, source, size }, { ...options, modified });
 }
 
 /**
@@ -110,25 +155,38 @@ export async function openRemoteHdf5(
 export function openThreadedHdf5(
   file: string,
   source: string,
-  options: Pick<RemoteHdf5Options, 'rows'> = {},
+  options: Pick<RemoteHdf5Options, 'rows' | 'direct'> = {},
 ): Promise<Hdf5Reader> {
   return openOnThread(undefined, file, { path: file, source, size: 0, local: true }, options);
 }
 
-async function openOnThread(
-  store: Store | undefined,
-  key: string,
+/** libhdf5 (h5wasm) on a reading thread, with the object open: its datasets, row reads, close. */
+interface ThreadSide {
+  readonly arrays: readonly ArrayInfo[];
+  read(
+    path: string,
+    start: number,
+    end: number,
+    until: number,
+    speculative: boolean,
+  ): Promise<TypedArray | string[]>;
+  /** Drops reads queued and not started, closes the object, keeps the thread for the next. */
+  close(): Promise<void>;
+}
+
+async function openThreadSide(
   target: Omit<ThreadFile, 'options'>,
-  options: RemoteHdf5Options,
-): Promise<Hdf5Reader> {
+  ranges: SyncRangeOptions,
+  getRange: ((start: number, end: number) => Promise<Uint8Array>) | undefined,
+  /** Where the spans fetched while opening go (the chunk index reads metadata from them). */
+  seeds: { start: number; data: Uint8Array }[],
+): Promise<ThreadSide> {
   const { source } = target;
-  const ranges = { ...SYNC_RANGE_DEFAULTS, ...options.ranges };
   const thread = takeThread(ranges.maxFetch);
   const { worker, ctrl, shared } = thread;
-  let bytes = 0;
-  let requests = 0;
   let storageError: unknown;
   let failed: unknown;
+  let opening = true;
   let nextId = 1;
   const queue: Job[] = [];
   let current: Job | undefined;
@@ -140,18 +198,10 @@ async function openOnThread(
   };
   const serveRange = async (start: number, end: number) => {
     try {
-      requests++;
-      if (!store) throw new Error('a local file asked for a range');
-      const got = await store.getRange(key, start, end);
-      bytes += got.byteLength;
-      if (got.byteLength !== end - start) {
-        throw new CaiError(
-          ErrorCodes.corrupt,
-          source,
-          `a read of bytes [${start}, ${end}) returned ${got.byteLength}; the object changed since it was planned: plan the job again`,
-        );
-      }
+      if (!getRange) throw new Error('a local file asked for a range');
+      const got = await getRange(start, end);
       shared.set(got);
+      if (opening) seeds.push({ start, data: got });
       answer(1, got.byteLength);
     } catch (err) {
       storageError = err;
@@ -223,20 +273,132 @@ async function openOnThread(
     await giveBack(thread);
     throw err;
   }
+  opening = false;
 
+  return {
+    arrays,
+    read: (path, start, end, until, speculative) =>
+      send({ op: 'read', path, start, end, until } as Omit<ThreadRequest, 'id'>, speculative).then(
+        (r) => r.rows as TypedArray | string[],
+      ),
+    async close() {
+      queue.splice(0).forEach((j) => j.reject(new CaiError(ErrorCodes.corrupt, source, 'was closed')));
+      await send({ op: 'close' }).catch(() => (thread.broken = true));
+      await giveBack(thread);
+    },
+  };
+}
+
+/** An error of the storage (with its code) rather than of the file's contents. */
+const isStorageError = (err: unknown) => err instanceof CaiError;
+
+async function openOnThread(
+  store: Store | undefined,
+  key: string,
+  target: Omit<ThreadFile, 'options'>,
+  options: RemoteHdf5Options,
+): Promise<Hdf5Reader> {
+  const { source } = target;
+  const ranges = { ...SYNC_RANGE_DEFAULTS, ...options.ranges };
+  let bytes = 0;
+  let requests = 0;
+  const getCounted = async (start: number, end: number) => {
+    requests++;
+    const got = await (store as Store).getRange(key, start, end);
+    bytes += got.byteLength;
+    if (got.byteLength !== end - start) {
+      throw new CaiError(
+        ErrorCodes.corrupt,
+        source,
+        `a read of bytes [${start}, ${end}) returned ${got.byteLength}; the object changed since it was planned: plan the job again`,
+      );
+    }
+    return got;
+  };
+  // Spans already fetched (metadata pages): the chunk index and chunk reads take bytes from them first.
+  const seeds: { start: number; data: Uint8Array }[] = [];
+
+  // A remote object's index reads through this open's counted GETs; it is kept for the next open of the
+  // same object when the time it was written is known.
+  const remoteIndex = (st: Store, k: string, size: number): Hdf5Index => {
+    const id = options.modified === undefined ? undefined : `${st.uri}\0${k}\0${size}\0${options.modified}`;
+    let entry = id === undefined ? undefined : remoteIndexes.get(id);
+    if (!entry) {
+      const via = { read: getCounted, fetched: (_s: number, _d: Uint8Array) => undefined as void };
+      const index = new Hdf5Index(
+        size,
+        pagedReader(
+          size,
+          (a, b) => via.read(a, b),
+          ranges.page,
+          [],
+          (a, d) => via.fetched(a, d),
+        ),
+      );
+      entry = { index, via };
+      if (id !== undefined) {
+        remoteIndexes.set(id, entry);
+        while (remoteIndexes.size > KEEP_INDEXES)
+          remoteIndexes.delete(remoteIndexes.keys().next().value as string);
+      }
+    }
+    entry.via.read = getCounted;
+    entry.via.fetched = (start, data) => void seeds.push({ start, data });
+    return entry.index;
+  };
+
+  // The datasets, listed by CAI's own metadata reader when it reads the whole file's structure, so
+  // libhdf5 is not loaded at all; otherwise by libhdf5, on a reading thread.
+  let index: Hdf5Index | undefined;
+  let arrays: readonly ArrayInfo[] | undefined;
+  if (options.direct !== false) {
+    index = target.local ? await localIndex(target.path) : remoteIndex(store as Store, key, target.size);
+    try {
+      arrays = (await index.list()).map((d) =>
+        arrayInfoOf(d.path, { ...d.type, shape: d.shape, chunks: d.chunks }),
+      );
+    } catch (err) {
+      // Storage errors are the storage's; anything else in the file is libhdf5's to read or report.
+      if (isStorageError(err)) throw err;
+      arrays = undefined;
+    }
+  }
+  let thread: Promise<ThreadSide> | undefined;
+  const threadSide = () => (thread ??= openThreadSide(target, ranges, store ? getCounted : undefined, seeds));
+  if (!arrays) arrays = (await threadSide()).arrays;
+
+  // Datasets the chunk index covers are read on this side: chunks fetched directly and inflated by
+  // Node's zlib on libuv's thread pool. Set up at the first read (planning reads none).
+  const byPath = new Map(arrays.map((a) => [a.path, a]));
+  let local: LocalBytes | undefined;
+  let direct: Promise<DirectReader> | undefined;
+  const directReader = (): Promise<DirectReader> =>
+    (direct ??= (async () => {
+      let bytesOf: ByteSource;
+      if (target.local) bytesOf = local = await LocalBytes.open(target.path);
+      else bytesOf = new RemoteBytes(getCounted, ranges.maxFetch, ranges.keepBytes, seeds);
+      const i = index ?? new Hdf5Index(target.size, pagedReader(target.size, getCounted, 0, seeds));
+      return new DirectReader(i, bytesOf);
+    })());
+
+  let failed: unknown;
   // Read-ahead: per array, the next batch, started once the caller has the current one.
   const ahead = new Map<string, { readonly rows: string; readonly out: Promise<TypedArray | string[]> }>();
-  const readRows = (path: string, start: number, end: number, speculative: boolean) =>
-    send(
-      { op: 'read', path, start, end, until: options.rows?.[1] ?? end } as Omit<ThreadRequest, 'id'>,
-      speculative,
-    ).then((r) => r.rows as TypedArray | string[]);
+  const threadRows = async (path: string, start: number, end: number, speculative: boolean) =>
+    (await threadSide()).read(path, start, end, options.rows?.[1] ?? end, speculative);
+  const readRows = async (path: string, start: number, end: number, speculative: boolean) => {
+    const array = byPath.get(path);
+    if (options.direct === false || !array) return threadRows(path, start, end, speculative);
+    const until = Math.max(end, options.rows?.[1] ?? end);
+    const rows = await (await directReader()).read(array, start, end, until);
+    return rows ?? threadRows(path, start, end, speculative);
+  };
   const readAhead = (path: string, start: number, end: number) => {
     const last = options.rows?.[1];
     if (last === undefined || end >= last || failed) return;
     const next = Math.min(last, end + (end - start));
     const out = readRows(path, end, next, true);
-    out.catch(() => undefined); // seen by the caller that asks for these rows, or by nobody
+    out.catch((err: unknown) => void (failed ??= err)); // seen by the caller that asks for these rows, or by nobody
     ahead.set(path, { rows: `${end}-${next}`, out });
   };
   let closed = false;
@@ -257,9 +419,8 @@ async function openOnThread(
       closed = true;
       // Reads read ahead and not wanted are dropped (one running finishes first); the file is closed and
       // the thread kept for the next object.
-      queue.splice(0).forEach((j) => j.reject(new CaiError(ErrorCodes.corrupt, source, 'was closed')));
-      await send({ op: 'close' }).catch(() => (thread.broken = true));
-      await giveBack(thread);
+      if (thread) await (await thread.catch(() => undefined))?.close();
+      await local?.close();
     },
   };
 }
