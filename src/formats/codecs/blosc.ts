@@ -41,12 +41,10 @@ export function decodeBloscNative(src: Uint8Array): Uint8Array | undefined {
   const cbytes = view.getUint32(12, true);
   if (version > 2) return undefined; // Blosc 2's extended header
   if (cbytes > src.byteLength) throw new BloscError(`header says ${cbytes} bytes, ${src.byteLength} present`);
-  const out = new Uint8Array(nbytes);
-  if (nbytes === 0) return out;
+  if (nbytes === 0) return new Uint8Array(0);
   if (flags & FLAG_MEMCPYED) {
     if (HEADER + nbytes > cbytes) throw new BloscError('a stored (memcpyed) chunk is truncated');
-    out.set(src.subarray(HEADER, HEADER + nbytes));
-    return out;
+    return src.slice(HEADER, HEADER + nbytes);
   }
   const format = flags >> 5;
   const lz4 = nativeLz4();
@@ -57,6 +55,9 @@ export function decodeBloscNative(src: Uint8Array): Uint8Array | undefined {
   const nblocks = Math.ceil(nbytes / blocksize);
   if (HEADER + 4 * nblocks > cbytes) throw new BloscError('its table of blocks is truncated');
   const tmp = shuffled ? new Uint8Array(blocksize) : undefined;
+  // Allocated on first use: a chunk of one plain stream returns the decoder's own buffer instead.
+  let out: Uint8Array | undefined;
+  const dest = () => (out ??= new Uint8Array(nbytes));
   for (let b = 0; b < nblocks; b++) {
     const leftover = b === nblocks - 1 && nbytes % blocksize !== 0;
     const bsize = leftover ? nbytes % blocksize : blocksize;
@@ -64,7 +65,6 @@ export function decodeBloscNative(src: Uint8Array): Uint8Array | undefined {
       !(flags & FLAG_DONT_SPLIT) && typesize <= MAX_SPLITS && bsize / typesize >= MIN_BUFFERSIZE && !leftover;
     const nsplits = split ? typesize : 1;
     const neblock = Math.floor(bsize / nsplits);
-    const target = tmp ?? out;
     let at = tmp ? 0 : b * blocksize;
     let off = view.getUint32(HEADER + 4 * b, true);
     for (let s = 0; s < nsplits; s++) {
@@ -73,7 +73,7 @@ export function decodeBloscNative(src: Uint8Array): Uint8Array | undefined {
       off += 4;
       if (n < 0 || off + n > cbytes) throw new BloscError(`block ${b} runs past the end`);
       if (n === neblock) {
-        target.set(src.subarray(off, off + n), at);
+        (tmp ?? dest()).set(src.subarray(off, off + n), at);
       } else if (format === FORMAT_LZ4 && lz4) {
         // lz4-napi takes the decoded size in the 4 bytes before the stream: Blosc's compressed size is
         // there, swapped for the call and put back.
@@ -86,17 +86,20 @@ export function decodeBloscNative(src: Uint8Array): Uint8Array | undefined {
         }
         if (got.byteLength !== neblock)
           throw new BloscError(`block ${b} decodes to ${got.byteLength} bytes, not ${neblock}`);
-        target.set(got, at);
+        // A chunk of one block in one stream, not shuffled (8-bit images): the decoded stream is the chunk.
+        if (nblocks === 1 && nsplits === 1 && !tmp)
+          return new Uint8Array(got.buffer, got.byteOffset, got.byteLength);
+        (tmp ?? dest()).set(got, at);
       } else {
         const got = inflateSync(src.subarray(off, off + n));
         if (got.byteLength !== neblock)
           throw new BloscError(`block ${b} decodes to ${got.byteLength} bytes, not ${neblock}`);
-        target.set(got, at);
+        (tmp ?? dest()).set(got, at);
       }
       off += n;
       at += neblock;
     }
-    if (tmp) unshuffle(typesize, tmp, out, b * blocksize, bsize);
+    if (tmp) unshuffle(typesize, tmp, dest(), b * blocksize, bsize);
   }
-  return out;
+  return dest();
 }

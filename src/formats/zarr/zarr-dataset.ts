@@ -74,7 +74,10 @@ export interface OpenZarrOptions {
    * If one is missing, the store's arrays are found the other ways, for an error that names them.
    */
   readonly paths?: readonly string[];
-  /** The keys of the store's objects relative to its root, when the caller has listed them already. */
+  /**
+   * The keys of the store's objects relative to its root, when the caller has listed them already (v3's
+   * zarr.json are among them; a listing that skips hidden keys has no v2 .zarray, and the store is listed).
+   */
   readonly keys?: readonly string[];
 }
 
@@ -129,6 +132,11 @@ export async function openZarr(
       if (a) opened.set(path, a);
     });
   };
+  // Listings skip hidden keys (v2's .zarray): keys that show no array mean "list the store".
+  const discover = async () => {
+    const given = options.keys ? arrayPathsOf(options.keys) : [];
+    return given.length ? given : arrayPathsOf(await listKeys(store, root));
+  };
   if (node instanceof zarr.Array) {
     const name =
       (root || store.uri)
@@ -155,7 +163,7 @@ export async function openZarr(
               .contents()
               .filter((c) => c.kind === 'array')
               .map((c) => c.path.slice(1))
-          : arrayPathsOf(options.keys ?? (await listKeys(store, root)));
+          : await discover();
       await openAll(
         paths.filter((p) => p),
         false,
