@@ -10,7 +10,9 @@ import path from 'node:path';
 import { test } from 'node:test';
 import type { ArraySourceFields } from '../../src/formats/arrays/index.js';
 import type { PlannedPartition } from '../../src/formats/planned-partition.js';
-import { zarrStores } from '../../src/formats/zarr/index.js';
+import { openZarr, zarrStores } from '../../src/formats/zarr/index.js';
+import { CaiError, ErrorCodes } from '../../src/errors.js';
+import { FileStore } from '../../src/storage/file-store.js';
 import '../../src/storage/register.js';
 import { S3Store } from '../../src/storage/s3-store.js';
 import type { ObjectInfo } from '../../src/storage/store.js';
@@ -177,4 +179,30 @@ test('sharded Zarr v3 on S3: a row-range partition fetches its inner chunks and 
     await log.stop();
     await s3.stop();
   }
+});
+
+test('a metadata probe answered "access denied" counts as missing, but an open that finds nothing says access was denied', async () => {
+  // S3 answers 403 for a missing key to a role that may list only a prefix: v2 stores have no zarr.json.
+  const deny = (key: string) => new CaiError(ErrorCodes.accessDenied, key, 'access denied (AccessDenied)');
+  class Denying extends FileStore {
+    constructor(private readonly denied: (key: string) => boolean) {
+      super(`${FIXTURES}ranged`);
+    }
+    override async get(key: string, options?: Parameters<FileStore['get']>[1]): Promise<Uint8Array> {
+      if (this.denied(key)) throw deny(key);
+      return super.get(key, options);
+    }
+  }
+  const missingDenied = new Denying((k) => /(zarr\.json|\.zattrs|\.zmetadata)$/.test(k));
+  const ds = await openZarr(missingDenied, 'rows.zarr', { paths: ['images'] });
+  assert.deepEqual(
+    ds.arrays.map((a) => a.path),
+    ['images'],
+  );
+  const allDenied = new Denying(() => true);
+  await assert.rejects(openZarr(allDenied, 'rows.zarr', { paths: ['images'] }), (err: unknown) => {
+    assert.ok(err instanceof CaiError);
+    assert.equal(err.code, ErrorCodes.accessDenied);
+    return true;
+  });
 });

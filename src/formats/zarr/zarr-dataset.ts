@@ -171,6 +171,8 @@ export async function openZarr(
     }
   }
   if (opened.size === 0) {
+    const denied = z.denied();
+    if (denied) throw denied;
     throw new CaiError(
       ErrorCodes.notFound,
       source,
