@@ -21,9 +21,15 @@ const METADATA = /(^|\/)(\.zarray|\.zgroup|\.zattrs|\.zmetadata|zarr\.json)$/;
 export function zarrStore(
   store: Store,
   root: string,
-): AsyncReadable & { bytes(): number; denied(): CaiError | undefined } {
+): AsyncReadable & {
+  bytes(): number;
+  denied(): CaiError | undefined;
+  prefetch(keys: readonly string[]): Promise<void>;
+} {
   let bytes = 0;
   let denied: CaiError | undefined;
+  // Metadata fetched ahead (prefetch), present or missing: zarrita asks for it one key at a time.
+  const ahead = new Map<string, Promise<Uint8Array | undefined>>();
   const keyOf = (key: AbsolutePath) => (root ? `${root}/${key.slice(1)}` : key.slice(1));
   const missing = (err: unknown, key: string) => {
     if (!(err instanceof CaiError)) return false;
@@ -32,8 +38,33 @@ export function zarrStore(
     denied ??= err;
     return true;
   };
+  const fetchKey = async (key: AbsolutePath): Promise<Uint8Array | undefined> => {
+    try {
+      const out = await store.get(keyOf(key));
+      bytes += out.byteLength;
+      return out;
+    } catch (err) {
+      if (missing(err, key)) return undefined;
+      throw err;
+    }
+  };
   return {
+    async prefetch(keys) {
+      const metadata = keys
+        .filter((k) => METADATA.test(k))
+        .map((k) => `/${k.replace(/^\/+/, '')}` as AbsolutePath);
+      for (const k of metadata) {
+        if (ahead.has(k)) continue;
+        const p = fetchKey(k);
+        // A failure is thrown by the get that asks for the key, not here.
+        p.catch(() => undefined);
+        ahead.set(k, p);
+      }
+      await Promise.allSettled(metadata.map((k) => ahead.get(k)));
+    },
     async get(key) {
+      const early = ahead.get(key);
+      if (early) return early;
       try {
         const out = await store.get(keyOf(key));
         bytes += out.byteLength;

@@ -102,6 +102,13 @@ export async function openZarr(
   let node: ZArray | zarr.Group<zarr.AsyncReadable> | undefined;
   let consolidated: Awaited<ReturnType<typeof zarr.withMaybeConsolidatedMetadata<typeof z>>>;
   let base: zarr.Location<zarr.AsyncReadable>;
+  // zarrita looks for each metadata object in turn (a round trip each on S3: ~10 for a group of two
+  // arrays); the ones it may ask for are fetched at once instead, missing ones included.
+  const named = options.paths ?? [];
+  await z.prefetch([
+    ...['.zmetadata', '.zgroup', '.zattrs', '.zarray', 'zarr.json'],
+    ...named.flatMap((p) => ['.zarray', '.zattrs', 'zarr.json'].map((m) => `${p}/${m}`)),
+  ]);
   try {
     consolidated = await zarr.withMaybeConsolidatedMetadata(z, { format: ['v2', 'v3'] });
     base = zarr.root(consolidated);
