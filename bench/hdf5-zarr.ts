@@ -2,7 +2,8 @@
 // CAI's own .npy partitions, all on the same data in the same run.
 //   1. source read throughput (items/s, MB/s of decoded rows) of CAI's HDF5 source (h5wasm) against
 //      h5py reading the same file in the same slices, and of CAI's Zarr source (zarrita) against
-//      zarr-python, interleaved A B A B;
+//      zarr-python, interleaved A B A B; the Zarr source three ways: CAI's decoders (native LZ4/zlib) on
+//      the decoding threads, the same decoders on the main thread, and numcodecs.js (zarrita's own);
 //   2. a full `cai run` (trivial model, the mean of each image) over the HDF5 file in row ranges and over
 //      the same images as .npy partitions of the same size.
 // The data (Galaxy10-like: N images of S x S x 3 uint8, chunks of 16 images, gzip level 1 in HDF5 and
@@ -19,7 +20,8 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import type { SourceKind } from '../src/formats/source.js';
 import { hdf5Files, openThreadedHdf5 } from '../src/formats/hdf5/index.js';
-import { zarrStores } from '../src/formats/zarr/index.js';
+import { useCaiCodecs, zarrStores } from '../src/formats/zarr/index.js';
+import { codecBackends, decodeThreads, setDecodeThreads } from '../src/formats/codecs/index.js';
 import { runJob } from '../src/run/run.js';
 import { parseJobSpec, type JobSpec } from '../src/job/spec.js';
 import { buildTrivial } from '../src/model/zoo/trivial.js';
@@ -95,7 +97,18 @@ function pythonRead(kind: 'h5' | 'zarr', file: string): { seconds: number; bytes
   return { seconds, bytes };
 }
 
-async function caiRead(kind: SourceKind, key: string): Promise<{ seconds: number; bytes: number }> {
+// The decoding threads the Zarr source uses by default; each Zarr contender sets its own decoders.
+const THREADS = decodeThreads();
+
+async function caiRead(
+  kind: SourceKind,
+  key: string,
+  decoders?: { codecs: boolean; threads: number },
+): Promise<{ seconds: number; bytes: number }> {
+  if (decoders) {
+    useCaiCodecs(decoders.codecs);
+    setDecodeThreads(decoders.threads);
+  }
   const t0 = performance.now();
   const job = { datasets: ['images'] } as unknown as JobSpec;
   const stream = await kind.open(new FileStore(dir), { id: 'b', key, bytes: 0, source: kind.name }, job);
@@ -160,7 +173,9 @@ try {
     'cai hdf5': () => caiRead(hdf5Files, 'galaxy.h5'),
     'libhdf5 only': () => libhdf5Read('galaxy.h5'),
     h5py: async () => pythonRead('h5', path.join(dir, 'galaxy.h5')),
-    'cai zarr': () => caiRead(zarrStores, 'galaxy.zarr'),
+    'cai zarr': () => caiRead(zarrStores, 'galaxy.zarr', { codecs: true, threads: THREADS }),
+    'cai zarr inline': () => caiRead(zarrStores, 'galaxy.zarr', { codecs: true, threads: 0 }),
+    'cai zarr numcodecs': () => caiRead(zarrStores, 'galaxy.zarr', { codecs: false, threads: 0 }),
     'zarr-python': async () => pythonRead('zarr', path.join(dir, 'galaxy.zarr')),
   });
   const items = (r: { seconds: number }[]) => r.map((x) => N / x.seconds);
@@ -182,7 +197,23 @@ try {
     ratios(items(read['cai hdf5']), items(read.h5py)),
     'of h5py',
   );
-  line('CAI Zarr source (zarrita)', items(read['cai zarr']), 'items/s');
+  const backends = codecBackends();
+  process.stdout.write(`  Zarr decoders: blosc's lz4 ${backends.lz4}, zlib ${backends.zlib}\n`);
+  line(`CAI Zarr source, ${THREADS} decoding threads`, items(read['cai zarr']), 'items/s');
+  line(
+    '  CAI Zarr, decoded on the main thread',
+    items(read['cai zarr inline']),
+    'items/s',
+    ratios(items(read['cai zarr inline']), items(read['cai zarr'])),
+    'of the threads',
+  );
+  line(
+    '  CAI Zarr, numcodecs.js (before)',
+    items(read['cai zarr numcodecs']),
+    'items/s',
+    ratios(items(read['cai zarr numcodecs']), items(read['cai zarr'])),
+    'of the threads',
+  );
   line('zarr-python, same slices', items(read['zarr-python']), 'items/s');
   line(
     '  CAI Zarr / zarr-python',

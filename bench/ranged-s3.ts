@@ -78,12 +78,13 @@ const s3 = await startS3Server(['data']);
 // Every answer waits `LATENCY` ms before its first byte, and its body's bytes are counted.
 let served = 0;
 let gets = 0;
+let lists = 0;
 const proxy = await startLoopbackProxy(s3.endpoint, {
   response: (r, up) => {
     if (r.method === 'GET' && !r.url.search.includes('list-type')) {
       gets++;
       served += Number(up.headers['content-length'] ?? 0);
-    }
+    } else if (r.method === 'GET') lists++;
     setTimeout(() => {
       r.res.writeHead(up.statusCode ?? 502, up.headers);
       up.pipe(r.res);
@@ -175,6 +176,7 @@ try {
       const l = await readPartition(c.kind, local, lp);
       const before = served;
       const g = gets;
+      const l0 = lists;
       const r = await readPartition(c.kind, remote, p);
       const bytes = served - before;
       const chunks = c.chunkBytes(a, b);
@@ -183,7 +185,7 @@ try {
       sTime += r.seconds;
       lTime += l.seconds;
       console.log(
-        `  rows [${a}, ${b}): ${(bytes / KB).toFixed(0)} KiB in ${gets - g} GETs, chunks ${(chunks / KB).toFixed(0)} KiB: ${(bytes / chunks).toFixed(2)}x; ${(r.items / r.seconds).toFixed(0)} items/s from S3, ${(l.items / l.seconds).toFixed(0)} local`,
+        `  rows [${a}, ${b}): ${(bytes / KB).toFixed(0)} KiB in ${gets - g} GETs and ${lists - l0} LISTs, chunks ${(chunks / KB).toFixed(0)} KiB: ${(bytes / chunks).toFixed(2)}x; ${(r.items / r.seconds).toFixed(0)} items/s from S3, ${(l.items / l.seconds).toFixed(0)} local`,
       );
     }
     console.log(

@@ -158,6 +158,7 @@ test("the inference zip unpacks to the bundle and onnxruntime's Linux binaries, 
   const { dir, sizes } = await unzipPackage(bundles.inference.zip, 'inference-size');
   const files = [...sizes.keys()];
   assert.deepEqual(files.filter((f) => !f.startsWith('node_modules/')).sort(), [
+    'codec-thread.js',
     'h5-thread.js',
     'index.mjs',
     'inference-thread.js',
@@ -184,14 +185,21 @@ test("the inference zip unpacks to the bundle and onnxruntime's Linux binaries, 
   const control = await unzipPackage(bundles.control.zip, 'control-size');
   assert.deepEqual(
     [...control.sizes.keys()].sort(),
-    ['h5-thread.js', 'index.mjs', 'package.json'],
+    ['codec-thread.js', 'h5-thread.js', 'index.mjs', 'package.json'],
     'no native code in Initialize and Summarize',
+  );
+  // lz4-napi's binary, for Zarr's Blosc/LZ4 chunks (installed here for linux-x64).
+  const lz4 = 'node_modules/@antoniomuso/lz4-napi-linux-x64-gnu/lz4-napi.linux-x64-gnu.node';
+  assert.ok(
+    files.includes(lz4) && files.includes('node_modules/lz4-napi/index.js'),
+    'lz4-napi in the package',
   );
   for (const f of [
     'onnxruntime/libonnxruntime.so.1',
     'onnxruntime/onnxruntime_binding.node',
     sharpBinding,
     libvips,
+    lz4,
   ])
     assert.equal(await elfMachine(path.join(dir, f)), 62, `${f} is x86-64`);
 });
@@ -398,4 +406,37 @@ test('the packages read an HDF5 object in S3 by byte ranges: Initialize plans fr
   } finally {
     await log.stop();
   }
+});
+
+test("the inference package's decoding thread decodes a Blosc chunk with the package's own native LZ4", async () => {
+  const { dir } = await unzipPackage(bundles.inference.zip, 'inference-codecs');
+  const chunk = path.join(REPO, 'test/fixtures/codecs/blosc-lz4-f4-blocks.bin');
+  const expected = (
+    JSON.parse(await fs.readFile(path.join(REPO, 'test/fixtures/codecs/expected.json'), 'utf8')) as Record<
+      string,
+      { sha256: string }
+    >
+  )['blosc-lz4-f4-blocks'].sha256;
+  const script = `
+    import { Worker } from 'node:worker_threads';
+    import { createHash } from 'node:crypto';
+    import { readFileSync } from 'node:fs';
+    const w = new Worker(process.argv[1] + '/codec-thread.js', { execArgv: [] });
+    const bytes = new Uint8Array(readFileSync(process.argv[2]));
+    w.postMessage({ id: 1, codec: 'blosc', bytes }, [bytes.buffer]);
+    w.on('message', (m) => {
+      const maps = readFileSync('/proc/self/maps', 'utf8').split('\\n').filter((l) => l.includes('lz4-napi')).map((l) => l.trim().split(/\\s+/)[5]);
+      process.stdout.write(JSON.stringify({ sha: m.out ? createHash('sha256').update(m.out).digest('hex') : m.error, lz4: [...new Set(maps)] }));
+      process.exit(0);
+    });`;
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', script, dir, chunk], {
+    cwd: scratch,
+    env: { PATH: '/usr/bin:/bin', HOME: scratch },
+    encoding: 'utf8',
+  });
+  assert.equal(run.status, 0, run.stderr);
+  const out = JSON.parse(run.stdout) as { sha: string; lz4: string[] };
+  assert.equal(out.sha, expected);
+  assert.equal(out.lz4.length, 1, `lz4-napi loaded once: ${out.lz4.join(', ')}`);
+  assert.ok(out.lz4[0].startsWith(dir + path.sep), `lz4-napi from the package: ${out.lz4[0]}`);
 });

@@ -90,6 +90,23 @@ export function sharpLinuxPackages(
   }
 }
 
+/** lz4-napi's JavaScript and its prebuilt binary for Linux (glibc) on an architecture, when installed. */
+export function lz4LinuxPackages(
+  architecture: Architecture,
+): { wrapper: string; binding: string } | undefined {
+  const arch = architecture === 'x86_64' ? 'x64' : 'arm64';
+  try {
+    // Resolved by their main files: neither package exports its package.json.
+    const main = require.resolve('lz4-napi');
+    return {
+      wrapper: path.dirname(main),
+      binding: path.dirname(createRequire(main).resolve(`@antoniomuso/lz4-napi-linux-${arch}-gnu`)),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
 // sharp loads its native binding when it is imported, and CAI's image decoder imports it eagerly: a
 // package without sharp's binaries gets this stand-in, which loads and fails only when an image is decoded.
 function sharpStubPlugin(reason: string): Plugin {
@@ -213,6 +230,10 @@ export async function buildLambdaBundles(options: {
   const h5Thread = path.join(here, '..', '..', 'formats', 'hdf5', 'h5-thread.js');
   const noImages = { stub: 'the HDF5 reading thread does not decode images' };
   await bundleEntry(h5Thread, control, noImages, 'h5-thread.js');
+  // Zarr chunks are decoded on threads started from `codec-thread.js` (src/formats/codecs/pool.ts).
+  const codecThread = path.join(here, '..', '..', 'formats', 'codecs', 'codec-thread.js');
+  const noImagesHere = { stub: 'the chunk-decoding thread does not decode images' };
+  await bundleEntry(codecThread, control, noImagesHere, 'codec-thread.js');
   await fs.writeFile(path.join(control, 'package.json'), '{ "type": "module" }\n');
   const sharp = sharpLinuxPackages(options.architecture);
   const arch = options.architecture === 'x86_64' ? 'x64' : 'arm64';
@@ -234,7 +255,22 @@ export async function buildLambdaBundles(options: {
     'inference-thread.js',
   );
   await bundleEntry(h5Thread, inference, noImages, 'h5-thread.js');
+  await bundleEntry(codecThread, inference, noImagesHere, 'codec-thread.js');
   await fs.writeFile(path.join(inference, 'package.json'), '{ "type": "module" }\n');
+  // lz4-napi (native LZ4 for Zarr's Blosc and LZ4 chunks) is loaded at run time from node_modules beside
+  // the bundle; without its binary for the architecture the decoders fall back to numcodecs' WebAssembly.
+  const lz4 = lz4LinuxPackages(options.architecture);
+  if (lz4) {
+    for (const [from, to] of [
+      [lz4.wrapper, 'lz4-napi'],
+      [lz4.binding, path.join('@antoniomuso', path.basename(lz4.binding))],
+    ]) {
+      await fs.cp(from, path.join(inference, 'node_modules', to), {
+        recursive: true,
+        filter: (f) => !/\.(md|d\.ts)$/.test(f),
+      });
+    }
+  }
   const ort = ortLinuxBinaries(options.architecture);
   await fs.mkdir(path.join(inference, ORT_FOLDER));
   for (const f of ['onnxruntime_binding.node', 'libonnxruntime.so.1']) {

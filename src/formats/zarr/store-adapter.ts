@@ -4,25 +4,73 @@ import type { AbsolutePath, AsyncReadable, RangeQuery } from 'zarrita';
 import { CaiError, ErrorCodes } from '../../errors.js';
 import type { Store } from '../../storage/store.js';
 
+// Zarr readers find what a node is by asking for metadata objects that may not exist.
+const METADATA = /(^|\/)(\.zarray|\.zgroup|\.zattrs|\.zmetadata|zarr\.json)$/;
+
 /**
  * A zarrita store over the objects under `root` (`galaxy.zarr`, or '' for the store's root). Missing
  * keys (absent chunks, which Zarr fills with the fill value; metadata probes) are `undefined`; any other
- * failure is thrown. Counts the bytes it returns.
+ * failure is thrown. A metadata probe answered "access denied" is missing too: S3 answers 403, not 404,
+ * for a missing key to a principal without bucket-wide s3:ListBucket (CAI's Lambda roles may list only
+ * their data prefix), and zarrita probes `.zattrs`, `.zarray` of groups and `zarr.json` of v2 stores. The
+ * first such denial is kept (`denied()`), so an open that finds nothing reports it instead of "no array".
+ * Chunks are never taken as missing on a denial. Counts the bytes it returns.
  *
  * @example const z = zarrStore(store, 'galaxy.zarr'); const arr = await zarr.open(zarr.root(z).resolve('images'), { kind: 'array' });
  */
-export function zarrStore(store: Store, root: string): AsyncReadable & { bytes(): number } {
+export function zarrStore(
+  store: Store,
+  root: string,
+): AsyncReadable & {
+  bytes(): number;
+  denied(): CaiError | undefined;
+  prefetch(keys: readonly string[]): Promise<void>;
+} {
   let bytes = 0;
+  let denied: CaiError | undefined;
+  // Metadata fetched ahead (prefetch), present or missing: zarrita asks for it one key at a time.
+  const ahead = new Map<string, Promise<Uint8Array | undefined>>();
   const keyOf = (key: AbsolutePath) => (root ? `${root}/${key.slice(1)}` : key.slice(1));
-  const missing = (err: unknown) => err instanceof CaiError && err.code === ErrorCodes.notFound;
+  const missing = (err: unknown, key: string) => {
+    if (!(err instanceof CaiError)) return false;
+    if (err.code === ErrorCodes.notFound) return true;
+    if (err.code !== ErrorCodes.accessDenied || !METADATA.test(key)) return false;
+    denied ??= err;
+    return true;
+  };
+  const fetchKey = async (key: AbsolutePath): Promise<Uint8Array | undefined> => {
+    try {
+      const out = await store.get(keyOf(key));
+      bytes += out.byteLength;
+      return out;
+    } catch (err) {
+      if (missing(err, key)) return undefined;
+      throw err;
+    }
+  };
   return {
+    async prefetch(keys) {
+      const metadata = keys
+        .filter((k) => METADATA.test(k))
+        .map((k) => `/${k.replace(/^\/+/, '')}` as AbsolutePath);
+      for (const k of metadata) {
+        if (ahead.has(k)) continue;
+        const p = fetchKey(k);
+        // A failure is thrown by the get that asks for the key, not here.
+        p.catch(() => undefined);
+        ahead.set(k, p);
+      }
+      await Promise.allSettled(metadata.map((k) => ahead.get(k)));
+    },
     async get(key) {
+      const early = ahead.get(key);
+      if (early) return early;
       try {
         const out = await store.get(keyOf(key));
         bytes += out.byteLength;
         return out;
       } catch (err) {
-        if (missing(err)) return undefined;
+        if (missing(err, key)) return undefined;
         throw err;
       }
     },
@@ -44,10 +92,11 @@ export function zarrStore(store: Store, root: string): AsyncReadable & { bytes()
         bytes += out.byteLength;
         return out;
       } catch (err) {
-        if (missing(err)) return undefined;
+        if (missing(err, k)) return undefined;
         throw err;
       }
     },
     bytes: () => bytes,
+    denied: () => denied,
   };
 }

@@ -1,11 +1,13 @@
-// A Zarr store (v2 or v3) opened with zarrita: a single array, or a group whose arrays are found by
-// listing their metadata objects; rows read chunk-aware (only the chunks holding them are fetched).
+// A Zarr store (v2 or v3) opened with zarrita: a single array, or a group whose arrays are the ones the
+// job names, or those its consolidated metadata or a listing shows; rows read chunk-aware (only the
+// chunks holding them are fetched).
 import * as zarr from 'zarrita';
 import { CaiError, ErrorCodes } from '../../errors.js';
 import { mapBounded } from '../../storage/bounded.js';
 import type { Store } from '../../storage/store.js';
 import type { DType, TypedArray } from '../../tensor/dtype.js';
 import type { ArrayInfo } from '../arrays/layout.js';
+import { defaultCodecs } from './codecs.js';
 import { zarrStore } from './store-adapter.js';
 
 type ZArray = zarr.Array<zarr.DataType, zarr.AsyncReadable>;
@@ -47,31 +49,72 @@ function corrupt(source: string, what: string, err: unknown): CaiError {
   );
 }
 
-/** The array paths under `root` (relative to it), from the metadata objects a listing finds. */
-async function listArrays(store: Store, root: string): Promise<string[]> {
-  const prefix = root ? `${root}/` : '';
+/** The array paths among `keys` (relative to the store's root), from their metadata objects. */
+function arrayPathsOf(keys: Iterable<string>): string[] {
   const found = new Set<string>();
-  for await (const o of store.list(prefix)) {
-    const rel = o.key.slice(prefix.length);
+  for (const rel of keys) {
     const m = /^(?:(.*)\/)?(\.zarray|zarr\.json)$/.exec(rel);
     if (m) found.add(m[1] ?? '');
   }
   return [...found].sort();
 }
 
+/** The keys under `root` (relative to it), from a listing of the store. */
+async function listKeys(store: Store, root: string): Promise<string[]> {
+  const prefix = root ? `${root}/` : '';
+  const keys: string[] = [];
+  for await (const o of store.list(prefix)) keys.push(o.key.slice(prefix.length));
+  return keys;
+}
+
+/** How {@link openZarr} finds a group's arrays without listing the whole store. */
+export interface OpenZarrOptions {
+  /**
+   * The array paths (relative to the root) the caller reads: opened directly, so nothing is listed.
+   * If one is missing, the store's arrays are found the other ways, for an error that names them.
+   */
+  readonly paths?: readonly string[];
+  /**
+   * The keys of the store's objects relative to its root, when the caller has listed them already (v3's
+   * zarr.json are among them; a listing that skips hidden keys has no v2 .zarray, and the store is listed).
+   */
+  readonly keys?: readonly string[];
+}
+
 /**
  * Opens the Zarr store at `root` of `store` (v2 or v3, detected by zarrita). A root that is one array
- * gives one array named after the root (`cube.zarr` -> `cube`); a group gives every array under it,
- * named by its path. An unknown codec (a compressor zarrita has no decoder for) is `E_UNSUPPORTED`
- * naming the array when its rows are first read.
+ * gives one array named after the root (`cube.zarr` -> `cube`); a group gives its arrays, named by their
+ * paths: the `paths` asked for, else every array its consolidated metadata (`.zmetadata`, or v3's
+ * `consolidated_metadata`) names, else every array the given `keys` or a listing of the store shows.
+ * An unknown codec (a compressor zarrita has no decoder for) is `E_UNSUPPORTED` naming the array when
+ * its rows are first read.
  *
- * @example const ds = await openZarr(store, 'galaxy.zarr'); await ds.read(ds.arrays[0], 0, 16);
+ * @example const ds = await openZarr(store, 'galaxy.zarr', { paths: ['images', 'ids'] }); await ds.read(ds.arrays[0], 0, 16);
  */
-export async function openZarr(store: Store, root: string): Promise<ZarrDataset> {
+export async function openZarr(
+  store: Store,
+  root: string,
+  options: OpenZarrOptions = {},
+): Promise<ZarrDataset> {
+  defaultCodecs();
   const source = store.describe(root);
   const z = zarrStore(store, root);
-  const base = zarr.root(z);
   let node: ZArray | zarr.Group<zarr.AsyncReadable> | undefined;
+  let consolidated: Awaited<ReturnType<typeof zarr.withMaybeConsolidatedMetadata<typeof z>>>;
+  let base: zarr.Location<zarr.AsyncReadable>;
+  // zarrita looks for each metadata object in turn (a round trip each on S3: ~10 for a group of two
+  // arrays); the ones it may ask for are fetched at once instead, missing ones included.
+  const named = options.paths ?? [];
+  await z.prefetch([
+    ...['.zmetadata', '.zgroup', '.zattrs', '.zarray', 'zarr.json'],
+    ...named.flatMap((p) => ['.zarray', '.zattrs', 'zarr.json'].map((m) => `${p}/${m}`)),
+  ]);
+  try {
+    consolidated = await zarr.withMaybeConsolidatedMetadata(z, { format: ['v2', 'v3'] });
+    base = zarr.root(consolidated);
+  } catch (err) {
+    throw corrupt(source, 'its consolidated metadata', err);
+  }
   try {
     node = await zarr.open(base);
   } catch (err) {
@@ -79,6 +122,28 @@ export async function openZarr(store: Store, root: string): Promise<ZarrDataset>
     if (!(err instanceof zarr.NotFoundError)) throw corrupt(source, 'its metadata', err);
   }
   const opened = new Map<string, ZArray>();
+  // Each array's metadata is a GET or two (none with consolidated metadata): fetched at once.
+  const openAll = async (paths: readonly string[], strict: boolean) => {
+    const arrays = await mapBounded(paths, ZARR_CHUNK_CONCURRENCY, async (path) => {
+      try {
+        return await zarr.open(base.resolve(path), { kind: 'array' });
+      } catch (err) {
+        // A subgroup's zarr.json is not an array.
+        if (!(err instanceof zarr.NotFoundError)) throw corrupt(source, `array "/${path}"`, err);
+        if (!strict) return undefined;
+        throw err;
+      }
+    });
+    paths.forEach((path, i) => {
+      const a = arrays[i];
+      if (a) opened.set(path, a);
+    });
+  };
+  // Listings skip hidden keys (v2's .zarray): keys that show no array mean "list the store".
+  const discover = async () => {
+    const given = options.keys ? arrayPathsOf(options.keys) : [];
+    return given.length ? given : arrayPathsOf(await listKeys(store, root));
+  };
   if (node instanceof zarr.Array) {
     const name =
       (root || store.uri)
@@ -88,23 +153,33 @@ export async function openZarr(store: Store, root: string): Promise<ZarrDataset>
         ?.replace(/\.zarr$/i, '') || 'array';
     opened.set(name, node);
   } else {
-    // Each array's metadata is a GET or two: fetched at once, not one after another.
-    const paths = (await listArrays(store, root)).filter((p) => p);
-    const arrays = await mapBounded(paths, ZARR_CHUNK_CONCURRENCY, async (path) => {
+    let found = false;
+    if (options.paths?.length) {
       try {
-        return await zarr.open(base.resolve(path), { kind: 'array' });
+        await openAll([...new Set(options.paths)], true);
+        found = true;
       } catch (err) {
-        // A subgroup's zarr.json is not an array.
-        if (!(err instanceof zarr.NotFoundError)) throw corrupt(source, `array "/${path}"`, err);
-        return undefined;
+        if (!(err instanceof zarr.NotFoundError)) throw err;
+        opened.clear();
       }
-    });
-    paths.forEach((path, i) => {
-      const a = arrays[i];
-      if (a) opened.set(path, a);
-    });
+    }
+    if (!found) {
+      const paths =
+        'contents' in consolidated
+          ? consolidated
+              .contents()
+              .filter((c) => c.kind === 'array')
+              .map((c) => c.path.slice(1))
+          : await discover();
+      await openAll(
+        paths.filter((p) => p),
+        false,
+      );
+    }
   }
   if (opened.size === 0) {
+    const denied = z.denied();
+    if (denied) throw denied;
     throw new CaiError(
       ErrorCodes.notFound,
       source,

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { ObjectInfo, Store } from '../../storage/store.js';
 import { ARRAY_SOURCE_OPTIONS, arrayStream, type ArraySourceFields } from '../arrays/batches.js';
-import { chooseArrays } from '../arrays/layout.js';
+import { chooseArrays, cleanPath, type ArrayJobFields } from '../arrays/layout.js';
 import { rowPartitions } from '../arrays/row-partitions.js';
 import type { PlannedPartition } from '../planned-partition.js';
 import type { PartitionStream, StoreSourceKind } from '../source.js';
@@ -36,6 +36,21 @@ function storeName(store: Store, root: string): string {
 }
 
 /**
+ * The array paths a job names (its datasets, id column and carried arrays, under its group), so an
+ * open fetches their metadata only; `undefined` when it names no datasets (every array is a candidate).
+ */
+export function namedArrayPaths(job: ArrayJobFields): string[] | undefined {
+  if (!job.datasets) return undefined;
+  const group = cleanPath(job.group);
+  const named = [
+    ...(Array.isArray(job.datasets) ? (job.datasets as readonly string[]) : Object.values(job.datasets)),
+    ...(job.idColumn ? [job.idColumn] : []),
+    ...(job.carry ?? []),
+  ];
+  return named.map((p) => cleanPath(group ? `${group}/${cleanPath(p)}` : p));
+}
+
+/**
  * Zarr stores (v2 and v3, read with zarrita): a folder or S3 prefix that is a store, or holds `*.zarr`
  * stores. Columns are chosen as for HDF5 (`datasets` under `group`, else every numeric array whose first
  * dimension is the most common one; `idColumn`). Each store is a partition, or row ranges of
@@ -59,10 +74,18 @@ export const zarrStores: StoreSourceKind<ArraySourceFields> = Object.freeze({
   },
   async planWithStore(store: Store, objects: readonly ObjectInfo[], job: ArraySourceFields) {
     const sizes = new Map<string, number>();
-    for (const o of objects) sizes.set(zarrRoot(o.key), (sizes.get(zarrRoot(o.key)) ?? 0) + o.size);
+    const keys = new Map<string, string[]>();
+    for (const o of objects) {
+      const root = zarrRoot(o.key);
+      sizes.set(root, (sizes.get(root) ?? 0) + o.size);
+      const list = keys.get(root) ?? [];
+      list.push(root ? o.key.slice(root.length + 1) : o.key);
+      keys.set(root, list);
+    }
     const out: PlannedPartition[] = [];
     for (const [root, size] of sizes) {
-      const ds = await openZarr(store, root);
+      // The planner has listed the input already: that listing finds the arrays, not another one.
+      const ds = await openZarr(store, root, { paths: namedArrayPaths(job), keys: keys.get(root) });
       const layout = chooseArrays(ds.arrays, job, store.describe(root));
       const align = layout.columns[0]?.array.chunkRows ?? 1;
       const id = storeName(store, root);
@@ -72,7 +95,9 @@ export const zarrStores: StoreSourceKind<ArraySourceFields> = Object.freeze({
   },
   async open(store: Store, partition: PlannedPartition, job: ArraySourceFields): Promise<PartitionStream> {
     const t0 = performance.now();
-    const ds = await openZarr(store, partition.key);
+    // A worker opens only the arrays the job names (or those consolidated metadata lists): no listing
+    // of the store per partition unless the job names no datasets and the store is not consolidated.
+    const ds = await openZarr(store, partition.key, { paths: namedArrayPaths(job) });
     const source = store.describe(partition.key);
     const layout = chooseArrays(ds.arrays, job, source);
     const stats = { read: (performance.now() - t0) / 1000, decode: 0, bytes: 0 };
