@@ -6,6 +6,7 @@
 // pipeline, so a float32 Sigmoid whose values reach a graph output is replaced, when the model is
 // loaded, by Neg -> Exp -> Add(1) -> Reciprocal. Interior Sigmoids (SiLU/Swish, gates) are left to
 // onnxruntime: it fuses them, and only their absolute error matters downstream.
+import { open } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
 import {
   ELEM,
@@ -45,6 +46,33 @@ const SCALE = new Set(['Mul', 'Div']);
 const SIGMOID = 'Sigmoid';
 /** `Sigmoid` in a model's bytes: a model without it is passed to onnxruntime unread. */
 const SIGMOID_BYTES = Buffer.from(SIGMOID);
+
+/**
+ * Whether a model file contains the bytes `Sigmoid`, read in 1 MB chunks: a model without them (most)
+ * is never held in memory by CAI beside onnxruntime's own copy, whatever its size.
+ *
+ * @example if (await mentionsSigmoid('resnet50.onnx')) ...
+ */
+export async function mentionsSigmoid(file: string): Promise<boolean> {
+  const handle = await open(file, 'r');
+  try {
+    const keep = SIGMOID_BYTES.length - 1;
+    const buf = Buffer.alloc(2 ** 20 + keep);
+    let carried = 0;
+    for (let pos = 0; ;) {
+      const { bytesRead } = await handle.read(buf, carried, buf.length - carried, pos);
+      if (bytesRead === 0) return false;
+      const end = carried + bytesRead;
+      if (buf.subarray(0, end).indexOf(SIGMOID_BYTES) >= 0) return true;
+      pos += bytesRead;
+      // The last bytes may hold the start of a match that continues in the next chunk.
+      carried = Math.min(keep, end);
+      buf.copy(buf, 0, end - carried, end);
+    }
+  } finally {
+    await handle.close();
+  }
+}
 
 /** The result of `exactSigmoidOutputs`: the rewritten model and the Sigmoid nodes replaced. */
 export interface SigmoidRewrite {

@@ -4,7 +4,7 @@ import { CaiError, ErrorCodes } from '../errors.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DTYPES, type DType, type TypedArray } from '../tensor/dtype.js';
-import { EXACT_SIGMOID_NOTE, exactSigmoidOutputs } from './exact-sigmoid.js';
+import { EXACT_SIGMOID_NOTE, exactSigmoidOutputs, mentionsSigmoid } from './exact-sigmoid.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 // onnxruntime-node 1.30's Linux library writes a device id under ~/.cache/Microsoft and uploads usage
@@ -184,7 +184,12 @@ async function prepareGraph(
 }> {
   if (!exact) return { model, options: {}, rewrites: [] };
   // A file that cannot be read is onnxruntime's to report, as for any model it cannot load.
-  const bytes = typeof model === 'string' ? await readFile(model).catch(() => undefined) : model;
+  const bytes =
+    typeof model !== 'string'
+      ? model
+      : (await mentionsSigmoid(model).catch(() => false))
+        ? await readFile(model).catch(() => undefined)
+        : undefined;
   const rewrite = bytes && exactSigmoidOutputs(bytes, typeof model === 'string' ? model : 'model bytes');
   if (!rewrite) return { model, options: {}, rewrites: [] };
   const nodes = rewrite.nodes;

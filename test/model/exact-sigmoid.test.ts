@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { encodeSafetensors } from '../../src/formats/writers/safetensors-writer.js';
-import { exactSigmoidOutputs, outputSigmoids } from '../../src/model/exact-sigmoid.js';
+import { exactSigmoidOutputs, mentionsSigmoid, outputSigmoids } from '../../src/model/exact-sigmoid.js';
 import { decodeModel } from '../../src/model/quantize/onnx-graph.js';
 import { loadModel, saveOptimizedModel } from '../../src/model/session.js';
 import type { SessionOptions } from '../../src/model/model-session.js';
@@ -158,4 +158,20 @@ test('cai run names the rewrite in its summary and cai report in its page', asyn
     await readFile(path.join(output, 'report.html'), 'utf8'),
     /Model: sigmoid outputs computed as 1\/\(1\+exp\(-x\)\) \(2 nodes/,
   );
+});
+
+test('a model file is searched for Sigmoid in chunks, across their boundaries', async () => {
+  dir ??= await mkdtemp(path.join(os.tmpdir(), 'cai-sigmoid-'));
+  const file = path.join(dir, 'bytes.onnx');
+  for (const at of [0, 2 ** 20 - 3, 2 ** 20, 2 ** 21 + 5]) {
+    const bytes = Buffer.alloc(2 ** 21 + 64);
+    bytes.write('Sigmoid', at);
+    await writeFile(file, bytes);
+    assert.equal(await mentionsSigmoid(file), true, `at ${at}`);
+  }
+  const partial = Buffer.alloc(2 ** 21);
+  partial.write('Sigmoi', 2 ** 20 - 3);
+  await writeFile(file, partial);
+  assert.equal(await mentionsSigmoid(file), false);
+  assert.equal(await mentionsSigmoid(`${FIXTURES}head.onnx`), true);
 });
