@@ -74,10 +74,17 @@ export async function mentionsSigmoid(file: string): Promise<boolean> {
   }
 }
 
+/**
+ * The doc_string of each Reciprocal the rewrite writes, followed by the replaced node's name: a graph
+ * saved after the rewrite (`cai optimize`) still says what it computes, and the summary of a run of it.
+ */
+const MARK = 'cai exact Sigmoid: ';
+
 /** The result of `exactSigmoidOutputs`: the rewritten model and the Sigmoid nodes replaced. */
 export interface SigmoidRewrite {
-  readonly bytes: Uint8Array;
-  /** Names (or output names) of the replaced nodes. */
+  /** The rewritten model; undefined when every output Sigmoid was rewritten before (a saved graph). */
+  readonly bytes?: Uint8Array;
+  /** Names (or output names) of the replaced nodes, in this rewrite or an earlier one, sorted. */
   readonly nodes: readonly string[];
   /** True when some initializer lives in an external file (resolved next to the original model). */
   readonly externalData: boolean;
@@ -127,8 +134,9 @@ export function outputSigmoids(model: ModelProto): NodeProto[] {
 
 /**
  * The model with every float32 Sigmoid that feeds an output (see `outputSigmoids`) replaced by
- * Neg -> Exp -> Add(1) -> Reciprocal under the same output name, or undefined when there is none (then
- * the model is loaded as it is, unread past a byte search). Models of opset < 7 (no broadcasting Add)
+ * Neg -> Exp -> Add(1) -> Reciprocal under the same output name (the Reciprocal marked in its
+ * doc_string); only the names when a saved graph carries the rewrite already; undefined when there is
+ * neither (then the model is loaded as it is). Models of opset < 7 (no broadcasting Add)
  * are left alone.
  *
  * @example const r = exactSigmoidOutputs(readFileSync('m.onnx')); if (r) load(r.bytes);
@@ -139,7 +147,12 @@ export function exactSigmoidOutputs(bytes: Uint8Array, source = 'model'): Sigmoi
   const model = decodeModel(bytes, source);
   if (defaultOpset(model) < 7) return undefined;
   const targets = outputSigmoids(model);
-  if (targets.length === 0) return undefined;
+  const earlier = (model.graph?.node ?? []).flatMap((n) =>
+    n.opType === 'Reciprocal' && n.docString?.startsWith(MARK) ? [n.docString.slice(MARK.length)] : [],
+  );
+  // Sorted: a saved graph lists its nodes in the order onnxruntime left them.
+  if (targets.length === 0)
+    return earlier.length ? { nodes: earlier.sort(), externalData: false } : undefined;
   const graph = model.graph!;
   const taken = new Set<string>();
   for (const n of graph.node ?? []) for (const v of [...(n.input ?? []), ...(n.output ?? [])]) taken.add(v);
@@ -177,16 +190,14 @@ export function exactSigmoidOutputs(bytes: Uint8Array, source = 'model'): Sigmoi
         input: inputs,
         output: [output],
       });
-    rewritten.push(
-      node('Neg', [x], neg),
-      node('Exp', [neg], exp),
-      node('Add', [exp, one], den),
-      node('Reciprocal', [den], y),
-    );
+    rewritten.push(node('Neg', [x], neg), node('Exp', [neg], exp), node('Add', [exp, one], den), {
+      ...node('Reciprocal', [den], y),
+      docString: `${MARK}${label}`,
+    });
   }
   graph.node = rewritten;
   const externalData = (graph.initializer ?? []).some(
     (t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL,
   );
-  return { bytes: encodeModel(model), nodes: replaced, externalData };
+  return { bytes: encodeModel(model), nodes: [...earlier, ...replaced].sort(), externalData };
 }

@@ -202,7 +202,7 @@ async function prepareGraph(
           },
         }
       : {};
-  return { model: rewrite.bytes, options, rewrites: [note] };
+  return { model: rewrite.bytes ?? model, options: rewrite.bytes ? options : {}, rewrites: [note] };
 }
 
 /** A session from a model file's path or its bytes (onnxruntime's overloads take one or the other). */

@@ -102,12 +102,15 @@ test('the session names the rewrite; a model whose Sigmoid is interior is loaded
 
   // The rewritten graph: each output Sigmoid became Neg, Exp, Add, Reciprocal under its output's name.
   const rewrite = exactSigmoidOutputs(new Uint8Array(readFileSync(`${FIXTURES}head.onnx`)));
-  assert.ok(rewrite);
+  assert.ok(rewrite?.bytes);
   const ops = (decodeModel(rewrite.bytes, 'rewritten').graph?.node ?? []).map((n) => n.opType);
   assert.equal(ops.filter((o) => o === 'Sigmoid').length, 0);
   assert.equal(ops.filter((o) => o === 'Reciprocal').length, 2);
-  // Idempotent: a rewritten model has nothing left to rewrite.
-  assert.equal(exactSigmoidOutputs(rewrite.bytes), undefined);
+  // Idempotent: a rewritten model has nothing left to rewrite, and still names what was.
+  assert.deepEqual(exactSigmoidOutputs(rewrite.bytes), {
+    nodes: ['/Sigmoid', '/Sigmoid_1'],
+    externalData: false,
+  });
 });
 
 test('a graph saved optimized keeps the exact sigmoid', async () => {
@@ -117,6 +120,12 @@ test('a graph saved optimized keeps the exact sigmoid', async () => {
   const ops = new Set((decodeModel(await readFile(saved), saved).graph?.node ?? []).map((n) => n.opType));
   assert.ok(!ops.has('Sigmoid'), [...ops].join(','));
   assert.ok((await ratio(saved, { exactSigmoidOutputs: false })) < 3);
+  // A run of the saved graph names the rewrite it carries.
+  const session = await loadModel(saved, { threads: 1 });
+  assert.deepEqual(session.rewrites, [
+    'sigmoid outputs computed as 1/(1+exp(-x)) (2 nodes: /Sigmoid, /Sigmoid_1)',
+  ]);
+  await session.release();
 });
 
 test('cai run names the rewrite in its summary and cai report in its page', async () => {
