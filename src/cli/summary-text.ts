@@ -15,6 +15,7 @@ export function summaryText(s: JobSummary): string {
     `status:      ${s.status}${s.cancelled ? ` (${s.cancelled})` : ''}`,
     `partitions:  ${s.partitions.completed}/${s.partitions.planned} complete, ${s.partitions.failed} failed, ${s.partitions.resumed} resumed, ${s.partitions.not_started} not started`,
     ...(s.model_optimization ? [`model:       ${s.model_optimization}`] : []),
+    ...(s.model_rewrites ?? []).map((line) => `model:       ${line}`),
     `items:       ${s.items}${s.failed_items ? ` (${s.failed_items} failed items)` : ''}, ${formatBytes(s.bytes)}`,
   ];
   if (s.sixteen_bit_images) {

@@ -21,7 +21,7 @@ const post = (message: FromInferenceThread, transfer: ArrayBuffer[] = []) =>
 
 try {
   const model = await loadModel(modelPath, { ...options, thread: 'main' });
-  post({ type: 'ready', inputs: model.inputs, outputs: model.outputs });
+  post({ type: 'ready', inputs: model.inputs, outputs: model.outputs, rewrites: model.rewrites });
   port.on('message', (message: ToInferenceThread) => {
     if (message.type === 'release') {
       void model.release().then(() => post({ type: 'released' }));

@@ -31,6 +31,12 @@ export interface SessionOptions {
    * instead of copied, and the caller's arrays are detached. Only for callers that drop their feeds.
    */
   readonly moveFeeds?: boolean;
+  /**
+   * Float32 Sigmoid nodes whose values reach an output are computed as PyTorch does, 1 / (1 + exp(-x)),
+   * instead of by onnxruntime's Sigmoid op (see exact-sigmoid.ts). Default true; false loads the graph
+   * as it is (benchmarks and tests compare the two).
+   */
+  readonly exactSigmoidOutputs?: boolean;
 }
 
 /**
@@ -49,6 +55,11 @@ export type OptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
 export interface ModelSession {
   readonly inputs: readonly ModelValueInfo[];
   readonly outputs: readonly ModelValueInfo[];
+  /**
+   * What CAI changed in the graph when it loaded it, one line each (e.g. `sigmoid outputs computed as
+   * 1/(1+exp(-x)) (1 node: prob)`); empty when it ran the graph as it is.
+   */
+  readonly rewrites: readonly string[];
   /** Runs one batch. Inputs must already have the model's dtypes. */
   run(feeds: Readonly<Record<string, Tensor>>): Promise<Record<string, Tensor>>;
   /** Frees the native session. */

@@ -1,7 +1,10 @@
 // The only module that imports onnxruntime-node (design rule 4): everything else sees CAI tensors.
 import * as ort from 'onnxruntime-node';
 import { CaiError, ErrorCodes } from '../errors.js';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { DTYPES, type DType, type TypedArray } from '../tensor/dtype.js';
+import { EXACT_SIGMOID_NOTE, exactSigmoidOutputs, mentionsSigmoid } from './exact-sigmoid.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 // onnxruntime-node 1.30's Linux library writes a device id under ~/.cache/Microsoft and uploads usage
@@ -84,9 +87,13 @@ export async function loadModel(model: string | Uint8Array, options: SessionOpti
   // own log lines (its environment's level, read when the first session is created).
   if (device === 'cuda') ort.env.logLevel = 'fatal';
   let session: ort.InferenceSession;
+  let rewrites: string[];
   try {
-    session = await createSession(model, sessionOptions);
+    const prepared = await prepareGraph(model, options.exactSigmoidOutputs ?? true);
+    rewrites = prepared.rewrites;
+    session = await createSession(prepared.model, { ...sessionOptions, ...prepared.options });
   } catch (err) {
+    if (err instanceof CaiError) throw err;
     // onnxruntime-node lists CUDA as a backend on Linux x64 whether or not its install fetched the CUDA
     // provider; without it (or without CUDA's libraries) creating a session fails naming the provider.
     if (device === 'cuda' && /cuda|providers_shared|libcu/i.test((err as Error).message)) throw noCuda(err);
@@ -102,6 +109,7 @@ export async function loadModel(model: string | Uint8Array, options: SessionOpti
   return {
     inputs,
     outputs,
+    rewrites,
     async run(feeds) {
       const ortFeeds: Record<string, ort.Tensor> = {};
       for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrt(t);
@@ -140,8 +148,11 @@ export async function saveOptimizedModel(
   };
   let session: ort.InferenceSession;
   try {
-    session = await createSession(model, options);
+    // The rewrite is saved with the graph: workers loading the optimized model compute the same values.
+    const prepared = await prepareGraph(model, true);
+    session = await createSession(prepared.model, { ...options, ...prepared.options });
   } catch (err) {
+    if (err instanceof CaiError) throw err;
     throw new CaiError(
       ErrorCodes.model,
       typeof model === 'string' ? model : 'model',
@@ -155,6 +166,43 @@ export async function saveOptimizedModel(
 /** The onnxruntime version this process runs. @example onnxruntimeVersion() // '1.30.0' */
 export function onnxruntimeVersion(): string {
   return ort.env.versions.node ?? ort.env.versions.common;
+}
+
+/**
+ * The model as onnxruntime should load it: with float32 Sigmoids that feed outputs computed as PyTorch
+ * does (exact-sigmoid.ts) when `exact`, else unchanged. A rewritten model is passed as bytes; its
+ * external data files, if any, are then found next to the original file (onnxruntime's
+ * `session.model_external_initializers_file_folder_path`).
+ */
+async function prepareGraph(
+  model: string | Uint8Array,
+  exact: boolean,
+): Promise<{
+  model: string | Uint8Array;
+  options: ort.InferenceSession.SessionOptions;
+  rewrites: string[];
+}> {
+  if (!exact) return { model, options: {}, rewrites: [] };
+  // A file that cannot be read is onnxruntime's to report, as for any model it cannot load.
+  const bytes =
+    typeof model !== 'string'
+      ? model
+      : (await mentionsSigmoid(model).catch(() => false))
+        ? await readFile(model).catch(() => undefined)
+        : undefined;
+  const rewrite = bytes && exactSigmoidOutputs(bytes, typeof model === 'string' ? model : 'model bytes');
+  if (!rewrite) return { model, options: {}, rewrites: [] };
+  const nodes = rewrite.nodes;
+  const note = `${EXACT_SIGMOID_NOTE} (${nodes.length} node${nodes.length === 1 ? '' : 's'}: ${nodes.join(', ')})`;
+  const options: ort.InferenceSession.SessionOptions =
+    rewrite.externalData && typeof model === 'string'
+      ? {
+          extra: {
+            session: { model_external_initializers_file_folder_path: path.dirname(path.resolve(model)) },
+          },
+        }
+      : {};
+  return { model: rewrite.bytes ?? model, options: rewrite.bytes ? options : {}, rewrites: [note] };
 }
 
 /** A session from a model file's path or its bytes (onnxruntime's overloads take one or the other). */

@@ -17,6 +17,7 @@ export type FromInferenceThread =
       readonly type: 'ready';
       readonly inputs: readonly ModelValueInfo[];
       readonly outputs: readonly ModelValueInfo[];
+      readonly rewrites: readonly string[];
     }
   | { readonly type: 'load-failed'; readonly error: ThreadError }
   | { readonly type: 'result'; readonly id: number; readonly outputs: Record<string, Tensor> }
@@ -71,40 +72,38 @@ export async function loadModelInThread(modelPath: string, options: SessionOptio
     for (const p of pending.values()) p.reject(err);
     pending.clear();
   };
-  const info = await new Promise<{ inputs: readonly ModelValueInfo[]; outputs: readonly ModelValueInfo[] }>(
-    (resolve, reject) => {
-      worker.on('message', (m: FromInferenceThread) => {
-        if (m.type === 'ready') resolve(m);
-        else if (m.type === 'load-failed')
-          reject(new CaiError(m.error.code, m.error.object, m.error.message));
-        else if (m.type === 'result') {
-          pending.get(m.id)?.resolve(m.outputs);
-          pending.delete(m.id);
-        } else if (m.type === 'failed') {
-          pending.get(m.id)?.reject(new CaiError(m.error.code, m.error.object, m.error.message));
-          pending.delete(m.id);
-        } else if (m.type === 'released') released?.();
-        if (pending.size === 0) worker.unref();
-      });
-      worker.on('error', (err) => {
-        reject(err);
-        failAll(err);
-      });
-      worker.on('exit', (code) => {
-        const err = new CaiError(
-          ErrorCodes.model,
-          modelPath,
-          `the inference thread exited with code ${code}`,
-        );
-        reject(err);
-        failAll(err);
-      });
-    },
-  );
+  const info = await new Promise<{
+    inputs: readonly ModelValueInfo[];
+    outputs: readonly ModelValueInfo[];
+    rewrites: readonly string[];
+  }>((resolve, reject) => {
+    worker.on('message', (m: FromInferenceThread) => {
+      if (m.type === 'ready') resolve(m);
+      else if (m.type === 'load-failed') reject(new CaiError(m.error.code, m.error.object, m.error.message));
+      else if (m.type === 'result') {
+        pending.get(m.id)?.resolve(m.outputs);
+        pending.delete(m.id);
+      } else if (m.type === 'failed') {
+        pending.get(m.id)?.reject(new CaiError(m.error.code, m.error.object, m.error.message));
+        pending.delete(m.id);
+      } else if (m.type === 'released') released?.();
+      if (pending.size === 0) worker.unref();
+    });
+    worker.on('error', (err) => {
+      reject(err);
+      failAll(err);
+    });
+    worker.on('exit', (code) => {
+      const err = new CaiError(ErrorCodes.model, modelPath, `the inference thread exited with code ${code}`);
+      reject(err);
+      failAll(err);
+    });
+  });
   worker.unref();
   return {
     inputs: info.inputs,
     outputs: info.outputs,
+    rewrites: info.rewrites,
     run(feeds) {
       const id = nextId++;
       const message = outgoing(feeds, options.moveFeeds ?? false);

@@ -331,8 +331,11 @@ async function body(
     typeof summary?.model_optimization === 'string'
       ? ` Model: ${escapeHtml(summary.model_optimization)}.`
       : '';
+  const rewrites = Array.isArray(summary?.model_rewrites)
+    ? (summary.model_rewrites as unknown[]).map((line) => ` Model: ${escapeHtml(String(line))}.`).join('')
+    : '';
   const nav = `<nav><a href="#predictions">Predictions</a><a href="#gallery">Gallery</a><a href="#time">Where the time went</a><a href="#run">What was run</a><a href="#results">Results</a><a href="#cost">Cost</a><a href="#summary">Summary</a></nav>`;
-  return `${head}<p>One run: ${records.length} partitions, ${num(records.reduce((s, r) => s + r.items, 0))} items.${optimization}</p>
+  return `${head}<p>One run: ${records.length} partitions, ${num(records.reduce((s, r) => s + r.items, 0))} items.${optimization}${rewrites}</p>
 ${nav}
 ${top}
 <h2 id="predictions">Predictions</h2>${predictions}

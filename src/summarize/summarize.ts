@@ -49,6 +49,11 @@ export interface JobSummary {
   readonly model: string;
   /** The optimization `cai optimize` recorded in the model (its metadata), when it carries one. */
   readonly model_optimization?: string;
+  /**
+   * What the workers changed in the model's graph when they loaded it (records' `model_rewrites`, each
+   * line once), e.g. `sigmoid outputs computed as 1/(1+exp(-x)) (1 node: prob)`; absent when none.
+   */
+  readonly model_rewrites?: readonly string[];
   readonly output: string;
   readonly partitions: {
     readonly planned: number;
@@ -284,6 +289,7 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
     input: input.job.input,
     model: input.job.model,
     ...(input.job.optimization ? { model_optimization: input.job.optimization } : {}),
+    ...modelRewrites(records),
     output: input.job.output,
     partitions: {
       planned: plan.length,
@@ -321,6 +327,12 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
   await output.put(OUTPUT_KEYS.resultStats, resultStatsCsv(runs));
   await output.put(OUTPUT_KEYS.summary, `${JSON.stringify(summary, null, 2)}\n`);
   return summary;
+}
+
+/** The graph rewrites the workers named in their records, each once, in the order first seen. */
+function modelRewrites(records: readonly PartitionRecord[]): { model_rewrites?: string[] } {
+  const lines = [...new Set(records.flatMap((r) => r.model_rewrites ?? []))];
+  return lines.length ? { model_rewrites: lines } : {};
 }
 
 /** How many Slurm array tasks wrote these records, or undefined when none ran on Slurm. */

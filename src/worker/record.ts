@@ -62,6 +62,11 @@ export interface PartitionRecord {
    * absent when none.
    */
   readonly sixteen_bit_images?: number;
+  /**
+   * What the worker changed in the model's graph when it loaded it (`ModelSession.rewrites`, e.g. its
+   * output sigmoids computed as 1/(1+exp(-x))); absent when it ran the graph as it is.
+   */
+  readonly model_rewrites?: readonly string[];
   /** Bytes of the partition's source objects. */
   readonly bytes: number;
   readonly batch_size: number;

@@ -316,6 +316,7 @@ async function runStream(
     items,
     failed_items: failedItems,
     ...(read.sixteen_bit_images ? { sixteen_bit_images: read.sixteen_bit_images } : {}),
+    ...(ctx.model.rewrites.length ? { model_rewrites: ctx.model.rewrites } : {}),
     bytes: read.bytes,
     batch_size: usedBatchSize,
     num_batches: numBatches,
