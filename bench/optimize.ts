@@ -4,8 +4,13 @@
 // 1 worker x 2 threads, interleaved (A B C A B C ...) with ratios taken pair by pair; the accuracy
 // deltas `cai optimize` measured on held-out items printed beside each speed-up.
 //
+// --trained: the AstroMAE-shaped model with weights trained briefly by PyTorch (bench/trained-astromae.ts)
+// instead of the zoo's random ones.
+//
 //   node dist/bench/optimize.js [--model astromae|resnet50|both] [--reps 3] [--threads 1,2] [--no-conv] [--no-matmul]
+//     [--trained] [--smooth-alpha 0.8]
 //     [--astromae-items 512] [--images 48] [--calibration-items 128] [--held-out-items 128]
+import { copyFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,6 +20,7 @@ import { buildResNet50 } from '../src/model/zoo/resnet50.js';
 import { optimizeModel, type OptimizeReport } from '../src/optimize/optimize.js';
 import { cachedModel, makeCaiPartitions, makeJpegs } from './datasets.js';
 import { heading, interleave, line, ratios } from './print.js';
+import { trainedAstroMAE } from './trained-astromae.js';
 import { bareLoop, caiRun, type BenchJob, type CaiRunResult, type Throughput } from './runs.js';
 
 const { values } = parseArgs({
@@ -25,6 +31,8 @@ const { values } = parseArgs({
     'no-conv': { type: 'boolean', default: false },
     'no-matmul': { type: 'boolean', default: false },
     'keep-fp32': { type: 'string' },
+    trained: { type: 'boolean', default: false },
+    'smooth-alpha': { type: 'string' },
     'astromae-items': { type: 'string', default: '512' },
     images: { type: 'string', default: '48' },
     'calibration-items': { type: 'string', default: '128' },
@@ -72,6 +80,7 @@ async function study(
     noConv: values['no-conv'],
     noMatmul: values['no-matmul'],
     keepFp32: values['keep-fp32'] === undefined ? undefined : Number(values['keep-fp32']),
+    smoothAlpha: values['smooth-alpha'] === undefined ? undefined : Number(values['smooth-alpha']),
     log: (l) => process.stderr.write(`  ${l}\n`),
   });
   const optimizeSeconds = (performance.now() - t0) / 1000;
@@ -115,9 +124,17 @@ if (values.model !== 'resnet50') {
   const items = Number(values['astromae-items']);
   const data = path.join(dir, `astromae-2x${items}`);
   await makeCaiPartitions(data, 2, items);
-  const model = await cachedModel(path.join(dir, 'astromae.onnx'), () => buildAstroMAE());
+  const model = values.trained
+    ? await trainedAstroMAE(path.join(dir, 'trained-astromae')).then(async (t) => {
+        process.stdout.write(`trained AstroMAE-shaped model: ${JSON.stringify(t.info)}\n`);
+        // A copy per run folder: optimize writes the int8 model beside it.
+        const copy = path.join(dir, 'astromae-trained.onnx');
+        await copyFile(t.model, copy);
+        return copy;
+      })
+    : await cachedModel(path.join(dir, 'astromae.onnx'), () => buildAstroMAE());
   await study(
-    `AstroMAE-shaped model, 2 CAI .pt partitions x ${items} items`,
+    `AstroMAE-shaped model${values.trained ? ' (trained)' : ''}, 2 CAI .pt partitions x ${items} items`,
     model,
     { input: data, fileLimit: 2 },
     { image: 0, magnitude: 1 },

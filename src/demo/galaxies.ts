@@ -12,6 +12,8 @@ export interface GalaxyBatch {
   readonly images: Tensor<'float32'>;
   /** float64 [n, 5]: ugriz magnitudes, as CAI stores them. */
   readonly magnitudes: Tensor<'float64'>;
+  /** float32 [n]: the hidden redshift each galaxy was drawn at (for training a model on them). */
+  readonly redshifts: Tensor<'float32'>;
 }
 
 /**
@@ -26,8 +28,10 @@ export function makeGalaxies(n: number, seed: number): GalaxyBatch {
   const px = CUTOUT * CUTOUT;
   const images = new Float32Array(n * BANDS.length * px);
   const mags = new Float64Array(n * BANDS.length);
+  const redshifts = new Float32Array(n);
   for (let k = 0; k < n; k++) {
     const z = Math.max(0.01, Math.min(0.8, 0.12 + 0.12 * rng.normal() ** 2 + 0.05 * rng.uniform()));
+    redshifts[k] = z;
     const brightness = rng.between(16, 19) + 2.5 * Math.log10(1 + 8 * z);
     const radius = Math.max(1.2, rng.between(2, 5) / (1 + 2 * z));
     const q = rng.between(0.4, 1);
@@ -59,5 +63,6 @@ export function makeGalaxies(n: number, seed: number): GalaxyBatch {
   return {
     images: { dtype: 'float32', shape: [n, BANDS.length, CUTOUT, CUTOUT], data: images },
     magnitudes: { dtype: 'float64', shape: [n, BANDS.length], data: mags },
+    redshifts: { dtype: 'float32', shape: [n], data: redshifts },
   };
 }

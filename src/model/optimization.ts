@@ -24,6 +24,11 @@ export interface OptimizationRecord {
     readonly weights: string;
     readonly activations: string;
     readonly calibration?: { readonly method: string; readonly items: number };
+    /**
+     * Per-channel scales moved from the MatMuls' inputs into their weights (SmoothQuant), calibrated on
+     * the same items; absent when no MatMul is quantized or smoothing was off.
+     */
+    readonly smoothing?: { readonly method: 'SmoothQuant'; readonly alpha: number };
     readonly kept_fp32: readonly string[];
   };
 }

@@ -21,6 +21,7 @@ import {
   type HeavyNode,
 } from '../model/quantize/quantize.js';
 import { RangeCollector, type CalibrationMethod, type Range } from '../model/quantize/ranges.js';
+import { ChannelMax, smoothModel, smoothTensors } from '../model/quantize/smooth.js';
 import type { WeightType } from '../model/quantize/weights.js';
 import { OPTIMIZATION_KEY, type OptimizationRecord } from '../model/optimization.js';
 import { loadModel, saveOptimizedModel, type OptimizationLevel } from '../model/session.js';
@@ -43,6 +44,11 @@ export interface Int8Options {
   readonly method: CalibrationMethod;
   /** Node names left in fp32. */
   readonly keepFp32: ReadonlySet<string>;
+  /**
+   * SmoothQuant's migration strength alpha for the quantized MatMuls' inputs (with `channelMax` from
+   * {@link collectChannelMax}); absent: no smoothing.
+   */
+  readonly smooth?: { readonly alpha: number; readonly channelMax: ChannelMax };
 }
 
 /** Runs `fn` with a fresh temporary folder, removed afterwards. */
@@ -119,6 +125,34 @@ export async function collectRanges(
   return collector;
 }
 
+/**
+ * Per-channel absolute maxima of the inputs of these MatMuls over the calibration batches, for
+ * SmoothQuant (the same batches give the same maxima).
+ */
+export async function collectChannelMax(
+  model: ModelProto,
+  matmuls: ReadonlySet<string>,
+  batches: readonly Feeds[],
+  threads: number,
+): Promise<ChannelMax> {
+  const channels = new ChannelMax();
+  const tensors = smoothTensors(model, matmuls);
+  if (tensors.length === 0) return channels;
+  const session = await loadModel(encodeModel(withOutputs(model, tensors)), { threads, thread: 'main' });
+  try {
+    for (const feeds of batches) {
+      const out = await session.run(feeds);
+      for (const name of tensors) {
+        const t = out[name] ?? feeds[name];
+        if (t) channels.add(name, t.data as ArrayLike<number>, t.shape[t.shape.length - 1]);
+      }
+    }
+  } finally {
+    await session.release();
+  }
+  return channels;
+}
+
 /** The quantized graph of a prepared model (before onnxruntime's extended optimizations). */
 export function int8Graph(
   model: ModelProto,
@@ -132,7 +166,8 @@ export function int8Graph(
   const convs = o.conv && ranges ? pick('static') : new Set<string>();
   const rangeMap = new Map<string, Range>();
   if (ranges) for (const name of ranges.names()) rangeMap.set(name, ranges.range(name, o.method));
-  return quantizeModel(model, {
+  const smoothed = o.smooth ? smoothModel(model, dynamic, o.smooth.channelMax, o.smooth.alpha) : model;
+  return quantizeModel(smoothed, {
     dynamic,
     static: convs,
     ranges: rangeMap,

@@ -14,6 +14,7 @@ import { loadModel, onnxruntimeVersion, type ModelSession } from '../model/sessi
 import { openParent } from '../storage/open.js';
 import { compareModels, type Comparison } from './compare.js';
 import {
+  collectChannelMax,
   collectRanges,
   finalModel,
   heavyOrFail,
@@ -35,6 +36,11 @@ export const OPTIMIZE_DEFAULTS = Object.freeze({
   keepFp32: 0,
   tolerance: 0.05,
   minAgreement: 0.99,
+  /**
+   * SmoothQuant's alpha for the dynamically quantized MatMuls (0: none). 0.8 was the more accurate of
+   * 0.5 and 0.8 on both the random-weight and the trained AstroMAE-shaped model (docs/performance.md).
+   */
+  smoothAlpha: 0.8,
   /** Operators with fewer weights gain nothing from int8 and only add quantization error. */
   minWeights: 4096,
 });
@@ -59,6 +65,11 @@ export interface OptimizeRequest {
   readonly noConv?: boolean;
   /** Leave MatMul/Gemm in fp32 (quantize only Conv). */
   readonly noMatmul?: boolean;
+  /**
+   * SmoothQuant's migration strength for the MatMuls' inputs, in [0, 1]; 0 turns smoothing off.
+   * Default {@link OPTIMIZE_DEFAULTS}.smoothAlpha.
+   */
+  readonly smoothAlpha?: number;
   /**
    * Quantize also the Convs that read a model input (directly or after elementwise operators); by
    * default they stay fp32 ({@link inputConvs}).
@@ -249,6 +260,15 @@ export async function optimizeModel(req: OptimizeRequest): Promise<OptimizeRepor
     const convs = new Set(heavy.filter((h) => h.kind === 'static').map((h) => h.name));
     log(`calibrating ${convs.size} Conv(s) on ${calItems} items (${method})`);
     const ranges = await collectRanges(model, convs, items.calibration.batches, threads);
+    const alpha = req.smoothAlpha ?? OPTIMIZE_DEFAULTS.smoothAlpha;
+    if (!(alpha >= 0 && alpha <= 1))
+      throw new CaiError(ErrorCodes.option, '--smooth-alpha', `must be between 0 and 1, got ${alpha}`);
+    const matmulNames = new Set(heavy.filter((h) => h.kind === 'dynamic').map((h) => h.name));
+    const smoothing = alpha > 0 && !req.noMatmul && matmulNames.size > 0;
+    if (smoothing) log(`measuring the MatMuls' input channels for SmoothQuant (alpha ${alpha})`);
+    const channelMax = smoothing
+      ? await collectChannelMax(model, matmulNames, items.calibration.batches, threads)
+      : undefined;
     const options: Int8Options = {
       matmul: !req.noMatmul,
       conv: !req.noConv,
@@ -256,6 +276,7 @@ export async function optimizeModel(req: OptimizeRequest): Promise<OptimizeRepor
       perChannel: true,
       method,
       keepFp32: new Set(),
+      smooth: channelMax ? { alpha, channelMax } : undefined,
     };
     const make = async (keep: ReadonlySet<string>) => {
       const kept = heavy.filter((h) => keep.has(h.name));
@@ -270,7 +291,11 @@ export async function optimizeModel(req: OptimizeRequest): Promise<OptimizeRepor
           weights: 'int8 symmetric, per output channel',
           activations:
             'uint8: MatMul/Gemm inputs quantized per batch (DynamicQuantizeMatMul), Conv inputs and outputs at calibrated ranges (QDQ)',
-          calibration: convs.size ? { method, items: calItems } : undefined,
+          calibration: convs.size || channelMax ? { method, items: calItems } : undefined,
+          smoothing:
+            channelMax && !req.noMatmul && heavy.some((h) => h.kind === 'dynamic' && !keep.has(h.name))
+              ? { method: 'SmoothQuant', alpha }
+              : undefined,
           kept_fp32: [
             ...kept.map((h) => h.name),
             ...all.filter((h) => !heavy.includes(h)).map((h) => h.name),

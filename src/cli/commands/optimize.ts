@@ -140,6 +140,11 @@ export function registerOptimizeCommand(program: Command): void {
     .option('--no-conv', 'leave Conv in fp32 (quantize only MatMul/Gemm)')
     .option('--no-matmul', 'leave MatMul/Gemm in fp32 (quantize only Conv)')
     .option(
+      '--smooth-alpha <share>',
+      `SmoothQuant strength for the MatMuls' inputs: per-channel scales calibrated on the items move activation outliers into the weights (0: off; default: ${OPTIMIZE_DEFAULTS.smoothAlpha})`,
+      share('--smooth-alpha'),
+    )
+    .option(
       '--int8-input-convs',
       'quantize also the Convs that read a model input (directly or after elementwise ops); fp32 by default: raw data rarely fits 256 levels',
     )
@@ -188,6 +193,7 @@ export function registerOptimizeCommand(program: Command): void {
       keepFp32: o.keepFp32 as number | undefined,
       noConv: o.conv === false,
       noMatmul: o.matmul === false,
+      smoothAlpha: o.smoothAlpha as number | undefined,
       quantizeInputConvs: o.int8InputConvs === true,
       tolerance: o.tolerance as number | undefined,
       minAgreement: o.minAgreement as number | undefined,
