@@ -67,6 +67,12 @@ export interface MapControl {
  */
 export interface MapEngine {
   readonly name: string;
+  /**
+   * Checks, before planning writes anything, that this engine can take the job into its output (a
+   * scheduler that answers, no live work of another job there); throws a setup error (exit 2) if not.
+   * `run` may check again: this only moves a refusal ahead of the first write.
+   */
+  preflight?(job: ResolvedJob): Promise<void>;
   run(control: MapControl): Promise<void>;
 }
 
