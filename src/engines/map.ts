@@ -3,6 +3,7 @@
 // attempts one at a time; Slurm takes every ready one and submits them as one job array.
 import { CaiError, ErrorCodes } from '../errors.js';
 import type { ResolvedJob } from '../job/spec.js';
+import { inputObjectPath } from '../storage/open.js';
 import type { PlannedPartition } from '../plan/plan.js';
 import type { PartitionFailure, PartitionRecord } from '../worker/record.js';
 import type { MapResult } from '../summarize/map-result.js';
@@ -138,7 +139,7 @@ export async function runMap(
     const failure: PartitionFailure = {
       status: 'failed',
       partition: item.partition.id,
-      data_path: item.partition.key,
+      data_path: inputObjectPath(job.input, item.partition.key),
       attempts: item.attempt,
       error: { code: error.code, message: error.message },
       ...(log ? { log } : {}),

@@ -641,6 +641,9 @@ test('--detach does not retry a corrupt partition; the budget decides the job', 
   assert.equal(summary.run.retries, 0);
   assert.equal(summary.failures.length, 1);
   assert.equal(summary.failures[0].partition, '1');
+  // The full path, as records give theirs (docs/output-format.md).
+  assert.equal(summary.failures[0].data_path, path.join(input, '1.pt'));
+  assert.equal((await record(spec.output, '2')).data_path, path.join(input, '2.pt'));
   assert.equal(summary.failures[0].error.code, 'E_CORRUPT');
   assert.equal(summary.failures[0].attempts, 1);
   assert.equal(summary.partitions.completed, 3);

@@ -260,6 +260,12 @@ test('a --carry name the data lacks is refused at planning (exit 2, nothing writ
       [['2', ErrorCodes.option]],
     );
     assert.match(summary.failures[0].error.message, /has no column "ra" for --carry/);
+    // A failure's data_path is the full path, as a record's is (docs/output-format.md, format 2).
+    assert.equal(summary.failures[0].data_path, path.join(mixed, '2.safetensors'));
+    const record = JSON.parse(await readFile(path.join(dir, 'mixed-out', 'results', '1.json'), 'utf8')) as {
+      data_path: string;
+    };
+    assert.equal(record.data_path, path.join(mixed, '1.safetensors'));
     assert.equal(summary.partitions.completed, 1);
   } finally {
     await rm(dir, { recursive: true, force: true });
