@@ -95,7 +95,6 @@ export async function submitDetached(
       output.describe('slurm/state.json'),
       `--overwrite would start over under live arrays of this job (${describeLive(live)}); stop them first with \`cai slurm cancel ${spec.output}\``,
     );
-  if (overwrite) await output.delete(OUTPUT_KEYS.summary);
   const plan = await planOrResume(spec, output, overwrite, hooks);
   const todo = overwrite ? plan : await pendingPartitions(output, plan, spec.predictionsFormat);
   if (!todo.length) return undefined;
@@ -134,6 +133,8 @@ export async function submitDetached(
     if (round) await cancel([round.jobId]).catch(() => undefined);
     throw err;
   });
+  // The earlier job's summary goes once the new one is submitted: a refusal above leaves it in place.
+  if (overwrite) await output.delete(OUTPUT_KEYS.summary);
   return {
     ...(round ? { arrayJobId: round.jobId } : {}),
     stepJobId,
