@@ -3,6 +3,7 @@
 // attempts one at a time; Slurm takes every ready one and submits them as one job array.
 import { CaiError, ErrorCodes } from '../errors.js';
 import type { ResolvedJob } from '../job/spec.js';
+import { inputObjectPath } from '../storage/open.js';
 import type { PlannedPartition } from '../plan/plan.js';
 import type { PartitionFailure, PartitionRecord } from '../worker/record.js';
 import type { MapResult } from '../summarize/map-result.js';
@@ -67,6 +68,12 @@ export interface MapControl {
  */
 export interface MapEngine {
   readonly name: string;
+  /**
+   * Checks, before planning writes anything, that this engine can take the job into its output (a
+   * scheduler that answers, no live work of another job there); throws a setup error (exit 2) if not.
+   * `run` may check again: this only moves a refusal ahead of the first write.
+   */
+  preflight?(job: ResolvedJob): Promise<void>;
   run(control: MapControl): Promise<void>;
 }
 
@@ -132,7 +139,7 @@ export async function runMap(
     const failure: PartitionFailure = {
       status: 'failed',
       partition: item.partition.id,
-      data_path: item.partition.key,
+      data_path: inputObjectPath(job.input, item.partition.key),
       attempts: item.attempt,
       error: { code: error.code, message: error.message },
       ...(log ? { log } : {}),

@@ -15,8 +15,10 @@ function carriedColumns(set: ColumnSet, carry: readonly string[], source: string
   return carry.map((name) => {
     const k = set.names.indexOf(name);
     if (k < 0) {
+      // The job's option does not fit the data (E_OPTION): the preflight refuses the job at planning
+      // when the first partition lacks it; a later partition of a mixed folder fails alone.
       throw new CaiError(
-        ErrorCodes.notFound,
+        ErrorCodes.option,
         source,
         `has no column "${name}" for --carry; its columns are ${describe()}`,
       );

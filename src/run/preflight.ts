@@ -39,7 +39,8 @@ async function firstRows(
  * Everything about a job that can be known before any work starts, checked in this process before a
  * worker starts and before `job.json` or `plan.json` is written: the model loads, and the columns of
  * the first partition that reads (of the first few) fit the model's inputs (the `inputs` mapping,
- * each input's dtype and per-item shape) and hold the `label` column. A mistake fails here once, as a setup error, instead of once per
+ * each input's dtype and per-item shape) and hold the `label` column and every `carry` name (opening
+ * the partition checks those: a tensor file's columns, the HDF5/Zarr dataset listing, the Parquet schema). A mistake fails here once, as a setup error, instead of once per
  * partition and attempt; and since nothing was written, the fixed job runs in the same output.
  *
  * @example await preflight(spec, inputStore, plan) // throws a CaiError naming the problem

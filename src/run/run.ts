@@ -16,7 +16,7 @@ import { skippedSummary, type SkippedSummary } from '../plan/skipped.js';
 import { watchSignals, removeTemporaryFiles } from './interrupt.js';
 import { acquireLock } from './lock.js';
 import { preflight } from './preflight.js';
-import { pendingPartitions, planOrResume, removeStaleOutputs } from '../plan/resume.js';
+import { pendingPartitions, planOrResume, removeStaleOutputs, type PlanHooks } from '../plan/resume.js';
 import { parseJobSpec, resolveJob, type JobSpec, type JobSpecInput, type ResolvedJob } from '../job/spec.js';
 
 /** Hooks and knobs for one run of a job. */
@@ -82,7 +82,6 @@ export async function runJob(job: JobSpecInput, options: RunOptions = {}): Promi
   const spec = parseJobSpec(job);
   const startedAt = new Date();
   const t0 = performance.now();
-  const output = await openStore(spec.output, { s3Endpoint: spec.s3Endpoint });
   // A missing model should fail before any planning or worker start-up, not after.
   const [modelStore, modelKey] = await openParent(spec.model, { s3Endpoint: spec.s3Endpoint });
   if (!(await modelStore.head(modelKey))) {
@@ -92,31 +91,65 @@ export async function runJob(job: JobSpecInput, options: RunOptions = {}): Promi
       'the model does not exist; check --model',
     );
   }
+  return withSetupUndo(spec, async (output, hooks) => {
+    // Ctrl-C / SIGTERM stop the workers cleanly (see interrupt.ts).
+    const watch = watchSignals(output);
+    try {
+      const work = runLocked(spec, options, output, hooks, startedAt, t0);
+      // After an interrupt the abandoned work may still fail (its workers are gone): nobody awaits it.
+      work.catch(() => undefined);
+      return await Promise.race([work, watch.interrupted]).catch((err: unknown) => {
+        // Killing the workers fails the work too; the interrupt is what happened.
+        if (watch.signalled) return watch.interrupted;
+        throw err;
+      });
+    } finally {
+      watch.dispose();
+    }
+  });
+}
+
+/**
+ * Runs `body`, which plans (or resumes) the job into its output and starts its work, holding the
+ * output's lock, with what every way of starting a job needs: planning hooks that check the job before
+ * anything is written (the preflight of preflight.ts, the engine's own, the output inside the input left
+ * out), and a setup error (exit 2) taken back: what the run wrote is removed, a folder it created goes,
+ * an earlier run's files stay as they were. `runJob` and `cai slurm run --detach` start jobs through it.
+ *
+ * @example await withSetupUndo(spec, (output, hooks) => submitDetached(spec, false, hooks));
+ */
+export async function withSetupUndo<T>(
+  spec: JobSpec,
+  body: (output: Store, hooks: PlanHooks) => Promise<T>,
+): Promise<T> {
+  const output = await openStore(spec.output, { s3Endpoint: spec.s3Endpoint });
   // A local output folder this run creates (for its lock) and leaves empty, because a setup error
   // stopped it before anything was written, is removed again: a mistake leaves nothing behind.
   const createdFolder =
     !isRemote(spec.output) && !(await fs.stat(localPath(spec.output)).catch(() => undefined))
       ? localPath(spec.output)
       : undefined;
-  // One live run per output, and Ctrl-C / SIGTERM stop the workers cleanly (see lock.ts, interrupt.ts).
+  // One live run per output (see lock.ts).
   const lock = await acquireLock(output);
-  const watch = watchSignals(output);
-  // What the output held before this run: a setup error (exit 2) takes back what the run added.
-  const before = await setupSnapshot(output);
   try {
-    const work = runLocked(spec, options, output, startedAt, t0);
-    // After an interrupt the abandoned work may still fail (its workers are gone): nobody awaits it.
-    work.catch(() => undefined);
-    return await Promise.race([work, watch.interrupted]).catch(async (err: unknown) => {
-      // Killing the workers fails the work too; the interrupt is what happened.
-      if (watch.signalled) return watch.interrupted;
+    // What the output held before this run: a setup error (exit 2) takes back what the run added.
+    const before = await setupSnapshot(output);
+    const input = await openInput(spec.input, { s3Endpoint: spec.s3Endpoint });
+    const hooks: PlanHooks = {
+      exclude: outputInside(spec.input, spec.output),
+      check: async (planned) => {
+        await preflight(spec, input, planned);
+        const job = resolveJob(spec, { partitions: planned.length });
+        await (await engineFor(job)).preflight?.(job);
+      },
+    };
+    return await body(output, hooks).catch(async (err: unknown) => {
       // A setup error found after planning (an engine's refusal) is undone; with nothing of the run left
       // and no partition done, it is the setup error (exit 2) it would have been before planning.
       if (isSetupError(err) && (await undoSetup(output, spec.output, before))) throw beforeWork(err);
       throw err;
     });
   } finally {
-    watch.dispose();
     await lock.release().catch(() => undefined);
     // rmdir removes only an empty folder: never anything a run wrote.
     if (createdFolder) await fs.rmdir(createdFolder).catch(() => undefined);
@@ -207,14 +240,11 @@ async function runLocked(
   spec: JobSpec,
   options: RunOptions,
   output: Store,
+  hooks: PlanHooks,
   startedAt: Date,
   t0: number,
 ): Promise<JobSummary> {
-  const input = await openInput(spec.input, { s3Endpoint: spec.s3Endpoint });
-  const plan = await planOrResume(spec, output, options.overwrite ?? false, {
-    exclude: outputInside(spec.input, spec.output),
-    check: (planned) => preflight(spec, input, planned),
-  });
+  const plan = await planOrResume(spec, output, options.overwrite ?? false, hooks);
   // From here on the job is running (its plan is written): whatever fails now, the job ran and failed
   // (exit 1), as opposed to the setup errors above (exit 2).
   try {

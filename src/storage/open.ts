@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CaiError, ErrorCodes } from '../errors.js';
@@ -36,6 +37,24 @@ export function joinUri(base: string, name: string): string {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(base)
     ? `${base.replace(/\/+$/, '')}/${name}`
     : path.join(base, name);
+}
+
+/**
+ * Where a planned key of a job's input is, as the input's store ({@link openInput}) describes it, without
+ * a request: the absolute path or the URI. A record's and a failure's `data_path`. A one-file input
+ * lists its file under its own name, so that key is the input itself.
+ *
+ * @example inputObjectPath('s3://b/parts', 'sdss/12.pt') // 's3://b/parts/sdss/12.pt'
+ */
+export function inputObjectPath(input: string, key: string): string {
+  if (uriScheme(input) === 'file') {
+    const root = path.resolve(input.startsWith('file://') ? new URL(input).pathname : input);
+    const file = statSync(root, { throwIfNoEntry: false })?.isFile();
+    return file && path.basename(root) === key ? root : path.join(root, key);
+  }
+  const root = input.replace(/\/+$/, '');
+  const name = root.slice(root.lastIndexOf('/') + 1);
+  return !input.endsWith('/') && name === key ? root : `${root}/${key}`;
 }
 
 /**

@@ -10,7 +10,7 @@ import type { Store } from './store.js';
  * The output format this CAI writes and reads. Raise it when a file's meaning or a key changes; an output
  * of another version is refused (docs/output-format.md, "Versions").
  */
-export const OUTPUT_FORMAT_VERSION = 1;
+export const OUTPUT_FORMAT_VERSION = 2;
 
 /** Every fixed key of an output, relative to its root. @example output.put(OUTPUT_KEYS.plan, text) */
 export const OUTPUT_KEYS = Object.freeze({

@@ -189,7 +189,7 @@ test('a failed partition keeps its reason even when the Map exported no results'
   assert.equal(summary.partitions.not_started, 0);
   assert.deepEqual(
     summary.failures.map((f) => [f.partition, f.data_path, f.error.code, f.attempts]),
-    [['5', '5.pt', 'E_CORRUPT', 1]],
+    [['5', `${input}/5.pt`, 'E_CORRUPT', 1]],
   );
   assert.match(summary.failures[0].error.message, /5\.pt/);
 });

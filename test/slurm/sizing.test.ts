@@ -4,7 +4,15 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ResolvedJob } from '../../src/job/spec.js';
 import { resolveSlurmOptions } from '../../src/job/slurm-options.js';
-import { adoptable, sameJob, type LiveRuns } from '../../src/engines/slurm/owner.js';
+import {
+  adoptable,
+  assertSameJob,
+  E_SLURM_BUSY,
+  jobChanges,
+  type LiveRuns,
+} from '../../src/engines/slurm/owner.js';
+import { CaiError, ExitCodes, exitCodeFor } from '../../src/errors.js';
+import { FileStore } from '../../src/storage/file-store.js';
 import { chooseSizing, slurmTimeSeconds } from '../../src/engines/slurm/sizing.js';
 import type { TaskManifest } from '../../src/engines/slurm/script.js';
 
@@ -59,10 +67,57 @@ const job = (over: Partial<ResolvedJob> = {}): ResolvedJob =>
     ...over,
   }) as ResolvedJob;
 
-test('the same job: every field that decides predictions is equal; scheduler and retry fields may differ', () => {
-  assert.ok(sameJob(job(), job({ maxAttempts: 5, threads: 4, slurm: resolveSlurmOptions({ throttle: 3 }) })));
-  assert.ok(!sameJob(job(), job({ model: '/other.onnx' })));
-  assert.ok(!sameJob(job(), job({ batchSize: 64 })));
+const liveOf = (running: ResolvedJob): LiveRuns => ({
+  state: { rounds: [] },
+  steps: [],
+  rounds: [
+    {
+      round: { round: 1, jobId: '41', tasks: 1, partitions: 1, logDir: '/l', submittedAt: '' },
+      manifest: { version: 1, round: 1, job: running, tasks: [[]] } as unknown as TaskManifest,
+      queued: new Set([0]),
+    },
+  ],
+});
+const output = new FileStore('/o');
+
+test('the same job is the job identity: live arrays differing only in free fields are adopted', () => {
+  // Every free field of src/job/identity.ts, changed at once: batch size, workers, device, retry
+  // policy, scheduler options. The old sameJob refused another batch size as another job.
+  const free = job({
+    batchSize: 64,
+    maxAttempts: 5,
+    threads: 4,
+    concurrency: 2,
+    device: 'cuda',
+    partitionTimeoutSeconds: 60,
+    toleratedFailurePercentage: 10,
+    slurm: resolveSlurmOptions({ throttle: 3, partition: 'gpu' }),
+  });
+  assert.deepEqual(jobChanges(job(), free), []);
+  assert.doesNotThrow(() => assertSameJob(liveOf(job()), output, free));
+});
+
+test('live arrays of another identity refuse the run (exit 2), naming each differing field', () => {
+  const other = job({ model: '/other.onnx', preprocess: { channels: 'bgr' } } as Partial<ResolvedJob>);
+  assert.throws(
+    () => assertSameJob(liveOf(job()), output, other),
+    (err: unknown) => {
+      assert.ok(err instanceof CaiError);
+      assert.equal(err.code, E_SLURM_BUSY);
+      assert.equal(exitCodeFor(err), ExitCodes.usage);
+      assert.match(
+        err.message,
+        /another job are still running into this output: 41 \(round 1: model: "\/m.onnx" -> "\/other.onnx"; preprocess.channels: \(not set\) -> "bgr"\)/,
+      );
+      assert.match(err.message, /cai slurm cancel \/o/);
+      return true;
+    },
+  );
+  // fileLimit decides what is planned: part of the identity (the old sameJob let it differ).
+  assert.deepEqual(
+    jobChanges(job(), job({ fileLimit: 2 })).map((c) => c.field),
+    ['fileLimit'],
+  );
 });
 
 test('a rerun adopts each pending partition from its latest live round, only while its task is queued', () => {

@@ -372,6 +372,65 @@ test(
   },
 );
 
+// Every file of a folder with its size and contents' mtime: what "left as it was" compares.
+async function filesOf(folder: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(folder, { recursive: true, withFileTypes: true })) {
+    if (!e.isFile()) continue;
+    const p = path.join(e.parentPath, e.name);
+    const st = await stat(p);
+    out.push(`${path.relative(folder, p)} ${st.size} ${st.mtimeMs}`);
+  }
+  return out.sort();
+}
+
+test(
+  '--detach refused by sbatch or without Slurm writes nothing (exit 2), and leaves an earlier run as it was',
+  { skip },
+  async () => {
+    // An output folder that does not exist yet (the test jobs' outputs are made empty beforehand).
+    const fresh = await job({ output: path.join(scratch, `fresh-${Math.random().toString(36).slice(2)}`) });
+    const refused = await cli([
+      'slurm',
+      'run',
+      ...(await jobArgs(fresh)),
+      '--detach',
+      '--partition',
+      'nosuch',
+    ]);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /refused the job array.*invalid partition/is);
+    await assert.rejects(stat(fresh.output), 'no output folder: not even job.json, plan.json or slurm/');
+    // An output holding an earlier (local) run with two partitions left: every byte stays.
+    const earlier = await job({ engine: 'local' });
+    assert.equal((await runJob(earlier, { retryBaseMs: 10 })).status, 'succeeded');
+    for (const id of ['2', '3']) await rm(path.join(earlier.output, 'results', `${id}.json`));
+    const before = await filesOf(earlier.output);
+    const again = await cli([
+      'slurm',
+      'run',
+      ...(await jobArgs(earlier)),
+      '--detach',
+      '--partition',
+      'nosuch',
+    ]);
+    assert.equal(again.code, 2, again.stderr);
+    assert.deepEqual(await filesOf(earlier.output), before);
+    assert.equal((await cluster?.command('squeue', ['-h']))?.trim(), '', 'nothing submitted');
+    // No Slurm on PATH: refused before anything, and the folder the lock would have made is gone.
+    const bin = path.join(scratch, 'bin-without-slurm-detach');
+    await mkdir(bin);
+    await symlink(process.execPath, path.join(bin, 'node'));
+    const none = await job({ output: path.join(scratch, `none-${Math.random().toString(36).slice(2)}`) });
+    const noSlurm = await run(process.execPath, [CLI, 'slurm', 'run', ...(await jobArgs(none)), '--detach'], {
+      env: { ...process.env, PATH: bin },
+    }).catch((err: { code: number; stderr: string }) => err);
+    assert.equal((noSlurm as { code: number }).code, 2);
+    assert.match((noSlurm as { stderr: string }).stderr, /not on PATH: run this on a login node/);
+    await assert.rejects(stat(none.output), 'no output folder');
+  },
+);
+
 test(
   'once the error budget is spent, array tasks not started are cancelled and their partitions skipped',
   { skip },
@@ -582,12 +641,21 @@ test('--detach does not retry a corrupt partition; the budget decides the job', 
   assert.equal(summary.run.retries, 0);
   assert.equal(summary.failures.length, 1);
   assert.equal(summary.failures[0].partition, '1');
+  // The full path, as records give theirs (docs/output-format.md).
+  assert.equal(summary.failures[0].data_path, path.join(input, '1.pt'));
+  assert.equal((await record(spec.output, '2')).data_path, path.join(input, '2.pt'));
   assert.equal(summary.failures[0].error.code, 'E_CORRUPT');
   assert.equal(summary.failures[0].attempts, 1);
   assert.equal(summary.partitions.completed, 3);
   assert.equal((await state(spec.output)).rounds.length, 1, 'nothing resubmitted');
   assert.doesNotMatch(status, /round 2/);
-  assert.match(status, /step after round 1: job \d+: (FAILED|COMPLETING)/, 'the step says the job failed');
+  // The step writes summary.json, then exits 1: the status may still see it RUNNING in between.
+  let ended = status;
+  for (let i = 0; i < 80 && /step after round 1: job \d+: RUNNING/.test(ended); i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    ended = (await cli(['slurm', 'status', spec.output])).stdout;
+  }
+  assert.match(ended, /step after round 1: job \d+: (FAILED|COMPLETING)/, 'the step says the job failed');
 });
 
 // How many array tasks loaded the model (each task's log says so once per run), across an output's logs.
@@ -630,15 +698,32 @@ test(
   async () => {
     const spec = await job();
     const jobId = await killedWatcher(spec);
-    // Another job (other predictions: another batch size) into the same output is refused.
-    const other = await cli(['slurm', 'run', ...(await jobArgs(spec)), '--batch-size', '4', '-q']);
+    // Another job (another identity: the predictions' format) into the same output is refused before
+    // anything is written, naming the field; nothing of the output changes.
+    const before = await filesOf(spec.output);
+    const other = await cli(['slurm', 'run', ...(await jobArgs(spec)), '--predictions-format', 'csv', '-q']);
     assert.equal(other.code, 2, other.stderr);
     assert.match(
       other.stderr,
-      new RegExp(`Slurm arrays of another job are still running into this output: ${jobId} \\(round 1\\)`),
+      new RegExp(
+        `Slurm arrays of another job are still running into this output: ${jobId} \\(round 1: predictionsFormat: "parquet" -> "csv"\\)|this output holds another job: predictionsFormat: "parquet" -> "csv"`,
+      ),
     );
-    assert.match(other.stderr, /cai slurm cancel /);
-    const rerun = await cli(['slurm', 'run', ...(await jobArgs(spec)), '--poll-seconds', '0.2', '--json']);
+    // The killed watcher's lock is taken over (its process is dead) and released: not compared.
+    const kept = (files: string[]) =>
+      files.filter((f) => !/^(cai\.lock|results\/|predictions\/|slurm\/logs\/)/.test(f));
+    assert.deepEqual(kept(await filesOf(spec.output)), kept(before));
+    // The same job with another batch size (a free field: src/job/identity.ts) adopts the live array.
+    const rerun = await cli([
+      'slurm',
+      'run',
+      ...(await jobArgs(spec)),
+      '--batch-size',
+      '4',
+      '--poll-seconds',
+      '0.2',
+      '--json',
+    ]);
     assert.equal(rerun.code, 0, rerun.stderr);
     assert.match(rerun.stderr, new RegExp(`adopted array ${jobId} \\(round 1\\)`));
     assert.doesNotMatch(rerun.stderr, /submitted array/, 'nothing submitted again');
@@ -710,8 +795,10 @@ test(
     }
     assert.equal(summary.status, 'failed');
     assert.equal(rounds.length, 2, 'one resubmission for both');
+    // In either order: each retry's backoff is drawn at random (full jitter), and the later one is
+    // queued first.
     assert.deepEqual(
-      rounds[1].attempts.map((t) => t.map((a) => [a.partition.id, a.attempt])),
+      rounds[1].attempts.map((t) => t.map((a) => [a.partition.id, a.attempt]).sort()),
       [
         [
           ['1', 2],
@@ -720,13 +807,10 @@ test(
       ],
       'one task of two partitions, as in round 1',
     );
-    assert.deepEqual(
-      summary.failures.map((f) => [f.partition, f.attempts, f.error.code]),
-      [
-        ['1', 2, 'E_WORKER_CRASH'],
-        ['2', 2, 'E_WORKER_CRASH'],
-      ],
-    );
+    assert.deepEqual(summary.failures.map((f) => [f.partition, f.attempts, f.error.code]).sort(), [
+      ['1', 2, 'E_WORKER_CRASH'],
+      ['2', 2, 'E_WORKER_CRASH'],
+    ]);
     assert.match(
       summary.failures[0].error.message,
       new RegExp(`array task ${rounds[1].jobId}_0 ended FAILED`),

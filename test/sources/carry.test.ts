@@ -4,14 +4,16 @@
 // flag; a rerun with another carry into the same output is refused by the job identity.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { parquetReadObjects } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
-import { ErrorCodes } from '../../src/errors.js';
+import { ErrorCodes, ExitCodes, exitCodeFor } from '../../src/errors.js';
+import { encodeSafetensors } from '../../src/formats/writers/safetensors-writer.js';
+import { tensor } from '../../src/tensor/tensor.js';
 import { hdf5Files } from '../../src/formats/hdf5/index.js';
 import { parquetFiles } from '../../src/formats/parquet/index.js';
 import { tensorFiles } from '../../src/formats/tensor-source.js';
@@ -106,7 +108,7 @@ test('HDF5: a missing carried dataset names --carry and the datasets; a per-item
   const store = new FileStore(`${FIXTURES}hdf5`);
   const whole = { id: '1', key: 'galaxy10.h5', bytes: 0 };
   const open = (carry: string[]) => hdf5Files.open(store, whole, { datasets: ['features'], carry } as never);
-  await rejectsWith(() => open(['ra', 'nope']), ErrorCodes.notFound, ['/nope', '--carry', '/ra', '/dec']);
+  await rejectsWith(() => open(['ra', 'nope']), ErrorCodes.option, ['/nope', '--carry', '/ra', '/dec']);
   await rejectsWith(() => open(['features']), ErrorCodes.option, ['/features', '[64, 5]', '--carry']);
 });
 
@@ -189,7 +191,82 @@ test('tensor partitions: --carry labels copies the .npz column NumPy reads; a ve
     const whole = { id: '1', key: 'compressed.npz', bytes: 0 };
     const open = (carry: string[]) => tensorFiles.open(store, whole, { carry } as never);
     await rejectsWith(() => open(['magnitudes']), ErrorCodes.option, ['"magnitudes"', '[4, 5]', '--carry']);
-    await rejectsWith(() => open(['ra']), ErrorCodes.notFound, ['"ra"', '--carry', 'labels [4]']);
+    await rejectsWith(() => open(['ra']), ErrorCodes.option, ['"ra"', '--carry', 'labels [4]']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a --carry name the data lacks is refused at planning (exit 2, nothing written) for tensor, HDF5 and Parquet inputs; a later partition without it fails alone', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'cai-carry-plan-'));
+  try {
+    const x = (k: number) =>
+      tensor(
+        'float32',
+        [4, 5],
+        Float32Array.from({ length: 20 }, (_, i) => k * 100 + i),
+      );
+    const ra = tensor('float32', [4], Float32Array.of(1.5, 2.5, 3.5, 4.5));
+    const folder = async (name: string, files: Record<string, Uint8Array>) => {
+      await mkdir(path.join(dir, name));
+      for (const [file, bytes] of Object.entries(files)) await writeFile(path.join(dir, name, file), bytes);
+      return path.join(dir, name);
+    };
+    const withRa = (k: number) => encodeSafetensors({ x: x(k), ra });
+    const withoutRa = (k: number) => encodeSafetensors({ x: x(k) });
+    const refused = async (
+      fields: Omit<JobSpecInput, 'model' | 'output'>,
+      name: string,
+      mentions: string[],
+    ) => {
+      const spec = await job(dir, fields, name, ['N', 5]);
+      const out = `${spec.output}-${Math.random().toString(36).slice(2)}`;
+      const err = await rejectsWith(() => runJob({ ...spec, output: out }), ErrorCodes.option, mentions);
+      assert.equal(exitCodeFor(err), ExitCodes.usage, err.message);
+      await assert.rejects(stat(out), `nothing written: ${out}`);
+    };
+    // Tensor partitions: the first file's columns.
+    const lacking = await folder('lacking', { '1.safetensors': withoutRa(1), '2.safetensors': withRa(2) });
+    await refused({ input: lacking, inputs: { x: 'x' }, carry: ['ra'] }, 'x', [
+      '1.safetensors',
+      '"ra"',
+      '--carry',
+      'x [4, 5]',
+    ]);
+    // HDF5: the dataset listing. Parquet: the schema.
+    await refused(
+      { input: `${FIXTURES}hdf5/galaxy10.h5`, datasets: ['features'], carry: ['ra', 'nope'] },
+      'features',
+      ['/nope', '--carry', '/ra'],
+    );
+    const pq = parquetWriteBuffer({
+      columnData: [{ name: 'mag', data: [1, 2, 3] }],
+      schema: [
+        { name: 'root', num_children: 1 },
+        { name: 'mag', type: 'DOUBLE', repetition_type: 'REQUIRED' },
+      ],
+    });
+    const stars = await folder('stars', { 'stars.parquet': new Uint8Array(pq) });
+    await refused({ input: stars, featureColumns: ['mag'], carry: ['objid'] }, 'mag', ['"objid"', '--carry']);
+
+    // A mixed folder: the first partition has the column, the second not: that partition fails alone,
+    // with the same error, and the job ran (exit 1 by its error budget), the first one's predictions made.
+    const mixed = await folder('mixed', { '1.safetensors': withRa(1), '2.safetensors': withoutRa(2) });
+    const spec = await job(dir, { input: mixed, inputs: { x: 'x' }, carry: ['ra'] }, 'x', ['N', 5]);
+    const summary = await runJob({ ...spec, output: path.join(dir, 'mixed-out') }, { retryBaseMs: 10 });
+    assert.equal(summary.status, 'failed');
+    assert.deepEqual(
+      summary.failures.map((f) => [f.partition, f.error.code]),
+      [['2', ErrorCodes.option]],
+    );
+    assert.match(summary.failures[0].error.message, /has no column "ra" for --carry/);
+    // A failure's data_path is the full path, as a record's is (docs/output-format.md, format 2).
+    assert.equal(summary.failures[0].data_path, path.join(mixed, '2.safetensors'));
+    const record = JSON.parse(await readFile(path.join(dir, 'mixed-out', 'results', '1.json'), 'utf8')) as {
+      data_path: string;
+    };
+    assert.equal(record.data_path, path.join(mixed, '1.safetensors'));
+    assert.equal(summary.partitions.completed, 1);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

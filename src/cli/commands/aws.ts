@@ -7,7 +7,7 @@ import {
   parseStackParams,
   type StackParamsInput,
 } from '../../engines/aws/params.js';
-import type { AwsProgressEvent, AwsRunResult } from '../../engines/aws/run-on-aws.js';
+import type { AwsProgressEvent, AwsRunResult, StopSignal } from '../../engines/aws/run-on-aws.js';
 import { jobOfExecution, prepareAwsJob, readRunSummary, runOnAws } from '../../engines/aws/run-on-aws.js';
 import { CaiError, ErrorCodes, duringWork } from '../../errors.js';
 import { mergeJobInput } from '../../job/load.js';
@@ -310,7 +310,7 @@ export function registerAwsCommand(program: Command, deps: AwsCommandDeps = {}):
     .option('-q, --quiet', 'no progress output')
     .addHelpText(
       'after',
-      "\nExit codes: 0 the job succeeded, 1 the job ran and failed, 2 usage or setup error, 3 Step Functions lost while the execution runs on (`cai aws status <arn>` follows it; see the README's table).\nInput and model default to the stack's data prefix and model.",
+      "\nExit codes: 0 the job succeeded, 1 the job ran and failed, 2 usage or setup error, 3 Step Functions lost (or a Ctrl-C's stop not taken) while the execution runs on (`cai aws status <arn>` follows it; see the README's table), 130/143 Ctrl-C/SIGTERM: the execution is stopped (StopExecution).\nInput and model default to the stack's data prefix and model.",
     )
     .action(async (file: string | undefined, o: Record<string, unknown>) => {
       const job = await rawJob(file, o);
@@ -322,16 +322,27 @@ export function registerAwsCommand(program: Command, deps: AwsCommandDeps = {}):
       const { acquireLock } = await import('../../run/lock.js');
       const output = await openStore(spec.output, { s3Endpoint: spec.s3Endpoint });
       const lock = await acquireLock(output);
+      // Ctrl-C / SIGTERM stop the job, as on every engine: its execution is stopped (run-on-aws.ts),
+      // the lock released, exit 130/143; a second one ends the process at once.
+      let onStop: (signal: StopSignal) => void = () => undefined;
+      const stop = new Promise<StopSignal>((resolve) => (onStop = resolve));
+      const onSigint = () => onStop('SIGINT');
+      const onSigterm = () => onStop('SIGTERM');
+      process.once('SIGINT', onSigint);
+      process.once('SIGTERM', onSigterm);
       let result: AwsRunResult;
       try {
         result = await runOnAws(api, deployment, spec, raw, {
           overwrite: Boolean(o.overwrite),
           pollMs: (deps.pollSeconds ?? 2) * 1000,
           onProgress: o.quiet ? undefined : (e) => err(`${progressLine(e)}\n`),
+          stop,
         }).catch((e: unknown) => {
           throw duringWork(e);
         });
       } finally {
+        process.off('SIGINT', onSigint);
+        process.off('SIGTERM', onSigterm);
         await lock.release().catch(() => undefined);
       }
       if (!o.quiet) err(`execution ${result.executionArn}\n`);

@@ -1,8 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { registerEngine } from '../../engines/registry.js';
 import { mergeJobInput } from '../../job/load.js';
-import { acquireLock } from '../../run/lock.js';
-import { runJob } from '../../run/run.js';
+import { runJob, withSetupUndo } from '../../run/run.js';
 import { parseJobSpec, type JobSpecInput } from '../../job/spec.js';
 import type { SlurmOptionsInput } from '../../job/slurm-options.js';
 import { openStore } from '../../storage/open.js';
@@ -131,15 +130,11 @@ export function registerSlurmCommand(program: Command): void {
       }
       if (o.detach) {
         const { submitDetached } = await import('../../engines/slurm/detached.js');
-        // The same lock as a watched run's: a detached submission and a watched run never both submit.
-        const output = await openStore(spec.output, { s3Endpoint: spec.s3Endpoint });
-        const lock = await acquireLock(output);
-        let run: Awaited<ReturnType<typeof submitDetached>>;
-        try {
-          run = await submitDetached(spec, Boolean(o.overwrite));
-        } finally {
-          await lock.release().catch(() => undefined);
-        }
+        // As a watched run: the same lock (a detached submission and a watched run never both submit),
+        // the same checks before anything is written, and a refusal (sbatch's) takes back what it wrote.
+        const run = await withSetupUndo(spec, (_output, hooks) =>
+          submitDetached(spec, Boolean(o.overwrite), hooks),
+        );
         if (run?.sizing && !o.quiet) process.stderr.write(`${run.sizing}\n`);
         if (o.json) process.stdout.write(`${JSON.stringify(run ?? null)}\n`);
         else if (!run) process.stdout.write('every partition already has its record; nothing to submit\n');

@@ -10,6 +10,7 @@ import {
   ListMapRunsCommand,
   SFNClient,
   StartExecutionCommand,
+  StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { CaiError, ErrorCodes } from '../../errors.js';
 import type { AccountConcurrency } from './account-limits.js';
@@ -62,6 +63,8 @@ export interface AwsApi {
   describeExecution(executionArn: string): Promise<ExecutionState>;
   /** The first map run of an execution and its item counts, once it has started. */
   mapRun(executionArn: string): Promise<MapRunItems | undefined>;
+  /** Stops a running execution (StopExecution), with a cause Step Functions records. */
+  stopExecution?(executionArn: string, cause: string): Promise<void>;
   /** Deletes a stack and waits until CloudFormation has removed it (or says why it could not). */
   deleteStack(stackName: string): Promise<void>;
   /** Lambda's concurrency limits in the region (GetAccountSettings), when the API can tell. */
@@ -276,6 +279,10 @@ export async function sdkAwsApi(session: AwsSession): Promise<AwsApi> {
           error: res.error,
           cause: res.cause,
         };
+      }),
+    stopExecution: (executionArn, cause) =>
+      call(async () => {
+        await sfn.send(new StopExecutionCommand({ executionArn, error: 'CaiStopped', cause }));
       }),
     mapRun: (executionArn) =>
       call(async () => {

@@ -79,9 +79,19 @@ export async function runOnAws(
     name?: string;
     pollMs?: number;
     onProgress?: (e: AwsProgressEvent) => void;
+    stop?: Promise<StopSignal>;
   } = {},
 ): Promise<AwsRunResult> {
   const input: ExecutionInput = { job: raw, overwrite: options.overwrite ?? false };
+  let early: StopSignal | undefined;
+  void options.stop?.then((signal) => (early = signal));
+  await Promise.resolve();
+  if (early)
+    throw new CaiError(
+      ErrorCodes.interrupted,
+      early,
+      'stopped before an execution was started: nothing runs in AWS; run the same job again to start it',
+    );
   const executionArn = await api.startExecution(
     deployment.stateMachineArn,
     options.name ?? executionName(),
@@ -98,10 +108,15 @@ export async function followExecution(
   api: AwsApi,
   executionArn: string,
   spec: JobSpec,
-  options: { pollMs?: number; onProgress?: (e: AwsProgressEvent) => void } = {},
+  options: { pollMs?: number; onProgress?: (e: AwsProgressEvent) => void; stop?: Promise<StopSignal> } = {},
 ): Promise<AwsRunResult> {
   const pollMs = options.pollMs ?? 2000;
+  let stopped: StopSignal | undefined;
+  void options.stop?.then((signal) => (stopped = signal));
+  // A signal that came while the execution was being started is seen before the first poll.
+  await Promise.resolve();
   for (;;) {
+    if (stopped) return stopExecution(api, executionArn, spec, stopped);
     // Past the client's own retries, losing Step Functions does not stop the execution: it runs on in
     // AWS, unwatched (exit 3), and `cai aws status` follows it from anywhere.
     const [state, items] = await (async () => {
@@ -125,8 +140,42 @@ export async function followExecution(
       const summary = await readRunSummary(spec, state.startDate);
       return { executionArn, status: state.status, summary, error: state.error, cause: state.cause };
     }
-    await sleep(pollMs);
+    await (options.stop ? Promise.race([sleep(pollMs), options.stop]) : sleep(pollMs));
   }
+}
+
+/** The signals that stop `cai aws run`'s execution (Ctrl-C, SIGTERM). */
+export type StopSignal = 'SIGINT' | 'SIGTERM';
+
+/**
+ * Ctrl-C (or SIGTERM) of `cai aws run`: the job stops, as on every engine. The execution is stopped
+ * (StopExecution: no partition starts any more; a Lambda already running finishes its partition and keeps
+ * its record), and the command ends as interrupted (130/143). If Step Functions does not take the stop,
+ * the execution runs on in AWS: unwatched (exit 3), naming how to follow it and how to stop it.
+ */
+async function stopExecution(
+  api: AwsApi,
+  executionArn: string,
+  spec: JobSpec,
+  signal: StopSignal,
+): Promise<never> {
+  const follow = `\`cai aws status ${executionArn}\` follows it and prints its summary once it ended; \`aws stepfunctions stop-execution --execution-arn ${executionArn}\` stops it`;
+  try {
+    if (!api.stopExecution) throw new Error('this AWS API cannot stop executions');
+    await api.stopExecution(executionArn, `cai aws run was stopped by ${signal}`);
+  } catch (err) {
+    throw new CaiError(
+      ErrorCodes.unwatched,
+      executionArn,
+      `was not stopped (${(err as Error).message}): the execution runs on in AWS and writes its summary to ${spec.output} when it ends; ${follow}`,
+      { cause: err },
+    );
+  }
+  throw new CaiError(
+    ErrorCodes.interrupted,
+    signal,
+    `stopped execution ${executionArn}: no partition starts any more, and a Lambda still running finishes its partition and keeps its record; run the same job again to resume`,
+  );
 }
 
 /**

@@ -4,6 +4,7 @@
 // another step after it, or writes the summary. Nothing waits on a login session.
 import { CaiError } from '../../errors.js';
 import type { PlannedPartition } from '../../plan/plan.js';
+import { inputObjectPath } from '../../storage/open.js';
 import { readJson, readJsonIfPresent } from '../../storage/json.js';
 import { listKeys, type Store } from '../../storage/store.js';
 import { OUTPUT_FOLDERS, OUTPUT_KEYS } from '../../storage/output-layout.js';
@@ -147,7 +148,7 @@ export async function continueChain(output: Store, round: number): Promise<StepR
       failure: {
         status: 'failed',
         partition: partition.id,
-        data_path: partition.key,
+        data_path: inputObjectPath(job.input, partition.key),
         attempts: attempt.attempt,
         error,
         log,

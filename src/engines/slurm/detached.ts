@@ -1,13 +1,14 @@
 // `cai slurm run --detach` and `--dry-run`: plan like `runJob`, then submit the first round and the step
 // that continues the chain after it (or only print the script), so nothing waits on the login session.
 import { CaiError, ErrorCodes } from '../../errors.js';
-import { pendingPartitions, planOrResume } from '../../plan/resume.js';
+import { pendingPartitions, planOrResume, type PlanHooks } from '../../plan/resume.js';
 import { resolveJob, type JobSpec, type ResolvedJob } from '../../job/spec.js';
 import { planPartitions, type PlannedPartition } from '../../plan/plan.js';
 import { readJsonIfPresent } from '../../storage/json.js';
 import { OUTPUT_KEYS } from '../../storage/output-layout.js';
 import { joinUri, openInput, openParent, openStore } from '../../storage/open.js';
 import { submitStep } from './chain.js';
+import { cancel } from './commands.js';
 import { resolveSlurmOptions, type SlurmOptions } from '../../job/slurm-options.js';
 import { adoptable, assertSameJob, describeLive, E_SLURM_BUSY, liveRuns } from './owner.js';
 import {
@@ -58,11 +59,16 @@ function prepared(spec: JobSpec, partitions: number): { job: ResolvedJob; option
 /**
  * Plans (or resumes) the job, submits its pending partitions as one array and the step that runs when
  * the array has ended (it retries failures as the attached run would, then summarizes), and returns
- * their ids. Nothing is submitted when nothing is pending.
+ * their ids. Nothing is submitted when nothing is pending. `hooks` check the job before planning writes
+ * anything (`withSetupUndo` in src/run/run.ts gives them and takes back what a refused submission wrote).
  *
  * @example const { arrayJobId } = await submitDetached(spec);
  */
-export async function submitDetached(spec: JobSpec, overwrite = false): Promise<DetachedRun | undefined> {
+export async function submitDetached(
+  spec: JobSpec,
+  overwrite = false,
+  hooks: PlanHooks = {},
+): Promise<DetachedRun | undefined> {
   await checkModel(spec);
   const output = await openStore(spec.output, { s3Endpoint: spec.s3Endpoint });
   const { job: probe, options } = prepared(spec, 1);
@@ -89,8 +95,7 @@ export async function submitDetached(spec: JobSpec, overwrite = false): Promise<
       output.describe('slurm/state.json'),
       `--overwrite would start over under live arrays of this job (${describeLive(live)}); stop them first with \`cai slurm cancel ${spec.output}\``,
     );
-  if (overwrite) await output.delete(OUTPUT_KEYS.summary);
-  const plan = await planOrResume(spec, output, overwrite);
+  const plan = await planOrResume(spec, output, overwrite, hooks);
   const todo = overwrite ? plan : await pendingPartitions(output, plan, spec.predictionsFormat);
   if (!todo.length) return undefined;
   const { job } = prepared(spec, todo.length || plan.length);
@@ -122,7 +127,14 @@ export async function submitDetached(spec: JobSpec, overwrite = false): Promise<
     options,
     last,
     rounds.map((r) => r.jobId),
-  );
+  ).catch(async (err: unknown) => {
+    // Without its step the array would run with nobody to retry or summarize it: take it back, so the
+    // refusal leaves nothing running (and the run's files are undone by the caller, as for the array).
+    if (round) await cancel([round.jobId]).catch(() => undefined);
+    throw err;
+  });
+  // The earlier job's summary goes once the new one is submitted: a refusal above leaves it in place.
+  if (overwrite) await output.delete(OUTPUT_KEYS.summary);
   return {
     ...(round ? { arrayJobId: round.jobId } : {}),
     stepJobId,

@@ -10,6 +10,7 @@ import { CaiError } from '../../errors.js';
 import { readJson, readJsonIfPresent } from '../../storage/json.js';
 import { listKeys, type Store } from '../../storage/store.js';
 import { OUTPUT_FOLDERS } from '../../storage/output-layout.js';
+import type { ResolvedJob } from '../../job/spec.js';
 import type { PartitionRecord } from '../../worker/record.js';
 import { outputKeys } from '../../worker/run-partition.js';
 import type { Attempt, MapControl, MapEngine } from '../map.js';
@@ -79,6 +80,15 @@ export function slurmEngine(engineOptions: SlurmEngineOptions = {}): MapEngine {
   const note = engineOptions.onNote ?? (() => undefined);
   return {
     name: 'slurm',
+    // The controller answers and no array of another job runs into the output: asked before planning
+    // writes job.json, so such a refusal leaves an earlier run's files as they were.
+    async preflight(spec: ResolvedJob): Promise<void> {
+      const options = resolveSlurmOptions(spec.slurm);
+      const job = taskJob(spec, options);
+      await preflight(job, options);
+      const output = await openOutput(job);
+      assertSameJob(await liveRuns(output), output, job);
+    },
     async run(control: MapControl): Promise<void> {
       const options = resolveSlurmOptions(control.job.slurm);
       const job = taskJob(control.job, options);

@@ -2,9 +2,10 @@
 // the shell that submitted them (kill -9, a closed laptop, a dropped ssh session), and a detached chain
 // has no process at all on the login node. So before anything is submitted, every way in (the watched
 // command, `--detach`, a rerun) reads `slurm/state.json` and asks the queue (squeue: never accounting)
-// which of the arrays and steps listed there are still alive. Live arrays of the same job are adopted;
-// live arrays of another job refuse the run.
+// which of the arrays and steps listed there are still alive. Live arrays of the same job (the same
+// identity, src/job/identity.ts) are adopted; live arrays of another job refuse the run.
 import { CaiError } from '../../errors.js';
+import { describeChanges, identityChanges, jobIdentity, type IdentityChange } from '../../job/identity.js';
 import type { ResolvedJob } from '../../job/spec.js';
 import { readJsonIfPresent } from '../../storage/json.js';
 import type { Store } from '../../storage/store.js';
@@ -32,41 +33,16 @@ export interface LiveRuns {
 /** Error code of an output whose live arrays belong to another job. */
 export const E_SLURM_BUSY = 'E_SLURM_BUSY';
 
-// Fields that say how a job runs, not what it computes: a rerun may change them and still adopt.
-const OPERATIONAL: ReadonlySet<string> = new Set([
-  'slurm',
-  'engine',
-  'concurrency',
-  'threads',
-  'maxAttempts',
-  'toleratedFailurePercentage',
-  'partitionTimeoutSeconds',
-  's3Endpoint',
-  'fileLimit',
-]);
-
-const canonical = (value: unknown): unknown => {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value && typeof value === 'object')
-    return Object.fromEntries(
-      Object.entries(value as Record<string, unknown>)
-        .filter(([, v]) => v !== undefined)
-        .sort(([a], [b]) => a.localeCompare(b))
-        .map(([k, v]) => [k, canonical(v)]),
-    );
-  return value;
-};
-
 /**
- * Whether two jobs (as array tasks run them) compute the same predictions into the same output: every
- * field but the operational ones (scheduler options, workers, retry policy) is equal.
+ * How the job that arrays run (their manifest's job) differs from `job`: the identity fields of
+ * src/job/identity.ts, the one notion of "the same job" (free fields such as the batch size, workers,
+ * scheduler options and retry policy may differ: arrays of the same job are adopted whatever they say).
+ * The model's bytes and the input's listing are compared with `job.json` when the run plans.
  *
- * @example sameJob(manifest.job, taskJob(job, options)) // true for a rerun of the same command
+ * @example jobChanges(manifest.job, taskJob(job, options)) // [] for a rerun with another --batch-size
  */
-export function sameJob(a: ResolvedJob, b: ResolvedJob): boolean {
-  const strip = (job: ResolvedJob) =>
-    JSON.stringify(canonical(Object.fromEntries(Object.entries(job).filter(([k]) => !OPERATIONAL.has(k)))));
-  return strip(a) === strip(b);
+export function jobChanges(running: ResolvedJob, job: ResolvedJob): IdentityChange[] {
+  return identityChanges(jobIdentity(running), jobIdentity(job));
 }
 
 /**
@@ -99,13 +75,20 @@ async function stepQueued(jobId: string): Promise<boolean> {
 }
 
 /**
- * Refuses (exit 2) an output whose live arrays belong to another job, naming them and the way out.
+ * Refuses (exit 2) an output whose live arrays run another job (another identity), naming them, each
+ * field that differs (as the array's job has it -> as this run has it) and the way out.
  * @example assertSameJob(live, output, job);
  */
 export function assertSameJob(live: LiveRuns, output: Store, job: ResolvedJob): void {
-  const foreign = live.rounds.filter((r) => !sameJob(r.manifest.job, job));
+  const foreign = live.rounds
+    .map((r) => ({ r, changes: jobChanges(r.manifest.job, job) }))
+    .filter(({ changes }) => changes.length);
   if (!foreign.length) return;
-  const arrays = foreign.map((r) => `${r.round.jobId} (round ${r.round.round})`).join(', ');
+  const arrays = foreign
+    .map(
+      ({ r, changes }) => `${r.round.jobId} (round ${r.round.round}: ${describeChanges(changes).join('; ')})`,
+    )
+    .join(', ');
   throw new CaiError(
     E_SLURM_BUSY,
     output.describe('slurm/state.json'),

@@ -170,7 +170,7 @@ export async function submitRound(
       throw new CaiError(
         E_SLURM,
         'sbatch',
-        `the cluster refused the job array (${err.message}); check --partition, --account, --qos, --time, --mem and --gres against \`sinfo\` and \`sacctmgr show assoc user=$USER\`. Batch script: ${joinUri(job.output, keys.script)}`,
+        `the cluster refused the job array (${err.message}); check --partition, --account, --qos, --time, --mem and --gres against \`sinfo\` and \`sacctmgr show assoc user=$USER\`; \`cai slurm run --dry-run\` with the same flags prints the batch script`,
       );
     throw err;
   }

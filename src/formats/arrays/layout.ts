@@ -69,7 +69,8 @@ function find(
   const found = arrays.find((a) => a.path === full);
   if (!found) {
     throw new CaiError(
-      ErrorCodes.notFound,
+      // A --carry name the data lacks is the job's option not fitting (refused at planning).
+      field === '--carry' ? ErrorCodes.option : ErrorCodes.notFound,
       source,
       `has no dataset "/${full}" (${field}); its datasets are ${arrays.map(describeArray).join(', ') || 'none'}`,
     );

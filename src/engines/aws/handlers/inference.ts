@@ -3,7 +3,7 @@ import { CaiError, describeError, ErrorCodes } from '../../../errors.js';
 import type { ResolvedJob } from '../../../job/spec.js';
 import { writeFailure } from '../../../summarize/failure-files.js';
 import type { PlannedPartition } from '../../../plan/plan.js';
-import { openStore } from '../../../storage/open.js';
+import { inputObjectPath, openStore } from '../../../storage/open.js';
 import { createWorkerContext, type WorkerContext } from '../../../worker/context.js';
 import type { LambdaInfo, PartitionRecord } from '../../../worker/record.js';
 import { outputKeys, runPartition } from '../../../worker/run-partition.js';
@@ -153,7 +153,7 @@ export function createInferenceHandler(
           writeFailure(outputForChecks, {
             status: 'failed',
             partition: f.partition,
-            data_path: f.key,
+            data_path: inputObjectPath(task.job.input, f.key),
             attempts: attempt,
             error: { code: f.code, message: f.message },
             run_started_at: task.startedAt,

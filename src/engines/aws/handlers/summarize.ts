@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { CaiError, ErrorCodes, describeError } from '../../../errors.js';
 import type { PlannedPartition } from '../../../plan/plan.js';
-import { openStore } from '../../../storage/open.js';
+import { inputObjectPath, openStore } from '../../../storage/open.js';
 import { OUTPUT_KEYS } from '../../../storage/output-layout.js';
 import { readFailures } from '../../../summarize/failure-files.js';
 import { readJsonObject } from '../../../storage/json.js';
@@ -127,7 +127,7 @@ export function createSummarizeHandler(
         failures.set(f.partition, {
           status: 'failed',
           partition: f.partition,
-          data_path: keyOf.get(f.partition) ?? f.partition,
+          data_path: inputObjectPath(job.input, keyOf.get(f.partition) ?? f.partition),
           attempts: Math.max(f.attempts, own?.attempts ?? 0),
           error: { code: f.code, message: f.message },
         });
