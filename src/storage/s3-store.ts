@@ -175,7 +175,7 @@ export class S3Store implements CountingStore {
         // Keys ending in `/` are the empty "folder" markers consoles create, not data.
         if (key === '' || key.endsWith('/')) continue;
         if (rel && key !== rel && !key.startsWith(`${rel}/`)) continue;
-        yield { key, size: o.Size ?? 0, modified: o.LastModified?.getTime() };
+        yield { key, size: o.Size ?? 0, modified: o.LastModified?.getTime(), etag: o.ETag };
       }
       if (page.IsTruncated && !page.NextContinuationToken) {
         throw new CaiError(
@@ -365,7 +365,9 @@ export class S3Store implements CountingStore {
 
   async head(key: string): Promise<ObjectInfo | undefined> {
     const res = await this.headObject(key);
-    return res ? { key, size: res.ContentLength ?? 0, modified: res.LastModified?.getTime() } : undefined;
+    return res
+      ? { key, size: res.ContentLength ?? 0, modified: res.LastModified?.getTime(), etag: res.ETag }
+      : undefined;
   }
 
   async delete(key: string): Promise<void> {

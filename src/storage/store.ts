@@ -8,6 +8,11 @@ export interface ObjectInfo {
    * was not rewritten after its record.
    */
   readonly modified?: number;
+  /**
+   * The object's entity tag where the store gives one (S3's ETag, quotes included): changes whenever the
+   * content does, unlike `modified` within one second.
+   */
+  readonly etag?: string;
 }
 
 /** Options of {@link Store.list}. */

@@ -131,6 +131,42 @@ test('HDF5 on S3: planning reads metadata only; each row-range partition fetches
   }
 });
 
+test("HDF5 on S3: a worker keeps an object's chunk index for its next partition, and drops it when the object changes", async () => {
+  const s3 = await startS3Server(['data']);
+  const log = await startRequestLog(s3.endpoint);
+  try {
+    const store = new S3Store('s3://data/h5', { s3Endpoint: log.endpoint });
+    const objects = await upload(store, DIR, '').then((o) => o.filter((x) => x.key === 'rows.h5'));
+    const [first] = await hdf5Files.planWithStore(store, objects, JOB);
+    const readFirst = async () => {
+      const from = log.requests().length;
+      await readAll(await hdf5Files.open(store, first, JOB as never), 32);
+      return served(log, (k) => k.endsWith('rows.h5'), from).bytes;
+    };
+    const [a, b] = first.rows as [number, number];
+    const chunks = E.h5_chunks.filter((c) => c.row >= a && c.row < b).reduce((s, c) => s + c.size, 0);
+    await readFirst();
+    const kept = await readFirst();
+    // The same object again: only its chunks (and the ids') are fetched, no metadata.
+    assert.ok(
+      kept <= 1.3 * (chunks + 8 * (b - a)),
+      `a second open fetched ${kept} bytes for ${chunks} of chunks`,
+    );
+    // The object rewritten with the same size (a byte of the last chunk, which this partition does not
+    // read), possibly within the same second: its ETag differs, so the index is read again.
+    const body = new Uint8Array(await readFile(`${DIR}/rows.h5`));
+    const last = E.h5_chunks[E.h5_chunks.length - 1];
+    assert.ok(last.row >= b, 'the changed chunk is outside the partition');
+    body[last.offset + 1] ^= 0xff;
+    await store.put('rows.h5', body);
+    const after = await readFirst();
+    assert.ok(after > kept + 4096, `after the rewrite an open fetched ${after} bytes (kept index: ${kept})`);
+  } finally {
+    await log.stop();
+    await s3.stop();
+  }
+});
+
 test('Zarr v2 on S3: each row-range partition fetches only the chunk objects of its rows (and the metadata)', async (t) => {
   const s3 = await startS3Server(['data']);
   const log = await startRequestLog(s3.endpoint);

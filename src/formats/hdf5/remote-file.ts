@@ -49,9 +49,14 @@ export interface RemoteHdf5Options {
    * for the next open of the same object (same size and time), so later partitions skip the metadata.
    */
   readonly modified?: number;
+  /**
+   * The object's entity tag (S3's ETag), if known: names the object's content better than its size and
+   * time (S3 gives LastModified to the whole second), so the kept index is looked up by it when given.
+   */
+  readonly etag?: string;
 }
 
-/** Chunk indexes of remote objects, by store, key, size and time written; each open sets the reader. */
+/** Chunk indexes of remote objects, by store, key, size and time written (or ETag); each open sets the reader. */
 const remoteIndexes = new Map<
   string,
   { readonly index: Hdf5Index; via: { read: ReadBytes; fetched: (start: number, data: Uint8Array) => void } }
@@ -143,7 +148,13 @@ export async function openRemoteHdf5(
     throw new CaiError(ErrorCodes.notFound, source, 'does not exist; check the input and plan the job again');
   }
   const modified = options.modified ?? info?.modified;
-  return openOnThread(store, key, { path: `/cai-remote/${key}`, source, size }, { ...options, modified });
+  const etag = options.etag ?? info?.etag;
+  return openOnThread(
+    store,
+    key,
+    { path: `/cai-remote/${key}`, source, size },
+    { ...options, modified, etag },
+  );
 }
 
 /**
@@ -321,7 +332,8 @@ async function openOnThread(
   // A remote object's index reads through this open's counted GETs; it is kept for the next open of the
   // same object when the time it was written is known.
   const remoteIndex = (st: Store, k: string, size: number): Hdf5Index => {
-    const id = options.modified === undefined ? undefined : `${st.uri}\0${k}\0${size}\0${options.modified}`;
+    const version = options.etag ?? (options.modified === undefined ? undefined : String(options.modified));
+    const id = version === undefined ? undefined : `${st.uri}\0${k}\0${size}\0${version}`;
     let entry = id === undefined ? undefined : remoteIndexes.get(id);
     if (!entry) {
       const via = { read: getCounted, fetched: (_s: number, _d: Uint8Array) => undefined as void };
