@@ -230,7 +230,7 @@ async function body(
 <h2>Cost</h2>${htmlTable(sweepCostTable(rows, options))}`;
   }
   const { records, summary } = out;
-  const job = (await readJobDocument<JobSpec>(out.store))?.job;
+  const job = (await readJobDocument<JobSpec>(out.store, { read: true }))?.job;
   const plan =
     (await readJsonIfPresent<PlannedPartition[]>(out.store, OUTPUT_KEYS.plan, {
       remedy: 'run the job again',

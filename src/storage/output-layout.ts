@@ -12,6 +12,13 @@ import type { Store } from './store.js';
  */
 export const OUTPUT_FORMAT_VERSION = 2;
 
+/**
+ * Versions whose predictions, records, plan and summary read as this version's for a reader that does not
+ * add to the output (`cai predictions`, `cai report`, `readPredictions`): format 2 changed only the
+ * meaning of a failure's `data_path`. A run never resumes an output of another version.
+ */
+export const READABLE_OUTPUT_FORMAT_VERSIONS: readonly number[] = Object.freeze([1, OUTPUT_FORMAT_VERSION]);
+
 /** Every fixed key of an output, relative to its root. @example output.put(OUTPUT_KEYS.plan, text) */
 export const OUTPUT_KEYS = Object.freeze({
   /** The job as run, its identity and the format version (written with the plan, before any work). */
@@ -133,11 +140,15 @@ export interface JobDocument<Job = unknown> {
 
 /**
  * The output's `job.json`, or undefined when the output holds no job. An output of another format
- * version (or of a CAI before versions) is refused, naming both versions and what to do.
+ * version (or of a CAI before versions) is refused, naming both versions and what to do; a reader that
+ * only reads passes `{ read: true }` to accept {@link READABLE_OUTPUT_FORMAT_VERSIONS} too.
  *
  * @example const previous = await readJobDocument<JobSpec>(output);
  */
-export async function readJobDocument<Job>(output: Store): Promise<JobDocument<Job> | undefined> {
+export async function readJobDocument<Job>(
+  output: Store,
+  options: { readonly read?: boolean } = {},
+): Promise<JobDocument<Job> | undefined> {
   if (!(await output.head(OUTPUT_KEYS.job))) return undefined;
   const where = output.describe(OUTPUT_KEYS.job);
   let parsed: unknown;
@@ -155,7 +166,8 @@ export async function readJobDocument<Job>(output: Store): Promise<JobDocument<J
     typeof parsed === 'object' && parsed !== null && 'format_version' in parsed
       ? (parsed as { format_version: unknown }).format_version
       : undefined;
-  if (version !== OUTPUT_FORMAT_VERSION) {
+  const accepted = options.read ? READABLE_OUTPUT_FORMAT_VERSIONS : [OUTPUT_FORMAT_VERSION];
+  if (typeof version !== 'number' || !accepted.includes(version)) {
     const written =
       typeof version === 'number'
         ? `output format ${version}, ${version > OUTPUT_FORMAT_VERSION ? 'a newer' : 'an older'} CAI's`
@@ -163,7 +175,7 @@ export async function readJobDocument<Job>(output: Store): Promise<JobDocument<J
     throw new CaiError(
       ErrorCodes.outputFormat,
       where,
-      `this output was written by ${written}; this CAI reads output format ${OUTPUT_FORMAT_VERSION} only (docs/output-format.md). Use a new --output, or --overwrite to start over${typeof version === 'number' && version > OUTPUT_FORMAT_VERSION ? ', or the CAI that wrote it' : ''}`,
+      `this output was written by ${written}; this CAI ${options.read ? `reads output formats ${accepted.join(' and ')}` : `continues output format ${OUTPUT_FORMAT_VERSION} only`} (docs/output-format.md). Use a new --output, or --overwrite to start over${typeof version === 'number' && version > OUTPUT_FORMAT_VERSION ? ', or the CAI that wrote it' : ''}`,
     );
   }
   return parsed as JobDocument<Job>;

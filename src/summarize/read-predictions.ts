@@ -91,7 +91,7 @@ export interface PredictionFiles {
  * @example const { format, keys } = await predictionFiles(await openStore('out')); // 'parquet', ['predictions/1.parquet', ...]
  */
 export async function predictionFiles(output: Store): Promise<PredictionFiles> {
-  const doc = await readJobDocument<{ predictionsFormat?: PredictionFormat }>(output);
+  const doc = await readJobDocument<{ predictionsFormat?: PredictionFormat }>(output, { read: true });
   if (!doc)
     throw new CaiError(
       ErrorCodes.notFound,

@@ -143,7 +143,7 @@ test('an output of another format version is refused, naming both versions', asy
   assert.match(
     newer.stderr,
     new RegExp(
-      `output format ${OUTPUT_FORMAT_VERSION + 1}, a newer CAI's; this CAI reads output format ${OUTPUT_FORMAT_VERSION} only`,
+      `output format ${OUTPUT_FORMAT_VERSION + 1}, a newer CAI's; this CAI continues output format ${OUTPUT_FORMAT_VERSION} only`,
     ),
   );
   // An output of a CAI before versions: job.json was the bare job.
@@ -154,4 +154,15 @@ test('an output of another format version is refused, naming both versions', asy
   const merge = cai('predictions', out, '--to', path.join(dir, 'all.csv'));
   assert.equal(merge.code, 2, merge.stderr);
   assert.match(merge.stderr, /a CAI from before output format versions/);
+  // Format 1 (the last version before a failure's data_path became the full path): a run refuses to
+  // continue it, but its predictions and report are read as they are.
+  await writeFile(file, JSON.stringify({ ...doc, format_version: 1 }));
+  const resume = run(out, '--preset', 'imagenet');
+  assert.equal(resume.code, 2, resume.stderr);
+  assert.match(resume.stderr, /output format 1, an older CAI's; this CAI continues output format 2 only/);
+  const read = cai('predictions', out, '--to', path.join(dir, 'all-v1.csv'));
+  assert.equal(read.code, 0, read.stderr);
+  assert.ok((await readFile(path.join(dir, 'all-v1.csv'), 'utf8')).split('\n').length > 2);
+  const report = cai('report', out);
+  assert.equal(report.code, 0, report.stderr);
 });
