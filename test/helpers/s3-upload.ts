@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { Store } from '../../src/storage/store.js';
+import type { ObjectInfo, Store } from '../../src/storage/store.js';
 
 /**
  * Writes every `[key, body]` to a store, `concurrency` at a time: fast enough for thousands of tiny
@@ -32,6 +32,28 @@ export async function uploadDir(dir: string, store: Store, prefix: string): Prom
   for (const name of names) entries.push([`${prefix}/${name}`, await fs.readFile(path.join(dir, name))]);
   await putAll(store, entries, 4);
   return entries.map(([key]) => key);
+}
+
+/**
+ * Uploads a local folder and its subfolders under `prefix` (keys `<prefix><relative path>`), one object
+ * at a time, and returns what a listing would: each key and size.
+ * @example const objects = await uploadTree(store, 'test/fixtures/ranged', '');
+ */
+export async function uploadTree(store: Store, local: string, prefix: string): Promise<ObjectInfo[]> {
+  const out: ObjectInfo[] = [];
+  const walk = async (rel: string) => {
+    for (const e of await fs.readdir(path.join(local, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) await walk(r);
+      else {
+        const body = await fs.readFile(path.join(local, r));
+        await store.put(`${prefix}${r}`, body);
+        out.push({ key: `${prefix}${r}`, size: body.byteLength });
+      }
+    }
+  };
+  await walk('');
+  return out;
 }
 
 /**

@@ -4,7 +4,7 @@
 // with each HDF5 chunk's offset and size as h5py reports them. A `cai run` over the S3 copy predicts
 // exactly what the same run over the local files predicts.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -20,6 +20,7 @@ import '../../src/storage/register.js';
 import { S3Store } from '../../src/storage/s3-store.js';
 import type { ObjectInfo } from '../../src/storage/store.js';
 import { allPredictions } from '../helpers/demo-fixture.js';
+import { uploadTree } from '../helpers/s3-upload.js';
 import { startS3Server } from '../helpers/s3-server.js';
 import { startRequestLog, type RequestLog } from '../helpers/s3-request-log.js';
 import { assertClose, FIXTURES, readAll, rowMeans } from './helpers.js';
@@ -45,22 +46,7 @@ function served(log: RequestLog, match: (key: string) => boolean, from = 0): { b
   return { bytes: gets.reduce((s, r) => s + r.bytes, 0), gets: gets.length };
 }
 
-async function upload(store: S3Store, local: string, prefix: string): Promise<ObjectInfo[]> {
-  const out: ObjectInfo[] = [];
-  const walk = async (rel: string) => {
-    for (const e of await readdir(path.join(local, rel), { withFileTypes: true })) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) await walk(r);
-      else {
-        const body = await readFile(path.join(local, r));
-        await store.put(`${prefix}${r}`, body);
-        out.push({ key: `${prefix}${r}`, size: body.byteLength });
-      }
-    }
-  };
-  await walk('');
-  return out;
-}
+const upload = uploadTree;
 
 async function partitionsFetch(
   kind: StoreSourceKind<ArraySourceFields>,

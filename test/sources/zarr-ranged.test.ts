@@ -5,8 +5,7 @@
 // make_ranged_fixtures.py (zarr 2.13), make_consolidated_fixture.py (zarr 2.13), make_sharded_v3_fixture.py
 // (laid out by hand per the Zarr v3 spec: nothing here writes sharded v3; its header says why).
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import type { ArraySourceFields } from '../../src/formats/arrays/index.js';
 import type { PlannedPartition } from '../../src/formats/planned-partition.js';
@@ -15,27 +14,12 @@ import { CaiError, ErrorCodes } from '../../src/errors.js';
 import { FileStore } from '../../src/storage/file-store.js';
 import '../../src/storage/register.js';
 import { S3Store } from '../../src/storage/s3-store.js';
-import type { ObjectInfo } from '../../src/storage/store.js';
+import { uploadTree } from '../helpers/s3-upload.js';
 import { startS3Server } from '../helpers/s3-server.js';
 import { startRequestLog, type LoggedRequest, type RequestLog } from '../helpers/s3-request-log.js';
 import { assertClose, FIXTURES, readAll, rowMeans } from './helpers.js';
 
-async function upload(store: S3Store, local: string, prefix: string): Promise<ObjectInfo[]> {
-  const out: ObjectInfo[] = [];
-  const walk = async (rel: string) => {
-    for (const e of await readdir(path.join(local, rel), { withFileTypes: true })) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) await walk(r);
-      else {
-        const body = await readFile(path.join(local, r));
-        await store.put(`${prefix}${r}`, body);
-        out.push({ key: `${prefix}${r}`, size: body.byteLength });
-      }
-    }
-  };
-  await walk('');
-  return out;
-}
+const upload = uploadTree;
 
 const isList = (r: LoggedRequest) => r.method === 'GET' && r.query.includes('list-type');
 const isGet = (r: LoggedRequest) => r.method === 'GET' && !isList(r);
