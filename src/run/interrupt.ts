@@ -6,7 +6,7 @@ import path from 'node:path';
 import { allowWorkers, stopAllWorkers } from '../engines/local/worker-process.js';
 import { stopSpareWorkers } from '../engines/local/spare-workers.js';
 import { CaiError, ErrorCodes } from '../errors.js';
-import { FileStore, isTemporary } from '../storage/file-store.js';
+import { FileStore, isDeadTemporary, isTemporary } from '../storage/file-store.js';
 import type { Store } from '../storage/store.js';
 
 /** The exit status a shell expects after a signal: 128 + its number. */
@@ -18,16 +18,6 @@ export interface SignalWatch {
   /** Whether a signal has arrived (then `interrupted` rejects once the workers are stopped). */
   readonly signalled: boolean;
   dispose(): void;
-}
-
-/** Whether a process of this host with this id is running. */
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**
@@ -43,7 +33,7 @@ export async function removeTemporaryFiles(output: Store, deadOnly = false): Pro
     for (const e of entries) {
       const abs = path.join(dir, e.name);
       if (e.isDirectory()) await walk(abs);
-      else if (isTemporary(e.name) && !(deadOnly && running(Number(e.name.split('-')[2])))) {
+      else if (deadOnly ? isDeadTemporary(e.name) : isTemporary(e.name)) {
         await fs.rm(abs, { force: true });
         removed++;
       }

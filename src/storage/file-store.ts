@@ -29,6 +29,24 @@ export function isTemporary(name: string): boolean {
   return TEMPORARY.test(name);
 }
 
+/**
+ * Whether a name is a temporary file of a process of this host that is gone (killed while it wrote):
+ * safe to remove. This process's own files and those of running processes are not.
+ * @example isDeadTemporary('.cai-tmp-1-9f2c1a0b3e4d5f60') // false: pid 1 is running
+ */
+export function isDeadTemporary(name: string): boolean {
+  if (!isTemporary(name)) return false;
+  const pid = Number(name.slice(TEMPORARY_PREFIX.length).split('-')[0]);
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    // EPERM: the process exists but is another user's.
+    return (err as NodeJS.ErrnoException).code !== 'EPERM';
+  }
+}
+
 // File-system errors that are the user's to fix, each with what to do.
 const FILE_ERRORS: Readonly<Record<string, { code: string; message: string }>> = Object.freeze({
   ELOOP: {

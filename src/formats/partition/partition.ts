@@ -4,9 +4,8 @@
 import { performance } from 'node:perf_hooks';
 import { CaiError, describeError, ErrorCodes } from '../../errors.js';
 import type { JobSpec } from '../../job/spec.js';
-import { isTemporary } from '../../storage/file-store.js';
+import { isDeadTemporary } from '../../storage/file-store.js';
 import { openParent, openStore } from '../../storage/open.js';
-import { TEMPORARY_PREFIX } from '../../storage/output-layout.js';
 import type { ObjectInfo, Store } from '../../storage/store.js';
 import { allocate, bytesPerElement, type DTypeArrays } from '../../tensor/dtype.js';
 import { numel, type Tensor } from '../../tensor/tensor.js';
@@ -210,16 +209,6 @@ async function checkTensorInputs(store: Store, inputs: readonly ObjectInfo[]): P
   }
 }
 
-/** Whether a process of this host with this id is running. */
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Keys of an earlier run in the output: its manifest and partition files (`1.safetensors`, `2.pt`,
  * `3.h5`...). The temporary files of a run that was killed while it wrote (`.cai-tmp-<pid>-...`, whose
@@ -231,8 +220,7 @@ async function existingOutput(output: Store): Promise<string[]> {
   try {
     for await (const o of output.list()) {
       if (o.key === 'manifest.json' || /^\d+\.(safetensors|pt|h5)$/.test(o.key)) keys.push(o.key);
-      const pid = isTemporary(o.key) ? Number(o.key.slice(TEMPORARY_PREFIX.length).split('-')[0]) : 0;
-      if (pid && pid !== process.pid && !running(pid)) stale.push(o.key);
+      if (isDeadTemporary(o.key)) stale.push(o.key);
     }
     for (const key of stale) await output.delete(key);
   } catch (err) {
