@@ -22,7 +22,7 @@ import { FileStore } from '../../src/storage/file-store.js';
 import '../../src/storage/register.js';
 import type { TypedArray } from '../../src/tensor/dtype.js';
 import { allPredictions } from '../helpers/demo-fixture.js';
-import { expectedNpy, FIXTURES, readAll, rejectsWith } from './helpers.js';
+import { concatColumn, expectedNpy, FIXTURES, readAll, rejectsWith } from './helpers.js';
 
 const DIR = `${FIXTURES}hdf5/types`;
 const whole = { id: '1', key: 'types.h5', bytes: 0 };
@@ -48,18 +48,6 @@ function assertSameBits(got: TypedArray, want: TypedArray, what: string): void {
   } else {
     assert.deepEqual(Array.from(got as ArrayLike<number>), Array.from(want as ArrayLike<number>), what);
   }
-}
-
-function concat(batches: readonly SourceBatch[], name: string): TypedArray {
-  const parts = batches.map((b) => b.rows.columns[b.rows.names.indexOf(name)].data);
-  const Ctor = parts[0].constructor as new (n: number) => TypedArray;
-  const out = new Ctor(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    (out as Float64Array).set(p as Float64Array, at);
-    at += p.length;
-  }
-  return out;
 }
 
 const hasNumpy = spawnSync('/usr/bin/python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
@@ -88,8 +76,8 @@ test('float16 datasets (chunked with gzip, and big-endian) read as float32 equal
   const half = batches[0].rows.columns[0];
   assert.equal(half.dtype, 'float32');
   assert.deepEqual(half.shape, [5, 3]);
-  assertSameBits(concat(batches, 'half'), expected('half').data, 'half');
-  assertSameBits(concat(batches, 'half_be'), expected('half_be').data, 'half_be');
+  assertSameBits(concatColumn(batches, 'half'), expected('half').data, 'half');
+  assertSameBits(concatColumn(batches, 'half_be'), expected('half_be').data, 'half_be');
   // The NaN policy sees the NaNs: by default the items holding them fail, naming the dataset.
   const want = expected('half').data as Float32Array;
   const nanRows = [
@@ -138,7 +126,8 @@ test('a compound dataset: each field a column named <dataset>.<field>, equal to 
       ['uint8', [5, 4, 4, 3]],
     ],
   );
-  for (const f of fields) assertSameBits(concat(batches, `catalog.${f}`), expected(`catalog.${f}`).data, f);
+  for (const f of fields)
+    assertSameBits(concatColumn(batches, `catalog.${f}`), expected(`catalog.${f}`).data, f);
   assert.deepEqual(
     batches.flatMap((b) => b.ids),
     Array.from({ length: 40 }, (_, i) => `g${String(i).padStart(5, '0')}`),
@@ -153,7 +142,7 @@ test('a compound dataset: each field a column named <dataset>.<field>, equal to 
     16,
   );
   for (const f of ['ra', 'n', 'h'])
-    assertSameBits(concat(be, `catalog_be.${f}`), expected(`catalog_be.${f}`).data, `be ${f}`);
+    assertSameBits(concatColumn(be, `catalog_be.${f}`), expected(`catalog_be.${f}`).data, `be ${f}`);
 });
 
 test('without --datasets every numeric field is a column; the fields of a compound with a nested and a vlen field read', async () => {

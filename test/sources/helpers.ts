@@ -119,3 +119,16 @@ export function assertClose(
   assert.equal(got.length, want.length, `${what}: count`);
   got.forEach((g, i) => assert.ok(Math.abs(g - want[i]) <= tol, `${what}[${i}]: ${g} vs ${want[i]}`));
 }
+
+/** One column of a partition's batches joined into one array of its type, in row order. */
+export function concatColumn(batches: readonly SourceBatch[], name: string): TypedArray {
+  const parts = batches.map((b) => b.rows.columns[b.rows.names.indexOf(name)].data);
+  const Ctor = parts[0].constructor as new (n: number) => TypedArray;
+  const out = new Ctor(parts.reduce((s, p) => s + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    (out as Float64Array).set(p as Float64Array, at);
+    at += p.length;
+  }
+  return out;
+}

@@ -25,7 +25,7 @@ import '../../src/storage/register.js';
 import type { TypedArray } from '../../src/tensor/dtype.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { allPredictions } from '../helpers/demo-fixture.js';
-import { expectedNpy, FIXTURES, readAll } from './helpers.js';
+import { concatColumn, expectedNpy, FIXTURES, readAll } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const READ_SCRIPT = fileURLToPath(
@@ -70,18 +70,6 @@ function assertSame(got: TypedArray, want: TypedArray, what: string): void {
       what,
     );
   }
-}
-
-function concat(batches: readonly SourceBatch[], name: string): TypedArray {
-  const parts = batches.map((b) => b.rows.columns[b.rows.names.indexOf(name)].data);
-  const Ctor = parts[0].constructor as new (n: number) => TypedArray;
-  const out = new Ctor(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    (out as Float64Array).set(p as Float64Array, at);
-    at += p.length;
-  }
-  return out;
 }
 
 test(
@@ -167,7 +155,11 @@ test(
       'label',
     ]);
     for (const name of ['half', ...fields])
-      assertSame(concat(batches, name), expectedNpy(`hdf5/types/expected/${name}.npy`).data, `CAI ${name}`);
+      assertSame(
+        concatColumn(batches, name),
+        expectedNpy(`hdf5/types/expected/${name}.npy`).data,
+        `CAI ${name}`,
+      );
   },
 );
 
