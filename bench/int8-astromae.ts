@@ -8,11 +8,11 @@
 //
 //   node dist/bench/int8-astromae.js [--rounds 7] [--threads 1] [--trained] [--dir /tmp/cai-bench-trained-astromae]
 import { parseArgs } from 'node:util';
-import { makeGalaxies } from '../src/demo/galaxies.js';
 import { encodeModel } from '../src/model/quantize/onnx-graph.js';
 import { inputConvs } from '../src/model/quantize/quantize.js';
 import { loadModel, type ModelSession } from '../src/model/session.js';
 import { buildAstroMAE } from '../src/model/zoo/astromae.js';
+import { galaxyFeeds, predictAll } from './galaxy-feeds.js';
 import { readFile } from 'node:fs/promises';
 import { trainedAstroMAE } from './trained-astromae.js';
 import {
@@ -22,7 +22,6 @@ import {
   heavyOrFail,
   int8Graph,
   prepareModel,
-  type Feeds,
   type Int8Options,
 } from '../src/optimize/int8.js';
 
@@ -37,24 +36,13 @@ const { values } = parseArgs({
 const rounds = Number(values.rounds);
 const threads = Number(values.threads);
 
-function feeds(n: number, seed: number): Feeds {
-  const g = makeGalaxies(n, seed);
-  const mags = Float32Array.from(g.magnitudes.data as ArrayLike<number>);
-  return { image: g.images, magnitude: { dtype: 'float32', shape: g.magnitudes.shape, data: mags } };
-}
-async function predict(s: ModelSession, batches: readonly Feeds[]): Promise<Float32Array> {
-  const out: number[] = [];
-  for (const f of batches) out.push(...(Object.values(await s.run(f))[0].data as Float32Array));
-  return Float32Array.from(out);
-}
-
 const source = values.trained
   ? new Uint8Array(await readFile((await trainedAstroMAE(values.dir as string)).model))
   : buildAstroMAE();
 const model = await prepareModel(source, 'astromae');
 const heavy = heavyOrFail(model, 'astromae').filter((h) => h.weights >= 4096);
-const calibration = [feeds(64, 11), feeds(64, 12)];
-const heldOut = [feeds(64, 21), feeds(64, 22)];
+const calibration = [galaxyFeeds(64, 11), galaxyFeeds(64, 12)];
+const heldOut = [galaxyFeeds(64, 21), galaxyFeeds(64, 22)];
 const convs = new Set(heavy.filter((h) => h.kind === 'static').map((h) => h.name));
 const ranges = await collectRanges(model, convs, calibration, 1);
 const raw = inputConvs(model);
@@ -80,7 +68,7 @@ const variants: Record<string, Partial<Int8Options>> = {
 };
 
 const fp32 = await loadModel(encodeModel(model), { threads, thread: 'main' });
-const ref = await predict(fp32, heldOut);
+const ref = await predictAll(fp32, heldOut);
 const mean = ref.reduce((a, v) => a + v, 0) / ref.length;
 const sd = Math.sqrt(ref.reduce((a, v) => a + (v - mean) ** 2, 0) / ref.length);
 const span = Math.max(...ref) - Math.min(...ref);
@@ -94,7 +82,7 @@ for (const [name, o] of Object.entries(variants)) {
     thread: 'main',
   });
   sessions[name] = s;
-  const out = await predict(s, heldOut);
+  const out = await predictAll(s, heldOut);
   let sq = 0;
   let max = 0;
   for (let i = 0; i < ref.length; i++) {
@@ -105,7 +93,7 @@ for (const [name, o] of Object.entries(variants)) {
     `  ${name.padEnd(32)} error ${((Math.sqrt(sq) / sd) * 100).toFixed(2)}% of std, ${((Math.sqrt(sq) / span) * 100).toFixed(2)}% of range, max |diff| ${max.toPrecision(3)}\n`,
   );
 }
-const big = feeds(128, 31);
+const big = galaxyFeeds(128, 31);
 const times: Record<string, number[]> = {};
 for (const s of Object.values(sessions)) await s.run(big);
 for (let r = 0; r < rounds; r++)

@@ -3,37 +3,26 @@
 // (per-channel absolute max against the tensor's, the spread of per-token ranges).
 //
 //   node dist/bench/int8-diagnose.js
-import { makeGalaxies } from '../src/demo/galaxies.js';
 import { encodeModel } from '../src/model/quantize/onnx-graph.js';
 import { withOutputs } from '../src/model/quantize/quantize.js';
-import { loadModel, type ModelSession } from '../src/model/session.js';
+import { loadModel } from '../src/model/session.js';
 import { buildAstroMAE } from '../src/model/zoo/astromae.js';
+import { galaxyFeeds, predictAll } from './galaxy-feeds.js';
 import {
   collectRanges,
   heavyOrFail,
   int8Graph,
   prepareModel,
-  type Feeds,
   type Int8Options,
 } from '../src/optimize/int8.js';
 
-function feeds(n: number, seed: number): Feeds {
-  const g = makeGalaxies(n, seed);
-  const mags = Float32Array.from(g.magnitudes.data as ArrayLike<number>);
-  return { image: g.images, magnitude: { dtype: 'float32', shape: g.magnitudes.shape, data: mags } };
-}
-async function predict(s: ModelSession, batches: readonly Feeds[]): Promise<Float32Array> {
-  const out: number[] = [];
-  for (const f of batches) out.push(...(Object.values(await s.run(f))[0].data as Float32Array));
-  return Float32Array.from(out);
-}
 const model = await prepareModel(buildAstroMAE(), 'astromae');
 const heavy = heavyOrFail(model, 'astromae').filter((h) => h.weights >= 4096);
-const heldOut = [feeds(64, 21), feeds(64, 22)];
+const heldOut = [galaxyFeeds(64, 21), galaxyFeeds(64, 22)];
 const convs = new Set(heavy.filter((h) => h.kind === 'static').map((h) => h.name));
-const ranges = await collectRanges(model, convs, [feeds(64, 11)], 1);
+const ranges = await collectRanges(model, convs, [galaxyFeeds(64, 11)], 1);
 const fp32 = await loadModel(encodeModel(model), { threads: 1, thread: 'main' });
-const ref = await predict(fp32, heldOut);
+const ref = await predictAll(fp32, heldOut);
 const mean = ref.reduce((a, v) => a + v, 0) / ref.length;
 const sd = Math.sqrt(ref.reduce((a, v) => a + (v - mean) ** 2, 0) / ref.length);
 const err = (out: Float32Array) => {
@@ -58,7 +47,7 @@ for (const h of heavy.filter((x) => x.kind === 'dynamic' && (!only || x.name.inc
     thread: 'main',
   });
   process.stdout.write(
-    `${h.name.padEnd(40)} alone ${(err(await predict(s, heldOut)) * 100).toFixed(2)}% of std\n`,
+    `${h.name.padEnd(40)} alone ${(err(await predictAll(s, heldOut)) * 100).toFixed(2)}% of std\n`,
   );
   await s.release();
 }
