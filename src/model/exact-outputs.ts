@@ -167,7 +167,7 @@ export function outputSigmoids(model: ModelProto): NodeProto[] {
   return outputNodes(model).filter((n) => n.opType === 'Sigmoid');
 }
 
-/** A rewrite rule: which output nodes it takes, the ops it writes for one, and its mark. */
+/** A rewrite rule: its note, its mark and which output nodes it takes (`exactOutputs` writes the ops). */
 interface Rule {
   readonly note: string;
   /** Prefix of the doc_string of the last node written, followed by the replaced node's name. */
