@@ -1,4 +1,4 @@
-// What computing a model's output sigmoids as 1 / (1 + exp(-x)) (src/model/exact-sigmoid.ts, CAI's
+// What computing a model's output sigmoids as 1 / (1 + exp(-x)) (src/model/exact-outputs.ts, CAI's
 // default) costs against onnxruntime's Sigmoid op: inference speed on a classifier-like head with an
 // [N, k] output, on a segmentation-like network whose output sigmoid covers every pixel (the worst
 // case of a real model: the sigmoid is a large share of the work), on the op alone (an upper bound),

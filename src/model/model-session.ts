@@ -32,9 +32,10 @@ export interface SessionOptions {
    */
   readonly moveFeeds?: boolean;
   /**
-   * Float32 Sigmoid nodes whose values reach an output are computed as PyTorch does, 1 / (1 + exp(-x)),
-   * instead of by onnxruntime's Sigmoid op (see exact-sigmoid.ts). Default true; false loads the graph
-   * as it is (benchmarks and tests compare the two).
+   * Float32 Sigmoid, Log(Sigmoid) and HardSigmoid nodes whose values reach an output are computed as
+   * PyTorch does (1 / (1 + exp(-x)), -softplus(-x), clip(x + 3, 0, 6) / 6) instead of by onnxruntime's
+   * ops (see exact-outputs.ts). Default true; false loads the graph as it is (benchmarks and tests
+   * compare the two).
    */
   readonly exactSigmoidOutputs?: boolean;
 }

@@ -4,7 +4,7 @@ import { CaiError, ErrorCodes } from '../errors.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DTYPES, type DType, type TypedArray } from '../tensor/dtype.js';
-import { EXACT_SIGMOID_NOTE, exactSigmoidOutputs, mentionsSigmoid } from './exact-sigmoid.js';
+import { exactOutputs, mentionsSigmoid, rewriteNotes } from './exact-outputs.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 // onnxruntime-node 1.30's Linux library writes a device id under ~/.cache/Microsoft and uploads usage
@@ -169,8 +169,8 @@ export function onnxruntimeVersion(): string {
 }
 
 /**
- * The model as onnxruntime should load it: with float32 Sigmoids that feed outputs computed as PyTorch
- * does (exact-sigmoid.ts) when `exact`, else unchanged. A rewritten model is passed as bytes; its
+ * The model as onnxruntime should load it: with float32 Sigmoid, Log(Sigmoid) and HardSigmoid nodes that
+ * feed outputs computed as PyTorch does (exact-outputs.ts) when `exact`, else unchanged. A rewritten model is passed as bytes; its
  * external data files, if any, are then found next to the original file (onnxruntime's
  * `session.model_external_initializers_file_folder_path`).
  */
@@ -190,10 +190,8 @@ async function prepareGraph(
       : (await mentionsSigmoid(model).catch(() => false))
         ? await readFile(model).catch(() => undefined)
         : undefined;
-  const rewrite = bytes && exactSigmoidOutputs(bytes, typeof model === 'string' ? model : 'model bytes');
+  const rewrite = bytes && exactOutputs(bytes, typeof model === 'string' ? model : 'model bytes');
   if (!rewrite) return { model, options: {}, rewrites: [] };
-  const nodes = rewrite.nodes;
-  const note = `${EXACT_SIGMOID_NOTE} (${nodes.length} node${nodes.length === 1 ? '' : 's'}: ${nodes.join(', ')})`;
   const options: ort.InferenceSession.SessionOptions =
     rewrite.externalData && typeof model === 'string'
       ? {
@@ -202,7 +200,11 @@ async function prepareGraph(
           },
         }
       : {};
-  return { model: rewrite.bytes ?? model, options: rewrite.bytes ? options : {}, rewrites: [note] };
+  return {
+    model: rewrite.bytes ?? model,
+    options: rewrite.bytes ? options : {},
+    rewrites: rewriteNotes(rewrite),
+  };
 }
 
 /** A session from a model file's path or its bytes (onnxruntime's overloads take one or the other). */

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { encodeSafetensors } from '../../src/formats/writers/safetensors-writer.js';
-import { exactSigmoidOutputs, mentionsSigmoid, outputSigmoids } from '../../src/model/exact-sigmoid.js';
+import { exactOutputs, mentionsSigmoid, outputSigmoids } from '../../src/model/exact-outputs.js';
 import { decodeModel } from '../../src/model/quantize/onnx-graph.js';
 import { loadModel, saveOptimizedModel } from '../../src/model/session.js';
 import type { SessionOptions } from '../../src/model/model-session.js';
@@ -93,7 +93,7 @@ test('the session names the rewrite; a model whose Sigmoid is interior is loaded
   // SiLU: x * sigmoid(x) mixes the sigmoid with x; onnxruntime fuses it, and its absolute error is what counts.
   const silu = new Uint8Array(readFileSync(`${FIXTURES}silu.onnx`));
   assert.equal(outputSigmoids(decodeModel(silu, 'silu.onnx')).length, 0);
-  assert.equal(exactSigmoidOutputs(silu), undefined);
+  assert.equal(exactOutputs(silu), undefined);
   const a = await loadModel(`${FIXTURES}silu.onnx`, { threads: 1 });
   const b = await loadModel(`${FIXTURES}silu.onnx`, { threads: 1, exactSigmoidOutputs: false });
   assert.deepEqual(a.rewrites, []);
@@ -101,14 +101,14 @@ test('the session names the rewrite; a model whose Sigmoid is interior is loaded
   await Promise.all([a.release(), b.release()]);
 
   // The rewritten graph: each output Sigmoid became Neg, Exp, Add, Reciprocal under its output's name.
-  const rewrite = exactSigmoidOutputs(new Uint8Array(readFileSync(`${FIXTURES}head.onnx`)));
+  const rewrite = exactOutputs(new Uint8Array(readFileSync(`${FIXTURES}head.onnx`)));
   assert.ok(rewrite?.bytes);
   const ops = (decodeModel(rewrite.bytes, 'rewritten').graph?.node ?? []).map((n) => n.opType);
   assert.equal(ops.filter((o) => o === 'Sigmoid').length, 0);
   assert.equal(ops.filter((o) => o === 'Reciprocal').length, 2);
   // Idempotent: a rewritten model has nothing left to rewrite, and still names what was.
-  assert.deepEqual(exactSigmoidOutputs(rewrite.bytes), {
-    nodes: ['/Sigmoid', '/Sigmoid_1'],
+  assert.deepEqual(exactOutputs(rewrite.bytes), {
+    kinds: [{ note: 'sigmoid outputs computed as 1/(1+exp(-x))', nodes: ['/Sigmoid', '/Sigmoid_1'] }],
     externalData: false,
   });
 });
