@@ -18,6 +18,12 @@ export function summaryText(s: JobSummary): string {
     ...(s.model_rewrites ?? []).map((line) => `model:       ${line}`),
     `items:       ${s.items}${s.failed_items ? ` (${s.failed_items} failed items)` : ''}, ${formatBytes(s.bytes)}`,
   ];
+  if (s.model_rewrites_mixed) {
+    const ways = Object.entries(s.model_rewrites_mixed).map(([how, n]) => `${n} with ${how}`);
+    lines.push(
+      `warning:     partitions were computed with different model rewrites (${ways.join(', ')}): an output resumed by another CAI version; their predictions differ in the last digits (--overwrite recomputes them alike)`,
+    );
+  }
   if (s.sixteen_bit_images) {
     lines.push(
       s.sixteen_bit_rule === 'scale'

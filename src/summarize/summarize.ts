@@ -54,6 +54,12 @@ export interface JobSummary {
    * line once), e.g. `sigmoid outputs computed as 1/(1+exp(-x)) (1 node: prob)`; absent when none.
    */
   readonly model_rewrites?: readonly string[];
+  /**
+   * Set when the partitions' records name different rewrites (an output resumed by a CAI whose
+   * rewrites changed): how many partitions were computed each way, keyed by their rewrites joined by
+   * `; ` (`none` for none). Their predictions differ in the last digits; `--overwrite` recomputes them alike.
+   */
+  readonly model_rewrites_mixed?: Readonly<Record<string, number>>;
   readonly output: string;
   readonly partitions: {
     readonly planned: number;
@@ -329,10 +335,24 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
   return summary;
 }
 
-/** The graph rewrites the workers named in their records, each once, in the order first seen. */
-function modelRewrites(records: readonly PartitionRecord[]): { model_rewrites?: string[] } {
+/**
+ * The graph rewrites the workers named in their records, each once, in the order first seen; with the
+ * count of partitions per set of rewrites when the records do not all name the same ones.
+ */
+function modelRewrites(records: readonly PartitionRecord[]): {
+  model_rewrites?: string[];
+  model_rewrites_mixed?: Record<string, number>;
+} {
   const lines = [...new Set(records.flatMap((r) => r.model_rewrites ?? []))];
-  return lines.length ? { model_rewrites: lines } : {};
+  const ways: Record<string, number> = {};
+  for (const r of records) {
+    const key = r.model_rewrites?.length ? r.model_rewrites.join('; ') : 'none';
+    ways[key] = (ways[key] ?? 0) + 1;
+  }
+  return {
+    ...(lines.length ? { model_rewrites: lines } : {}),
+    ...(Object.keys(ways).length > 1 ? { model_rewrites_mixed: ways } : {}),
+  };
 }
 
 /** How many Slurm array tasks wrote these records, or undefined when none ran on Slurm. */

@@ -169,6 +169,56 @@ test('cai run names the rewrite in its summary and cai report in its page', asyn
   );
 });
 
+test('an output resumed with other rewrites than its records name says so, with the count of each', async () => {
+  dir ??= await mkdtemp(path.join(os.tmpdir(), 'cai-sigmoid-'));
+  const input = path.join(dir, 'two');
+  await mkdir(input, { recursive: true });
+  await writeFile(path.join(input, 'a.safetensors'), encodeSafetensors({ x }));
+  await writeFile(path.join(input, 'b.safetensors'), encodeSafetensors({ x }));
+  const output = path.join(dir, 'mixed');
+  const run = () =>
+    spawnSync(
+      process.execPath,
+      [
+        CLI,
+        'run',
+        '--input',
+        input,
+        '--model',
+        `${FIXTURES}head.onnx`,
+        '--output',
+        output,
+        '--inputs',
+        'x=x',
+        '-c',
+        '1',
+      ],
+      { encoding: 'utf8', env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } },
+    );
+  const first = run();
+  assert.equal(first.status, 0, first.stderr);
+  assert.doesNotMatch(first.stdout, /different model rewrites/);
+  // One partition as an earlier CAI (before the rewrite) recorded it: no model_rewrites in its record.
+  const plan = JSON.parse(await readFile(path.join(output, 'plan.json'), 'utf8')) as { id: string }[];
+  const recordFile = path.join(output, 'results', `${plan[0].id}.json`);
+  const record = JSON.parse(await readFile(recordFile, 'utf8')) as { model_rewrites?: string[] };
+  delete record.model_rewrites;
+  await writeFile(recordFile, JSON.stringify(record));
+  const again = run();
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(
+    again.stdout,
+    /warning: +partitions were computed with different model rewrites \(1 with none, 1 with sigmoid outputs/,
+  );
+  const summary = JSON.parse(await readFile(path.join(output, 'summary.json'), 'utf8')) as {
+    model_rewrites_mixed?: Record<string, number>;
+  };
+  assert.deepEqual(summary.model_rewrites_mixed, {
+    none: 1,
+    'sigmoid outputs computed as 1/(1+exp(-x)) (2 nodes: /Sigmoid, /Sigmoid_1)': 1,
+  });
+});
+
 test('a model file is searched for Sigmoid in chunks, across their boundaries', async () => {
   dir ??= await mkdtemp(path.join(os.tmpdir(), 'cai-sigmoid-'));
   const file = path.join(dir, 'bytes.onnx');
