@@ -334,8 +334,17 @@ async function body(
   const rewrites = Array.isArray(summary?.model_rewrites)
     ? (summary.model_rewrites as unknown[]).map((line) => ` Model: ${escapeHtml(String(line))}.`).join('')
     : '';
+  const mixed = summary?.model_rewrites_mixed;
+  const mixedNote =
+    mixed && typeof mixed === 'object'
+      ? ` <strong>Warning: partitions were computed with different model rewrites (${Object.entries(mixed)
+          .map(([how, n]) => `${num(Number(n))} with ${escapeHtml(how)}`)
+          .join(
+            ', ',
+          )}); their predictions differ in the last digits. <code>--overwrite</code> recomputes them alike.</strong>`
+      : '';
   const nav = `<nav><a href="#predictions">Predictions</a><a href="#gallery">Gallery</a><a href="#time">Where the time went</a><a href="#run">What was run</a><a href="#results">Results</a><a href="#cost">Cost</a><a href="#summary">Summary</a></nav>`;
-  return `${head}<p>One run: ${records.length} partitions, ${num(records.reduce((s, r) => s + r.items, 0))} items.${optimization}${rewrites}</p>
+  return `${head}<p>One run: ${records.length} partitions, ${num(records.reduce((s, r) => s + r.items, 0))} items.${optimization}${rewrites}${mixedNote}</p>
 ${nav}
 ${top}
 <h2 id="predictions">Predictions</h2>${predictions}

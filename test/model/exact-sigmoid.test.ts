@@ -217,6 +217,12 @@ test('an output resumed with other rewrites than its records name says so, with 
     none: 1,
     'sigmoid outputs computed as 1/(1+exp(-x)) (2 nodes: /Sigmoid, /Sigmoid_1)': 1,
   });
+  const rep = spawnSync(process.execPath, [CLI, 'report', output], { encoding: 'utf8' });
+  assert.equal(rep.status, 0, rep.stderr);
+  assert.match(
+    await readFile(path.join(output, 'report.html'), 'utf8'),
+    /Warning: partitions were computed with different model rewrites \(1 with none, 1 with sigmoid outputs/,
+  );
 });
 
 test('a model file is searched for Sigmoid in chunks, across their boundaries', async () => {
