@@ -310,9 +310,11 @@ export class Hdf5Index {
   }
 
   /**
-   * Every dataset of the file, depth first, each group's links in name order (as h5wasm's `keys()`).
+   * Every dataset of the file, depth first, each group's links in name order, or in creation order where
+   * the group tracks it (as h5wasm's `keys()`).
    * Throws {@link NotCovered} when a group or dataset header is something this reader does not read
-   * (dense link storage, soft or external links, shared datatypes): h5wasm lists that file.
+   * (soft or external links, shared datatypes, compound datasets): h5wasm lists that file. A damaged
+   * checksummed block is an `E_CORRUPT` error.
    */
   async list(): Promise<ListedDataset[]> {
     const s = await this.sb();
@@ -354,30 +356,35 @@ export class Hdf5Index {
   private async readLinks(group: number): Promise<[string, number | undefined][]> {
     const s = await this.sb();
     const msgs = await this.header(group);
-    const out: [string, number | undefined][] = [];
+    const byName = (x: [string, unknown], y: [string, unknown]) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0);
     const table = msgs.find((m) => m.type === MSG.symbolTable);
     if (table) {
+      const out: [string, number | undefined][] = [];
       const c = new Cursor(table.data, 0, s.o, s.l);
       const btree = c.addr();
       await this.symbolTableEach(btree, c.addr(), (name, addr) => void out.push([name, addr]));
-    } else {
-      const info = msgs.find((m) => m.type === MSG.linkInfo);
-      const messages = msgs.filter((x) => x.type === MSG.link).map((m) => m.data);
-      if (info) {
-        const c = new Cursor(info.data, 0, s.o, s.l);
-        if (c.u8() !== 0) throw new NotCovered('link info message version');
-        if (c.u8() & 0x01) c.skip(8);
-        const heap = c.addr();
-        const names = c.addr();
-        // Dense storage: the link messages are objects of a fractal heap.
-        if (heap !== UNDEFINED) messages.push(...(await denseLinks(await this.meta(), heap, names)));
-      }
-      for (const data of messages) {
-        const link = parseLink(data, s);
-        out.push([link.name, link.address]);
-      }
+      return out.sort(byName);
     }
-    return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const info = msgs.find((m) => m.type === MSG.linkInfo);
+    const messages = msgs.filter((x) => x.type === MSG.link).map((m) => m.data);
+    // A group that tracks its links' creation order lists them in that order (libhdf5, h5wasm's keys()).
+    let tracked = false;
+    if (info) {
+      const c = new Cursor(info.data, 0, s.o, s.l);
+      if (c.u8() !== 0) throw new NotCovered('link info message version');
+      const flags = c.u8();
+      tracked = (flags & 0x01) !== 0;
+      if (tracked) c.skip(8);
+      const heap = c.addr();
+      const names = c.addr();
+      // Dense storage: the link messages are objects of a fractal heap.
+      if (heap !== UNDEFINED) messages.push(...(await denseLinks(await this.meta(), heap, names)));
+    }
+    const links = messages.map((data) => parseLink(data, s));
+    const entries = links.map((l): [string, number | undefined] => [l.name, l.address]);
+    if (!tracked) return entries.sort(byName);
+    const order = new Map(links.map((l) => [l.name, l.order]));
+    return entries.sort((x, y) => (order.get(x[0]) ?? 0) - (order.get(y[0]) ?? 0));
   }
 
   /**
@@ -620,17 +627,17 @@ function pipeline(b: Uint8Array): FilterInfo[] {
 }
 
 /** A link message: its name, and the object's address for a hard link (undefined for soft/external). */
-function parseLink(b: Uint8Array, s: Super): { name: string; address?: number } {
+function parseLink(b: Uint8Array, s: Super): { name: string; address?: number; order: number } {
   const c = new Cursor(b, 0, s.o, s.l);
   if (c.u8() !== 1) throw new NotCovered('link message version');
   const flags = c.u8();
   const linkType = flags & 0x08 ? c.u8() : 0;
-  if (flags & 0x04) c.skip(8);
+  const order = flags & 0x04 ? c.uint(8) : 0;
   if (flags & 0x10) c.skip(1);
   const n = c.uint(1 << (flags & 3));
   const name = new TextDecoder().decode(b.subarray(c.at, c.at + n));
   c.skip(n);
-  return linkType === 0 ? { name, address: c.addr() } : { name };
+  return linkType === 0 ? { name, address: c.addr(), order } : { name, order };
 }
 
 /** A dataset header as h5wasm's metadata describes the dataset. */
