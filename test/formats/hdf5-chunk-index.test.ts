@@ -265,6 +265,20 @@ test('a damaged index block is an E_CORRUPT error naming the file and the block 
       await bytes.close();
       h5.close();
     }
+    // And through the reader the HDF5 source opens (the file's metadata index kept by path).
+    const opened = await openThreadedHdf5(file, 'direct.h5', { rows: [0, 501] });
+    try {
+      const array = opened.arrays.find((a) => a.path === 'ea_gzip');
+      assert.ok(array);
+      await assert.rejects(
+        (async () => {
+          for (let s = 0; s < array.shape[0]; s += 50) await opened.read(array, s, s + 50);
+        })(),
+        (e) => e instanceof CaiError && e.code === 'E_CORRUPT' && e.object === file,
+      );
+    } finally {
+      await opened.close();
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
