@@ -17,7 +17,11 @@ import { Hdf5Index, NotCovered } from '../../src/formats/hdf5/chunk-index.js';
 import { CaiError } from '../../src/errors.js';
 import { DirectReader } from '../../src/formats/hdf5/direct-read.js';
 import { arrayInfoOf } from '../../src/formats/hdf5/h5-file.js';
-import { openHdf5, openThreadedHdf5 } from '../../src/formats/hdf5/index.js';
+import { openHdf5, openRemoteHdf5, openThreadedHdf5 } from '../../src/formats/hdf5/index.js';
+import '../../src/storage/register.js';
+import { S3Store } from '../../src/storage/s3-store.js';
+import { startS3Server } from '../helpers/s3-server.js';
+import { startRequestLog } from '../helpers/s3-request-log.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
 const DIR = `${FIXTURES}hdf5-layouts/`;
@@ -380,5 +384,48 @@ test('the datasets CAI lists itself (so libhdf5 is not loaded) are those h5wasm 
   } finally {
     await bytes.close();
     h5.close();
+  }
+});
+
+test('on S3, rows of a v4 dataset fetch their chunks and only the index blocks over those rows (counted at the server)', async (t) => {
+  const s3 = await startS3Server(['data']);
+  const log = await startRequestLog(s3.endpoint);
+  const local = await openHdf5(`${DIR}latest.h5`, 'latest');
+  try {
+    const store = new S3Store('s3://data/h5', { s3Endpoint: log.endpoint });
+    await store.put('latest.h5', readFileSync(`${DIR}latest.h5`));
+    // Metadata read exactly as asked (no pages), so what the index reads shows in the counts.
+    for (const [p, a, b, wholeIndex] of [
+      // 600 elements of 8 bytes: header, index block, a super block and one data block are read.
+      ['ea', 480, 500, 600 * 8],
+      // 1,100 elements of 13 bytes in two pages: the header, the block's prefix and one page.
+      ['fa_paged', 1050, 1060, 1100 * 13],
+    ] as const) {
+      const f = await openRemoteHdf5(store, 'latest.h5', { rows: [a, b], ranges: { page: 0 } });
+      try {
+        const array = f.arrays.find((x) => x.path === p);
+        assert.ok(array, p);
+        const from = log.requests().length;
+        sameArray(await f.read(array, a, b), local.read(array, a, b), `${p} [${a}, ${b})`);
+        const gets = log
+          .requests()
+          .slice(from)
+          .filter((r) => r.method === 'GET');
+        const bytes = gets.reduce((n, r) => n + r.bytes, 0);
+        const chunks = EXPECTED.latest[p]
+          .filter((c) => c.offset[0] >= a && c.offset[0] < b)
+          .reduce((n, c) => n + c.size, 0);
+        const index = bytes - chunks;
+        t.diagnostic(`${p} [${a}, ${b}): ${bytes} bytes in ${gets.length} GETs, ${chunks} of them chunks`);
+        assert.ok(index >= 0 && index < wholeIndex / 3, `${p}: ${index} bytes of index of ${wholeIndex}`);
+        assert.ok(gets.length <= 6, `${p}: ${gets.length} GETs`);
+      } finally {
+        await f.close();
+      }
+    }
+  } finally {
+    local.close();
+    await log.stop();
+    await s3.stop();
   }
 });
