@@ -216,16 +216,18 @@ test('a damaged index block is an E_CORRUPT error naming the file and the block 
       ['BTLF', original, 'v2 B-tree leaf', /v2 B-tree leaf node/],
       ['BTIN', original, 'v2 B-tree internal node', /v2 B-tree internal node/],
       ['OHDR', original, 'object header', /object header/],
+      ['\x89HDF', original, 'superblock', /superblock/],
       ['FRHP', dense, 'fractal heap header', /fractal heap header/],
       ['FHDB', dense, 'fractal heap direct block', /fractal heap direct block/],
     ];
     for (const [sig, source, what, message] of cases) {
-      // The last block with that signature, one byte after its signature and version flipped.
+      // The last block with that signature, a byte after its signature and version flipped (in the
+      // superblock, the file consistency flags).
       const at = source.lastIndexOf(Buffer.from(sig, 'latin1'));
-      assert.ok(at > 0, sig);
+      assert.ok(at >= 0, sig);
       const body = Buffer.from(source);
-      body[at + 6] ^= 0x5a;
-      const file = path.join(dir, `${sig}.h5`);
+      body[at + (what === 'superblock' ? 11 : 6)] ^= 0x5a;
+      const file = path.join(dir, `${what.replaceAll(' ', '-')}.h5`);
       await writeFile(file, body);
       const index = indexOf('', file);
       const err = await (async () => {

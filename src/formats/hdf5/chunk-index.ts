@@ -170,6 +170,8 @@ export class Hdf5Index {
         c.addr(); // superblock extension
         c.addr(); // end of file
         const root = c.addr();
+        if (c.at + 4 > b.length) throw new NotCovered('a superblock past the end of the file');
+        verifyChecksum(b, c.at, 'superblock', at, this.source);
         return { o, l, base: base === UNDEFINED ? 0 : base, root };
       }
       throw new NotCovered(`superblock version ${version}`);
