@@ -6,6 +6,7 @@
 // at the edges. A damaged index block is an E_CORRUPT error, never wrong rows. Layouts the index does not
 // cover are left to libhdf5, never read differently. Fixtures: scripts/fixtures/make_hdf5_layout_fixtures.py.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -24,6 +25,10 @@ import { startS3Server } from '../helpers/s3-server.js';
 import { startRequestLog } from '../helpers/s3-request-log.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
+const SCRIPT = fileURLToPath(
+  new URL('../../../scripts/fixtures/make_hdf5_layout_fixtures.py', import.meta.url),
+);
+const hasH5py = spawnSync('/usr/bin/python3', ['-c', 'import h5py'], { stdio: 'ignore' }).status === 0;
 const DIR = `${FIXTURES}hdf5-layouts/`;
 type Info = { offset: number[]; address: number; size: number; filterMask: number };
 // Per file and chunked dataset, h5py's get_chunk_info of every stored chunk: [offset..., address, size, mask].
@@ -431,3 +436,56 @@ test('on S3, rows of a v4 dataset fetch their chunks and only the index blocks o
     await s3.stop();
   }
 });
+
+test(
+  'an extensible array past 131,072 chunks (data blocks split in pages, some never written) reads only the pages of the rows asked, equal to libhdf5',
+  { skip: hasH5py ? false : 'needs /usr/bin/python3 with h5py (python3-h5py)' },
+  async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'cai-h5-big-ea-'));
+    try {
+      const file = path.join(dir, 'big.h5');
+      const made = spawnSync('/usr/bin/python3', [SCRIPT, '--big-extensible', file], { encoding: 'utf8' });
+      assert.equal(made.status, 0, made.stderr);
+      const size = statSync(file).size;
+      let metadata = 0;
+      const read = localReader(file);
+      const index = new Hdf5Index(size, (a, b) => ((metadata += b - a), read(a, b)), file);
+      const d = await index.dataset('x');
+      assert.equal(d.kind, 'chunked');
+      if (d.kind !== 'chunked') return;
+      // Rows [136500, 136600) lie in a paged data block: its header, index block, super block, the
+      // block's prefix and one page of 1,024 addresses are read, not the index's 1 MB.
+      const some = await d.chunks(136_500, 136_600);
+      assert.deepEqual(
+        some.map((c) => c.offset[0]),
+        Array.from({ length: 100 }, (_, i) => 136_500 + i),
+      );
+      assert.ok(metadata < 16 * 1024, `read ${metadata} bytes of metadata`);
+      // Every written chunk of the paged data blocks, and only those (pages never written hold none).
+      assert.equal((await d.chunks(131_056, 140_000)).length, 133_000 - 131_056 + 100 + 10);
+      const h5 = await openHdf5(file, 'big');
+      const bytes = await LocalBytes.open(file);
+      try {
+        const direct = new DirectReader(index, bytes);
+        const x = h5.arrays[0];
+        for (const [a, b] of [
+          [0, 1000],
+          [130_000, 133_000],
+          [136_500, 136_600],
+          [139_990, 140_000],
+        ])
+          sameArray(await direct.read(x, a, b, b), h5.read(x, a, b), `rows [${a}, ${b})`);
+        assert.equal(direct.fallbacks, 0);
+        // Rows in pages never written are libhdf5's (fill values).
+        assert.equal(await direct.read(x, 133_000, 133_010, 133_010), undefined);
+        assert.equal(await direct.read(x, 136_400, 136_500, 136_500), undefined);
+        assert.equal(direct.fallbacks, 2);
+      } finally {
+        await bytes.close();
+        h5.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  },
+);

@@ -172,7 +172,9 @@ export class ExtensibleArray {
     inIndex: number;
   }>;
   private readonly blocks = new Map<number, Promise<(Element | undefined)[]>>();
-  private readonly supers = new Map<number, Promise<number[]>>();
+  private readonly supers = new Map<number, Promise<{ blocks: number[]; pageInit: Uint8Array }>>();
+  private readonly pages = new Map<string, Promise<(Element | undefined)[]>>();
+  private readonly prefixes = new Map<number, Promise<boolean>>();
 
   constructor(
     private readonly meta: Meta,
@@ -267,15 +269,29 @@ export class ExtensibleArray {
         if (!info) return undefined;
         const within = e - info.startIndex;
         const k = Math.floor(within / info.dblkElements);
-        let block: number;
-        if (s < ib.inIndex) block = ib.dblks[info.startBlock + k];
-        else {
-          const sblk = ib.sblks[s - ib.inIndex];
-          if (sblk === undefined || sblk === UNDEFINED) return undefined;
-          block = (await this.superBlock(s, sblk))[k];
+        const w = within % info.dblkElements;
+        if (s < ib.inIndex) {
+          const block = ib.dblks[info.startBlock + k];
+          if (block === undefined || block === UNDEFINED) return undefined;
+          // A data block reached from the index block in pages has no page bitmap to read: not read here.
+          if (info.dblkElements > h.pageElements)
+            throw new NotCovered('an extensible array data block in pages under its index block');
+          return (await this.dataBlock(block, info.dblkElements))[w];
         }
+        const sblk = ib.sblks[s - ib.inIndex];
+        if (sblk === undefined || sblk === UNDEFINED) return undefined;
+        const sb = await this.superBlock(s, sblk);
+        const block = sb.blocks[k];
         if (block === undefined || block === UNDEFINED) return undefined;
-        return (await this.dataBlock(block, info.dblkElements))[within % info.dblkElements];
+        if (info.dblkElements <= h.pageElements) return (await this.dataBlock(block, info.dblkElements))[w];
+        // Data blocks larger than a page are split in pages, each with its checksum; a page never
+        // written (its bit clear in the super block's bitmap for that data block) holds no chunk.
+        // The bits of all the super block's data blocks follow one another (data block k, page p: bit
+        // k * pages + p), as libhdf5 indexes them.
+        const page = Math.floor(w / h.pageElements);
+        const bit = k * (info.dblkElements / h.pageElements) + page;
+        if (!(sb.pageInit[bit >> 3] & (0x80 >> (bit & 7)))) return undefined;
+        return (await this.dataPage(block, page))[w % h.pageElements];
       }),
     );
   }
@@ -285,16 +301,39 @@ export class ExtensibleArray {
       const h = await this.head();
       const info = h.superBlocks[s];
       const { o, base } = this.meta;
-      // Data blocks larger than a page carry page-initialised bitmaps here and are split in pages:
-      // more than 131,072 chunks at libhdf5's defaults; left to libhdf5.
-      if (info.dblkElements > h.pageElements) throw new NotCovered('an extensible array data block in pages');
-      const size = 4 + 2 + o + h.offsetSize + info.ndblks * o + 4;
+      // Data blocks larger than a page have bitmaps of their pages written, here.
+      const pages = info.dblkElements > h.pageElements ? info.dblkElements / h.pageElements : 0;
+      const initSize = Math.ceil(pages / 8);
+      const size = 4 + 2 + o + h.offsetSize + info.ndblks * (initSize + o) + 4;
       const c = await this.meta.checked(base + address, size, 'EASB', 'extensible array super block');
       if (c.u8() !== 0) throw new NotCovered('extensible array super block version');
       checkClient(c.u8(), this.filtered, 'an extensible array super block');
       c.addr();
       c.skip(h.offsetSize);
-      return Array.from({ length: info.ndblks }, () => c.addr());
+      const pageInit = c.bytes.slice(c.at, c.at + info.ndblks * initSize);
+      c.skip(info.ndblks * initSize);
+      const blocks = Array.from({ length: info.ndblks }, () => c.addr());
+      return { blocks, pageInit };
+    });
+  }
+
+  /** Page `page` of a data block split in pages (after its prefix: signature to block offset, checksum). */
+  private dataPage(address: number, page: number) {
+    return once(this.pages, `${address}:${page}`, async () => {
+      const h = await this.head();
+      const { o, base } = this.meta;
+      const prefix = 4 + 2 + o + h.offsetSize + 4;
+      // The prefix is checked once per data block (its own checksum).
+      await once(this.prefixes, address, async () => {
+        const c = await this.meta.checked(base + address, prefix, 'EADB', 'extensible array data block');
+        if (c.u8() !== 0) throw new NotCovered('extensible array data block version');
+        checkClient(c.u8(), this.filtered, 'an extensible array data block');
+        return true;
+      });
+      const pageSize = h.pageElements * h.elementSize + 4;
+      const at = base + address + prefix + page * pageSize;
+      const c = await this.meta.checked(at, pageSize, '', `extensible array data block page ${page}`);
+      return elements(this.meta, c, h.pageElements, h.elementSize, this.filtered, this.chunkBytes);
     });
   }
 
@@ -302,7 +341,6 @@ export class ExtensibleArray {
     return once(this.blocks, address, async () => {
       const h = await this.head();
       const { o, base } = this.meta;
-      if (count > h.pageElements) throw new NotCovered('an extensible array data block in pages');
       const size = 4 + 2 + o + h.offsetSize + count * h.elementSize + 4;
       const c = await this.meta.checked(base + address, size, 'EADB', 'extensible array data block');
       if (c.u8() !== 0) throw new NotCovered('extensible array data block version');
