@@ -76,6 +76,8 @@ export function v4Chunks(meta: Meta, c: Cursor, flags: number, grid: ChunkGrid):
     const size = filtered ? c.len() : grid.chunkBytes;
     const filterMask = filtered ? c.u32() : 0;
     const address = c.addr();
+    if (filtered !== grid.filtered)
+      throw new NotCovered('a single chunk whose filter flag is not its pipeline');
     if (grid.shape.some((d, i) => d > grid.chunk[i]))
       throw new NotCovered('a single chunk smaller than its dataset');
     return async (rowStart, rowEnd) =>
