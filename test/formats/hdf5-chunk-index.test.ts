@@ -178,6 +178,7 @@ test('what the index does not cover is left to libhdf5: unwritten chunks (v1 B-t
   for (const [name, path] of [
     ['earliest', 'unwritten'],
     ['latest', 'ea_unwritten'],
+    ['latest', 'fa_paged_unwritten'],
   ]) {
     const h5 = await openHdf5(`${DIR}${name}.h5`, name);
     const bytes = await LocalBytes.open(`${DIR}${name}.h5`);
@@ -186,8 +187,15 @@ test('what the index does not cover is left to libhdf5: unwritten chunks (v1 B-t
       const unwritten = h5.arrays.find((a) => a.path === path);
       assert.ok(unwritten);
       // Rows in written chunks are read; rows in a chunk never written (fill value) are not.
-      sameArray(await direct.read(unwritten, 0, 16, 40), h5.read(unwritten, 0, 16), `${path}: written rows`);
-      assert.equal(await direct.read(unwritten, 8, 24, 40), undefined);
+      const written = path === 'fa_paged_unwritten' ? 10 : 16;
+      sameArray(
+        await direct.read(unwritten, 0, written, 40),
+        h5.read(unwritten, 0, written),
+        `${path}: written rows`,
+      );
+      // fa_paged_unwritten: a whole page (rows 1,024 to 1,099) never written.
+      const [a, b] = path === 'fa_paged_unwritten' ? [1050, 1060] : [8, 24];
+      assert.equal(await direct.read(unwritten, a, b, b), undefined);
       assert.equal(direct.fallbacks, 1);
       if (name === 'earliest') {
         const flags = h5.arrays.find((a) => a.path === 'flags');
@@ -224,6 +232,7 @@ test('a damaged index block is an E_CORRUPT error naming the file and the block 
       ['\x89HDF', original, 'superblock', /superblock/],
       ['FRHP', dense, 'fractal heap header', /fractal heap header/],
       ['FHDB', dense, 'fractal heap direct block', /fractal heap direct block/],
+      ['FHIB', dense, 'fractal heap indirect block', /fractal heap indirect block/],
     ];
     for (const [sig, source, what, message] of cases) {
       // The last block with that signature, a byte after its signature and version flipped (in the
@@ -370,7 +379,8 @@ test('the datasets CAI lists itself (so libhdf5 is not loaded) are those h5wasm 
   // A truncated file, and files holding compound datasets (a column per field: h5-special.ts lists them
   // through h5wasm). Groups in dense link storage (dense.h5: > 8 links, and track_order) are listed here.
   assert.deepEqual(notListed.sort(), ['hdf5/bad/truncated.h5', 'hdf5/types/clash.h5', 'hdf5/types/types.h5']);
-  // The datasets of dense groups are read directly too (an extensible array under a track_order group).
+  // The datasets of dense groups are read directly too (an extensible array under a track_order group; a
+  // dataset among 201 links, whose heap has an indirect root block and whose name index two levels).
   const file = `${DIR}dense.h5`;
   const h5 = await openHdf5(file, 'dense');
   const bytes = await LocalBytes.open(file);
@@ -379,6 +389,7 @@ test('the datasets CAI lists itself (so libhdf5 is not loaded) are those h5wasm 
     for (const [p, want] of [
       ['dense/d11', BigInt64Array.from([11n, 12n, 13n])],
       ['ordered/mid', Float32Array.from([0, 2, 4, 6])],
+      ['many/values', Int16Array.from([0, 1, 2, 3, 4, 5])],
     ] as const) {
       const d = h5.arrays.find((a) => a.path === p);
       assert.ok(d, p);
