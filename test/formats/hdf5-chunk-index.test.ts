@@ -451,7 +451,7 @@ test('on S3, rows of a v4 dataset fetch their chunks and only the index blocks o
 test(
   'an extensible array past 131,072 chunks (data blocks split in pages, some never written) reads only the pages of the rows asked, equal to libhdf5',
   { skip: hasH5py ? false : 'needs /usr/bin/python3 with h5py (python3-h5py)' },
-  async () => {
+  async (t) => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'cai-h5-big-ea-'));
     try {
       const file = path.join(dir, 'big.h5');
@@ -471,6 +471,7 @@ test(
         some.map((c) => c.offset[0]),
         Array.from({ length: 100 }, (_, i) => 136_500 + i),
       );
+      t.diagnostic(`rows [136500, 136600): ${metadata} bytes of metadata read (file ${size})`);
       assert.ok(metadata < 16 * 1024, `read ${metadata} bytes of metadata`);
       // Every written chunk of the paged data blocks, and only those (pages never written hold none).
       assert.equal((await d.chunks(131_056, 140_000)).length, 133_000 - 131_056 + 100 + 10);
@@ -491,6 +492,56 @@ test(
         assert.equal(await direct.read(x, 133_000, 133_010, 133_010), undefined);
         assert.equal(await direct.read(x, 136_400, 136_500, 136_500), undefined);
         assert.equal(direct.fallbacks, 2);
+      } finally {
+        await bytes.close();
+        h5.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+test(
+  'a v2 B-tree of three levels (8,000 chunks, two unlimited dimensions): every chunk found, rows equal libhdf5, only the nodes over the rows read',
+  { skip: hasH5py ? false : 'needs /usr/bin/python3 with h5py (python3-h5py)' },
+  async (t) => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'cai-h5-big-bt2-'));
+    try {
+      const file = path.join(dir, 'bt.h5');
+      const made = spawnSync('/usr/bin/python3', [SCRIPT, '--big-btree', file], { encoding: 'utf8' });
+      assert.equal(made.status, 0, made.stderr);
+      const size = statSync(file).size;
+      let metadata = 0;
+      const read = localReader(file);
+      const index = new Hdf5Index(size, (a, b) => ((metadata += b - a), read(a, b)), file);
+      const d = await index.dataset('x');
+      assert.equal(d.kind, 'chunked');
+      if (d.kind !== 'chunked') return;
+      const some = await d.chunks(40, 45);
+      assert.deepEqual(
+        some.map((c) => c.offset.join(',')).sort(),
+        Array.from({ length: 5 * 80 }, (_, i) => `${40 + Math.floor(i / 80)},${i % 80}`).sort(),
+      );
+      // The header, the root, one or two nodes under it and the leaves over rows 40-44: a fraction of
+      // the 8,000 records of 24 bytes.
+      t.diagnostic(`rows [40, 45) of 100: ${metadata} bytes of metadata read (file ${size})`);
+      assert.ok(metadata < 40 * 1024, `read ${metadata} bytes of metadata`);
+      const all = await d.chunks(0, Infinity);
+      assert.equal(all.length, 8000);
+      assert.equal(new Set(all.map((c) => c.address)).size, 8000);
+      const h5 = await openHdf5(file, 'bt');
+      const bytes = await LocalBytes.open(file);
+      try {
+        const direct = new DirectReader(index, bytes);
+        const x = h5.arrays[0];
+        for (const [a, b] of [
+          [0, 100],
+          [37, 59],
+          [99, 100],
+        ])
+          sameArray(await direct.read(x, a, b, b), h5.read(x, a, b), `rows [${a}, ${b})`);
+        assert.equal(direct.fallbacks, 0);
       } finally {
         await bytes.close();
         h5.close();
