@@ -1,19 +1,25 @@
 // A small reader of HDF5's own metadata, enough to find where each chunk of a dataset lies in the file
 // (its byte offset, stored size and filter mask), so the chunks can be fetched directly and inflated
 // with Node's native zlib instead of libhdf5's WebAssembly build. h5wasm exposes no H5Dget_chunk_info or
-// H5Dchunk_iter, hence this reader. It covers what h5py writes by default (libver "earliest"):
-// superblock versions 0-3; object headers v1 and v2 with continuation blocks; groups held in a symbol
-// table (v1 B-tree + local heap) or in compact link messages; the data layout message v1-v3 (contiguous,
-// or chunked with a v1 B-tree index); the filter pipeline (deflate, shuffle). Anything else (dense-link
-// groups, layout v4 indexes, shared or committed datatypes, external storage, other filters, unwritten
-// chunks) is reported as not covered, and the dataset is read through libhdf5 as before: this reader
-// never guesses. Format: https://docs.hdfgroup.org/hdf5/develop/_f_m_t3.html
+// H5Dchunk_iter, hence this reader. It covers what h5py writes with every libver: superblock versions 0-3;
+// object headers v1 and v2 with continuation blocks; groups held in a symbol table (v1 B-tree + local
+// heap), in compact link messages, or in dense storage (fractal heap + v2 B-tree name index,
+// dense-links.ts); the data layout message v1-v4: contiguous, or chunked with a v1 B-tree index, or with
+// any of the v4 chunk indexes (single chunk, implicit, fixed array, extensible array, v2 B-tree:
+// chunk-index-v4.ts); the filter pipeline. Every checksummed metadata block is verified (lookup3): a
+// mismatch is an `E_CORRUPT` error naming the file and the block. Anything else (shared or committed
+// datatypes, external storage, soft links, unwritten chunks...) is reported as not covered, and the
+// dataset is read through libhdf5 as before: this reader never guesses.
+// Format: https://docs.hdfgroup.org/hdf5/develop/_f_m_t3.html
+import { v4Chunks, type ChunkInfo } from './chunk-index-v4.js';
+import { denseLinks } from './dense-links.js';
+import { checkBlock, Cursor, NotCovered, UNDEFINED, verifyChecksum, type Meta } from './meta.js';
+
+export { NotCovered } from './meta.js';
+export type { ChunkInfo } from './chunk-index-v4.js';
 
 /** Reads bytes of the file; `[start, end)` must exist. */
 export type ReadBytes = (start: number, end: number) => Promise<Uint8Array>;
-
-/** Why a dataset is not covered (it is then read through libhdf5). */
-export class NotCovered extends Error {}
 
 /** One filter of a dataset's pipeline, in the order they were applied when writing. */
 export interface FilterInfo {
@@ -26,15 +32,6 @@ export interface StoredType {
   /** `int8` ... `uint64`, `float16`, `float32`, `float64`, as h5-file.ts names stored types. */
   readonly name: string;
   readonly size: number;
-}
-
-/** One stored chunk: where it is, its stored bytes, which filters were skipped for it. */
-export interface ChunkInfo {
-  /** Element offsets of its first element, per dimension. */
-  readonly offset: readonly number[];
-  readonly address: number;
-  readonly size: number;
-  readonly filterMask: number;
 }
 
 /** A dataset as stored: contiguous bytes, or chunks found through its B-tree. */
@@ -76,65 +73,6 @@ export interface ListedDataset {
 }
 
 const SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
-const UNDEFINED = -1;
-
-/** A cursor over a metadata block. */
-class Cursor {
-  private readonly view: DataView;
-  constructor(
-    readonly bytes: Uint8Array,
-    public at: number,
-    private readonly o: number,
-    private readonly l: number,
-  ) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-  u8(): number {
-    return this.view.getUint8(this.at++);
-  }
-  u16(): number {
-    const v = this.view.getUint16(this.at, true);
-    this.at += 2;
-    return v;
-  }
-  u32(): number {
-    const v = this.view.getUint32(this.at, true);
-    this.at += 4;
-    return v;
-  }
-  uint(n: number): number {
-    if (n === 8) {
-      const lo = this.view.getUint32(this.at, true);
-      const hi = this.view.getUint32(this.at + 4, true);
-      this.at += 8;
-      if (hi === 0xffffffff && lo === 0xffffffff) return UNDEFINED;
-      if (hi >= 0x200000) throw new NotCovered('an address beyond 2^53');
-      return hi * 0x100000000 + lo;
-    }
-    let v = 0;
-    let all = true;
-    for (let i = 0; i < n; i++) {
-      const b = this.view.getUint8(this.at + i);
-      if (b !== 0xff) all = false;
-      v += b * 2 ** (8 * i);
-    }
-    this.at += n;
-    return all ? UNDEFINED : v;
-  }
-  addr(): number {
-    return this.uint(this.o);
-  }
-  len(): number {
-    return this.uint(this.l);
-  }
-  skip(n: number): this {
-    this.at += n;
-    return this;
-  }
-  ascii(n: number): string {
-    return String.fromCharCode(...this.bytes.subarray(this.at, this.at + n));
-  }
-}
 
 interface Message {
   readonly type: number;
@@ -170,17 +108,37 @@ const MSG = {
  */
 export class Hdf5Index {
   private superblock?: Promise<Super>;
+  private metaOf?: Promise<Meta>;
   private readonly layouts = new Map<string, Promise<DatasetLayout>>();
+  private readonly groups = new Map<number, Promise<[string, number | undefined][]>>();
 
   constructor(
     readonly size: number,
     private readonly read: ReadBytes,
+    /** Names the file in errors (a damaged block). */
+    readonly source = 'the HDF5 file',
   ) {}
 
   private bytes(start: number, length: number): Promise<Uint8Array> {
     const end = Math.min(this.size, start + length);
     if (start < 0 || end <= start) throw new NotCovered(`metadata at ${start} is outside the file`);
     return this.read(start, end);
+  }
+
+  /** What the index structures read the file through (chunk-index-v4.ts, dense-links.ts). */
+  private meta(): Promise<Meta> {
+    return (this.metaOf ??= this.sb().then((s): Meta => ({
+      o: s.o,
+      l: s.l,
+      base: s.base,
+      bytes: (start, length) => this.bytes(start, length),
+      checked: async (start, length, sig, what) => {
+        const b = await this.bytes(start, length);
+        if (b.length < length) throw new NotCovered(`${what} at byte ${start} runs past the end of the file`);
+        return checkBlock(b, start, sig, what, this.source, s.o, s.l);
+      },
+      verify: (b, at, what, start) => verifyChecksum(b, at, what, start, this.source),
+    })));
   }
 
   private async sb(): Promise<Super> {
@@ -212,6 +170,8 @@ export class Hdf5Index {
         c.addr(); // superblock extension
         c.addr(); // end of file
         const root = c.addr();
+        if (c.at + 4 > b.length) throw new NotCovered('a superblock past the end of the file');
+        verifyChecksum(b, c.at, 'superblock', at, this.source);
         return { o, l, base: base === UNDEFINED ? 0 : base, root };
       }
       throw new NotCovered(`superblock version ${version}`);
@@ -251,14 +211,16 @@ export class Hdf5Index {
           q = c.at + n;
         }
       };
+      const meta = await this.meta();
+      // The first chunk: prefix and messages, then their checksum.
+      await meta.checked(at, p + size + 4, 'OHDR', 'object header');
       await read2(at + p, size);
       for (let i = 0; i < out.length; i++) {
         if (out[i].type !== MSG.continuation) continue;
         const c = new Cursor(out[i].data, 0, s.o, s.l);
         const start = s.base + c.addr();
         const length = c.len();
-        const sig = await this.bytes(start, 4);
-        if (String.fromCharCode(...sig) !== 'OCHK') throw new NotCovered('a continuation block without OCHK');
+        await meta.checked(start, length, 'OCHK', 'object header continuation block');
         // Messages between the signature and the checksum.
         await read2(start + 4, length - 8);
       }
@@ -304,28 +266,10 @@ export class Hdf5Index {
   }
 
   private async child(group: number, name: string): Promise<number> {
-    const s = await this.sb();
-    const msgs = await this.header(group);
-    const table = msgs.find((m) => m.type === MSG.symbolTable);
-    if (table) {
-      const c = new Cursor(table.data, 0, s.o, s.l);
-      const btree = c.addr();
-      const heap = c.addr();
-      let found: number | undefined;
-      await this.symbolTableEach(btree, heap, (n, addr) => {
-        if (n === name) found = addr;
-      });
-      if (found === undefined) throw new NotCovered(`no link "${name}"`);
-      return found;
-    }
-    for (const m of msgs.filter((x) => x.type === MSG.link)) {
-      const link = parseLink(m.data, s);
-      if (link.name !== name) continue;
-      if (link.address === undefined) throw new NotCovered(`"${name}" is a soft or external link`);
-      return link.address;
-    }
-    // Links in a fractal heap (dense storage), or none by that name.
-    throw new NotCovered(`"${name}" is not a compact link or symbol table entry`);
+    const found = (await this.links(group)).find(([n]) => n === name);
+    if (!found) throw new NotCovered(`no link "${name}"`);
+    if (found[1] === undefined) throw new NotCovered(`"${name}" is a soft or external link`);
+    return found[1];
   }
 
   /** Calls `each` with every entry of a symbol-table group (its v1 B-tree of symbol nodes). */
@@ -368,9 +312,11 @@ export class Hdf5Index {
   }
 
   /**
-   * Every dataset of the file, depth first, each group's links in name order (as h5wasm's `keys()`).
+   * Every dataset of the file, depth first, each group's links in name order, or in creation order where
+   * the group tracks it (as h5wasm's `keys()`).
    * Throws {@link NotCovered} when a group or dataset header is something this reader does not read
-   * (dense link storage, soft or external links, shared datatypes): h5wasm lists that file.
+   * (soft or external links, shared datatypes, compound datasets): h5wasm lists that file. A damaged
+   * checksummed block is an `E_CORRUPT` error.
    */
   async list(): Promise<ListedDataset[]> {
     const s = await this.sb();
@@ -381,6 +327,7 @@ export class Hdf5Index {
       seen.add(addr);
       for (const [name, child] of await this.links(addr)) {
         const path = prefix ? `${prefix}/${name}` : name;
+        if (child === undefined) throw new NotCovered(`"${path}" is a soft or external link`);
         const msgs = await this.header(child);
         if (msgs.some((m) => m.type === MSG.layout)) {
           out.push(describe(path, msgs, s));
@@ -398,31 +345,48 @@ export class Hdf5Index {
     return out;
   }
 
-  /** A group's hard links, name -> object header address, in name order. */
-  private async links(group: number): Promise<[string, number][]> {
+  /** A group's links, name -> object header address (undefined for soft or external links), in name order. */
+  private links(group: number): Promise<[string, number | undefined][]> {
+    let p = this.groups.get(group);
+    if (!p) {
+      p = this.readLinks(group);
+      this.groups.set(group, p);
+    }
+    return p;
+  }
+
+  private async readLinks(group: number): Promise<[string, number | undefined][]> {
     const s = await this.sb();
     const msgs = await this.header(group);
-    const out: [string, number][] = [];
+    const byName = (x: [string, unknown], y: [string, unknown]) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0);
     const table = msgs.find((m) => m.type === MSG.symbolTable);
     if (table) {
+      const out: [string, number | undefined][] = [];
       const c = new Cursor(table.data, 0, s.o, s.l);
       const btree = c.addr();
       await this.symbolTableEach(btree, c.addr(), (name, addr) => void out.push([name, addr]));
-    } else {
-      const info = msgs.find((m) => m.type === MSG.linkInfo);
-      if (info) {
-        const c = new Cursor(info.data, 0, s.o, s.l);
-        c.u8();
-        if (c.u8() & 0x01) c.skip(8);
-        if (c.addr() !== UNDEFINED) throw new NotCovered('links in dense storage');
-      }
-      for (const m of msgs.filter((x) => x.type === MSG.link)) {
-        const link = parseLink(m.data, s);
-        if (link.address === undefined) throw new NotCovered(`"${link.name}" is a soft or external link`);
-        out.push([link.name, link.address]);
-      }
+      return out.sort(byName);
     }
-    return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const info = msgs.find((m) => m.type === MSG.linkInfo);
+    const messages = msgs.filter((x) => x.type === MSG.link).map((m) => m.data);
+    // A group that tracks its links' creation order lists them in that order (libhdf5, h5wasm's keys()).
+    let tracked = false;
+    if (info) {
+      const c = new Cursor(info.data, 0, s.o, s.l);
+      if (c.u8() !== 0) throw new NotCovered('link info message version');
+      const flags = c.u8();
+      tracked = (flags & 0x01) !== 0;
+      if (tracked) c.skip(8);
+      const heap = c.addr();
+      const names = c.addr();
+      // Dense storage: the link messages are objects of a fractal heap.
+      if (heap !== UNDEFINED) messages.push(...(await denseLinks(await this.meta(), heap, names)));
+    }
+    const links = messages.map((data) => parseLink(data, s));
+    const entries = links.map((l): [string, number | undefined] => [l.name, l.address]);
+    if (!tracked) return entries.sort(byName);
+    const order = new Map(links.map((l) => [l.name, l.order]));
+    return entries.sort((x, y) => (order.get(x[0]) ?? 0) - (order.get(y[0]) ?? 0));
   }
 
   /**
@@ -449,7 +413,7 @@ export class Hdf5Index {
       return m.data;
     };
     if (msgs.some((m) => m.type === MSG.external)) throw new NotCovered('external storage');
-    const shape = dataspace(one(MSG.dataspace, 'dataspace'), s);
+    const { shape, max } = dataspaceOf(one(MSG.dataspace, 'dataspace'), s);
     const type = datatype(one(MSG.datatype, 'datatype'));
     const filterMsg = msgs.find((m) => m.type === MSG.filters);
     if (filterMsg && filterMsg.flags & 0x02) throw new NotCovered('a shared filter pipeline');
@@ -468,8 +432,7 @@ export class Hdf5Index {
         return { kind: 'contiguous', shape, type, address: s.base + address, size };
       }
       if (cls !== 2) throw new NotCovered(`layout class ${cls}`);
-      if (version === 4)
-        throw new NotCovered('layout message version 4 (its chunk indexes are read by libhdf5)');
+      if (version === 4) return this.chunkedV4(c, shape, max, type, filters);
       const ndims = c.u8();
       const btree = c.addr();
       const dims: number[] = [];
@@ -486,7 +449,36 @@ export class Hdf5Index {
       for (let i = 0; i < ndims; i++) dims.push(c.u32());
       return this.chunked(shape, type, dims, btree, filters);
     }
-    throw new NotCovered(`layout message version ${version} (v4 chunk indexes are read by libhdf5)`);
+    throw new NotCovered(`layout message version ${version}`);
+  }
+
+  /** A chunked layout message version 4 (cursor after the class): its chunk dimensions and index. */
+  private async chunkedV4(
+    c: Cursor,
+    shape: readonly number[],
+    max: readonly number[],
+    type: StoredType,
+    filters: readonly FilterInfo[],
+  ): Promise<DatasetLayout> {
+    const flags = c.u8();
+    const ndims = c.u8();
+    const width = c.u8();
+    const dims: number[] = [];
+    for (let i = 0; i < ndims; i++) dims.push(c.uint(width));
+    const chunk = dims.slice(0, -1);
+    if (chunk.length !== shape.length || dims.at(-1) !== type.size || shape.length === 0)
+      throw new NotCovered('chunk dimensions do not match the dataspace');
+    // Partial edge chunks stored without the filters: libhdf5 decides per chunk; not read here.
+    if (flags & 0x01 && filters.length) throw new NotCovered('partial edge chunks stored unfiltered');
+    const chunkBytes = chunk.reduce((a, b) => a * b, 1) * type.size;
+    const chunks = v4Chunks(await this.meta(), c, flags, {
+      shape,
+      max,
+      chunk,
+      chunkBytes,
+      filtered: filters.length > 0,
+    });
+    return { kind: 'chunked', shape, type, chunk, filters, chunks };
   }
 
   private chunked(
@@ -577,21 +569,25 @@ interface BTreeNode {
   readonly children: readonly number[];
 }
 
-function dataspace(b: Uint8Array, s: Super): number[] {
+/** A dataspace message: the current and maximum dimensions ({@link UNDEFINED} for unlimited). */
+function dataspaceOf(b: Uint8Array, s: Super): { shape: number[]; max: number[] } {
   const c = new Cursor(b, 0, s.o, s.l);
   const version = c.u8();
   const ndims = c.u8();
-  c.u8();
+  const flags = c.u8();
   if (version === 1) c.skip(5);
   else if (version === 2) {
     const kind = c.u8();
-    if (kind === 0) return [];
+    if (kind === 0) return { shape: [], max: [] };
     if (kind !== 1) throw new NotCovered('a null dataspace');
   } else throw new NotCovered(`dataspace version ${version}`);
-  const out: number[] = [];
-  for (let i = 0; i < ndims; i++) out.push(c.len());
-  return out;
+  const shape: number[] = [];
+  for (let i = 0; i < ndims; i++) shape.push(c.len());
+  const max = flags & 0x01 ? shape.map(() => c.len()) : [...shape];
+  return { shape, max };
 }
+
+const dataspace = (b: Uint8Array, s: Super) => dataspaceOf(b, s).shape;
 
 function datatype(b: Uint8Array): StoredType {
   const cls = b[0] & 0x0f;
@@ -633,17 +629,17 @@ function pipeline(b: Uint8Array): FilterInfo[] {
 }
 
 /** A link message: its name, and the object's address for a hard link (undefined for soft/external). */
-function parseLink(b: Uint8Array, s: Super): { name: string; address?: number } {
+function parseLink(b: Uint8Array, s: Super): { name: string; address?: number; order: number } {
   const c = new Cursor(b, 0, s.o, s.l);
   if (c.u8() !== 1) throw new NotCovered('link message version');
   const flags = c.u8();
   const linkType = flags & 0x08 ? c.u8() : 0;
-  if (flags & 0x04) c.skip(8);
+  const order = flags & 0x04 ? c.uint(8) : 0;
   if (flags & 0x10) c.skip(1);
   const n = c.uint(1 << (flags & 3));
   const name = new TextDecoder().decode(b.subarray(c.at, c.at + n));
   c.skip(n);
-  return linkType === 0 ? { name, address: c.addr() } : { name };
+  return linkType === 0 ? { name, address: c.addr(), order } : { name, order };
 }
 
 /** A dataset header as h5wasm's metadata describes the dataset. */

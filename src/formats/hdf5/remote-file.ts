@@ -74,7 +74,7 @@ async function localIndex(file: string): Promise<Hdf5Index> {
   const id = `${file}\0${st.size}\0${st.mtimeMs}`;
   let index = localIndexes.get(id);
   if (!index) {
-    index = new Hdf5Index(st.size, pagedReader(st.size, localReader(file), 64 * 1024));
+    index = new Hdf5Index(st.size, pagedReader(st.size, localReader(file), 64 * 1024), file);
     localIndexes.set(id, index);
     while (localIndexes.size > KEEP_INDEXES) localIndexes.delete(localIndexes.keys().next().value as string);
   }
@@ -346,6 +346,7 @@ async function openOnThread(
           [],
           (a, d) => via.fetched(a, d),
         ),
+        source,
       );
       entry = { index, via };
       if (id !== undefined) {
@@ -389,7 +390,7 @@ async function openOnThread(
       let bytesOf: ByteSource;
       if (target.local) bytesOf = local = await LocalBytes.open(target.path);
       else bytesOf = new RemoteBytes(getCounted, ranges.maxFetch, ranges.keepBytes, seeds);
-      const i = index ?? new Hdf5Index(target.size, pagedReader(target.size, getCounted, 0, seeds));
+      const i = index ?? new Hdf5Index(target.size, pagedReader(target.size, getCounted, 0, seeds), source);
       return new DirectReader(i, bytesOf);
     })());
 
