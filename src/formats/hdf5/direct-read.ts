@@ -31,6 +31,10 @@ export interface ByteSource {
    * (a remote source may fetch them in the same request).
    */
   get(spans: readonly Span[], later: readonly Span[]): Promise<Uint8Array[]>;
+  /** Told that the arrays a `get` returned are no longer read (a local source reuses their memory). */
+  release?(parts: readonly Uint8Array[]): void;
+  /** Reads bytes from `start` straight into `dst` (a local file: no buffer in between). */
+  readInto?(start: number, dst: Uint8Array): Promise<void>;
 }
 
 interface Decoded {
@@ -128,8 +132,8 @@ export class DirectReader {
     if (end > start && layout.kind === 'contiguous') {
       const want = { start: layout.address + start * rowBytes, end: layout.address + end * rowBytes };
       const later = until > end ? [{ start: want.end, end: layout.address + until * rowBytes }] : [];
-      const [bytes] = await this.source.get([want], later);
-      out.set(bytes);
+      if (this.source.readInto) await this.source.readInto(want.start, out);
+      else out.set((await this.source.get([want], later))[0]);
     } else if (end > start && layout.kind === 'chunked') {
       await this.readChunked(st, array.path, layout, start, end, until, out);
     }
@@ -215,6 +219,7 @@ export class DirectReader {
         copyChunk(data, c.offset, chunk, shape, size, out, start, end);
       }),
     ]);
+    this.source.release?.(stored);
     for (const r of settled) if (r.status === 'rejected') throw r.reason;
     // Chunks reaching past these rows are kept for the next batch.
     st.kept = need.filter((c) => c.offset[0] + rows > end).map((c) => kept.get(c.address) as Decoded);
