@@ -62,7 +62,7 @@ test('inflateInto writes zlib, gzip and raw streams into a slice of a larger buf
       // Bytes around the slice are untouched.
       assert.deepEqual([...big.subarray(0, 10), ...big.subarray(10 + RAW.length)], Array(20).fill(7));
     }
-    // More calls in flight than decompressors (16): each waits for one; all land in their own slice.
+    // More calls in flight than decompressors (8): each waits for one; all land in their own slice.
     const out = new Uint8Array(40 * RAW.length);
     await Promise.all(
       Array.from({ length: 40 }, (_, i) =>

@@ -37,8 +37,11 @@ interface Libdeflate {
   made: number;
 }
 
-/** Decompressors made at most (each ~32 KiB); more calls in flight wait for one. koffi queues 256. */
-const MAX_DECOMPRESSORS = 16;
+/**
+ * Decompressors made at most, so calls in flight (each ~32 KiB); more wait for one here. libuv's pool runs
+ * 4 at a time; koffi keeps 8 calls' memory resident and allocates more for each call past 8.
+ */
+const MAX_DECOMPRESSORS = 8;
 const RESULTS = ['', 'bad data', 'short output', 'insufficient space'];
 
 let bound: Libdeflate | string | undefined;
