@@ -1,8 +1,8 @@
 // Inflating a deflate stream (zlib, gzip or raw) into a buffer the caller gives: a slice of the batch
-// being filled, or a scratch buffer reused chunk after chunk. The machine's libdeflate (the decoder h5py
-// users get from HDF5 builds with it; ~1.6x Node's zlib on one core, measured on noisy image chunks) runs
-// on koffi's worker threads, so chunks inflate in parallel off the main thread; Node's zlib (on libuv's
-// pool) is the fallback, with the same bytes out and the same errors. A stream that is damaged, decodes
+// being filled, or a scratch buffer reused chunk after chunk. The machine's libdeflate (~1.4-1.6x Node's
+// zlib on one core, measured on noisy image chunks) runs through koffi's asynchronous calls on libuv's
+// thread pool, so chunks inflate in parallel off the main thread; Node's zlib (on the same pool) is the
+// fallback, with the same bytes out and the same errors. A stream that is damaged, decodes
 // to fewer bytes than the destination holds, or would overflow it is an error: never silent zeros.
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
