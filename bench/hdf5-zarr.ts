@@ -1,6 +1,7 @@
 // Issue 17's benchmark: reading HDF5 and Zarr as published, against the reference readers and against
 // CAI's own .npy partitions, all on the same data in the same run.
-//   1. source read throughput (items/s, MB/s of decoded rows) of CAI's HDF5 source (h5wasm) against
+//   1. source read throughput (items/s, MB/s of decoded rows) of CAI's HDF5 source (its chunk index, the
+//      chunks inflated by the machine's libdeflate, and by Node's zlib with system libraries off) against
 //      h5py reading the same file in the same slices, and of CAI's Zarr source (zarrita) against
 //      zarr-python, interleaved A B A B; the Zarr source three ways: CAI's decoders (native LZ4/zlib) on
 //      the decoding threads, the same decoders on the main thread, and numcodecs.js (zarrita's own);
@@ -22,6 +23,7 @@ import type { SourceKind } from '../src/formats/source.js';
 import { hdf5Files, openThreadedHdf5 } from '../src/formats/hdf5/index.js';
 import { useCaiCodecs, zarrStores } from '../src/formats/zarr/index.js';
 import { codecBackends, decodeThreads, setDecodeThreads } from '../src/formats/codecs/index.js';
+import { useSystemLibraries } from '../src/formats/codecs/system-library.js';
 import { runJob } from '../src/run/run.js';
 import { parseJobSpec, type JobSpec } from '../src/job/spec.js';
 import { buildTrivial } from '../src/model/zoo/trivial.js';
@@ -139,6 +141,9 @@ async function libhdf5Read(key: string): Promise<{ seconds: number; bytes: numbe
 // Peak resident memory of this process while the sources read (sampled after every batch).
 let peakRss = 0;
 
+// The HDF5 file itself as the input (the .npy run lists its own folder only).
+const HDF5_RUN = { format: 'hdf5', datasets: { image: 'images' }, partitionItems: PER_PARTITION };
+
 async function caiRun(input: string, extra: Record<string, unknown>): Promise<number> {
   const out = path.join(dir, `out-${Math.random().toString(36).slice(2)}`);
   const t0 = performance.now();
@@ -171,6 +176,14 @@ try {
   const rssBefore = process.memoryUsage().rss;
   const read = await interleave(REPS, {
     'cai hdf5': () => caiRead(hdf5Files, 'galaxy.h5'),
+    'cai hdf5 zlib': async () => {
+      useSystemLibraries(false);
+      try {
+        return await caiRead(hdf5Files, 'galaxy.h5');
+      } finally {
+        useSystemLibraries(true);
+      }
+    },
     'libhdf5 only': () => libhdf5Read('galaxy.h5'),
     h5py: async () => pythonRead('h5', path.join(dir, 'galaxy.h5')),
     'cai zarr': () => caiRead(zarrStores, 'galaxy.zarr', { codecs: true, threads: THREADS }),
@@ -181,7 +194,16 @@ try {
   const items = (r: { seconds: number }[]) => r.map((x) => N / x.seconds);
   const mbs = (r: { seconds: number; bytes: number }[]) => r.map((x) => x.bytes / MB / x.seconds);
   process.stdout.write('source read (decoded rows), items/s and MB/s:\n');
+  const backends = codecBackends();
+  process.stdout.write(`  HDF5 inflater: ${backends.deflate}\n`);
   line('CAI HDF5 source (chunk index)', items(read['cai hdf5']), 'items/s');
+  line(
+    '  CAI HDF5, Node zlib (system libraries off)',
+    items(read['cai hdf5 zlib']),
+    'items/s',
+    ratios(items(read['cai hdf5 zlib']), items(read['cai hdf5'])),
+    'of libdeflate',
+  );
   line(
     'CAI reader through libhdf5 only',
     items(read['libhdf5 only']),
@@ -197,7 +219,6 @@ try {
     ratios(items(read['cai hdf5']), items(read.h5py)),
     'of h5py',
   );
-  const backends = codecBackends();
   process.stdout.write(`  Zarr decoders: blosc's lz4 ${backends.lz4}, zlib ${backends.zlib}\n`);
   line(`CAI Zarr source, ${THREADS} decoding threads`, items(read['cai zarr']), 'items/s');
   line(
@@ -231,8 +252,16 @@ try {
   );
   if (!values['read-only']) {
     const runs = await interleave(REPS, {
-      'cai run hdf5': () =>
-        caiRun(dir, { format: 'hdf5', datasets: { image: 'images' }, partitionItems: PER_PARTITION }),
+      'cai run hdf5': () => caiRun(path.join(dir, 'galaxy.h5'), HDF5_RUN),
+      // The workers inherit the environment: Node's zlib there.
+      'cai run hdf5 zlib': async () => {
+        process.env.CAI_SYSTEM_CODECS = '0';
+        try {
+          return await caiRun(path.join(dir, 'galaxy.h5'), HDF5_RUN);
+        } finally {
+          delete process.env.CAI_SYSTEM_CODECS;
+        }
+      },
       'cai run npy': () => caiRun(path.join(dir, 'npy'), {}),
       'cai run zarr': () =>
         caiRun(dir, { format: 'zarr', datasets: { image: 'images' }, partitionItems: PER_PARTITION }),
@@ -245,6 +274,13 @@ try {
       rate(runs['cai run hdf5']),
       'items/s',
       ratios(rate(runs['cai run hdf5']), rate(runs['cai run npy'])),
+      'of .npy',
+    );
+    line(
+      '  HDF5 with Node zlib (system libraries off)',
+      rate(runs['cai run hdf5 zlib']),
+      'items/s',
+      ratios(rate(runs['cai run hdf5 zlib']), rate(runs['cai run npy'])),
       'of .npy',
     );
     line(

@@ -2,6 +2,7 @@
 // binaries from npm for each platform) and zlib from Node itself. A platform without lz4-napi's binary
 // (or a package built without it) falls back to numcodecs' WebAssembly: same bytes, about 10x slower.
 import { createRequire } from 'node:module';
+import { deflateBackend } from './deflate.js';
 
 interface Lz4Napi {
   /** Decodes an LZ4 block preceded by its decoded size (4 bytes, little-endian). */
@@ -33,11 +34,12 @@ export function nativeLz4(): Lz4Napi | undefined {
  *
  * @example codecBackends() // { lz4: 'native (lz4-napi)', zlib: 'native (node:zlib)', ... }
  */
-export function codecBackends(): Readonly<Record<'lz4' | 'zlib' | 'zstd' | 'blosclz', string>> {
+export function codecBackends(): Readonly<Record<'lz4' | 'zlib' | 'zstd' | 'blosclz' | 'deflate', string>> {
   return {
     lz4: nativeLz4() ? 'native (lz4-napi)' : `WebAssembly (numcodecs): lz4-napi did not load: ${lz4Error}`,
     zlib: 'native (node:zlib)',
     zstd: 'WebAssembly (numcodecs)',
     blosclz: 'WebAssembly (numcodecs)',
+    deflate: deflateBackend(), // HDF5's deflate filter (deflate.ts)
   };
 }

@@ -97,34 +97,85 @@ export function pagedReader(
   };
 }
 
+/** Read buffers a local source keeps for its next reads (one per column read at once, about). */
+const KEEP_BUFFERS = 2;
+
 /**
- * Chunk bytes of a local file, read in place: spans close together in one read. Close when done.
+ * Chunk bytes of a local file, read in place: spans close together in one read, into a buffer reused
+ * once the caller releases what it got (no fresh pages to fault in for every batch). Close when done.
  *
  * @example const src = await LocalBytes.open('/data/galaxy10.h5'); await src.get([{ start: 4096, end: 9000 }], []);
  */
 export class LocalBytes implements ByteSource {
+  private readonly free: Buffer[] = [];
+  /** The buffer each `get`'s answer lies in, until released. */
+  private readonly lent = new WeakMap<readonly Uint8Array[], Buffer>();
+
   private constructor(private readonly fh: Awaited<ReturnType<typeof open>>) {}
 
   static async open(file: string): Promise<LocalBytes> {
     return new LocalBytes(await open(file, 'r'));
   }
 
+  private take(size: number): Buffer {
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++)
+      if (
+        this.free[i].byteLength >= size &&
+        (best < 0 || this.free[i].byteLength < this.free[best].byteLength)
+      )
+        best = i;
+    if (best >= 0) return this.free.splice(best, 1)[0];
+    // Rounded up to 1 MiB, so batches of slightly different sizes reuse it.
+    return Buffer.allocUnsafeSlow(Math.ceil(size / 2 ** 20) * 2 ** 20);
+  }
+
   async get(spans: readonly Span[]): Promise<Uint8Array[]> {
     const out: Uint8Array[] = new Array<Uint8Array>(spans.length);
-    await Promise.all(
-      runs(spans, LOCAL_GAP, LOCAL_RUN).map(async ([a, b]) => {
-        const start = spans[a].start;
-        const end = spans[b].end;
-        const buf = Buffer.allocUnsafe(end - start);
-        const { bytesRead } = await this.fh.read(buf, 0, buf.length, start);
-        if (bytesRead !== buf.length) throw new Error(`bytes [${start}, ${end}) lie past the file's end`);
-        for (let i = a; i <= b; i++) out[i] = buf.subarray(spans[i].start - start, spans[i].end - start);
-      }),
-    );
+    const groups = runs(spans, LOCAL_GAP, LOCAL_RUN);
+    const size = groups.reduce((n, [a, b]) => n + spans[b].end - spans[a].start, 0);
+    const buf = this.take(size);
+    try {
+      let at = 0;
+      await Promise.all(
+        groups.map(async ([a, b]) => {
+          const start = spans[a].start;
+          const end = spans[b].end;
+          const into = at;
+          at += end - start;
+          const { bytesRead } = await this.fh.read(buf, into, end - start, start);
+          if (bytesRead !== end - start) throw new Error(`bytes [${start}, ${end}) lie past the file's end`);
+          for (let i = a; i <= b; i++)
+            out[i] = buf.subarray(into + spans[i].start - start, into + spans[i].end - start);
+        }),
+      );
+    } catch (err) {
+      this.giveBack(buf);
+      throw err;
+    }
+    this.lent.set(out, buf);
     return out;
   }
 
+  release(parts: readonly Uint8Array[]): void {
+    const buf = this.lent.get(parts);
+    this.lent.delete(parts);
+    if (buf) this.giveBack(buf);
+  }
+
+  private giveBack(buf: Buffer): void {
+    this.free.push(buf);
+    if (this.free.length > KEEP_BUFFERS) this.free.sort((x, y) => y.byteLength - x.byteLength).pop();
+  }
+
+  async readInto(start: number, dst: Uint8Array): Promise<void> {
+    const { bytesRead } = await this.fh.read(dst, 0, dst.byteLength, start);
+    if (bytesRead !== dst.byteLength)
+      throw new Error(`bytes [${start}, ${start + dst.byteLength}) lie past the file's end`);
+  }
+
   close(): Promise<void> {
+    this.free.length = 0;
     return this.fh.close();
   }
 }

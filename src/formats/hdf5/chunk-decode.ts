@@ -1,14 +1,13 @@
-// Decoding HDF5 chunks outside libhdf5: the filters h5py writes by default (deflate through Node's native
-// zlib, which runs on libuv's thread pool so chunks inflate in parallel; byte shuffle; LZF), and copying
-// a chunk's elements into the rows asked for. Bytes stay bytes until the end, where they become the
-// stored type's TypedArray, so every element type is handled by one path.
-import { promisify } from 'node:util';
-import zlib from 'node:zlib';
+// Decoding HDF5 chunks outside libhdf5: the filters h5py writes by default (deflate through the
+// machine's libdeflate or Node's zlib, both off the main thread so chunks inflate in parallel; byte
+// shuffle; LZF), written straight into the buffer the caller gives (a slice of the batch when the chunk
+// is whole rows of it), and copying a decoded chunk's elements into the rows asked for. Bytes stay bytes
+// until the end, where they become the stored type's TypedArray, so every element type is one path.
+import { inflateInto, InflateError } from '../codecs/deflate.js';
+import { unshuffle } from '../codecs/shuffle.js';
 import { NotCovered, type FilterInfo } from './chunk-index.js';
 
-const inflate = promisify(zlib.inflate);
-
-/** A chunk that does not decode (damaged, or not what its filters say): libhdf5 then reports it. */
+/** A chunk that does not decode (damaged, or not what its filters say), with why. */
 export class ChunkDecodeError extends Error {}
 
 /** HDF5 filter ids decoded here. */
@@ -18,60 +17,61 @@ export const DECODED_FILTERS: Readonly<Record<number, string>> = Object.freeze({
   32000: 'lzf',
 });
 
-/** Throws {@link NotCovered} when a pipeline has a filter not decoded here. */
+const COMPRESSORS = new Set([1, 32000]);
+
+/**
+ * Throws {@link NotCovered} when a pipeline has a filter not decoded here, or filters in an order other
+ * than h5py's (shuffle, then one compressor).
+ */
 export function checkPipeline(filters: readonly FilterInfo[]): void {
   for (const f of filters)
     if (!(f.id in DECODED_FILTERS)) throw new NotCovered(`filter ${f.id} is decoded by libhdf5`);
+  const ids = filters.map((f) => f.id);
+  const compressors = ids.filter((id) => COMPRESSORS.has(id));
+  const shuffles = ids.filter((id) => id === 2);
+  if (compressors.length > 1 || shuffles.length > 1 || (shuffles.length && ids.indexOf(2) > 0))
+    throw new NotCovered(`filter pipeline ${ids.join(', ')} is decoded by libhdf5`);
 }
 
 /**
- * A chunk's stored bytes undone through its filters (last applied, first undone; a filter whose bit is
- * set in `mask` was skipped for this chunk). Throws when the result is not `expected` bytes.
+ * A chunk's stored bytes undone through its filters (a filter whose bit is set in `mask` was skipped for
+ * this chunk) into `dst`, which it fills exactly. `scratch` (as large as `dst`) holds the shuffled bytes
+ * between inflating and unshuffling. Throws {@link ChunkDecodeError}, naming the chunk (`what`), when the
+ * chunk is damaged or decodes to another size. The pipeline is one {@link checkPipeline} accepted.
  */
-export async function decodeChunk(
+export async function decodeChunkInto(
   stored: Uint8Array,
   filters: readonly FilterInfo[],
   mask: number,
-  expected: number,
+  dst: Uint8Array,
   elementSize: number,
-): Promise<Uint8Array> {
-  let b = stored;
+  what: string,
+  scratch: () => Uint8Array,
+): Promise<void> {
+  let shuffle = 1;
+  let codec = 0;
+  filters.forEach((f, i) => {
+    if (mask & (1 << i)) return;
+    if (f.id === 2) shuffle = f.clientData[0] ?? elementSize;
+    else codec = f.id;
+  });
   try {
-    for (let i = filters.length - 1; i >= 0; i--) {
-      if (mask & (1 << i)) continue;
-      const f = filters[i];
-      // One output buffer of the chunk's size, instead of 16 KiB pieces concatenated at the end.
-      if (f.id === 1) b = await inflate(b, { chunkSize: Math.max(64, expected) });
-      else if (f.id === 2) b = unshuffle(b, f.clientData[0] ?? elementSize);
-      else if (f.id === 32000) b = lzf(b, expected);
-      else throw new NotCovered(`filter ${f.id}`);
-    }
+    const target = shuffle > 1 && codec ? scratch() : dst;
+    if (codec === 1) await inflateInto(stored, target, 'zlib', what);
+    else if (codec === 32000) lzf(stored, target);
+    else if (stored.byteLength !== dst.byteLength)
+      throw new Error(`${stored.byteLength} stored bytes instead of the ${dst.byteLength} expected`);
+    if (shuffle > 1) unshuffle(shuffle, codec ? target : stored, dst, 0, dst.byteLength);
+    else if (!codec) dst.set(stored);
   } catch (err) {
-    if (err instanceof NotCovered) throw err;
-    throw new ChunkDecodeError((err as Error).message, { cause: err });
+    if (err instanceof InflateError) throw new ChunkDecodeError(err.message, { cause: err });
+    throw new ChunkDecodeError(`${what}: ${(err as Error).message}`, { cause: err });
   }
-  if (b.byteLength !== expected)
-    throw new ChunkDecodeError(`a chunk decoded to ${b.byteLength} bytes instead of ${expected}`);
-  return b;
 }
 
-/** HDF5's shuffle undone: byte j of every element was stored in plane j. */
-export function unshuffle(b: Uint8Array, size: number): Uint8Array {
-  if (size <= 1) return b;
-  const n = Math.floor(b.byteLength / size);
-  const out = new Uint8Array(b.byteLength);
-  for (let j = 0; j < size; j++) {
-    const plane = b.subarray(j * n, j * n + n);
-    for (let i = 0, o = j; i < n; i++, o += size) out[o] = plane[i];
-  }
-  // Bytes past the last whole element are stored as they were.
-  out.set(b.subarray(n * size), n * size);
-  return out;
-}
-
-/** LZF (h5py's filter 32000) decompressed into `expected` bytes. */
-export function lzf(src: Uint8Array, expected: number): Uint8Array {
-  const out = new Uint8Array(expected);
+/** LZF (h5py's filter 32000) decompressed into `out`, which it must fill. */
+export function lzf(src: Uint8Array, out: Uint8Array): void {
+  const expected = out.byteLength;
   let i = 0;
   let o = 0;
   while (i < src.length) {
@@ -92,7 +92,6 @@ export function lzf(src: Uint8Array, expected: number): Uint8Array {
     }
   }
   if (o !== expected) throw new Error(`LZF gave ${o} bytes instead of ${expected}`);
-  return out;
 }
 
 /**

@@ -1,8 +1,8 @@
 // An HDF5 file, local (read in place) or in a remote store (S3, by byte ranges, never copied whole).
 // CAI's own metadata reader (chunk-index.ts) lists its datasets and reads the rows it covers directly
-// (direct-read.ts: chunks fetched, inflated by Node's zlib on libuv's thread pool). What it does not
-// cover goes to libhdf5 in a worker thread (h5-thread.ts), loaded only then, whose reads of a remote
-// object this side serves with ranged GETs. Opening reads only metadata (the superblock, object headers);
+// (direct-read.ts: chunks fetched, inflated off the main thread by libdeflate or Node's zlib). What it
+// does not cover goes to libhdf5 in a worker thread (h5-thread.ts), loaded only then, whose reads of a
+// remote object this side serves with ranged GETs. Opening reads only metadata (the superblock, object headers);
 // a row read fetches the chunks of those rows, about one GET per column and partition. Rows of the batch
 // after the one asked are read ahead while the caller works on this one (bounded: one batch per column,
 // never past the partition's last row).
@@ -40,8 +40,8 @@ export interface RemoteHdf5Options {
   /** How ranges are fetched (page of metadata reads, largest GET, bytes kept). */
   readonly ranges?: Partial<SyncRangeOptions>;
   /**
-   * Read datasets the chunk index covers directly (native zlib, no libhdf5); default true. `false` reads
-   * everything through libhdf5 (the benchmark's and tests' baseline).
+   * Read datasets the chunk index covers directly (libdeflate or Node's zlib, no libhdf5); default true.
+   * `false` reads everything through libhdf5 (the benchmark's and tests' baseline).
    */
   readonly direct?: boolean;
   /**
@@ -381,7 +381,7 @@ async function openOnThread(
   if (!arrays) arrays = (await threadSide()).arrays;
 
   // Datasets the chunk index covers are read on this side: chunks fetched directly and inflated by
-  // Node's zlib on libuv's thread pool. Set up at the first read (planning reads none).
+  // libdeflate or Node's zlib off the main thread. Set up at the first read (planning reads none).
   const byPath = new Map(arrays.map((a) => [a.path, a]));
   let local: LocalBytes | undefined;
   let direct: Promise<DirectReader> | undefined;
@@ -391,7 +391,7 @@ async function openOnThread(
       if (target.local) bytesOf = local = await LocalBytes.open(target.path);
       else bytesOf = new RemoteBytes(getCounted, ranges.maxFetch, ranges.keepBytes, seeds);
       const i = index ?? new Hdf5Index(target.size, pagedReader(target.size, getCounted, 0, seeds), source);
-      return new DirectReader(i, bytesOf);
+      return new DirectReader(i, bytesOf, source);
     })());
 
   let failed: unknown;
