@@ -15,7 +15,7 @@ import { summarize, type JobSummary } from '../summarize/summarize.js';
 import { skippedSummary, type SkippedSummary } from '../plan/skipped.js';
 import { watchSignals, removeTemporaryFiles } from './interrupt.js';
 import { acquireLock } from './lock.js';
-import { preflight } from './preflight.js';
+import { checkModelExists, preflight } from './preflight.js';
 import { pendingPartitions, planOrResume, removeStaleOutputs, type PlanHooks } from '../plan/resume.js';
 import { parseJobSpec, resolveJob, type JobSpec, type JobSpecInput, type ResolvedJob } from '../job/spec.js';
 
@@ -83,14 +83,7 @@ export async function runJob(job: JobSpecInput, options: RunOptions = {}): Promi
   const startedAt = new Date();
   const t0 = performance.now();
   // A missing model should fail before any planning or worker start-up, not after.
-  const [modelStore, modelKey] = await openParent(spec.model, { s3Endpoint: spec.s3Endpoint });
-  if (!(await modelStore.head(modelKey))) {
-    throw new CaiError(
-      ErrorCodes.notFound,
-      modelStore.describe(modelKey),
-      'the model does not exist; check --model',
-    );
-  }
+  await checkModelExists(spec);
   return withSetupUndo(spec, async (output, hooks) => {
     // Ctrl-C / SIGTERM stop the workers cleanly (see interrupt.ts).
     const watch = watchSignals(output);

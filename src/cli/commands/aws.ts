@@ -332,6 +332,11 @@ export function registerAwsCommand(program: Command, deps: AwsCommandDeps = {}):
       process.once('SIGTERM', onSigterm);
       let result: AwsRunResult;
       try {
+        // What `cai run` checks before any work, checked here with your credentials before the execution
+        // starts: a mistake (a --carry column the data lacks, another job in the output) exits 2 with
+        // nothing started, instead of failing in every partition's Lambda.
+        const { preflightSubmission } = await import('../../run/preflight.js');
+        await preflightSubmission(spec, { overwrite: Boolean(o.overwrite) });
         result = await runOnAws(api, deployment, spec, raw, {
           overwrite: Boolean(o.overwrite),
           pollMs: (deps.pollSeconds ?? 2) * 1000,
