@@ -117,18 +117,22 @@ export async function checkModelExists(spec: Pick<JobSpec, 'model' | 's3Endpoint
  * What only the worker's environment shows (a Lambda's memory, `/tmp`, its onnxruntime build) is not
  * checked here: docs/aws.md says what each failure looks like.
  *
+ * `cai slurm run --dry-run` makes the same checks (with the model's hash in the identity, as a
+ * submission from this machine plans).
+ *
  * @example await preflightSubmission(spec, { overwrite: false });
  */
 export async function preflightSubmission(
   spec: JobSpec,
-  options: { readonly overwrite?: boolean } = {},
+  options: { readonly overwrite?: boolean; readonly hashModel?: boolean; readonly exclude?: string } = {},
 ): Promise<void> {
   await checkModelExists(spec);
   const output = await openStore(spec.output, { s3Endpoint: spec.s3Endpoint });
   const input = await openInput(spec.input, { s3Endpoint: spec.s3Endpoint });
-  // As Initialize plans: no model hash in the identity (the stack fixes the model), nothing excluded.
+  // As Initialize plans by default: no model hash in the identity (the stack fixes the model).
   await decidePlan(spec, output, options.overwrite ?? false, {
-    hashModel: false,
+    hashModel: options.hashModel ?? false,
+    exclude: options.exclude,
     check: (planned) => preflight(spec, input, planned),
   });
 }

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { EngineEvent } from '../engines/events.js';
 import type { MapResult } from '../summarize/map-result.js';
 import { runMap } from '../engines/map.js';
+import { checkEngineFields } from '../engines/fields.js';
 import { engineFor } from '../engines/registry.js';
 import { beforeWork, CaiError, ErrorCodes, duringWork } from '../errors.js';
 import { describeOptimization, readOptimization } from '../model/optimization.js';
@@ -115,6 +116,8 @@ export async function withSetupUndo<T>(
   spec: JobSpec,
   body: (output: Store, hooks: PlanHooks) => Promise<T>,
 ): Promise<T> {
+  // A field the job's engine does not use is refused before anything, never dropped (engines/fields.ts).
+  checkEngineFields(spec);
   const output = await openStore(spec.output, { s3Endpoint: spec.s3Endpoint });
   // A local output folder this run creates (for its lock) and leaves empty, because a setup error
   // stopped it before anything was written, is removed again: a mistake leaves nothing behind.

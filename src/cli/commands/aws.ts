@@ -148,6 +148,19 @@ const session = (o: Record<string, unknown>): AwsSession => ({
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
+/**
+ * The flags of `cai aws run` that are not job fields, and what each does (test/cli/options.test.ts checks
+ * that every other flag reaches the job).
+ */
+export const AWS_RUN_FLAGS = Object.freeze({
+  stackName: 'the deployed stack the job runs on',
+  region: 'the AWS region',
+  profile: 'the AWS profile',
+  overwrite: 'starts over in an output that holds the job',
+  json: 'prints the summary as JSON',
+  quiet: 'no progress output',
+});
+
 /** Reads the job file's fields (if any) and the flags that were given, without defaults. */
 async function rawJob(file: string | undefined, o: Record<string, unknown>): Promise<Partial<JobSpecInput>> {
   return mergeJobInput(file, jobOverrides(o));
@@ -301,7 +314,7 @@ export function registerAwsCommand(program: Command, deps: AwsCommandDeps = {}):
         .command('run')
         .description('run a job on the deployed stack, with live progress; prints the summary')
         .argument('[job]', 'job file (JSON), the same as for `cai run`; flags override its fields'),
-      { local: false },
+      { engine: 'aws' },
     ),
   )
     .option('--stack-name <name>', 'CloudFormation stack name (default: Cai)')
