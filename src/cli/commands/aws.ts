@@ -11,7 +11,7 @@ import type { AwsProgressEvent, AwsRunResult, StopSignal } from '../../engines/a
 import { jobOfExecution, prepareAwsJob, readRunSummary, runOnAws } from '../../engines/aws/run-on-aws.js';
 import { CaiError, ErrorCodes, duringWork } from '../../errors.js';
 import { mergeJobInput } from '../../job/load.js';
-import type { JobSpecInput } from '../../job/spec.js';
+import type { JobSpec, JobSpecInput } from '../../job/spec.js';
 import { addJobOptions, jobOverrides } from '../run-command.js';
 import { requireAwsParts } from '../aws-parts.js';
 import { summaryText } from '../summary-text.js';
@@ -24,6 +24,11 @@ export interface AwsCommandDeps {
   readonly err?: (text: string) => void;
   /** Seconds between status polls of `cai aws run`; 2 by default. */
   readonly pollSeconds?: number;
+  /**
+   * The checks of `cai aws run` before an execution starts; `preflightSubmission` (src/run/preflight.ts)
+   * by default. Tests of the watcher alone, whose stub stack has no data, pass their own.
+   */
+  readonly preflight?: (spec: JobSpec, overwrite: boolean) => Promise<void>;
 }
 
 const number =
@@ -348,8 +353,11 @@ export function registerAwsCommand(program: Command, deps: AwsCommandDeps = {}):
         // What `cai run` checks before any work, checked here with your credentials before the execution
         // starts: a mistake (a --carry column the data lacks, another job in the output) exits 2 with
         // nothing started, instead of failing in every partition's Lambda.
-        const { preflightSubmission } = await import('../../run/preflight.js');
-        await preflightSubmission(spec, { overwrite: Boolean(o.overwrite) });
+        const check =
+          deps.preflight ??
+          (async (job: JobSpec, overwrite: boolean) =>
+            (await import('../../run/preflight.js')).preflightSubmission(job, { overwrite }));
+        await check(spec, Boolean(o.overwrite));
         result = await runOnAws(api, deployment, spec, raw, {
           overwrite: Boolean(o.overwrite),
           pollMs: (deps.pollSeconds ?? 2) * 1000,
