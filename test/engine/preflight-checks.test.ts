@@ -12,6 +12,7 @@ import { buildTrivial } from '../../src/model/zoo/trivial.js';
 import { runJob } from '../../src/run/run.js';
 import { tensor } from '../../src/tensor/tensor.js';
 import '../../src/storage/register.js';
+import { FIXTURES } from '../sources/helpers.js';
 
 let dir = '';
 before(async () => {
@@ -34,15 +35,20 @@ before(async () => {
 });
 after(() => rm(dir, { recursive: true, force: true }));
 
-async function refused(name: string, shape: (string | number)[], fields: Record<string, unknown>) {
+async function refused(
+  name: string,
+  shape: (string | number)[],
+  fields: Record<string, unknown>,
+  inputName = 'x',
+) {
   const model = path.join(dir, `${name}.onnx`);
-  await writeFile(model, buildTrivial({ inputName: 'x', shape, outputName: 'mean' }));
+  await writeFile(model, buildTrivial({ inputName, shape, outputName: 'mean' }));
   const output = path.join(dir, `out-${name}`);
   const err = await runJob({
     input: path.join(dir, 'in'),
     model,
     output,
-    inputs: { x: 'x' },
+    inputs: { [inputName]: inputName },
     concurrency: 1,
     threads: 1,
     ...fields,
@@ -67,4 +73,18 @@ test('a batch size a fixed batch dimension cannot take is refused before any wor
   const err = await refused('fixed', [4, 5], { batchSize: 8 });
   assert.equal(err.code, ErrorCodes.binding);
   assert.match(err.message, /input "x" has a fixed batch dimension of 4; run with --batch-size 4/);
+});
+
+test('an HDF5 dataset or id column the file lacks (--datasets, --id-column) is refused before any work, listing those it has', async () => {
+  const input = `${FIXTURES}hdf5/galaxy10.h5`;
+  const datasets = await refused('datasets', ['N', 5], { input, datasets: ['featurez'] }, 'featurez');
+  assert.equal(datasets.code, ErrorCodes.option);
+  assert.ok(datasets.object.endsWith('galaxy10.h5'), datasets.object);
+  assert.match(
+    datasets.message,
+    /has no dataset "\/featurez" \(datasets\); its datasets are .*\/features float64 \[64, 5\]/,
+  );
+  const id = await refused('id', ['N', 5], { input, datasets: ['features'], idColumn: 'objid' }, 'features');
+  assert.equal(id.code, ErrorCodes.option);
+  assert.match(id.message, /has no dataset "\/objid" \(idColumn\)/);
 });
