@@ -65,11 +65,13 @@ export async function preflight(
   const [modelStore, modelKey] = await openParent(spec.model, { s3Endpoint: spec.s3Endpoint });
   // One thread and no worker thread: only the inputs' names, dtypes and shapes are needed, and the
   // workers starting meanwhile want the cores.
-  // On the job's device: a device this install cannot use fails here, before anything is written.
+  // On the local engine, on the job's device: a device this install cannot use fails here, before
+  // anything is written. Elsewhere the device is the compute node's (a login node without a GPU submits
+  // `--device cuda` jobs), so the inputs are read on the CPU and the node finds its own device.
   const model = await loadModel(await modelStore.localPath(modelKey), {
     threads: 1,
     thread: 'main',
-    device: spec.device,
+    device: spec.engine === 'local' ? spec.device : 'cpu',
   });
   const { inputs, outputs } = model;
   await model.release();

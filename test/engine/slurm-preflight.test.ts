@@ -76,3 +76,15 @@ test('cai slurm run: flags Slurm does not use are refused before anything, namin
   assert.equal((await called()).length, earlier, 'no Slurm command ran');
   await assert.rejects(stat(output));
 });
+
+test('cai slurm run --device cuda from a machine without CUDA: the preflight reads the model on the CPU, the nodes bring the GPU', async () => {
+  const output = path.join(dir, 'out-cuda');
+  const bad = await slurmRun(output, '--device', 'cuda', '--gres', 'gpu:1', '--carry', 'ra', '--dry-run');
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /has no column "ra" for --carry/);
+  assert.doesNotMatch(bad.stderr, /CUDA/);
+  const good = await slurmRun(output, '--device', 'cuda', '--gres', 'gpu:1', '--dry-run');
+  assert.equal(good.code, 0, good.stderr);
+  assert.match(good.stdout, /^#SBATCH --gres=gpu:1$/m);
+  await assert.rejects(stat(output), 'a dry run writes nothing');
+});
