@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadJob, parseColumnRef, parseInputMapping } from '../job/load.js';
 import { runJob } from '../run/run.js';
 import { OUTPUT_KEYS } from '../storage/output-layout.js';
+import type { SkippedObject } from '../plan/plan.js';
 import { honours, type EngineName } from '../engines/fields.js';
 import {
   DEFAULT_PARTITION_TIMEOUT_SECONDS,
@@ -125,6 +126,16 @@ export function addJobOptions(cmd: Command, where: { engine: EngineName } = { en
   return addSourceOptions(cmd);
 }
 
+/**
+ * The warning naming input objects planning left out (the first five, with their reasons).
+ * @example process.stderr.write(skippedWarning([{ key: 'notes.txt', reason: 'no reader for this kind of file' }]));
+ */
+export function skippedWarning(keys: readonly SkippedObject[], total = keys.length): string {
+  const named = keys.slice(0, 5).map((k) => `  ${k.key}: ${k.reason}\n`);
+  const more = total > named.length ? `  ... (${total - named.length} more)\n` : '';
+  return `warning: skipped ${total} input object(s) (all in ${OUTPUT_KEYS.skipped}):\n${named.join('')}${more}`;
+}
+
 /** Maps parsed CLI options to job fields (flags win over the job file). */
 export function jobOverrides(o: Record<string, unknown>): Partial<JobSpecInput> {
   return {
@@ -180,13 +191,7 @@ export function registerRunCommand(program: Command): void {
       const summary = await runJob(spec, {
         overwrite: Boolean(o.overwrite),
         onPlan: ({ partitions, todo, pending, skipped }) => {
-          if (skipped) {
-            const named = skipped.keys.slice(0, 5).map((k) => `  ${k.key}: ${k.reason}\n`);
-            const more = skipped.total > named.length ? `  ... (${skipped.total - named.length} more)\n` : '';
-            process.stderr.write(
-              `warning: skipped ${skipped.total} input object(s) (all in ${OUTPUT_KEYS.skipped}):\n${named.join('')}${more}`,
-            );
-          }
+          if (skipped) process.stderr.write(skippedWarning(skipped.keys, skipped.total));
           progress?.begin(todo, partitions.length, pending);
         },
         onEvent: (e) => progress?.event(e),

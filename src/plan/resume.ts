@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { CaiError, ErrorCodes } from '../errors.js';
 import { mapBounded, READ_CONCURRENCY } from '../storage/bounded.js';
-import { inputListing, planInput, type PlannedPartition } from './plan.js';
+import { inputListing, planInput, type PlannedPartition, type SkippedObject } from './plan.js';
 import { readJson, readJsonIfPresent } from '../storage/json.js';
 import { openInput, openParent } from '../storage/open.js';
 import {
@@ -52,6 +52,8 @@ export interface DecidedPlan {
   readonly partitions: PlannedPartition[];
   /** Writes `job.json`, `skipped.json` and `plan.json` of a new plan; undefined when resuming one. */
   readonly write?: () => Promise<void>;
+  /** Input objects a new plan left out, and why (what `skipped.json` will hold). */
+  readonly skipped?: readonly SkippedObject[];
 }
 
 /**
@@ -103,7 +105,7 @@ export async function decidePlan(
     }
     await output.put(OUTPUT_KEYS.plan, `${JSON.stringify(plan, null, 2)}\n`);
   };
-  return { partitions: plan, write };
+  return { partitions: plan, write, skipped };
 }
 
 /**

@@ -3,7 +3,7 @@ import type { ColumnSet } from '../formats/columns.js';
 import { sourceByName } from '../formats/sources.js';
 import { bindInputs, resolveColumn } from '../model/binding.js';
 import { loadModel } from '../model/session.js';
-import type { PlannedPartition } from '../plan/plan.js';
+import type { PlannedPartition, SkippedObject } from '../plan/plan.js';
 import { decidePlan } from '../plan/resume.js';
 import { openInput, openParent, openStore } from '../storage/open.js';
 import type { Store } from '../storage/store.js';
@@ -122,19 +122,23 @@ export async function checkModelExists(spec: Pick<JobSpec, 'model' | 's3Endpoint
  * `cai slurm run --dry-run` makes the same checks (with the model's hash in the identity, as a
  * submission from this machine plans).
  *
- * @example await preflightSubmission(spec, { overwrite: false });
+ * Returns the input objects a new plan leaves out (hidden files, files no source reads...), for the
+ * command to name as `cai run` does; empty when resuming.
+ *
+ * @example const skipped = await preflightSubmission(spec, { overwrite: false });
  */
 export async function preflightSubmission(
   spec: JobSpec,
   options: { readonly overwrite?: boolean; readonly hashModel?: boolean; readonly exclude?: string } = {},
-): Promise<void> {
+): Promise<readonly SkippedObject[]> {
   await checkModelExists(spec);
   const output = await openStore(spec.output, { s3Endpoint: spec.s3Endpoint });
   const input = await openInput(spec.input, { s3Endpoint: spec.s3Endpoint });
   // As Initialize plans by default: no model hash in the identity (the stack fixes the model).
-  await decidePlan(spec, output, options.overwrite ?? false, {
+  const decided = await decidePlan(spec, output, options.overwrite ?? false, {
     hashModel: options.hashModel ?? false,
     exclude: options.exclude,
     check: (planned) => preflight(spec, input, planned),
   });
+  return decided.skipped ?? [];
 }

@@ -32,7 +32,7 @@ const DEPLOYED: Deployment = {
 };
 
 /** Runs `cai aws run <args>` against a stub Step Functions; returns what it threw and the executions it started. */
-async function awsRun(args: string[]): Promise<{ thrown: unknown; started: string[] }> {
+async function awsRun(args: string[]): Promise<{ thrown: unknown; started: string[]; stderr: string }> {
   const started: string[] = [];
   const api: AwsApi = {
     region: 'us-east-1',
@@ -46,14 +46,21 @@ async function awsRun(args: string[]): Promise<{ thrown: unknown; started: strin
     deleteStack: () => Promise.reject(new Error('not used')),
   };
   const program = new Command().exitOverride();
-  registerAwsCommand(program, { api: () => Promise.resolve(api), out: () => {}, err: () => {} });
+  let stderr = '';
+  registerAwsCommand(program, {
+    api: () => Promise.resolve(api),
+    out: () => {},
+    err: (t) => {
+      stderr += t;
+    },
+  });
   const thrown = await program
     .parseAsync(['node', 'cai', 'aws', 'run', ...args, '--s3-endpoint', fx.s3.endpoint, '--quiet'])
     .then(
       () => undefined,
       (e: unknown) => e,
     );
-  return { thrown, started };
+  return { thrown, started, stderr };
 }
 
 const common = (name: string) => [
@@ -123,8 +130,13 @@ test('an output that holds another job is refused before any execution, naming t
   assert.ok(!(await written('taken')).includes(LOCK_KEY), 'the lock is released');
 });
 
-test('a job that passes the preflight starts its execution; the preflight wrote nothing', async () => {
-  const { thrown, started } = await awsRun(common('fine'));
+test('a job that passes the preflight starts its execution; the preflight wrote nothing and named what planning skips', async () => {
+  await fx.store(`${DEPLOYMENT.data}/good`).put('notes.txt', 'not a partition');
+  const { thrown, started, stderr } = await awsRun(common('fine'));
+  assert.match(
+    stderr,
+    /warning: skipped 1 input object\(s\) \(all in skipped.json\):\n {2}notes.txt: no reader for this kind of file/,
+  );
   assert.match(String((thrown as Error).message), /stub: no execution runs/);
   assert.equal(started.length, 1, 'the execution was started');
   // The preflight wrote nothing: Initialize writes job.json and plan.json in AWS.

@@ -136,7 +136,7 @@ async function interrupted(signal: 'SIGINT' | 'SIGTERM', stopFails = false) {
     pollSeconds: 0.01,
     // The stub stack holds no data or model: the checks before the execution have their own test
     // (preflight.test.ts); this one is about the watcher.
-    preflight: async () => {},
+    preflight: async () => [],
   });
   try {
     const thrown = await program

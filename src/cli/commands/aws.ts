@@ -12,7 +12,8 @@ import { jobOfExecution, prepareAwsJob, readRunSummary, runOnAws } from '../../e
 import { CaiError, ErrorCodes, duringWork } from '../../errors.js';
 import { mergeJobInput } from '../../job/load.js';
 import type { JobSpec, JobSpecInput } from '../../job/spec.js';
-import { addJobOptions, jobOverrides } from '../run-command.js';
+import { addJobOptions, jobOverrides, skippedWarning } from '../run-command.js';
+import type { SkippedObject } from '../../plan/plan.js';
 import { requireAwsParts } from '../aws-parts.js';
 import { summaryText } from '../summary-text.js';
 
@@ -28,7 +29,7 @@ export interface AwsCommandDeps {
    * The checks of `cai aws run` before an execution starts; `preflightSubmission` (src/run/preflight.ts)
    * by default. Tests of the watcher alone, whose stub stack has no data, pass their own.
    */
-  readonly preflight?: (spec: JobSpec, overwrite: boolean) => Promise<void>;
+  readonly preflight?: (spec: JobSpec, overwrite: boolean) => Promise<readonly SkippedObject[]>;
 }
 
 const number =
@@ -357,7 +358,8 @@ export function registerAwsCommand(program: Command, deps: AwsCommandDeps = {}):
           deps.preflight ??
           (async (job: JobSpec, overwrite: boolean) =>
             (await import('../../run/preflight.js')).preflightSubmission(job, { overwrite }));
-        await check(spec, Boolean(o.overwrite));
+        const skipped = await check(spec, Boolean(o.overwrite));
+        if (skipped.length) err(skippedWarning(skipped));
         result = await runOnAws(api, deployment, spec, raw, {
           overwrite: Boolean(o.overwrite),
           pollMs: (deps.pollSeconds ?? 2) * 1000,
