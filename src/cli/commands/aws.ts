@@ -329,7 +329,7 @@ export function registerAwsCommand(program: Command, deps: AwsCommandDeps = {}):
     .option('-q, --quiet', 'no progress output')
     .addHelpText(
       'after',
-      "\nExit codes: 0 the job succeeded, 1 the job ran and failed, 2 usage or setup error, 3 Step Functions lost (or a Ctrl-C's stop not taken) while the execution runs on (`cai aws status <arn>` follows it; see the README's table), 130/143 Ctrl-C/SIGTERM: the execution is stopped (StopExecution).\nInput and model default to the stack's data prefix and model.",
+      "\nExit codes: 0 the job succeeded, 1 the job ran and failed, 2 usage or setup error, 3 Step Functions lost (or a Ctrl-C's stop not taken) while the execution runs on (`cai aws status <arn>` follows it; see the README's table), 130/143 Ctrl-C/SIGTERM: the execution is stopped (StopExecution).\nInput and model default to the stack's data prefix and model. Before an execution starts, the job is checked on this machine as `cai run` checks it (your credentials read the input, model and output; nothing is written): a mistake exits 2 with nothing started.",
     )
     .action(async (file: string | undefined, o: Record<string, unknown>) => {
       const job = await rawJob(file, o);
