@@ -2,7 +2,15 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadJob, parseColumnRef, parseInputMapping } from '../job/load.js';
 import { runJob } from '../run/run.js';
 import { OUTPUT_KEYS } from '../storage/output-layout.js';
-import { DEVICES, GRAPH_OPTIMIZATIONS, PREDICTION_FORMATS, type JobSpecInput } from '../job/spec.js';
+import type { SkippedObject } from '../plan/plan.js';
+import { honours, type EngineName } from '../engines/fields.js';
+import {
+  DEFAULT_PARTITION_TIMEOUT_SECONDS,
+  DEVICES,
+  GRAPH_OPTIMIZATIONS,
+  PREDICTION_FORMATS,
+  type JobSpecInput,
+} from '../job/spec.js';
 import { addSourceOptions, sourceOverrides } from './commands/partition.js';
 import { Progress } from './progress.js';
 import { summaryText } from './summary-text.js';
@@ -24,11 +32,16 @@ function nonNegativeNumber(value: string): number {
 }
 
 /**
- * Options shared by every command that takes a job (`cai run`, `cai aws run`, `cai bench`); with
- * `{ local: false }` (`cai aws run`) without those only this machine honours (device, partition timeout:
- * on Lambda the stack's function settings decide them).
+ * Options shared by every command that takes a job (`cai run`, `cai slurm run`, `cai aws run`,
+ * `cai bench`), each only where the command's engine honours its field (src/engines/fields.ts): `cai aws
+ * run` has no --partition-timeout or --device (the stack's function decides them), `cai slurm run` no
+ * --concurrency, --threads or --partition-timeout (--throttle, --cpus-per-task and --time instead).
+ *
+ * @example addJobOptions(program.command('run'), { engine: 'local' });
  */
-export function addJobOptions(cmd: Command, where: { local: boolean } = { local: true }): Command {
+export function addJobOptions(cmd: Command, where: { engine: EngineName } = { engine: 'local' }): Command {
+  const offers = (field: keyof JobSpecInput) => honours(where.engine, field);
+  const aws = where.engine === 'aws';
   cmd
     .option(
       '-i, --input <uri>',
@@ -43,21 +56,30 @@ export function addJobOptions(cmd: Command, where: { local: boolean } = { local:
       '--file-limit <k>',
       'use only the first K partitions in natural order (each row range of a file split by --partition-items is one partition)',
       positiveInt('--file-limit'),
-    )
-    .option(
+    );
+  // A flag whose field the engine does not use stays parsed but hidden: its value reaches the job, and
+  // the engine's check refuses it before any work, saying what to use instead (engines/fields.ts).
+  const only = (field: keyof JobSpecInput, option: Option) =>
+    cmd.addOption(offers(field) ? option : option.hideHelp());
+  only(
+    'concurrency',
+    new Option(
       '-c, --concurrency <n>',
-      where.local
-        ? 'worker processes (default: one per core)'
-        : "partitions run at once, each in its own Lambda (default: the stack's --max-concurrency, which also caps it)",
-      positiveInt('--concurrency'),
-    )
-    .option(
+      aws
+        ? "partitions run at once, each in its own Lambda (default: the stack's --max-concurrency, which also caps it)"
+        : 'worker processes (default: one per core)',
+    ).argParser(positiveInt('--concurrency')),
+  );
+  only(
+    'threads',
+    new Option(
       '-t, --threads <n>',
-      where.local
-        ? 'onnxruntime threads per worker (default: cores / workers)'
-        : "onnxruntime threads per Lambda (default: the inference function's vCPUs)",
-      positiveInt('--threads'),
-    )
+      aws
+        ? "onnxruntime threads per Lambda (default: the inference function's vCPUs)"
+        : 'onnxruntime threads per worker (default: cores / workers)',
+    ).argParser(positiveInt('--threads')),
+  );
+  cmd
     .option(
       '--inputs <mapping>',
       'model input = partition column, by name or position: image=0,magnitude=1',
@@ -93,15 +115,25 @@ export function addJobOptions(cmd: Command, where: { local: boolean } = { local:
       '--s3-endpoint <url>',
       'S3-compatible endpoint for s3:// URIs (MinIO, Ceph, R2...); also AWS_ENDPOINT_URL_S3',
     );
-  if (where.local)
-    cmd
-      .option(
-        '--partition-timeout <seconds>',
-        'seconds one attempt may take before it is stopped (default: 900)',
-        nonNegativeNumber,
-      )
-      .addOption(new Option('--device <device>', 'where the model runs (default: cpu)').choices(DEVICES));
+  only(
+    'partitionTimeoutSeconds',
+    new Option(
+      '--partition-timeout <seconds>',
+      `seconds one attempt may take before it is stopped (default: ${DEFAULT_PARTITION_TIMEOUT_SECONDS})`,
+    ).argParser(nonNegativeNumber),
+  );
+  only('device', new Option('--device <device>', 'where the model runs (default: cpu)').choices(DEVICES));
   return addSourceOptions(cmd);
+}
+
+/**
+ * The warning naming input objects planning left out (the first five, with their reasons).
+ * @example process.stderr.write(skippedWarning([{ key: 'notes.txt', reason: 'no reader for this kind of file' }]));
+ */
+export function skippedWarning(keys: readonly SkippedObject[], total = keys.length): string {
+  const named = keys.slice(0, 5).map((k) => `  ${k.key}: ${k.reason}\n`);
+  const more = total > named.length ? `  ... (${total - named.length} more)\n` : '';
+  return `warning: skipped ${total} input object(s) (all in ${OUTPUT_KEYS.skipped}):\n${named.join('')}${more}`;
 }
 
 /** Maps parsed CLI options to job fields (flags win over the job file). */
@@ -127,6 +159,16 @@ export function jobOverrides(o: Record<string, unknown>): Partial<JobSpecInput> 
   };
 }
 
+/**
+ * The flags of `cai run` that are not job fields, and what each does (test/cli/options.test.ts checks
+ * that every other flag reaches the job).
+ */
+export const RUN_FLAGS = Object.freeze({
+  overwrite: 'starts over in an output that holds the job',
+  json: 'prints the summary as JSON',
+  quiet: 'no progress output',
+});
+
 /** `cai run [job.json] [flags]`. */
 export function registerRunCommand(program: Command): void {
   addJobOptions(
@@ -149,13 +191,7 @@ export function registerRunCommand(program: Command): void {
       const summary = await runJob(spec, {
         overwrite: Boolean(o.overwrite),
         onPlan: ({ partitions, todo, pending, skipped }) => {
-          if (skipped) {
-            const named = skipped.keys.slice(0, 5).map((k) => `  ${k.key}: ${k.reason}\n`);
-            const more = skipped.total > named.length ? `  ... (${skipped.total - named.length} more)\n` : '';
-            process.stderr.write(
-              `warning: skipped ${skipped.total} input object(s) (all in ${OUTPUT_KEYS.skipped}):\n${named.join('')}${more}`,
-            );
-          }
+          if (skipped) process.stderr.write(skippedWarning(skipped.keys, skipped.total));
           progress?.begin(todo, partitions.length, pending);
         },
         onEvent: (e) => progress?.event(e),

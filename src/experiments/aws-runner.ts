@@ -6,6 +6,7 @@ import { CaiError, ErrorCodes } from '../errors.js';
 import type { JobSpec, JobSpecInput } from '../job/spec.js';
 import type { JobSummary } from '../summarize/summarize.js';
 import type { JobRunner } from '../run/run.js';
+import { preflightSubmission } from '../run/preflight.js';
 
 /** How the runner reaches AWS. */
 export interface AwsRunnerOptions {
@@ -38,6 +39,8 @@ export function awsJobRunner(options: AwsRunnerOptions): JobRunner {
       Object.entries(spec).filter(([k, v]) => v !== undefined && k !== 'engine'),
     ) as Partial<JobSpecInput>;
     const { raw, spec: aws } = prepareAwsJob(fields, deployment);
+    // As `cai aws run`: the job is checked on this machine before an execution starts.
+    await preflightSubmission(aws, { overwrite: run.overwrite });
     const result = await runOnAws(api, deployment, aws, raw, {
       overwrite: run.overwrite,
       pollMs: options.pollMs,

@@ -11,6 +11,9 @@ export const PREDICTION_FORMATS = ['parquet', 'csv', 'jsonl'] as const;
 export const ENGINES = ['local', 'aws', 'slurm'] as const;
 /** Devices onnxruntime can run on. */
 export const DEVICES = ['cpu', 'cuda'] as const;
+
+/** The local engine's limit of one attempt at a partition when the job sets none, in seconds. */
+export const DEFAULT_PARTITION_TIMEOUT_SECONDS = 900;
 /** onnxruntime's graph optimization levels (`all` fuses the most, and is fastest; `disabled` is closest to PyTorch). */
 export const GRAPH_OPTIMIZATIONS = ['disabled', 'basic', 'extended', 'all'] as const;
 
@@ -46,8 +49,12 @@ export const JobSpecSchema = z.strictObject({
   maxAttempts: z.number().int().min(1).max(20).default(3),
   /** Share of partitions (0-100) that may fail before the job fails, as Step Functions' Distributed Map. */
   toleratedFailurePercentage: z.number().min(0).max(100).default(0),
-  /** Seconds one attempt at a partition may take before its worker is killed and it is retried. */
-  partitionTimeoutSeconds: z.number().positive().default(900),
+  /**
+   * Local engine: seconds one attempt at a partition may take before its worker is killed and it is
+   * retried (default {@link DEFAULT_PARTITION_TIMEOUT_SECONDS}). Left unset unless given, so that the
+   * engines that bound a partition otherwise (Slurm's --time, the Lambda's timeout) can refuse it.
+   */
+  partitionTimeoutSeconds: z.number().positive().optional(),
   /** Which engine runs the map. */
   engine: z.enum(ENGINES).default('local'),
   /** Scheduler options of the slurm engine (partition, account, time, cpusPerTask, mem, gres...). */

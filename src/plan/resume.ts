@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { CaiError, ErrorCodes } from '../errors.js';
 import { mapBounded, READ_CONCURRENCY } from '../storage/bounded.js';
-import { inputListing, planInput, type PlannedPartition } from './plan.js';
+import { inputListing, planInput, type PlannedPartition, type SkippedObject } from './plan.js';
 import { readJson, readJsonIfPresent } from '../storage/json.js';
 import { openInput, openParent } from '../storage/open.js';
 import {
@@ -47,22 +47,28 @@ async function modelSha256(spec: JobSpec): Promise<string> {
   return hash.digest('hex');
 }
 
+/** A plan decided by {@link decidePlan}: the partitions, and the writes that record a new plan. */
+export interface DecidedPlan {
+  readonly partitions: PlannedPartition[];
+  /** Writes `job.json`, `skipped.json` and `plan.json` of a new plan; undefined when resuming one. */
+  readonly write?: () => Promise<void>;
+  /** Input objects a new plan left out, and why (what `skipped.json` will hold). */
+  readonly skipped?: readonly SkippedObject[];
+}
+
 /**
- * The job's plan: the one in `plan.json` when the output holds an earlier run of the same job, else a
- * new one (every source option of the job applies), written with `job.json` before any work starts.
- * "The same job" is its identity (src/job/identity.ts): every field that can change a prediction, the
- * model's bytes and the input's listing. An output that holds a job of another identity with complete
- * partitions is refused before anything is written, naming each field that differs, its old and new
- * value; one without any (an earlier attempt that failed) is planned anew, since nothing is lost.
+ * {@link planOrResume} without its writes: the plan an output's earlier run of the same job holds, or a
+ * new one checked by `hooks.check`, or the refusal of an output that holds another job. `cai aws run`
+ * calls it on the submitting machine to refuse a job before any execution starts, as `cai run` would.
  *
- * @example const plan = await planOrResume(spec, await openStore(spec.output), false);
+ * @example const { partitions } = await decidePlan(spec, output, false, { check });
  */
-export async function planOrResume(
+export async function decidePlan(
   spec: JobSpec,
   output: Store,
   overwrite: boolean,
   hooks: PlanHooks = {},
-): Promise<PlannedPartition[]> {
+): Promise<DecidedPlan> {
   const previous = overwrite ? undefined : await readJobDocument<JobSpec>(output);
   const input = await openInput(spec.input, { s3Endpoint: spec.s3Endpoint });
   const planOptions = { job: spec, exclude: hooks.exclude };
@@ -84,20 +90,43 @@ export async function planOrResume(
     }
     if (!changes.length) {
       const plan = await readJsonIfPresent<PlannedPartition[]>(output, OUTPUT_KEYS.plan);
-      if (plan) return plan;
+      if (plan) return { partitions: plan };
     }
   }
   const { partitions: plan, skipped, listing } = await planInput(input, planOptions);
   const identity = jobIdentity(spec, { ...derived, inputListing: listing });
   await hooks.check?.(plan);
-  await writeJobDocument(output, spec, identity);
-  // What planning left out, beside the plan: Summarize names it (plan.json stays a plain list).
-  // An earlier plan's list is overwritten, never deleted (the AWS stack grants Initialize no deletes).
-  if (skipped.length || (await output.head(OUTPUT_KEYS.skipped))) {
-    await output.put(OUTPUT_KEYS.skipped, `${JSON.stringify(skipped, null, 2)}\n`);
-  }
-  await output.put(OUTPUT_KEYS.plan, `${JSON.stringify(plan, null, 2)}\n`);
-  return plan;
+  const write = async () => {
+    await writeJobDocument(output, spec, identity);
+    // What planning left out, beside the plan: Summarize names it (plan.json stays a plain list).
+    // An earlier plan's list is overwritten, never deleted (the AWS stack grants Initialize no deletes).
+    if (skipped.length || (await output.head(OUTPUT_KEYS.skipped))) {
+      await output.put(OUTPUT_KEYS.skipped, `${JSON.stringify(skipped, null, 2)}\n`);
+    }
+    await output.put(OUTPUT_KEYS.plan, `${JSON.stringify(plan, null, 2)}\n`);
+  };
+  return { partitions: plan, write, skipped };
+}
+
+/**
+ * The job's plan: the one in `plan.json` when the output holds an earlier run of the same job, else a
+ * new one (every source option of the job applies), written with `job.json` before any work starts.
+ * "The same job" is its identity (src/job/identity.ts): every field that can change a prediction, the
+ * model's bytes and the input's listing. An output that holds a job of another identity with complete
+ * partitions is refused before anything is written, naming each field that differs, its old and new
+ * value; one without any (an earlier attempt that failed) is planned anew, since nothing is lost.
+ *
+ * @example const plan = await planOrResume(spec, await openStore(spec.output), false);
+ */
+export async function planOrResume(
+  spec: JobSpec,
+  output: Store,
+  overwrite: boolean,
+  hooks: PlanHooks = {},
+): Promise<PlannedPartition[]> {
+  const decided = await decidePlan(spec, output, overwrite, hooks);
+  await decided.write?.();
+  return decided.partitions;
 }
 
 /**

@@ -1,6 +1,6 @@
 import onnxProto from 'onnx-proto';
 import type { PlannedPartition } from '../formats/planned-partition.js';
-import type { JobSpec } from '../job/spec.js';
+import { DEFAULT_PARTITION_TIMEOUT_SECONDS, type JobSpec } from '../job/spec.js';
 import { openParent } from '../storage/open.js';
 import type { PartitionRecord } from '../worker/record.js';
 import { laneOf } from './timeline.js';
@@ -174,7 +174,7 @@ export async function runInfoSection(
       'Placement',
       `${lanes.length} worker${lanes.length === 1 ? '' : 's'} on ${hosts.length} host${hosts.length === 1 ? '' : 's'} (${hosts.slice(0, 4).join(', ')}${hosts.length > 4 ? ', ...' : ''})`,
     ],
-    ['Tries per partition', `${job.maxAttempts}, ${job.partitionTimeoutSeconds} s each`],
+    ['Tries per partition', triesText(job)],
     ['Predictions', `${job.predictionsFormat} files in predictions/`],
   ];
   if (slurmJobs.length)
@@ -191,4 +191,10 @@ export async function runInfoSection(
     leftAlign: [0, 1],
   };
   return `<div class="run-info">${htmlTable(input)}${ports ? htmlTable(model) : `<p>Model ${escapeHtml(job.model)}: not readable here (${escapeHtml(portError)}).</p>${htmlTable(model)}`}${htmlTable(engine)}</div>`;
+}
+
+/** Tries per partition and, on the local engine, each one's limit (Slurm's --time and the Lambda's timeout bound the others). */
+function triesText(job: Pick<JobSpec, 'maxAttempts' | 'partitionTimeoutSeconds' | 'engine'>): string {
+  if (job.engine !== 'local') return String(job.maxAttempts);
+  return `${job.maxAttempts}, ${job.partitionTimeoutSeconds ?? DEFAULT_PARTITION_TIMEOUT_SECONDS} s each`;
 }

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { EngineEvent } from '../engines/events.js';
 import type { MapResult } from '../summarize/map-result.js';
 import { runMap } from '../engines/map.js';
+import { checkEngineFields } from '../engines/fields.js';
 import { engineFor } from '../engines/registry.js';
 import { beforeWork, CaiError, ErrorCodes, duringWork } from '../errors.js';
 import { describeOptimization, readOptimization } from '../model/optimization.js';
@@ -15,7 +16,7 @@ import { summarize, type JobSummary } from '../summarize/summarize.js';
 import { skippedSummary, type SkippedSummary } from '../plan/skipped.js';
 import { watchSignals, removeTemporaryFiles } from './interrupt.js';
 import { acquireLock } from './lock.js';
-import { preflight } from './preflight.js';
+import { checkModelExists, preflight } from './preflight.js';
 import { pendingPartitions, planOrResume, removeStaleOutputs, type PlanHooks } from '../plan/resume.js';
 import { parseJobSpec, resolveJob, type JobSpec, type JobSpecInput, type ResolvedJob } from '../job/spec.js';
 
@@ -83,14 +84,7 @@ export async function runJob(job: JobSpecInput, options: RunOptions = {}): Promi
   const startedAt = new Date();
   const t0 = performance.now();
   // A missing model should fail before any planning or worker start-up, not after.
-  const [modelStore, modelKey] = await openParent(spec.model, { s3Endpoint: spec.s3Endpoint });
-  if (!(await modelStore.head(modelKey))) {
-    throw new CaiError(
-      ErrorCodes.notFound,
-      modelStore.describe(modelKey),
-      'the model does not exist; check --model',
-    );
-  }
+  await checkModelExists(spec);
   return withSetupUndo(spec, async (output, hooks) => {
     // Ctrl-C / SIGTERM stop the workers cleanly (see interrupt.ts).
     const watch = watchSignals(output);
@@ -122,6 +116,8 @@ export async function withSetupUndo<T>(
   spec: JobSpec,
   body: (output: Store, hooks: PlanHooks) => Promise<T>,
 ): Promise<T> {
+  // A field the job's engine does not use is refused before anything, never dropped (engines/fields.ts).
+  checkEngineFields(spec);
   const output = await openStore(spec.output, { s3Endpoint: spec.s3Endpoint });
   // A local output folder this run creates (for its lock) and leaves empty, because a setup error
   // stopped it before anything was written, is removed again: a mistake leaves nothing behind.

@@ -7,6 +7,7 @@ import { sourceByName } from '../formats/sources.js';
 import { bindInputs, feedsFor, resolveColumn, type InputBinding } from '../model/binding.js';
 import type { PlannedPartition } from '../formats/planned-partition.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { ModelValueInfo } from '../model/model-session.js';
 import { diffStats, isCountingStore, measureTraffic, type StoreStats } from '../storage/s3-stats.js';
 import type { Store } from '../storage/store.js';
 import { outputKeys } from '../storage/output-layout.js';
@@ -31,8 +32,18 @@ export { outputKeys };
 
 const seconds = (fromMs: number) => (performance.now() - fromMs) / 1000;
 
-function checkBatchDimension(ctx: WorkerContext, batchSize: number, source: string): void {
-  for (const input of ctx.model.inputs) {
+/**
+ * Refuses a batch size a model with a fixed batch dimension cannot take (the worker checks each partition;
+ * the preflight checks the first one before any work).
+ *
+ * @example checkBatchDimension(model.inputs, Math.min(128, items), 'data/1.pt') // throws E_BINDING
+ */
+export function checkBatchDimension(
+  inputs: readonly ModelValueInfo[],
+  batchSize: number,
+  source: string,
+): void {
+  for (const input of inputs) {
     const first = input.shape[0];
     if (typeof first === 'number' && first > 0 && first !== batchSize) {
       throw new CaiError(
@@ -41,6 +52,28 @@ function checkBatchDimension(ctx: WorkerContext, batchSize: number, source: stri
         `input "${input.name}" has a fixed batch dimension of ${first}; run with --batch-size ${first} or export the model with a dynamic batch axis`,
       );
     }
+  }
+}
+
+/**
+ * Refuses a `--carry` column named like a column the predictions already have (an output of the model,
+ * `partition`, `index`, `id`, `label`, `error`).
+ *
+ * @example checkCarried(['ra'], model.outputs, 'data/1.h5') // passes
+ */
+export function checkCarried(
+  carries: readonly string[],
+  outputs: readonly ModelValueInfo[],
+  source: string,
+): void {
+  const taken = ['partition', 'index', 'id', 'label', 'error', ...outputs.map((o) => o.name)];
+  const clash = carries.find((name) => taken.includes(name));
+  if (clash !== undefined) {
+    throw new CaiError(
+      ErrorCodes.option,
+      source,
+      `--carry "${clash}" would write a second predictions column of that name (the predictions already have ${taken.join(', ')}); leave it out of --carry`,
+    );
   }
 }
 
@@ -183,15 +216,7 @@ async function runStream(
   const outputs = new OutputCollector(items, source);
   const labels = job.label === undefined ? undefined : new LabelCollector(items);
   const ids = stream.hasIds ? new Array<string>(items).fill('') : undefined;
-  const taken = ['partition', 'index', 'id', 'label', 'error', ...ctx.model.outputs.map((o) => o.name)];
-  const clash = (stream.carries ?? []).find((name) => taken.includes(name));
-  if (clash !== undefined) {
-    throw new CaiError(
-      ErrorCodes.option,
-      source,
-      `--carry "${clash}" would write a second predictions column of that name (the predictions already have ${taken.join(', ')}); leave it out of --carry`,
-    );
-  }
+  checkCarried(stream.carries ?? [], ctx.model.outputs, source);
   const carried = (stream.carries ?? []).map((name) => ({
     name,
     values: new Array<CarriedValue>(items).fill(null),
@@ -218,7 +243,7 @@ async function runStream(
       bindings = bindInputs(batch.rows, ctx.model.inputs, job.inputs, source);
       labelIndex =
         job.label === undefined ? undefined : resolveColumn(batch.rows, job.label, source, 'label');
-      if (job.batchSize !== 'auto') checkBatchDimension(ctx, Math.min(batchSize, items), source);
+      if (job.batchSize !== 'auto') checkBatchDimension(ctx.model.inputs, Math.min(batchSize, items), source);
     }
     if (ids && batch.ids) for (let i = 0; i < batch.ids.length; i++) ids[batch.indices[i]] = batch.ids[i];
     for (const c of carried) {

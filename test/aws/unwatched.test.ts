@@ -134,6 +134,9 @@ async function interrupted(signal: 'SIGINT' | 'SIGTERM', stopFails = false) {
     out: () => {},
     err: () => {},
     pollSeconds: 0.01,
+    // The stub stack holds no data or model: the checks before the execution have their own test
+    // (preflight.test.ts); this one is about the watcher.
+    preflight: async () => [],
   });
   try {
     const thrown = await program

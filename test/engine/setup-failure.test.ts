@@ -48,7 +48,8 @@ const spec = (output: string, engine: 'local' | 'slurm') =>
     model: demo.model,
     output,
     engine,
-    concurrency: 1,
+    // One worker on the local engine; Slurm refuses the field (its --throttle says how many tasks).
+    ...(engine === 'local' ? { concurrency: 1 } : {}),
     inputs: { image: 0, magnitude: 1 },
   });
 

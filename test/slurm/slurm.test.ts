@@ -60,9 +60,13 @@ const tinyDemo = () => {
   return tiny;
 };
 
-// One partition per task unless a test says otherwise (the cluster's own sizing has its own test).
+// One partition per task unless a test says otherwise (the cluster's own sizing has its own test). The
+// demo job's worker count and threads are the local engine's: Slurm refuses them (--throttle and
+// --cpus-per-task say how many tasks of how many CPUs), so they are left out.
 const slurm = (o: SlurmOptionsInput = {}) => ({
   engine: 'slurm' as const,
+  concurrency: undefined,
+  threads: undefined,
   slurm: resolveSlurmOptions({ pollSeconds: 0.2, partitionsPerTask: 1, ...o }),
 });
 

@@ -173,7 +173,7 @@ test('a nested compound field, a variable-length field and the compound itself a
   await rejectsWith(() => open({ datasets: ['label'], idColumn: 'nested.pos' }), ErrorCodes.unsupported, [
     'field "pos"',
   ]);
-  await rejectsWith(() => open({ datasets: ['catalog.nope'] }), ErrorCodes.notFound, [
+  await rejectsWith(() => open({ datasets: ['catalog.nope'] }), ErrorCodes.option, [
     'no dataset "/catalog.nope"',
     '/catalog.ra float64 field of a compound [40]',
   ]);

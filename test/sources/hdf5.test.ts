@@ -156,7 +156,7 @@ test('bad input: a missing dataset lists those that exist; ragged items; a missi
   const store = new FileStore(DIR);
   await rejectsWith(
     () => open(store, whole('galaxy10.h5'), { datasets: ['images', 'magnitudes'] }),
-    ErrorCodes.notFound,
+    ErrorCodes.option,
     ['galaxy10.h5', 'no dataset "/magnitudes"', '/images uint8 [64, 64, 64, 3]', '/features float64 [64, 5]'],
   );
   await rejectsWith(() => open(store, whole('bad/ragged.h5'), {}), ErrorCodes.corrupt, [

@@ -191,7 +191,7 @@ test('bad input: a missing array lists those that exist; a codec zarrita lacks i
   const store = new FileStore(DIR);
   await rejectsWith(
     () => open(store, { id: 'g', key: 'galaxy.zarr', bytes: 0 }, { datasets: ['images', 'mags'] }),
-    ErrorCodes.notFound,
+    ErrorCodes.option,
     ['galaxy.zarr', 'no dataset "/mags"', '/features float64 [64, 5]', '/images uint8 [64, 32, 32, 3]'],
   );
   await rejectsWith(

@@ -11,8 +11,9 @@ import type { AwsProgressEvent, AwsRunResult, StopSignal } from '../../engines/a
 import { jobOfExecution, prepareAwsJob, readRunSummary, runOnAws } from '../../engines/aws/run-on-aws.js';
 import { CaiError, ErrorCodes, duringWork } from '../../errors.js';
 import { mergeJobInput } from '../../job/load.js';
-import type { JobSpecInput } from '../../job/spec.js';
-import { addJobOptions, jobOverrides } from '../run-command.js';
+import type { JobSpec, JobSpecInput } from '../../job/spec.js';
+import { addJobOptions, jobOverrides, skippedWarning } from '../run-command.js';
+import type { SkippedObject } from '../../plan/plan.js';
 import { requireAwsParts } from '../aws-parts.js';
 import { summaryText } from '../summary-text.js';
 
@@ -24,6 +25,11 @@ export interface AwsCommandDeps {
   readonly err?: (text: string) => void;
   /** Seconds between status polls of `cai aws run`; 2 by default. */
   readonly pollSeconds?: number;
+  /**
+   * The checks of `cai aws run` before an execution starts; `preflightSubmission` (src/run/preflight.ts)
+   * by default. Tests of the watcher alone, whose stub stack has no data, pass their own.
+   */
+  readonly preflight?: (spec: JobSpec, overwrite: boolean) => Promise<readonly SkippedObject[]>;
 }
 
 const number =
@@ -147,6 +153,19 @@ const session = (o: Record<string, unknown>): AwsSession => ({
 });
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/**
+ * The flags of `cai aws run` that are not job fields, and what each does (test/cli/options.test.ts checks
+ * that every other flag reaches the job).
+ */
+export const AWS_RUN_FLAGS = Object.freeze({
+  stackName: 'the deployed stack the job runs on',
+  region: 'the AWS region',
+  profile: 'the AWS profile',
+  overwrite: 'starts over in an output that holds the job',
+  json: 'prints the summary as JSON',
+  quiet: 'no progress output',
+});
 
 /** Reads the job file's fields (if any) and the flags that were given, without defaults. */
 async function rawJob(file: string | undefined, o: Record<string, unknown>): Promise<Partial<JobSpecInput>> {
@@ -301,7 +320,7 @@ export function registerAwsCommand(program: Command, deps: AwsCommandDeps = {}):
         .command('run')
         .description('run a job on the deployed stack, with live progress; prints the summary')
         .argument('[job]', 'job file (JSON), the same as for `cai run`; flags override its fields'),
-      { local: false },
+      { engine: 'aws' },
     ),
   )
     .option('--stack-name <name>', 'CloudFormation stack name (default: Cai)')
@@ -310,7 +329,7 @@ export function registerAwsCommand(program: Command, deps: AwsCommandDeps = {}):
     .option('-q, --quiet', 'no progress output')
     .addHelpText(
       'after',
-      "\nExit codes: 0 the job succeeded, 1 the job ran and failed, 2 usage or setup error, 3 Step Functions lost (or a Ctrl-C's stop not taken) while the execution runs on (`cai aws status <arn>` follows it; see the README's table), 130/143 Ctrl-C/SIGTERM: the execution is stopped (StopExecution).\nInput and model default to the stack's data prefix and model.",
+      "\nExit codes: 0 the job succeeded, 1 the job ran and failed, 2 usage or setup error, 3 Step Functions lost (or a Ctrl-C's stop not taken) while the execution runs on (`cai aws status <arn>` follows it; see the README's table), 130/143 Ctrl-C/SIGTERM: the execution is stopped (StopExecution).\nInput and model default to the stack's data prefix and model. Before an execution starts, the job is checked on this machine as `cai run` checks it (your credentials read the input, model and output; nothing is written): a mistake exits 2 with nothing started.",
     )
     .action(async (file: string | undefined, o: Record<string, unknown>) => {
       const job = await rawJob(file, o);
@@ -332,6 +351,15 @@ export function registerAwsCommand(program: Command, deps: AwsCommandDeps = {}):
       process.once('SIGTERM', onSigterm);
       let result: AwsRunResult;
       try {
+        // What `cai run` checks before any work, checked here with your credentials before the execution
+        // starts: a mistake (a --carry column the data lacks, another job in the output) exits 2 with
+        // nothing started, instead of failing in every partition's Lambda.
+        const check =
+          deps.preflight ??
+          (async (job: JobSpec, overwrite: boolean) =>
+            (await import('../../run/preflight.js')).preflightSubmission(job, { overwrite }));
+        const skipped = await check(spec, Boolean(o.overwrite));
+        if (skipped.length) err(skippedWarning(skipped));
         result = await runOnAws(api, deployment, spec, raw, {
           overwrite: Boolean(o.overwrite),
           pollMs: (deps.pollSeconds ?? 2) * 1000,

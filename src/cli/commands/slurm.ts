@@ -1,7 +1,8 @@
 import { type Command, InvalidArgumentError } from 'commander';
+import { checkEngineFields } from '../../engines/fields.js';
 import { registerEngine } from '../../engines/registry.js';
 import { mergeJobInput } from '../../job/load.js';
-import { runJob, withSetupUndo } from '../../run/run.js';
+import { outputInside, runJob, withSetupUndo } from '../../run/run.js';
 import { parseJobSpec, type JobSpecInput } from '../../job/spec.js';
 import type { SlurmOptionsInput } from '../../job/slurm-options.js';
 import { openStore } from '../../storage/open.js';
@@ -90,6 +91,26 @@ function schedulerOverrides(o: Record<string, unknown>): SlurmOptionsInput {
   return Object.fromEntries(Object.entries(picked).filter(([, v]) => v !== undefined)) as SlurmOptionsInput;
 }
 
+/**
+ * The flags of `cai slurm run` that are not job fields, and what each does (test/cli/options.test.ts
+ * checks that every other flag reaches the job).
+ */
+export const SLURM_RUN_FLAGS = Object.freeze({
+  dryRun: 'prints the batch script instead of submitting',
+  detach: 'submits and returns, a dependent job continues the run',
+  overwrite: 'starts over in an output that holds the job',
+  json: 'prints the summary or the submitted ids as JSON',
+  quiet: 'no progress output',
+});
+
+/**
+ * The job fields `cai slurm run`'s flags give: the job flags, and the scheduler flags as its `slurm` field.
+ * @example slurmJobOverrides({ partition: 'debug', batchSize: 64 }) // { batchSize: 64, slurm: { partition: 'debug' }, ... }
+ */
+export function slurmJobOverrides(o: Record<string, unknown>): Partial<JobSpecInput> {
+  return { ...jobOverrides(o), slurm: schedulerOverrides(o) };
+}
+
 /** `cai slurm run|status|cancel` (and the hidden `task` and `continue` that run on compute nodes). */
 export function registerSlurmCommand(program: Command): void {
   const slurm = program
@@ -102,6 +123,7 @@ export function registerSlurmCommand(program: Command): void {
         .command('run')
         .description('plan the job, submit its partitions as one job array, watch it and summarize')
         .argument('[job]', 'job file (JSON); flags override its fields, --partition etc. its "slurm" fields'),
+      { engine: 'slurm' },
     ),
   )
     .option('--dry-run', 'print the batch script that would be submitted, and submit nothing')
@@ -117,13 +139,23 @@ export function registerSlurmCommand(program: Command): void {
       "\nExit codes: 0 the job succeeded (or was submitted), 1 the job failed, 2 usage or setup error (nothing\nsubmitted), 3 the controller stopped answering and the arrays run on unwatched, 4 cancelled by the\nuser (scancel of the run's array, `cai slurm cancel`), 130/143 Ctrl-C/SIGTERM.\nRunning the same job again resumes: only partitions without a record are submitted, and arrays of the\njob still queued (a watcher killed mid-run) are adopted, not submitted again.\n\nExample:\n  cai slurm run job.json --partition standard --account my_alloc --time 1:00:00 --mem 3G",
     )
     .action(async (file: string | undefined, o: Record<string, unknown>) => {
-      const merged = await mergeJobInput(file, jobOverrides(o));
-      const slurmFields = { ...(merged.slurm ?? {}), ...schedulerOverrides(o) };
+      const { slurm: flags, ...overrides } = slurmJobOverrides(o);
+      const merged = await mergeJobInput(file, overrides);
+      const slurmFields = { ...(merged.slurm ?? {}), ...flags };
       const spec = parseJobSpec(
         { ...merged, engine: 'slurm', slurm: slurmFields } satisfies Partial<JobSpecInput>,
         file ?? 'job',
       );
       if (o.dryRun) {
+        // What a submission would refuse, the dry run refuses too: fields Slurm does not use, a job whose
+        // first partition does not fit its model (the checks `cai slurm run` makes before sbatch).
+        checkEngineFields(spec);
+        const { preflightSubmission } = await import('../../run/preflight.js');
+        await preflightSubmission(spec, {
+          overwrite: Boolean(o.overwrite),
+          hashModel: true,
+          exclude: outputInside(spec.input, spec.output),
+        });
         const { dryRunScript } = await import('../../engines/slurm/detached.js');
         process.stdout.write(await dryRunScript(spec));
         return;

@@ -7,6 +7,7 @@ import { OUTPUT_KEYS } from '../../storage/output-layout.js';
 import type { JobSummary } from '../../summarize/summarize.js';
 import type { AwsApi, Deployment, ExecutionState, MapRunItems } from './cloud.js';
 import { checkJobScope } from './job-scope.js';
+import { checkEngineFields } from '../fields.js';
 import type { ExecutionInput } from './protocol.js';
 import { readJsonIfPresent } from '../../storage/json.js';
 
@@ -42,6 +43,7 @@ export function prepareAwsJob(
   const given = Object.fromEntries(Object.entries(job).filter(([, v]) => v !== undefined));
   const raw = { input: deployment.data, model: deployment.model, ...given, engine: 'aws' } as JobSpecInput;
   const spec = parseJobSpec(raw, 'job');
+  checkEngineFields(spec);
   checkJobScope(spec, deployment);
   return { raw, spec };
 }

@@ -1,4 +1,4 @@
-import type { ResolvedJob } from '../../job/spec.js';
+import { DEFAULT_PARTITION_TIMEOUT_SECONDS, type ResolvedJob } from '../../job/spec.js';
 import type { PlannedPartition } from '../../plan/plan.js';
 import type { MapResult } from '../../summarize/map-result.js';
 import { runMap, type Attempt, type MapControl, type MapEngine, type MapOptions } from '../map.js';
@@ -22,6 +22,7 @@ export function localEngine(): MapEngine {
     async run(control: MapControl): Promise<void> {
       const { job } = control;
       const slots = Math.max(1, Math.min(job.concurrency, control.ready));
+      const timeoutMs = (job.partitionTimeoutSeconds ?? DEFAULT_PARTITION_TIMEOUT_SECONDS) * 1000;
       const slot = async (): Promise<void> => {
         let worker: WorkerProcess | undefined;
         try {
@@ -48,7 +49,7 @@ export function localEngine(): MapEngine {
             // Reserve this slot's next partition so the worker reads it during this one's inference; only
             // while there is work for every slot, so no slot idles at the tail while another holds two.
             const ahead = control.ready >= slots ? control.take(1)[0] : undefined;
-            const result = await worker.attempt(item, job.partitionTimeoutSeconds * 1000, ahead?.partition);
+            const result = await worker.attempt(item, timeoutMs, ahead?.partition);
             control.settle(item, result);
             if (ahead && control.stopped) control.giveBack([ahead]);
             item = ahead && !control.stopped ? ahead : await control.next();

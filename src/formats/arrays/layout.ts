@@ -69,8 +69,9 @@ function find(
   const found = arrays.find((a) => a.path === full);
   if (!found) {
     throw new CaiError(
-      // A --carry name the data lacks is the job's option not fitting (refused at planning).
-      field === '--carry' ? ErrorCodes.option : ErrorCodes.notFound,
+      // Every dataset looked up here is one the job names (--datasets, --id-column, --carry): one the data
+      // lacks is the job's option not fitting, refused by the preflight before any work (as Parquet's).
+      ErrorCodes.option,
       source,
       `has no dataset "/${full}" (${field}); its datasets are ${arrays.map(describeArray).join(', ') || 'none'}`,
     );
