@@ -168,7 +168,7 @@ test(
 );
 
 test('a job begun on the local engine finishes on Slurm with only what was left', { skip }, async () => {
-  const spec = await job({ engine: 'local' });
+  const spec = await job({ engine: 'local', slurm: undefined });
   assert.equal((await runJob(spec, { retryBaseMs: 10 })).status, 'succeeded');
   for (const id of ['2', '3']) await rm(path.join(spec.output, 'results', `${id}.json`));
   const before1 = (await stat(path.join(spec.output, 'results', '1.json'))).mtimeMs;
@@ -406,7 +406,7 @@ test(
     assert.match(refused.stderr, /refused the job array.*invalid partition/is);
     await assert.rejects(stat(fresh.output), 'no output folder: not even job.json, plan.json or slurm/');
     // An output holding an earlier (local) run with two partitions left: every byte stays.
-    const earlier = await job({ engine: 'local' });
+    const earlier = await job({ engine: 'local', slurm: undefined });
     assert.equal((await runJob(earlier, { retryBaseMs: 10 })).status, 'succeeded');
     for (const id of ['2', '3']) await rm(path.join(earlier.output, 'results', `${id}.json`));
     const before = await filesOf(earlier.output);
