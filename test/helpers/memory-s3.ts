@@ -25,6 +25,8 @@ export interface MemoryS3 {
   requests(): Promise<number>;
   /** Requests received so far by kind: LIST, GET, HEAD, PUT (multipart parts included), POST, DELETE. */
   requestsByKind(): Promise<Record<string, number>>;
+  /** CPU seconds (user + system) the server's process has used so far: what S3 would spend, not CAI. */
+  cpuSeconds(): Promise<number>;
   /** Stores objects directly (no HTTP, no delay): seeding large fixtures. */
   seed(objects: ReadonlyArray<readonly [bucket: string, key: string, body: Uint8Array]>): Promise<void>;
   stop(): Promise<void>;
@@ -33,7 +35,8 @@ export interface MemoryS3 {
 const CHILD_FLAG = '--cai-memory-s3-child';
 
 type ToChild = { id: number; seed: Array<[string, string, string]> } | { id: number; requests: true };
-type FromChild = { port: number } | { id: number; count?: number; kinds?: Record<string, number> };
+type FromChild =
+  { port: number } | { id: number; count?: number; kinds?: Record<string, number>; cpu?: number };
 
 interface StoredObject {
   readonly body: Buffer;
@@ -283,7 +286,7 @@ export async function startMemoryS3(buckets: readonly string[], latencyMs = 0): 
   });
   // The child must not keep this process alive, except while an answer from it is awaited.
   child.unref();
-  type Answer = { count?: number; kinds?: Record<string, number> };
+  type Answer = { count?: number; kinds?: Record<string, number>; cpu?: number };
   const waiting = new Map<number, (m: Answer) => void>();
   let nextId = 0;
   const port = await new Promise<number>((resolve, reject) => {
@@ -309,6 +312,7 @@ export async function startMemoryS3(buckets: readonly string[], latencyMs = 0): 
     endpoint: `http://127.0.0.1:${port}`,
     requests: async () => (await ask({ requests: true })).count ?? 0,
     requestsByKind: async () => (await ask({ requests: true })).kinds ?? {},
+    cpuSeconds: async () => (await ask({ requests: true })).cpu ?? 0,
     async seed(objects) {
       // In messages of ~1,000 objects: IPC is JSON, so bodies travel as base64.
       for (let i = 0; i < objects.length; i += 1000) {
@@ -330,7 +334,10 @@ if (process.send && process.argv.includes(CHILD_FLAG)) {
       if ('seed' in m) {
         for (const [b, k, body] of m.seed) s.seed(b, k, Buffer.from(body, 'base64'));
         process.send?.({ id: m.id });
-      } else process.send?.({ id: m.id, count: s.requests(), kinds: s.kinds() });
+      } else {
+        const { user, system } = process.cpuUsage();
+        process.send?.({ id: m.id, count: s.requests(), kinds: s.kinds(), cpu: (user + system) / 1e6 });
+      }
     });
     process.send?.({ port: s.port });
   });
