@@ -3,8 +3,9 @@
 // Lambda in the same region does (test/helpers/memory-s3.ts, in its own process: s3rver needs minutes
 // to take 300,000 objects and lists quadratically). Partitions are tiny; their records and
 // predictions are synthetic (written as the worker writes them, no inference run): the Map's own
-// work scales out across Lambdas and is not what this measures. The Map's manifest and ResultWriter
-// files are sized from the planned items; `cai aws run`'s polling is two API calls per poll whatever N.
+// work scales out across Lambdas and is not what this measures. The Map's ResultWriter export is
+// written as Step Functions writes it (one SUCCEEDED file, each child's output carrying its record),
+// and Summarize is handed the Map's output; `cai aws run`'s polling is two API calls per poll whatever N.
 //
 //   node dist/bench/aws-scale.js [--sizes 1000,10000,100000] [--latency 20]
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -18,6 +19,8 @@ import { billRecords, BILL_DEFAULTS } from '../src/experiments/cost.js';
 import { loadOutput } from '../src/report/load.js';
 import '../src/storage/register.js';
 import { S3Store } from '../src/storage/s3-store.js';
+import type { PlannedPartition } from '../src/plan/plan.js';
+import type { PartitionRecord } from '../src/worker/record.js';
 import { startMemoryS3, type MemoryS3 } from '../test/helpers/memory-s3.js';
 import { syntheticOutputs, syntheticPlan } from '../test/helpers/synthetic-records.js';
 
@@ -97,33 +100,72 @@ async function oneSize(n: number, s3: MemoryS3): Promise<void> {
   const out = raw(job.output);
   const manifestBytes = (await out.head(`${init.runFolder}items.json`))?.size ?? 0;
 
-  // The Map's ResultWriter files: one entry per child with its input (and output), as Step Functions
-  // writes them; sized from the manifest's items with CAI's per-partition output.
+  // The Map's outcome: every partition's record and predictions (synthetic), written directly, and the
+  // ResultWriter's export as Step Functions writes it: one entry per child with its input and its
+  // output, which carries the partition's record as the inference function returns it.
   const items = JSON.parse(
     new TextDecoder().decode(await out.get(`${init.runFolder}items.json`)),
-  ) as unknown[];
-  const entry = (item: unknown) =>
-    JSON.stringify({
-      ExecutionArn: `arn:aws:states:us-east-1:123456789012:execution:Cai/Inference:${'0'.repeat(36)}`,
-      Input: JSON.stringify({ partition: item, task: init.task, try: { attempt: 1 } }),
-      InputDetails: { Included: true },
-      Output: JSON.stringify({ partitions: [{ id: '1', status: 'ok', items: 4, seconds: 1.2 }] }),
-      OutputDetails: { Included: true },
-      Status: 'SUCCEEDED',
-    });
-  const resultWriterBytes = items.reduce<number>((a, item) => a + Buffer.byteLength(entry(item)) + 1, 2);
-
-  // The Map's outcome: every partition's record and predictions (synthetic), written directly.
+  ) as PlannedPartition[];
   const outputs = seed.flatMap((p) =>
     syntheticOutputs(p).map(
       ([key, body]) => ['scale-out', `runs/${name}/${key}`, Buffer.from(body)] as const,
     ),
   );
+  const recordOf = new Map(
+    seed.map((p) => [p.id, JSON.parse(syntheticOutputs(p)[0][1]) as PartitionRecord] as const),
+  );
+  const entry = (item: PlannedPartition) =>
+    JSON.stringify({
+      ExecutionArn: `arn:aws:states:us-east-1:123456789012:execution:Cai/Inference:${'0'.repeat(36)}`,
+      Input: JSON.stringify({ partition: item, task: init.task, try: { attempt: 1 } }),
+      InputDetails: { Included: true },
+      Output: JSON.stringify({
+        partitions: [{ id: item.id, status: 'ok', items: 4, seconds: 1.2, record: recordOf.get(item.id) }],
+      }),
+      OutputDetails: { Included: true },
+      Status: 'SUCCEEDED',
+    });
+  const resultFile = Buffer.concat([
+    Buffer.from('['),
+    ...items.map((item, i) => Buffer.from(`${i ? ',' : ''}${entry(item)}`)),
+    Buffer.from(']'),
+  ]);
+  const resultWriterBytes = resultFile.byteLength;
+  const mapFolder = `runs/${name}/${init.runFolder}map/run-1`;
+  const manifest = {
+    DestinationBucket: 'scale-out',
+    MapRunArn: 'arn:aws:states:us-east-1:123456789012:mapRun:Cai/Inference:run-1',
+    ResultFiles: {
+      SUCCEEDED: [{ Key: `${mapFolder}/SUCCEEDED_0.json`, Size: resultWriterBytes }],
+      FAILED: [],
+      PENDING: [],
+    },
+  };
   await s3.seed(outputs);
-
   await counted();
   const summarize = createSummarizeHandler(config);
-  const state = { init: { ...init, mapStartedAt: new Date().toISOString() } };
+  // The baseline in the same run: Summarize before the Map's export exists (as with a Map that
+  // exported nothing), which reads every record with a GET.
+  const [, , base] = await timed(() =>
+    summarize({
+      state: { init: { ...init, mapStartedAt: new Date().toISOString() } } as never,
+      executionName: 'first',
+      executionStartTime: start,
+    }),
+  );
+  const baseRequests = await counted();
+  await s3.seed([
+    ['scale-out', `${mapFolder}/SUCCEEDED_0.json`, resultFile],
+    ['scale-out', `${mapFolder}/manifest.json`, Buffer.from(JSON.stringify(manifest))],
+  ]);
+  await counted();
+  const state = {
+    init: { ...init, mapStartedAt: new Date().toISOString() },
+    map: {
+      MapRunArn: manifest.MapRunArn,
+      ResultWriterDetails: { Bucket: 'scale-out', Key: `${mapFolder}/manifest.json` },
+    },
+  };
   const [summary, , summ] = await timed(() =>
     summarize({ state: state as never, executionName: 'first', executionStartTime: start }),
   );
@@ -164,7 +206,9 @@ async function oneSize(n: number, s3: MemoryS3): Promise<void> {
     `${payload} B`,
     `${(manifestBytes / KIB).toFixed(0)} KiB`,
     `${(resultWriterBytes / KIB / KIB).toFixed(1)} MiB`,
+    stage(base, baseRequests),
     stage(summ, summarizeRequests),
+    `x${(summ.ms / base.ms).toFixed(2)} wall, x${(summ.cpuMs / base.cpuMs).toFixed(2)} CPU`,
     stage(resume, resumeRequests),
     stage(cost),
     `${summary.status} ${summary.completed}/${summary.planned}; resume todo ${again.todo}`,
@@ -179,9 +223,9 @@ try {
     `# AWS control path at scale, ${latencyMs} ms per S3 request (Initialize and Summarize handlers, synthetic records)`,
   );
   console.log(
-    '| partitions | plan (Initialize) | Initialize result | manifest | ResultWriter files | Summarize | resume (Initialize) | cai cost | outcome |',
+    "| partitions | plan (Initialize) | Initialize result | manifest | ResultWriter files | Summarize, a GET per record (baseline) | Summarize, records from the Map's results | vs baseline | resume (Initialize) | cai cost | outcome |",
   );
-  console.log('|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const n of sizes) await oneSize(n, s3);
   // Baselines in the same run: one GET at a time (the latency), and 64 at a time (this process's CPU
   // per request, which bounds a stage once requests overlap).

@@ -18,9 +18,23 @@ export async function listKeys(store: Store, folder: string): Promise<Set<string
   return keys;
 }
 
+/** Where {@link readRecords} may take records from instead of reading them. */
+export interface KnownRecords {
+  /** Records the caller holds as its workers wrote them (the local engine's map): used as they are. */
+  readonly held?: ReadonlyMap<string, PartitionRecord>;
+  /**
+   * Records read from somewhere else (the AWS Map's exported results): each used only when the listing
+   * shows its object with exactly the size of the record's JSON as workers write it, else read.
+   */
+  readonly reported?: ReadonlyMap<string, PartitionRecord>;
+}
+
+/** The bytes of a record as workers write it: `JSON.stringify(record, null, 2)` and a newline. */
+export const recordText = (record: PartitionRecord): string => `${JSON.stringify(record, null, 2)}\n`;
+
 /**
  * The records of the planned partitions that have one, in plan order: `results/` listed once, then
- * the records read {@link READ_CONCURRENCY} at a time.
+ * the records read {@link READ_CONCURRENCY} at a time, except those `known` gives.
  *
  * @example const records = await readRecords(output, plan, 'parquet');
  */
@@ -29,7 +43,7 @@ export async function readRecords(
   plan: readonly PlannedPartition[],
   format: PredictionFormat,
   concurrency = READ_CONCURRENCY,
-  held?: ReadonlyMap<string, PartitionRecord>,
+  known: KnownRecords = {},
 ): Promise<PartitionRecord[]> {
   // The listing gives each record's size too: a read that returns fewer bytes (a 200 cut short) is
   // retried as a transient fault, and only a record bad as a whole is called corrupt.
@@ -37,11 +51,14 @@ export async function readRecords(
   for await (const o of output.list(OUTPUT_FOLDERS.results)) sizes.set(o.key, o.size);
   const present = plan.filter((p) => sizes.has(outputKeys(p.id, format).record));
   // Records the map already holds (this run's, as its workers wrote them) are not read again: on S3 a
-  // GET per partition is most of Summarize's time.
+  // GET per partition is most of Summarize's time. A reported record stands for its object only if the
+  // object listed has its size (a later write of another size, or none, means the object is read).
   return mapBounded(present, concurrency, async (p) => {
-    const own = held?.get(p.id);
-    if (own) return own;
     const key = outputKeys(p.id, format).record;
+    const own = known.held?.get(p.id);
+    if (own) return own;
+    const reported = known.reported?.get(p.id);
+    if (reported && Buffer.byteLength(recordText(reported)) === sizes.get(key)) return reported;
     return readJsonObject<PartitionRecord>(output, key, {
       expectedSize: sizes.get(key),
       remedy: 'delete it and run the job again to redo its partition',

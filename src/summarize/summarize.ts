@@ -199,6 +199,11 @@ export interface SummarizeInput {
    * AWS engine picks its run's records out of them instead of reading them twice.
    */
   readonly map: MapResult | ((records: readonly PartitionRecord[]) => MapResult | Promise<MapResult>);
+  /**
+   * Records the engine was told of without reading them (the AWS Map's exported results), by partition:
+   * each stands for its object when the listing shows that object with the record's size.
+   */
+  readonly reportedRecords?: ReadonlyMap<string, PartitionRecord>;
   readonly resumed: number;
   readonly startedAt: Date;
   /** The run's wall time, seconds; a function is asked as late as possible, so Summarize counts too. */
@@ -242,7 +247,10 @@ export async function summarize(input: SummarizeInput): Promise<JobSummary> {
     typeof input.map === 'function'
       ? undefined
       : new Map(input.map.records.map((r) => [r.partition, r] as const));
-  const records = await readRecords(output, plan, input.format, undefined, held);
+  const records = await readRecords(output, plan, input.format, undefined, {
+    held,
+    reported: input.reportedRecords,
+  });
   const map = typeof input.map === 'function' ? await input.map(records) : input.map;
   const metrics = await computeMetrics(output, records, input.format);
   const runRecords = map.records;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Synthesized } from '../../src/engines/aws/app.js';
 import type { MapRunManifest } from '../../src/engines/aws/map-results.js';
+import type { InferenceResult } from '../../src/engines/aws/protocol.js';
 import type { MapRunProgress } from '../helpers/aws-offline/distributed-map.js';
 import { runOfflineExecution } from '../helpers/aws-offline/executor.js';
 import { isAllowed } from '../helpers/aws-offline/iam.js';
@@ -88,9 +89,17 @@ test("the synthesized definition run offline gives the local engine's prediction
     assert.equal(manifest.ResultFiles.FAILED.length, 0);
     const children = JSON.parse(
       new TextDecoder().decode(await fx.store('s3://cai-out').get(manifest.ResultFiles.SUCCEEDED[0].Key)),
-    ) as { Status: string; Input: string }[];
+    ) as { Status: string; Input: string; Output: string }[];
     assert.equal(children.length, 5);
     assert.ok(children.every((c) => c.Status === 'SUCCEEDED' && JSON.parse(c.Input).partition.id));
+    // Each child returned its partition's record exactly as written: what Summarize read instead of it.
+    for (const c of children) {
+      const [p] = (JSON.parse(c.Output) as InferenceResult).partitions;
+      assert.deepEqual(
+        p.record,
+        records.find((r) => r.partition === p.id),
+      );
+    }
 
     // Every S3 request the functions made is allowed by some function role, and none is a HEAD of a
     // missing key (which S3 answers 403, not 404, to a role without bucket-wide s3:ListBucket).

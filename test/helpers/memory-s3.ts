@@ -25,6 +25,8 @@ export interface MemoryS3 {
   requests(): Promise<number>;
   /** Requests received so far by kind: LIST, GET, HEAD, PUT (multipart parts included), POST, DELETE. */
   requestsByKind(): Promise<Record<string, number>>;
+  /** CPU seconds (user + system) the server's process has used so far: what S3 would spend, not CAI. */
+  cpuSeconds(): Promise<number>;
   /** Stores objects directly (no HTTP, no delay): seeding large fixtures. */
   seed(objects: ReadonlyArray<readonly [bucket: string, key: string, body: Uint8Array]>): Promise<void>;
   stop(): Promise<void>;
@@ -33,7 +35,8 @@ export interface MemoryS3 {
 const CHILD_FLAG = '--cai-memory-s3-child';
 
 type ToChild = { id: number; seed: Array<[string, string, string]> } | { id: number; requests: true };
-type FromChild = { port: number } | { id: number; count?: number; kinds?: Record<string, number> };
+type FromChild =
+  { port: number } | { id: number; count?: number; kinds?: Record<string, number>; cpu?: number };
 
 interface StoredObject {
   readonly body: Buffer;
@@ -42,57 +45,76 @@ interface StoredObject {
 }
 
 /**
- * One bucket: objects by key, and the keys in order. A new key is inserted in place while the order is
- * known (the Map's children write as others list); bulk seeding appends and sorts at the next listing.
+ * One bucket: objects by key, and the keys in order. New keys go to a short unsorted tail that each
+ * listing also scans, merged into the sorted keys every {@link TAIL} keys: inserting each key in
+ * place moved the whole array (O(n) a PUT, quadratic over a 100,000-partition map, in this server's
+ * CPU on the machine the benchmark measures).
  */
 class Bucket {
   readonly objects = new Map<string, StoredObject>();
-  private sorted: string[] | undefined = [];
+  private sorted: string[] = [];
+  private tail: string[] = [];
 
-  set(key: string, body: Buffer, bulk = false): StoredObject {
+  set(key: string, body: Buffer): StoredObject {
     const object = { body, etag: `"${createHash('md5').update(body).digest('hex')}"`, modified: new Date() };
-    if (!this.objects.has(key) && this.sorted) {
-      if (bulk) this.sorted = undefined;
-      else this.sorted.splice(this.lowerBound(this.sorted, key), 0, key);
+    if (!this.objects.has(key)) {
+      this.tail.push(key);
+      if (this.tail.length > TAIL) this.merge();
     }
     this.objects.set(key, object);
     return object;
   }
 
   delete(key: string): void {
-    if (!this.objects.delete(key) || !this.sorted) return;
-    this.sorted.splice(this.lowerBound(this.sorted, key), 1);
+    if (!this.objects.delete(key)) return;
+    const t = this.tail.indexOf(key);
+    if (t >= 0) this.tail.splice(t, 1);
+    else this.sorted.splice(lowerBound(this.sorted, key), 1);
   }
 
-  private lowerBound(keys: readonly string[], key: string): number {
-    let lo = 0;
-    let hi = keys.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (keys[mid] < key) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+  private merge(): void {
+    const tail = this.tail.sort();
+    const out = new Array<string>(this.sorted.length + tail.length);
+    let i = 0;
+    let j = 0;
+    let k = 0;
+    while (i < this.sorted.length && j < tail.length)
+      out[k++] = this.sorted[i] < tail[j] ? this.sorted[i++] : tail[j++];
+    while (i < this.sorted.length) out[k++] = this.sorted[i++];
+    while (j < tail.length) out[k++] = tail[j++];
+    this.sorted = out;
+    this.tail = [];
   }
 
   /** Keys after `after` that start with `prefix`, in S3's (UTF-8 byte) order, at most `max`. */
   page(prefix: string, after: string, max: number): { keys: string[]; truncated: boolean } {
     // Code-unit order equals UTF-8 byte order for the keys CAI writes (no surrogate pairs).
-    this.sorted ??= [...this.objects.keys()].sort();
-    const keys = this.sorted;
     const from = after > prefix ? after : prefix;
-    let lo = 0;
-    let hi = keys.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (keys[mid] < from || (keys[mid] === from && from === after)) lo = mid + 1;
-      else hi = mid;
-    }
+    const wanted = (k: string) => k.startsWith(prefix) && (k > from || (k === from && from !== after));
+    const keys = this.sorted;
     const out: string[] = [];
-    let i = lo;
-    for (; i < keys.length && keys[i].startsWith(prefix) && out.length < max; i++) out.push(keys[i]);
-    return { keys: out, truncated: i < keys.length && keys[i].startsWith(prefix) };
+    for (let i = lowerBound(keys, from); i < keys.length && out.length <= max; i++) {
+      if (!keys[i].startsWith(prefix)) break;
+      if (wanted(keys[i])) out.push(keys[i]);
+    }
+    for (const k of this.tail) if (wanted(k)) out.push(k);
+    out.sort();
+    return { keys: out.slice(0, max), truncated: out.length > max };
   }
+}
+
+/** New keys a bucket keeps unsorted before merging them into its sorted keys. */
+const TAIL = 1024;
+
+function lowerBound(keys: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid] < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 const xmlEscape = (s: string) =>
@@ -262,7 +284,7 @@ async function serve(
     seed(bucketName, key, bytes) {
       const bucket = store.get(bucketName);
       if (!bucket) throw new Error(`no bucket ${bucketName}`);
-      bucket.set(key, bytes, true);
+      bucket.set(key, bytes);
     },
   };
 }
@@ -283,7 +305,7 @@ export async function startMemoryS3(buckets: readonly string[], latencyMs = 0): 
   });
   // The child must not keep this process alive, except while an answer from it is awaited.
   child.unref();
-  type Answer = { count?: number; kinds?: Record<string, number> };
+  type Answer = { count?: number; kinds?: Record<string, number>; cpu?: number };
   const waiting = new Map<number, (m: Answer) => void>();
   let nextId = 0;
   const port = await new Promise<number>((resolve, reject) => {
@@ -309,6 +331,7 @@ export async function startMemoryS3(buckets: readonly string[], latencyMs = 0): 
     endpoint: `http://127.0.0.1:${port}`,
     requests: async () => (await ask({ requests: true })).count ?? 0,
     requestsByKind: async () => (await ask({ requests: true })).kinds ?? {},
+    cpuSeconds: async () => (await ask({ requests: true })).cpu ?? 0,
     async seed(objects) {
       // In messages of ~1,000 objects: IPC is JSON, so bodies travel as base64.
       for (let i = 0; i < objects.length; i += 1000) {
@@ -330,7 +353,10 @@ if (process.send && process.argv.includes(CHILD_FLAG)) {
       if ('seed' in m) {
         for (const [b, k, body] of m.seed) s.seed(b, k, Buffer.from(body, 'base64'));
         process.send?.({ id: m.id });
-      } else process.send?.({ id: m.id, count: s.requests(), kinds: s.kinds() });
+      } else {
+        const { user, system } = process.cpuUsage();
+        process.send?.({ id: m.id, count: s.requests(), kinds: s.kinds(), cpu: (user + system) / 1e6 });
+      }
     });
     process.send?.({ port: s.port });
   });

@@ -44,6 +44,31 @@ test('a listing of 2,500 keys follows continuation tokens in key order, each key
   assert.equal((await s3.requests()) - before, 3, 'three pages of at most 1,000 keys');
 });
 
+test('keys written one by one in no order are listed in key order at every step, each once', async () => {
+  // More keys than the server keeps unsorted before merging: listings see both the merged and the new.
+  const s = store('s3://data/mixed');
+  const ids = Array.from({ length: 1300 }, (_, i) => (i * 7919) % 1300);
+  const written: string[] = [];
+  for (const [n, id] of ids.entries()) {
+    const key = `r/${id}.json`;
+    await s.put(key, '{}');
+    written.push(key);
+    // A resume check's listing: the key itself as the prefix.
+    const found: string[] = [];
+    for await (const o of s.list(key)) found.push(o.key);
+    assert.deepEqual(found, [key]);
+    if (n % 400 === 399 || n === ids.length - 1) {
+      const listed: string[] = [];
+      for await (const o of s.list('r/')) listed.push(o.key);
+      assert.deepEqual(listed, [...written].sort());
+    }
+  }
+  await s.delete('r/5.json');
+  const listed: string[] = [];
+  for await (const o of s.list('r/')) listed.push(o.key);
+  assert.deepEqual(listed, written.filter((k) => k !== 'r/5.json').sort());
+});
+
 test('requests are counted by kind: a listing, a get, a head and a put each count once as what they are', async () => {
   const s = store('s3://data/kinds');
   const before = await s3.requestsByKind();

@@ -2,6 +2,7 @@
 // caps a state's data at 256 KiB): lists of partitions travel through S3, never through the states.
 import type { JobSpecInput, ResolvedJob } from '../../job/spec.js';
 import type { PlannedPartition } from '../../plan/plan.js';
+import type { PartitionRecord } from '../../worker/record.js';
 
 /** The execution input `cai aws run` starts the state machine with. */
 export interface ExecutionInput {
@@ -62,13 +63,29 @@ export interface InferenceEvent {
   readonly attempt: number;
 }
 
-/** What an inference invocation returns (the Map's per-item output: small on purpose). */
+/**
+ * How many bytes of records (as JSON) one inference invocation returns at most: a child's output must stay
+ * under Step Functions' 256 KiB, whatever the batch size. Records past it are left out of the result (and
+ * read from the output by Summarize).
+ */
+export const RESULT_RECORD_BYTES = 128 * 1024;
+
+/**
+ * What an inference invocation returns: the Map's per-item output, which its ResultWriter exports, so
+ * Summarize reads this run's records from a few large result files instead of one GET per partition.
+ */
 export interface InferenceResult {
   readonly partitions: readonly {
     readonly id: string;
     readonly status: 'ok' | 'skipped';
     readonly items: number;
     readonly seconds: number;
+    /**
+     * The partition's record exactly as written to `results/<id>.json` (`ok` only, while the result stays
+     * within {@link RESULT_RECORD_BYTES}). Summarize takes it in place of the object only when the
+     * listing shows the object with the size of this record's JSON; otherwise it reads the object.
+     */
+    readonly record?: PartitionRecord;
   }[];
 }
 

@@ -1,4 +1,5 @@
 import { DelegatingStore } from '../../storage/delegating-store.js';
+import { recordText } from '../../summarize/records.js';
 import type { PartitionRecord } from '../../worker/record.js';
 
 /**
@@ -13,20 +14,26 @@ import type { PartitionRecord } from '../../worker/record.js';
 export class RecordStampingStore extends DelegatingStore {
   /** Called for every `results/*.json` put; returns the record to write instead. */
   stamp: ((key: string, record: PartitionRecord) => PartitionRecord) | undefined;
-  /** Keys of records stamped since the last {@link RecordStampingStore.take}. */
-  private readonly stamped = new Set<string>();
+  /** Records stamped since the last {@link RecordStampingStore.take}, by key, with their size as written. */
+  private readonly stamped = new Map<string, { record: PartitionRecord; bytes: number }>();
 
-  /** Whether the record at `key` was written with a stamp, forgetting it. */
-  take(key: string): boolean {
-    return this.stamped.delete(key);
+  /**
+   * The record written at `key` with a stamp (and its size in bytes as written), forgetting it; undefined
+   * when none was.
+   */
+  take(key: string): { record: PartitionRecord; bytes: number } | undefined {
+    const written = this.stamped.get(key);
+    this.stamped.delete(key);
+    return written;
   }
 
   override async put(key: string, body: Uint8Array | string): Promise<void> {
     if (this.stamp && /^results\/[^/]+\.json$/.test(key)) {
       const text = typeof body === 'string' ? body : new TextDecoder().decode(body);
       const record = this.stamp(key, JSON.parse(text) as PartitionRecord);
-      await this.inner.put(key, `${JSON.stringify(record, null, 2)}\n`);
-      this.stamped.add(key);
+      const written = recordText(record);
+      await this.inner.put(key, written);
+      this.stamped.set(key, { record, bytes: Buffer.byteLength(written) });
       return;
     }
     await this.inner.put(key, body);

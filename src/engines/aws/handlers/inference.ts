@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { CaiError, describeError, ErrorCodes } from '../../../errors.js';
 import type { ResolvedJob } from '../../../job/spec.js';
 import { writeFailure } from '../../../summarize/failure-files.js';
+import { recordText } from '../../../summarize/records.js';
 import type { PlannedPartition } from '../../../plan/plan.js';
 import { inputObjectPath, openStore } from '../../../storage/open.js';
 import { createWorkerContext, type WorkerContext } from '../../../worker/context.js';
@@ -12,7 +13,13 @@ import type { HandlerConfig } from '../config.js';
 import { checkJobScope } from '../job-scope.js';
 import { InvocationError, LAMBDA_ERRORS, type PartitionError } from '../lambda-errors.js';
 import { ListingHeadStore } from '../listing-store.js';
-import type { InferenceEvent, InferenceResult, LambdaContext, MapTask } from '../protocol.js';
+import {
+  RESULT_RECORD_BYTES,
+  type InferenceEvent,
+  type InferenceResult,
+  type LambdaContext,
+  type MapTask,
+} from '../protocol.js';
 import { RecordStampingStore } from '../record-stamp.js';
 import { readJson } from '../../../storage/json.js';
 
@@ -107,6 +114,7 @@ export function createInferenceHandler(
     }
 
     const results: InferenceResult['partitions'][number][] = [];
+    let recordBytes = 0;
     const failures: (PartitionError & { key: string })[] = [];
     let sliceStart = started;
     for (const [i, partition] of partitions.entries()) {
@@ -129,11 +137,22 @@ export function createInferenceHandler(
         worker.output.stamp = (_key, record) => ({ ...record, lambda: info() });
         const record = await runPartition(worker.ctx, { partition, attempt });
         // A worker that wrote its record some other way still gets the Lambda facts, in a second put.
-        if (!worker.output.take(recordKey)) {
-          await worker.output.put(recordKey, `${JSON.stringify({ ...record, lambda: info() }, null, 2)}\n`);
-          worker.output.take(recordKey);
+        let written = worker.output.take(recordKey);
+        if (!written) {
+          await worker.output.put(recordKey, recordText({ ...record, lambda: info() }));
+          written = worker.output.take(recordKey);
         }
-        results.push({ id: partition.id, status: 'ok', items: record.items, seconds: record.timings.total });
+        // The record as written travels in the result (Summarize's way round a GET per record) while
+        // the result stays small enough for a child's output.
+        const carried = written && recordBytes + written.bytes <= RESULT_RECORD_BYTES ? written : undefined;
+        recordBytes += carried?.bytes ?? 0;
+        results.push({
+          id: partition.id,
+          status: 'ok',
+          items: record.items,
+          seconds: record.timings.total,
+          ...(carried ? { record: carried.record } : {}),
+        });
       } catch (err) {
         const { code, message } = describeError(err);
         failures.push({ partition: partition.id, attempt, code, message, key: partition.key });

@@ -12,7 +12,7 @@ import type { PartitionFailure, PartitionRecord } from '../../../worker/record.j
 import type { HandlerConfig } from '../config.js';
 import { crashCode, lambdaMessage } from '../lambda-errors.js';
 import { ListingHeadStore } from '../listing-store.js';
-import { findMapManifest, readMapFailures } from '../map-results.js';
+import { findMapManifest, readMapFailures, readMapRecords } from '../map-results.js';
 import { bucketAndPrefix } from '../params.js';
 import type { SummarizeEvent, SummarizeResult } from '../protocol.js';
 
@@ -65,8 +65,9 @@ async function writeFailedSummary(
 }
 
 /**
- * The Summarize Lambda: reads the records of the partitions this execution was to do, takes the failed
- * ones (with their last error) from the Distributed Map's exported results, and hands both to the same
+ * The Summarize Lambda: reads the records of the partitions this execution was to do (those its Map's
+ * children returned, from the Map's exported results; the others, one GET each), takes the failed
+ * ones (with their last error) from the same results, and hands both to the same
  * `summarize` as the local engine, which writes `combined_data.json`, `result_stats.csv` and
  * `summary.json`. It runs whether the Map succeeded or failed (its error budget spent), so a failed job
  * still leaves a summary that says why.
@@ -92,9 +93,23 @@ export function createSummarizeHandler(
       ),
     );
     const keyOf = new Map(todo.map((p) => [p.id, p.key]));
+    const manifestKey = await findMapManifest(
+      output,
+      `${init.runFolder}map`,
+      map?.ResultWriterDetails?.Key,
+      storePrefix,
+    );
+    // This run's records as its children returned them, from the Map's few large result files instead
+    // of a GET each. They only stand in for objects the listing shows with their size, so a record
+    // missing from the results (a child that timed out after writing it, one retried, a result over
+    // the size cap) is read from the output as before. Unreadable result files cost speed, not truth:
+    // every record is then read from the output.
+    const reportedRecords = manifestKey
+      ? await readMapRecords(output, manifestKey, storePrefix).catch(() => undefined)
+      : undefined;
 
-    // This run's outcome, from the job's records (read once by summarize): the records of the partitions
-    // this execution was to do, the failures its handlers wrote, and for crashes no handler could
+    // This run's outcome, from the job's records (read once by summarize, or reported): the records of
+    // the partitions this execution was to do, the failures its handlers wrote, and for crashes no handler could
     // record (timeouts, out of memory) the Map's exported results.
     const runOutcome = async (all: readonly PartitionRecord[]): Promise<MapResult> => {
       const records = all.filter((r) => keyOf.has(r.partition) && (!overwrite || r.finished_at >= startedAt));
@@ -110,12 +125,6 @@ export function createSummarizeHandler(
             error: f.error,
           });
       }
-      const manifestKey = await findMapManifest(
-        output,
-        `${init.runFolder}map`,
-        map?.ResultWriterDetails?.Key,
-        storePrefix,
-      );
       const mapFailures = manifestKey
         ? await readMapFailures(output, manifestKey, storePrefix, config.crashAttempts)
         : [];
@@ -147,6 +156,7 @@ export function createSummarizeHandler(
       plan,
       format: job.predictionsFormat,
       map: runOutcome,
+      reportedRecords,
       resumed: init.resumed,
       startedAt: new Date(event.executionStartTime),
       // Counted to the end of Summarize: the execution is not over before its summary is written.
