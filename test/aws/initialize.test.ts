@@ -73,3 +73,33 @@ test('Initialize groups images by partitionItems like the local planner, and ski
     [p2.id, plan[2].id],
   );
 });
+
+test('Initialize refuses a job field the AWS engine does not use before writing anything', async () => {
+  const config = {
+    data: 's3://cai-data',
+    output: 's3://cai-out/runs',
+    model: 's3://cai-data/model.onnx',
+    maxConcurrency: 10,
+    toleratedFailurePercentage: 0,
+    inferenceMemoryMb: 2048,
+    crashAttempts: 2,
+  };
+  const job = {
+    input: 's3://cai-data/photos',
+    output: 's3://cai-out/runs/timeout',
+    model: 's3://cai-data/model.onnx',
+    s3Endpoint: s3.endpoint,
+    partitionTimeoutSeconds: 60,
+  };
+  const initialize = createInitializeHandler(config);
+  await assert.rejects(
+    initialize({ input: { job }, executionName: 'x', executionStartTime: new Date().toISOString() }),
+    (err: Error & { code?: string }) =>
+      err.code === 'E_OPTION' &&
+      /partition timeout|partitionTimeoutSeconds|--partition-timeout/i.test(err.message),
+  );
+  const out = new S3Store('s3://cai-out/runs/timeout', { s3Endpoint: s3.endpoint });
+  const written: string[] = [];
+  for await (const o of out.list('')) written.push(o.key);
+  assert.deepEqual(written, []);
+});

@@ -4,6 +4,7 @@ import { toleratedFailures } from '../../../job/budget.js';
 import { openStore } from '../../../storage/open.js';
 import { awsRunFolder, OUTPUT_KEYS } from '../../../storage/output-layout.js';
 import type { HandlerConfig } from '../config.js';
+import { checkEngineFields } from '../../fields.js';
 import { checkJobScope, resolveAwsJob } from '../job-scope.js';
 import { ListingHeadStore } from '../listing-store.js';
 import { bucketAndPrefix } from '../params.js';
@@ -23,6 +24,9 @@ export function createInitializeHandler(
 ): (event: InitializeEvent) => Promise<InitializeResult> {
   return async (event) => {
     const spec = parseJobSpec(event.input.job, 'execution input');
+    // An execution started without the CLI (the console, an SDK call) gets the CLI's refusal of the
+    // fields this engine does not use, before anything is written.
+    checkEngineFields({ ...spec, engine: 'aws' });
     checkJobScope(spec, config);
     const job = resolveAwsJob(spec, event.input.job, config);
     const overwrite = event.input.overwrite ?? false;
