@@ -83,7 +83,10 @@ function meantHint(err: CommanderError): string | undefined {
 function helpHint(): string {
   const words = process.argv.slice(2).filter((a) => !a.startsWith('-'));
   const known = asked !== undefined && Object.hasOwn(COMMANDS, asked);
-  const command = !known ? 'cai' : asked === 'aws' && words[1] ? `cai aws ${words[1]}` : `cai ${asked}`;
+  // A command with subcommands (`cai aws run`, `cai slurm status`): the subcommand's own help.
+  const sub = known ? program.commands.find((c) => c.name() === asked) : undefined;
+  const inner = sub?.commands.some((c) => c.name() === words[1] || c.aliases().includes(words[1] ?? ''));
+  const command = !known ? 'cai' : inner ? `cai ${asked} ${words[1]}` : `cai ${asked}`;
   return `hint: \`${command} --help\` lists the options`;
 }
 const wantsHelp = process.argv.some((a) => a === '-h' || a === '--help');

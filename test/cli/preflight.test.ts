@@ -142,6 +142,15 @@ test('a usage error prints one line and a one-line hint, not the help', () => {
     "error: unknown option '--format'",
     'hint: did you mean --input-format (how to read the input) or --predictions-format (how to write predictions)? `cai run --help` lists the options',
   ]);
+  // A subcommand's error points at the subcommand's help, where its options are.
+  for (const [cmd, sub] of [
+    ['slurm', 'run'],
+    ['aws', 'run'],
+  ]) {
+    const r2 = cai(cmd, sub, '--bogus');
+    assert.equal(r2.code, 2);
+    assert.equal(r2.stderr.trim().split('\n').at(-1), `hint: \`cai ${cmd} ${sub} --help\` lists the options`);
+  }
 });
 
 test('the output of a run inside the input folder is never read as input', async () => {
