@@ -25,9 +25,13 @@ export function zarrStore(
   bytes(): number;
   denied(): CaiError | undefined;
   prefetch(keys: readonly string[]): Promise<void>;
+  metadata(key: AbsolutePath): Uint8Array | undefined;
+  getInto(key: AbsolutePath, into: (size: number) => Uint8Array): Promise<Uint8Array | undefined>;
 } {
   let bytes = 0;
   let denied: CaiError | undefined;
+  // The metadata objects read so far, for readers that bypass zarrita (zarr-dataset.ts's direct reads).
+  const seen = new Map<AbsolutePath, Uint8Array>();
   // Metadata fetched ahead (prefetch), present or missing: zarrita asks for it one key at a time.
   const ahead = new Map<string, Promise<Uint8Array | undefined>>();
   const keyOf = (key: AbsolutePath) => (root ? `${root}/${key.slice(1)}` : key.slice(1));
@@ -38,10 +42,14 @@ export function zarrStore(
     denied ??= err;
     return true;
   };
-  const fetchKey = async (key: AbsolutePath): Promise<Uint8Array | undefined> => {
+  const fetchKey = async (
+    key: AbsolutePath,
+    into?: (size: number) => Uint8Array,
+  ): Promise<Uint8Array | undefined> => {
     try {
-      const out = await store.get(keyOf(key));
+      const out = await store.get(keyOf(key), into ? { into } : undefined);
       bytes += out.byteLength;
+      if (METADATA.test(key)) seen.set(key, out);
       return out;
     } catch (err) {
       if (missing(err, key)) return undefined;
@@ -63,17 +71,11 @@ export function zarrStore(
       await Promise.allSettled(metadata.map((k) => ahead.get(k)));
     },
     async get(key) {
-      const early = ahead.get(key);
-      if (early) return early;
-      try {
-        const out = await store.get(keyOf(key));
-        bytes += out.byteLength;
-        return out;
-      } catch (err) {
-        if (missing(err, key)) return undefined;
-        throw err;
-      }
+      return ahead.get(key) ?? fetchKey(key);
     },
+    // The same GET as `get`, read into the caller's memory (a pooled buffer, or a slab of a batch).
+    getInto: (key, into) => fetchKey(key, into),
+    metadata: (key) => seen.get(key),
     async getRange(key: AbsolutePath, range: RangeQuery) {
       const k = keyOf(key);
       let start: number;
