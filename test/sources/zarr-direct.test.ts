@@ -230,3 +230,54 @@ test('a damaged chunk, or one of the wrong size, is an error naming the array, i
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a released batch lends its memory to a later batch; one still held never does', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'cai-zarr-recycle-'));
+  try {
+    // Rows of 4 KiB, batches of 24 rows (96 KiB): large enough for the pool.
+    const files = new Map<string, Uint8Array>();
+    const mem = {
+      get: async (k: `/${string}`) => files.get(k),
+      set: async (k: `/${string}`, v: Uint8Array) => void files.set(k, v),
+    };
+    const arr = await zarr.create(zarr.root(mem).resolve('img'), {
+      shape: [96, 64, 64],
+      chunkShape: [8, 64, 64],
+      dtype: 'uint8',
+      codecs: [{ name: 'bytes', configuration: {} }],
+    });
+    const values = Uint8Array.from({ length: 96 * 4096 }, (_, i) => (i * 7 + (i >> 12)) & 255);
+    await zarr.set(arr, null, { data: values, shape: [96, 64, 64], stride: [4096, 64, 1] });
+    for (const [k, v] of files) {
+      const file = path.join(dir, 'r.zarr', k);
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(file, v);
+    }
+    const stream = await zarrStores.open(
+      new FileStore(dir),
+      { id: 'p', key: 'r.zarr', bytes: 0, source: 'zarr' },
+      { datasets: ['img'] } as never,
+    );
+    const seen: { buffer: ArrayBufferLike; copy: Uint8Array; held: Uint8Array }[] = [];
+    let i = 0;
+    for await (const b of stream.batches(24)) {
+      const data = b.rows.columns[0].data as Uint8Array;
+      seen.push({ buffer: data.buffer, copy: data.slice(), held: data });
+      // The first batch is held to the end; the others are released as soon as they are read.
+      if (i++ > 0) b.release?.();
+    }
+    assert.equal(seen.length, 4);
+    assert.ok(
+      seen.slice(1).every((s) => s.buffer !== seen[0].buffer),
+      'a held batch is never reused',
+    );
+    assert.equal(seen[2].buffer, seen[1].buffer, 'a released batch is reused');
+    assert.deepEqual(seen[0].held, seen[0].copy, 'the held batch still holds its rows');
+    assert.deepEqual(
+      seen.map((s) => s.copy),
+      [0, 1, 2, 3].map((k) => values.subarray(k * 24 * 4096, (k + 1) * 24 * 4096)),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -21,6 +21,11 @@ export interface ZarrDataset {
   read(array: ArrayInfo, start: number, end: number): Promise<TypedArray | string[]>;
   /** Bytes fetched so far. */
   bytes(): number;
+  /**
+   * Takes back rows `read` returned, for a later read to reuse their memory: call it only once nothing
+   * views them any more. Rows it did not allocate from its pool are ignored.
+   */
+  recycle(rows: TypedArray): void;
 }
 
 const DTYPES: Readonly<Record<string, DType>> = Object.freeze({
@@ -196,6 +201,8 @@ export async function openZarr(
     strided: new Set(),
     store: z,
     raw: new BufferPool(ZARR_CHUNK_CONCURRENCY, 64 * 1024),
+    rows: new BufferPool(ROW_BUFFERS, 64 * 1024),
+    leased: new WeakMap(),
     direct(a) {
       // With zarrita's own decoders chosen (benchmarks comparing them), every chunk goes through zarrita.
       if (!directs.has(a)) directs.set(a, ours ? directChunks(a, z.metadata) : undefined);
@@ -205,6 +212,12 @@ export async function openZarr(
   return {
     arrays,
     bytes: () => z.bytes(),
+    recycle(rows) {
+      const view = reader.leased.get(rows.buffer);
+      if (!view) return;
+      reader.leased.delete(rows.buffer);
+      reader.rows.release(view);
+    },
     async read(array, start, end) {
       const a = opened.get(array.path) as ZArray;
       let out: { data: unknown };
@@ -276,7 +289,17 @@ interface RowReader {
   readonly store: ReturnType<typeof zarrStore>;
   /** Memory the compressed chunks are read into, reused from chunk to chunk. */
   readonly raw: BufferPool;
+  /** Memory of the rows returned, reused once the caller gives them back (`recycle`). */
+  readonly rows: BufferPool;
+  /** The pool's view behind each buffer of rows handed out. */
+  readonly leased: WeakMap<ArrayBufferLike, Uint8Array>;
 }
+
+/**
+ * Buffers of rows a dataset keeps for reuse: a worker holds two batches at once (the one the model runs
+ * and the one read meanwhile), and the reader a third.
+ */
+const ROW_BUFFERS = 3;
 
 const bytesOf = (t: TypedArrayLike) => {
   const v = t as unknown as ArrayBufferView;
@@ -366,11 +389,9 @@ async function readRowChunks(
   const direct = r.direct(a);
   const Typed = CTORS[String(a.dtype)];
   const size = Typed.BYTES_PER_ELEMENT;
-  const out = new Typed(
-    allocateBytes((end - start) * per * size).buffer,
-    0,
-    (end - start) * per,
-  ) as TypedArrayLike & ArrayBufferView;
+  const memory = r.rows.acquire((end - start) * per * size);
+  r.leased.set(memory.buffer, memory);
+  const out = new Typed(memory.buffer, 0, (end - start) * per) as TypedArrayLike & ArrayBufferView;
   const whole = () => new Typed(allocateBytes(rows * per * size).buffer, 0, rows * per);
   // A missing chunk holds the fill value (as zarrita fills it).
   const fill = (t: TypedArrayLike) => (t as unknown as { fill(v: unknown): void }).fill(a.fillValue ?? 0);
