@@ -200,9 +200,9 @@ export async function openZarr(
     caches: new Map(),
     strided: new Set(),
     store: z,
-    raw: new BufferPool(ZARR_CHUNK_CONCURRENCY, 64 * 1024),
-    rows: new BufferPool(ROW_BUFFERS, 64 * 1024),
-    leased: new WeakMap(),
+    raw: RAW_BUFFERS,
+    rows: ROW_BUFFERS,
+    leased: LEASED,
     direct(a) {
       // With zarrita's own decoders chosen (benchmarks comparing them), every chunk goes through zarrita.
       if (!directs.has(a)) directs.set(a, ours ? directChunks(a, z.metadata) : undefined);
@@ -295,11 +295,13 @@ interface RowReader {
   readonly leased: WeakMap<ArrayBufferLike, Uint8Array>;
 }
 
-/**
- * Buffers of rows a dataset keeps for reuse: a worker holds two batches at once (the one the model runs
- * and the one read meanwhile), and the reader a third.
- */
-const ROW_BUFFERS = 3;
+// Memory kept for the life of the process, shared by every dataset it opens (a worker opens one per
+// partition, and the next while the current runs), so partitions after the first allocate nothing:
+// compressed chunks (one per chunk in flight), and rows (a worker holds two batches at once, the one the
+// model runs and the one read meanwhile, the next partition's first batch a third, a reader a fourth).
+const RAW_BUFFERS = new BufferPool(ZARR_CHUNK_CONCURRENCY, 64 * 1024);
+const ROW_BUFFERS = new BufferPool(4, 64 * 1024);
+const LEASED = new WeakMap<ArrayBufferLike, Uint8Array>();
 
 const bytesOf = (t: TypedArrayLike) => {
   const v = t as unknown as ArrayBufferView;
