@@ -262,6 +262,8 @@ test('a released batch lends its memory to a later batch; one still held never d
     let i = 0;
     for await (const b of stream.batches(24)) {
       const data = b.rows.columns[0].data as Uint8Array;
+      // Rows span their whole buffer: an inference thread can take them without a copy.
+      assert.equal(data.byteLength, data.buffer.byteLength);
       seen.push({ buffer: data.buffer, copy: data.slice(), held: data });
       // The first batch is held to the end; the others are released as soon as they are read.
       if (i++ > 0) b.release?.();

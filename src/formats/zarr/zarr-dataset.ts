@@ -202,7 +202,6 @@ export async function openZarr(
     store: z,
     raw: RAW_BUFFERS,
     rows: ROW_BUFFERS,
-    leased: LEASED,
     direct(a) {
       // With zarrita's own decoders chosen (benchmarks comparing them), every chunk goes through zarrita.
       if (!directs.has(a)) directs.set(a, ours ? directChunks(a, z.metadata) : undefined);
@@ -212,12 +211,7 @@ export async function openZarr(
   return {
     arrays,
     bytes: () => z.bytes(),
-    recycle(rows) {
-      const view = reader.leased.get(rows.buffer);
-      if (!view) return;
-      reader.leased.delete(rows.buffer);
-      reader.rows.release(view);
-    },
+    recycle: (rows) => reader.rows.release(rows.buffer),
     async read(array, start, end) {
       const a = opened.get(array.path) as ZArray;
       let out: { data: unknown };
@@ -290,9 +284,34 @@ interface RowReader {
   /** Memory the compressed chunks are read into, reused from chunk to chunk. */
   readonly raw: BufferPool;
   /** Memory of the rows returned, reused once the caller gives them back (`recycle`). */
-  readonly rows: BufferPool;
-  /** The pool's view behind each buffer of rows handed out. */
-  readonly leased: WeakMap<ArrayBufferLike, Uint8Array>;
+  readonly rows: RowBuffers;
+}
+
+/**
+ * Buffers of rows kept for reuse, each of exactly a read's size: rows span their whole buffer, so an
+ * inference thread can take a batch without a copy (model/threaded-session.ts moves whole buffers and
+ * copies views). A buffer moved to another thread comes back detached and is dropped.
+ */
+class RowBuffers {
+  private readonly free: ArrayBuffer[] = [];
+  private readonly leased = new WeakSet<ArrayBufferLike>();
+  constructor(private readonly keep: number) {}
+
+  acquire(bytes: number): ArrayBuffer {
+    const i = this.free.findIndex((b) => b.byteLength === bytes);
+    const buffer = i >= 0 ? this.free.splice(i, 1)[0] : (allocateBytes(bytes).buffer as ArrayBuffer);
+    this.leased.add(buffer);
+    return buffer;
+  }
+
+  /** Gives back a buffer `acquire` returned; any other, or one given back already, is ignored. */
+  release(buffer: ArrayBufferLike): void {
+    if (!this.leased.has(buffer)) return;
+    this.leased.delete(buffer);
+    if (buffer.byteLength === 0) return;
+    this.free.push(buffer as ArrayBuffer);
+    if (this.free.length > this.keep) this.free.shift();
+  }
 }
 
 // Memory kept for the life of the process, shared by every dataset it opens (a worker opens one per
@@ -300,8 +319,7 @@ interface RowReader {
 // compressed chunks (one per chunk in flight), and rows (a worker holds two batches at once, the one the
 // model runs and the one read meanwhile, the next partition's first batch a third, a reader a fourth).
 const RAW_BUFFERS = new BufferPool(ZARR_CHUNK_CONCURRENCY, 64 * 1024);
-const ROW_BUFFERS = new BufferPool(4, 64 * 1024);
-const LEASED = new WeakMap<ArrayBufferLike, Uint8Array>();
+const ROW_BUFFERS = new RowBuffers(4);
 
 const bytesOf = (t: TypedArrayLike) => {
   const v = t as unknown as ArrayBufferView;
@@ -391,9 +409,11 @@ async function readRowChunks(
   const direct = r.direct(a);
   const Typed = CTORS[String(a.dtype)];
   const size = Typed.BYTES_PER_ELEMENT;
-  const memory = r.rows.acquire((end - start) * per * size);
-  r.leased.set(memory.buffer, memory);
-  const out = new Typed(memory.buffer, 0, (end - start) * per) as TypedArrayLike & ArrayBufferView;
+  const out = new Typed(
+    r.rows.acquire((end - start) * per * size),
+    0,
+    (end - start) * per,
+  ) as TypedArrayLike & ArrayBufferView;
   const whole = () => new Typed(allocateBytes(rows * per * size).buffer, 0, rows * per);
   // A missing chunk holds the fill value (as zarrita fills it).
   const fill = (t: TypedArrayLike) => (t as unknown as { fill(v: unknown): void }).fill(a.fillValue ?? 0);
