@@ -55,7 +55,9 @@ function use(t: TestContext, backend: Backend): void {
 }
 
 test('the machine libraries load here, and each fallback says what it is', (t) => {
-  assert.deepEqual(codecBackends(), {
+  // (deflate, HDF5's filter, is deflate.ts' and its tests'.)
+  const { deflate: _deflate, ...zarrCodecs } = codecBackends();
+  assert.deepEqual(zarrCodecs, {
     blosc: 'native (c-blosc, libblosc.so.1)',
     lz4: 'native (liblz4.so.1)',
     zlib: 'native (node:zlib)',
