@@ -17,6 +17,12 @@ export interface SourceBatch {
   readonly failed?: readonly FailedItem[];
   /** Values of the job's `carry` columns, name -> one value per row of `rows`. */
   readonly carried?: Readonly<Record<string, readonly CarriedValue[]>>;
+  /**
+   * Lets the source reuse this batch's memory for a later batch (Zarr does: no fresh pages, no garbage
+   * to collect). Call it once nothing views `rows` any more, never before; a batch never released is
+   * simply collected.
+   */
+  release?(): void;
 }
 
 /** One item's value of a carried column (`--carry`): a number or a string, null when missing. */

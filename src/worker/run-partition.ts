@@ -288,6 +288,8 @@ async function runStream(
     numBatches++;
     firstPrediction ??= performance.now() / 1000;
     outputs.add(result, indices);
+    // Predictions, labels, ids and carried values are copied out: the source may reuse the batch's memory.
+    current.batch.release?.();
     if (job.nan !== 'keep') {
       for (const [row, name] of nonFiniteRows(result, indices.length)) {
         if (errors[indices[row]] !== null) continue;

@@ -94,6 +94,8 @@ export function arrayStream(o: {
   /** Whether `stats.bytes` counts the rows read (false when the source counts fetched bytes itself). */
   readonly countRows?: boolean;
   readonly close?: () => void | Promise<void>;
+  /** Takes back rows `read` returned, once their batch is released (see `SourceBatch.release`). */
+  readonly recycle?: (rows: TypedArray) => void;
 }): PartitionStream {
   const { layout, job, source, stats } = o;
   if (o.first < 0 || o.last > layout.items || o.first > o.last) {
@@ -119,18 +121,40 @@ export function arrayStream(o: {
         for (let a = o.first; a < o.last; a += batchSize) {
           const b = Math.min(o.last, a + batchSize);
           const tr = performance.now();
-          const raw = [];
+          const raw: (TypedArray | string[])[] = [];
           for (const c of layout.columns) raw.push(await o.read(c.array, a, b));
           const idValues = layout.id ? await o.read(layout.id, a, b) : undefined;
           const carried: Record<string, CarriedValue[]> = {};
-          for (const c of layout.carry ?? []) carried[c.name] = carriedValues(await o.read(c.array, a, b));
+          // Ids and carried values are copied into strings and numbers: their rows go back at once.
+          const done = (r: TypedArray | string[] | undefined) => {
+            if (r && !Array.isArray(r)) o.recycle?.(r);
+          };
+          for (const c of layout.carry ?? []) {
+            const values = await o.read(c.array, a, b);
+            carried[c.name] = carriedValues(values);
+            done(values);
+          }
           const td = performance.now();
           stats.read += (td - tr) / 1000;
           if (o.countRows !== false)
             stats.bytes += raw.reduce((s, r) => s + (Array.isArray(r) ? 0 : r.byteLength), 0);
           const batch = await assemble(layout, raw, idValues, a, b, o, images, preprocess, carried);
+          done(idValues);
           stats.decode += (performance.now() - td) / 1000;
-          yield batch;
+          const recycle = o.recycle;
+          if (!recycle) {
+            yield batch;
+            continue;
+          }
+          let released = false;
+          yield {
+            ...batch,
+            release: () => {
+              if (released) return;
+              released = true;
+              for (const r of raw) if (!Array.isArray(r)) recycle(r);
+            },
+          };
         }
       } finally {
         await close();

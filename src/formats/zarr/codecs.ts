@@ -58,7 +58,11 @@ export function useCaiCodecs(enabled = true): void {
   }
 }
 
-/** Installs CAI's decoders unless {@link useCaiCodecs} chose already (every open calls this). */
-export function defaultCodecs(): void {
+/**
+ * Installs CAI's decoders unless {@link useCaiCodecs} chose already (every open calls this), and says
+ * whether CAI decodes (so zarr-dataset.ts may read chunks itself) or zarrita does.
+ */
+export function defaultCodecs(): boolean {
   if (choice === undefined) useCaiCodecs(true);
+  return choice === true;
 }

@@ -110,6 +110,7 @@ export const zarrStores: StoreSourceKind<ArraySourceFields> = Object.freeze({
         return rows;
       },
       countRows: false,
+      recycle: (rows) => ds.recycle(rows),
       name: storeName(store, partition.key),
       first,
       last,
