@@ -84,6 +84,16 @@ export function deflateBackend(): string {
   return typeof l === 'string' ? `native (node:zlib): ${l}` : `native (${l.file}, on koffi's threads)`;
 }
 
+/**
+ * Whether {@link inflateInto} inflates with the machine's libdeflate (in place, on koffi's threads)
+ * rather than Node's zlib (which allocates its output and is copied).
+ *
+ * @example if (inflatesInPlace()) await inflateInto(chunk, slab, 'zlib', 'chunk 0.0');
+ */
+export function inflatesInPlace(): boolean {
+  return typeof libdeflate() !== 'string';
+}
+
 async function takeDecompressor(l: Libdeflate): Promise<unknown> {
   const d = l.free.pop();
   if (d !== undefined) return d;

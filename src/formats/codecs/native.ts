@@ -3,7 +3,7 @@
 // libzstd come first where they load (system-codecs.ts). A platform without lz4-napi's binary (or a
 // package built without it) falls back to numcodecs' WebAssembly: same bytes, about 10x slower.
 import { createRequire } from 'node:module';
-import { deflateBackend } from './deflate.js';
+import { deflateBackend, inflatesInPlace } from './deflate.js';
 import { systemBlosc, systemLz4, systemZstd } from './system-codecs.js';
 
 interface Lz4Napi {
@@ -59,7 +59,8 @@ export function codecBackends(): Readonly<
   return {
     blosc: blosc ? `native (c-blosc, ${blosc.file})` : `CAI's frame reader over lz4 ${lz4} and zlib`,
     lz4,
-    zlib: 'native (node:zlib)',
+    // Zarr's gzip and zlib chunks: decoded in place by libdeflate when it loads (deflate.ts).
+    zlib: inflatesInPlace() ? `${deflateBackend()}, in place` : 'native (node:zlib)',
     zstd: zstd ? `native (${zstd.file})` : 'WebAssembly (numcodecs)',
     blosclz: blosc?.formats.has(0) ? `native (c-blosc, ${blosc.file})` : 'WebAssembly (numcodecs)',
     deflate: deflateBackend(), // HDF5's deflate filter (deflate.ts)
