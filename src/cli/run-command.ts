@@ -66,7 +66,7 @@ export function addJobOptions(cmd: Command, where: { engine: EngineName } = { en
     new Option(
       '-c, --concurrency <n>',
       aws
-        ? "partitions run at once, each in its own Lambda (default: the stack's --max-concurrency, which also caps it)"
+        ? "partitions run at once, each in its own Lambda (default and most: the stack's --max-concurrency; more is refused)"
         : 'worker processes (default: one per core)',
     ).argParser(positiveInt('--concurrency')),
   );

@@ -15,6 +15,8 @@ export interface AwsRunnerOptions {
   readonly connect?: (session: AwsSession) => Promise<AwsApi>;
   /** Milliseconds between status polls; 2000 by default. */
   readonly pollMs?: number;
+  /** Where warnings go (what an older stack cannot check); stderr by default. */
+  readonly warn?: (text: string) => void;
 }
 
 /**
@@ -38,7 +40,9 @@ export function awsJobRunner(options: AwsRunnerOptions): JobRunner {
     const fields = Object.fromEntries(
       Object.entries(spec).filter(([k, v]) => v !== undefined && k !== 'engine'),
     ) as Partial<JobSpecInput>;
-    const { raw, spec: aws } = prepareAwsJob(fields, deployment);
+    const { raw, spec: aws, warnings } = prepareAwsJob(fields, deployment);
+    const warn = options.warn ?? ((t: string) => process.stderr.write(t));
+    for (const w of warnings) warn(`warning: ${w}\n`);
     // As `cai aws run`: the job is checked on this machine before an execution starts.
     await preflightSubmission(aws, { overwrite: run.overwrite });
     const result = await runOnAws(api, deployment, aws, raw, {

@@ -141,19 +141,23 @@ async function fakeAws(): Promise<{
         );
         return;
       }
-      // NotCai exists but was not made by `cai aws deploy`; OldCai was, until it is deleted.
+      // NotCai exists but was not made by `cai aws deploy`; OldCai was (by a CAI that did not yet output
+      // MaxConcurrency), until it is deleted; NewCai was, with a maximum of 4 Lambdas at once.
+      const byCai = [
+        ['StateMachineArn', `arn:aws:states:eu-west-1:123456789012:stateMachine:${stack}`],
+        ['DataUri', DEPLOYMENT.data],
+        ['OutputUri', DEPLOYMENT.output],
+        ['ModelUri', DEPLOYMENT.model],
+        ['InferenceMemoryMb', '10240'],
+      ];
       const outputs =
         stack === 'NotCai'
           ? [['Other', 'x']]
           : stack === 'OldCai' && !deleted.has(stack)
-            ? [
-                ['StateMachineArn', 'arn:aws:states:eu-west-1:123456789012:stateMachine:OldCai'],
-                ['DataUri', DEPLOYMENT.data],
-                ['OutputUri', DEPLOYMENT.output],
-                ['ModelUri', DEPLOYMENT.model],
-                ['InferenceMemoryMb', '10240'],
-              ]
-            : undefined;
+            ? byCai
+            : stack === 'NewCai'
+              ? [...byCai, ['MaxConcurrency', '4']]
+              : undefined;
       res.writeHead(outputs ? 200 : 400, { 'content-type': 'text/xml' });
       const members = (outputs ?? [])
         .map(([k, v]) => `<member><OutputKey>${k}</OutputKey><OutputValue>${v}</OutputValue></member>`)
@@ -206,6 +210,15 @@ test('with credentials but no deployed stack, run and status name the command to
       foreign.stderr,
       /stack NotCai: has no output StateMachineArn; it was not deployed by `cai aws deploy`/,
     );
+
+    // The stack's MaxConcurrency output, read through CloudFormation: more is refused before anything.
+    const over = await cai(['aws', 'run', job, '--stack-name', 'NewCai', '--concurrency', '5'], env);
+    assert.equal(over.code, 2, over.stderr);
+    assert.match(
+      over.stderr,
+      /concurrency: the job asks for 5 Lambdas at once, above the stack's maximum of 4/,
+    );
+    assert.ok(!aws.requests.some((r) => r.startsWith('AWSStepFunctions.Start')), aws.requests.join(', '));
 
     const arn = 'arn:aws:states:eu-west-1:123456789012:execution:Cai:gone';
     const status = await cai(['aws', 'status', arn], env);

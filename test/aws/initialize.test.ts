@@ -103,3 +103,34 @@ test('Initialize refuses a job field the AWS engine does not use before writing 
   for await (const o of out.list('')) written.push(o.key);
   assert.deepEqual(written, []);
 });
+
+test("Initialize refuses a concurrency above the stack's maximum (an execution started without the CLI) before writing anything", async () => {
+  const config = {
+    data: 's3://cai-data',
+    output: 's3://cai-out/runs',
+    model: 's3://cai-data/model.onnx',
+    maxConcurrency: 10,
+    toleratedFailurePercentage: 0,
+    inferenceMemoryMb: 2048,
+    crashAttempts: 2,
+  };
+  const job = {
+    input: 's3://cai-data/photos',
+    output: 's3://cai-out/runs/over',
+    model: 's3://cai-data/model.onnx',
+    s3Endpoint: s3.endpoint,
+    concurrency: 11,
+  };
+  const initialize = createInitializeHandler(config);
+  await assert.rejects(
+    initialize({ input: { job }, executionName: 'x', executionStartTime: new Date().toISOString() }),
+    (err: Error & { code?: string }) =>
+      err.code === 'E_OPTION' &&
+      /asks for 11 Lambdas at once, above the stack's maximum of 10/.test(err.message) &&
+      /--max-concurrency 11/.test(err.message),
+  );
+  const out = new S3Store('s3://cai-out/runs/over', { s3Endpoint: s3.endpoint });
+  const written: string[] = [];
+  for await (const o of out.list('')) written.push(o.key);
+  assert.deepEqual(written, []);
+});

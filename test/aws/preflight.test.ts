@@ -29,14 +29,18 @@ const DEPLOYED: Deployment = {
   output: DEPLOYMENT.output,
   model: DEPLOYMENT.model,
   memoryMb: 1769,
+  maxConcurrency: 8,
 };
 
 /** Runs `cai aws run <args>` against a stub Step Functions; returns what it threw and the executions it started. */
-async function awsRun(args: string[]): Promise<{ thrown: unknown; started: string[]; stderr: string }> {
+async function awsRun(
+  args: string[],
+  deployed: Deployment = DEPLOYED,
+): Promise<{ thrown: unknown; started: string[]; stderr: string }> {
   const started: string[] = [];
   const api: AwsApi = {
     region: 'us-east-1',
-    describeStack: () => Promise.resolve(DEPLOYED),
+    describeStack: () => Promise.resolve(deployed),
     startExecution: (_arn, name) => {
       started.push(name);
       return Promise.reject(new Error('stub: no execution runs in this test'));
@@ -142,4 +146,32 @@ test('a job that passes the preflight starts its execution; the preflight wrote 
   // The preflight wrote nothing: Initialize writes job.json and plan.json in AWS.
   const keys = await written('fine');
   assert.ok(!keys.includes(OUTPUT_KEYS.job) && !keys.includes(OUTPUT_KEYS.plan), keys.join(', '));
+});
+
+test("a job concurrency above the stack's maximum exits 2 before any execution, naming both and the redeploy", async () => {
+  const { thrown, started } = await awsRun([...common('over'), '--concurrency', '9']);
+  assert.ok(thrown instanceof CaiError, String(thrown));
+  assert.equal(thrown.code, ErrorCodes.option);
+  assert.equal(exitCodeFor(thrown), ExitCodes.usage);
+  assert.equal(thrown.object, 'concurrency');
+  assert.match(thrown.message, /asks for 9 Lambdas at once, above the stack's maximum of 8/);
+  assert.match(thrown.message, /--concurrency 8 or less/);
+  assert.match(thrown.message, /cai aws deploy --max-concurrency 9/);
+  assert.deepEqual(started, [], 'no execution started');
+  assert.deepEqual(await written('over'), [], 'nothing written');
+
+  // At the maximum the job starts; a stack deployed by an older CAI (no MaxConcurrency output) still
+  // runs jobs, and one that sets a concurrency is told it could not be checked.
+  const at = await awsRun([...common('at-max'), '--concurrency', '8']);
+  assert.equal(at.started.length, 1);
+  const { maxConcurrency: _m, ...older } = DEPLOYED;
+  const old = await awsRun([...common('old-stack'), '--concurrency', '9'], older);
+  assert.equal(old.started.length, 1, 'the execution was started');
+  assert.match(
+    old.stderr,
+    /warning: stack Cai was deployed by an older CAI .* concurrency 9 .*cai aws deploy/,
+  );
+  const oldDefault = await awsRun(common('old-default'), older);
+  assert.equal(oldDefault.started.length, 1);
+  assert.doesNotMatch(oldDefault.stderr, /older CAI/, 'no warning when the job sets no concurrency');
 });

@@ -48,6 +48,7 @@ before(async () => {
     memoryMb: 3008,
     timeoutSeconds: 120,
     ephemeralStorageMb: 2048,
+    maxConcurrency: 7,
   });
   plainTemplate = await loadSynthesizedTemplate(plain.templateFile);
   batchedTemplate = await loadSynthesizedTemplate(batched.templateFile);
@@ -116,6 +117,18 @@ test('three functions on a current runtime with their own log groups, one standa
   assert.equal(outputs.ModelUri.Value, DEPLOYMENT.model);
   assert.equal(outputs.InferenceMemoryMb.Value, '10240');
   assert.ok(outputs.StateMachineArn);
+  // The most Lambdas at once, which Initialize enforces from its environment: `cai aws run` refuses a
+  // job asking more before starting an execution.
+  assert.equal(outputs.MaxConcurrency.Value, '1000');
+  const batchedOutputs = (await templateOf(batched)).toJSON().Outputs as Record<string, { Value: unknown }>;
+  assert.equal(batchedOutputs.MaxConcurrency.Value, '7');
+  for (const [template, max] of [
+    [plainTemplate, '1000'],
+    [batchedTemplate, '7'],
+  ] as const) {
+    for (const handler of ['index.initialize', 'index.handler'])
+      assert.equal(fnByHandler(template, handler).environment[ENV.maxConcurrency], max);
+  }
 });
 
 test('memory, timeout, /tmp and architecture flow into the functions and their environment', async () => {

@@ -63,6 +63,7 @@ export function offlineAwsApi(
         output: synth.params.output,
         model: synth.params.model,
         memoryMb: synth.params.memoryMb,
+        maxConcurrency: synth.params.maxConcurrency,
       };
     },
     startExecution: async (_arn, name, input) => {

@@ -335,7 +335,8 @@ export function registerAwsCommand(program: Command, deps: AwsCommandDeps = {}):
       const job = await rawJob(file, o);
       const api = await connect(session(o));
       const deployment = await api.describeStack(session(o).stackName);
-      const { raw, spec } = prepareAwsJob(job, deployment);
+      const { raw, spec, warnings } = prepareAwsJob(job, deployment);
+      for (const w of warnings) err(`warning: ${w}\n`);
       // The same output lock as `cai run` (src/run/lock.ts): one live run per output, whatever the engine.
       const { openStore } = await import('../../storage/open.js');
       const { acquireLock } = await import('../../run/lock.js');

@@ -32,6 +32,11 @@ export interface Deployment {
   readonly output: string;
   readonly model: string;
   readonly memoryMb: number;
+  /**
+   * Most inference Lambdas at once, the stack's `--max-concurrency`; `undefined` for a stack deployed by
+   * a CAI older than its output (its Initialize lowers a larger job `concurrency` to it without a word).
+   */
+  readonly maxConcurrency?: number;
 }
 
 /** An execution as DescribeExecution reports it. */
@@ -174,6 +179,15 @@ const outputValue = (outputs: { OutputKey?: string; OutputValue?: string }[], ke
   return v;
 };
 
+/** An output older stacks lack: `undefined` then (or when it is not a positive integer). */
+export function optionalNumber(
+  outputs: { OutputKey?: string; OutputValue?: string }[],
+  key: string,
+): number | undefined {
+  const n = Number(outputs.find((o) => o.OutputKey === key)?.OutputValue ?? NaN);
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
 /**
  * The real {@link AwsApi}: CloudFormation and Step Functions clients of the SDK, with the credentials
  * and region resolved (and checked) first so that their absence gets a clear error.
@@ -239,6 +253,7 @@ export async function sdkAwsApi(session: AwsSession): Promise<AwsApi> {
           output: outputValue(outputs, STACK_OUTPUTS.output, stackName),
           model: outputValue(outputs, STACK_OUTPUTS.model, stackName),
           memoryMb: Number(outputValue(outputs, STACK_OUTPUTS.memoryMb, stackName)),
+          maxConcurrency: optionalNumber(outputs, STACK_OUTPUTS.maxConcurrency),
         };
       }),
     deleteStack: (stackName) =>

@@ -6,7 +6,7 @@ import { openStore } from '../../storage/open.js';
 import { OUTPUT_KEYS } from '../../storage/output-layout.js';
 import type { JobSummary } from '../../summarize/summarize.js';
 import type { AwsApi, Deployment, ExecutionState, MapRunItems } from './cloud.js';
-import { checkJobScope } from './job-scope.js';
+import { checkConcurrency, checkJobScope } from './job-scope.js';
 import { checkEngineFields } from '../fields.js';
 import type { ExecutionInput } from './protocol.js';
 import { readJsonIfPresent } from '../../storage/json.js';
@@ -31,21 +31,31 @@ export interface AwsRunResult {
 
 /**
  * The job an execution starts with: the user's fields, the stack's data prefix and model where the job
- * names none, `engine: "aws"`; validated and checked against the stack's prefixes here, so that a bad
- * job fails before anything starts.
+ * names none, `engine: "aws"`; validated and checked against the stack's prefixes and maximum
+ * concurrency here, so that a bad job fails before anything starts. `warnings` says what could not be
+ * checked (a stack deployed by an older CAI does not say its maximum concurrency).
  *
  * @example const { raw, spec } = prepareAwsJob({ output: 's3://b/out/run1' }, deployment);
  */
 export function prepareAwsJob(
   job: Partial<JobSpecInput>,
   deployment: Deployment,
-): { raw: JobSpecInput; spec: JobSpec } {
+): { raw: JobSpecInput; spec: JobSpec; warnings: string[] } {
   const given = Object.fromEntries(Object.entries(job).filter(([, v]) => v !== undefined));
   const raw = { input: deployment.data, model: deployment.model, ...given, engine: 'aws' } as JobSpecInput;
   const spec = parseJobSpec(raw, 'job');
   checkEngineFields(spec);
   checkJobScope(spec, deployment);
-  return { raw, spec };
+  const warnings: string[] = [];
+  if (deployment.maxConcurrency !== undefined) checkConcurrency(spec, deployment.maxConcurrency);
+  else if (spec.concurrency !== undefined) {
+    warnings.push(
+      `stack ${deployment.stackName} was deployed by an older CAI and does not say its maximum concurrency: ` +
+        `if the job's concurrency ${spec.concurrency} is above the stack's --max-concurrency, its Initialize lowers it without a word; ` +
+        `redeploy with \`cai aws deploy\` (same parameters) to have it checked`,
+    );
+  }
+  return { raw, spec, warnings };
 }
 
 /** A fresh, sortable execution name: `cai-20260125-142501-9f3a`. */

@@ -10,4 +10,9 @@ export const STACK_OUTPUTS = Object.freeze({
   output: 'OutputUri',
   model: 'ModelUri',
   memoryMb: 'InferenceMemoryMb',
+  /**
+   * Most inference Lambdas at once (`--max-concurrency`, after deploy's cap to the account): a job asking
+   * more is refused. Stacks deployed before CAI wrote it lack it.
+   */
+  maxConcurrency: 'MaxConcurrency',
 } as const);

@@ -242,5 +242,6 @@ export class CaiStack extends Stack {
     new CfnOutput(this, STACK_OUTPUTS.output, { value: params.output });
     new CfnOutput(this, STACK_OUTPUTS.model, { value: params.model });
     new CfnOutput(this, STACK_OUTPUTS.memoryMb, { value: String(params.memoryMb) });
+    new CfnOutput(this, STACK_OUTPUTS.maxConcurrency, { value: String(params.maxConcurrency) });
   }
 }
