@@ -74,63 +74,58 @@ test('Initialize groups images by partitionItems like the local planner, and ski
   );
 });
 
-test('Initialize refuses a job field the AWS engine does not use before writing anything', async () => {
-  const config = {
-    data: 's3://cai-data',
-    output: 's3://cai-out/runs',
-    model: 's3://cai-data/model.onnx',
-    maxConcurrency: 10,
-    toleratedFailurePercentage: 0,
-    inferenceMemoryMb: 2048,
-    crashAttempts: 2,
-  };
+// The stack the refusal tests run against, and a job of theirs with one field set.
+const STACK = {
+  data: 's3://cai-data',
+  output: 's3://cai-out/runs',
+  model: 's3://cai-data/model.onnx',
+  maxConcurrency: 10,
+  toleratedFailurePercentage: 0,
+  inferenceMemoryMb: 2048,
+  crashAttempts: 2,
+};
+
+/** Initialize refuses `job` with an error `refusal` accepts, and writes nothing into its output. */
+async function refusedBeforeWriting(
+  name: string,
+  field: Record<string, unknown>,
+  refusal: (err: Error & { code?: string }) => boolean,
+): Promise<void> {
+  const output = `s3://cai-out/runs/${name}`;
   const job = {
     input: 's3://cai-data/photos',
-    output: 's3://cai-out/runs/timeout',
-    model: 's3://cai-data/model.onnx',
+    output,
+    model: STACK.model,
     s3Endpoint: s3.endpoint,
-    partitionTimeoutSeconds: 60,
+    ...field,
   };
-  const initialize = createInitializeHandler(config);
+  const initialize = createInitializeHandler(STACK);
   await assert.rejects(
     initialize({ input: { job }, executionName: 'x', executionStartTime: new Date().toISOString() }),
-    (err: Error & { code?: string }) =>
+    refusal,
+  );
+  const written: string[] = [];
+  for await (const o of new S3Store(output, { s3Endpoint: s3.endpoint }).list('')) written.push(o.key);
+  assert.deepEqual(written, []);
+}
+
+test('Initialize refuses a job field the AWS engine does not use before writing anything', async () => {
+  await refusedBeforeWriting(
+    'timeout',
+    { partitionTimeoutSeconds: 60 },
+    (err) =>
       err.code === 'E_OPTION' &&
       /partition timeout|partitionTimeoutSeconds|--partition-timeout/i.test(err.message),
   );
-  const out = new S3Store('s3://cai-out/runs/timeout', { s3Endpoint: s3.endpoint });
-  const written: string[] = [];
-  for await (const o of out.list('')) written.push(o.key);
-  assert.deepEqual(written, []);
 });
 
 test("Initialize refuses a concurrency above the stack's maximum (an execution started without the CLI) before writing anything", async () => {
-  const config = {
-    data: 's3://cai-data',
-    output: 's3://cai-out/runs',
-    model: 's3://cai-data/model.onnx',
-    maxConcurrency: 10,
-    toleratedFailurePercentage: 0,
-    inferenceMemoryMb: 2048,
-    crashAttempts: 2,
-  };
-  const job = {
-    input: 's3://cai-data/photos',
-    output: 's3://cai-out/runs/over',
-    model: 's3://cai-data/model.onnx',
-    s3Endpoint: s3.endpoint,
-    concurrency: 11,
-  };
-  const initialize = createInitializeHandler(config);
-  await assert.rejects(
-    initialize({ input: { job }, executionName: 'x', executionStartTime: new Date().toISOString() }),
-    (err: Error & { code?: string }) =>
+  await refusedBeforeWriting(
+    'over',
+    { concurrency: 11 },
+    (err) =>
       err.code === 'E_OPTION' &&
       /asks for 11 Lambdas at once, above the stack's maximum of 10/.test(err.message) &&
       /--max-concurrency 11/.test(err.message),
   );
-  const out = new S3Store('s3://cai-out/runs/over', { s3Endpoint: s3.endpoint });
-  const written: string[] = [];
-  for await (const o of out.list('')) written.push(o.key);
-  assert.deepEqual(written, []);
 });
