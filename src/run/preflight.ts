@@ -92,6 +92,16 @@ export async function preflight(
   }
 }
 
+/** The first keys under a folder or prefix (at most 100), to tell a folder from a missing file. */
+async function firstKeys(uri: string, s3Endpoint: string | undefined): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const o of (await openStore(uri, { s3Endpoint })).list()) {
+    keys.push(o.key);
+    if (keys.length >= 100) break;
+  }
+  return keys;
+}
+
 /**
  * Throws the setup error `cai run` gives when the job's model does not exist.
  * @example await checkModelExists(spec);
@@ -99,6 +109,16 @@ export async function preflight(
 export async function checkModelExists(spec: Pick<JobSpec, 'model' | 's3Endpoint'>): Promise<void> {
   const [modelStore, modelKey] = await openParent(spec.model, { s3Endpoint: spec.s3Endpoint });
   if (!(await modelStore.head(modelKey))) {
+    // A folder is the commonest mistake (`--model model/`): say so, and name the .onnx files in it.
+    const folder = await firstKeys(spec.model, spec.s3Endpoint).catch(() => undefined);
+    if (folder && folder.length > 0) {
+      const onnx = folder.filter((k) => k.endsWith('.onnx'));
+      throw new CaiError(
+        ErrorCodes.option,
+        modelStore.describe(modelKey),
+        `is a folder, not a model file; give --model the .onnx file${onnx.length ? ` (in it: ${onnx.slice(0, 5).join(', ')})` : ''}`,
+      );
+    }
     throw new CaiError(
       ErrorCodes.notFound,
       modelStore.describe(modelKey),

@@ -88,6 +88,14 @@ export async function openParent(uri: string, options: StoreOptions = {}): Promi
     return [new FileStore(path.dirname(path.resolve(p))), path.basename(p)];
   }
   const cut = uri.lastIndexOf('/');
+  // `s3://bucket` or `s3://bucket/` names a bucket, not an object: its "folder" would be `s3:/`.
+  if (cut < `${scheme}://`.length || cut === uri.length - 1) {
+    throw new CaiError(
+      ErrorCodes.option,
+      uri,
+      `names a bucket or folder, not one object; give the object's full URI, e.g. ${scheme}://bucket/models/astromae.onnx`,
+    );
+  }
   return [await openStore(uri.slice(0, cut), options), uri.slice(cut + 1)];
 }
 
