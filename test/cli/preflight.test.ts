@@ -213,6 +213,16 @@ test('a model path that is a folder, or a bare bucket, exits 2 saying so, and na
     errorLines(bucket.stderr)[0],
     /^error: s3:\/\/bucket: names a bucket or folder, not one object/,
   );
+  // One slash, or none: a local path that does not exist, and the message says how a URI is written.
+  for (const input of ['s3:/bucket/data', 's3:bucket/data']) {
+    const r = cai('run', '--input', input, '--model', demo.model, '--output', path.join(dir, 'out-uri'));
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(
+      errorLines(r.stderr)[0],
+      /directory does not exist; check the path \(a URI is written s3:\/\/bucket\/prefix, with two slashes\)$/,
+    );
+  }
+  assert.equal(existsSync(path.join(dir, 'out-uri')), false);
 });
 
 test("the demo's next steps name its own folders, as typed from the working folder", () => {
