@@ -5,7 +5,7 @@ import { bindInputs, resolveColumn } from '../model/binding.js';
 import { loadModel } from '../model/session.js';
 import type { PlannedPartition, SkippedObject } from '../plan/plan.js';
 import { decidePlan } from '../plan/resume.js';
-import { openInput, openParent, openStore } from '../storage/open.js';
+import { missingFileError, openInput, openParent, openStore } from '../storage/open.js';
 import type { Store } from '../storage/store.js';
 import type { JobSpec } from '../job/spec.js';
 import { checkBatchDimension, checkCarried } from '../worker/run-partition.js';
@@ -92,16 +92,6 @@ export async function preflight(
   }
 }
 
-/** The first keys under a folder or prefix (at most 100), to tell a folder from a missing file. */
-async function firstKeys(uri: string, s3Endpoint: string | undefined): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const o of (await openStore(uri, { s3Endpoint })).list()) {
-    keys.push(o.key);
-    if (keys.length >= 100) break;
-  }
-  return keys;
-}
-
 /**
  * Throws the setup error `cai run` gives when the job's model does not exist.
  * @example await checkModelExists(spec);
@@ -109,20 +99,16 @@ async function firstKeys(uri: string, s3Endpoint: string | undefined): Promise<s
 export async function checkModelExists(spec: Pick<JobSpec, 'model' | 's3Endpoint'>): Promise<void> {
   const [modelStore, modelKey] = await openParent(spec.model, { s3Endpoint: spec.s3Endpoint });
   if (!(await modelStore.head(modelKey))) {
-    // A folder is the commonest mistake (`--model model/`): say so, and name the .onnx files in it.
-    const folder = await firstKeys(spec.model, spec.s3Endpoint).catch(() => undefined);
-    if (folder && folder.length > 0) {
-      const onnx = folder.filter((k) => k.endsWith('.onnx'));
-      throw new CaiError(
-        ErrorCodes.option,
-        modelStore.describe(modelKey),
-        `is a folder, not a model file; give --model the .onnx file${onnx.length ? ` (in it: ${onnx.slice(0, 5).join(', ')})` : ''}`,
-      );
-    }
-    throw new CaiError(
-      ErrorCodes.notFound,
+    // `describe` gives the absolute path (or URI) the run would read.
+    throw await missingFileError(
       modelStore.describe(modelKey),
-      'the model does not exist; check --model',
+      { s3Endpoint: spec.s3Endpoint },
+      {
+        what: 'a model file',
+        ext: '.onnx',
+        flag: '--model',
+        missing: 'the model does not exist; check --model',
+      },
     );
   }
 }

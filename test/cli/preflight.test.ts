@@ -213,6 +213,12 @@ test('a model path that is a folder, or a bare bucket, exits 2 saying so, and na
     errorLines(bucket.stderr)[0],
     /^error: s3:\/\/bucket: names a bucket or folder, not one object/,
   );
+  const optimize = cai('optimize', path.dirname(demo.model), '-o', path.join(dir, 'x.onnx'));
+  assert.equal(optimize.code, 2, optimize.stderr);
+  assert.match(
+    errorLines(optimize.stderr)[0],
+    /is a folder, not a model file; give cai optimize the \.onnx file \(in it: astromae\.onnx\)/,
+  );
   // One slash, or none: a local path that does not exist, and the message says how a URI is written.
   for (const input of ['s3:/bucket/data', 's3:bucket/data']) {
     const r = cai('run', '--input', input, '--model', demo.model, '--output', path.join(dir, 'out-uri'));
