@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
+import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
+import type { JobSpec } from '../job/spec.js';
 import { makeDemo, DEMO_DEFAULTS } from '../demo/demo.js';
 import { runJob } from '../run/run.js';
 import { Progress } from './progress.js';
@@ -10,6 +12,28 @@ function count(value: string): number {
   if (!Number.isInteger(n) || n <= 0)
     throw new InvalidArgumentError(`must be a positive integer, got "${value}"`);
   return n;
+}
+
+/**
+ * What to try after the demo, on its own files (paths as typed from here), on stderr: `--json` keeps
+ * stdout the summary alone.
+ * @example process.stderr.write(nextSteps(demo.job));
+ */
+export function nextSteps(job: JobSpec): string {
+  const here = (p: string) => path.relative(process.cwd(), p) || '.';
+  const [data, model, out] = [here(job.input), here(job.model), here(job.output)];
+  const inputs = Object.entries(job.inputs ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+  const label = job.label === undefined ? '' : ` --label ${job.label}`;
+  return [
+    'next:',
+    `  cai report ${out}                          # report.html: metrics, figures, a gallery`,
+    `  cai predictions ${out} --to all.parquet    # every prediction in one file (or .csv, .jsonl)`,
+    `  cai run --input ${data} --model ${model} --output my-out --inputs ${inputs}${label}`,
+    '                                   # the same job by hand; `cai run --help` lists every option',
+    '',
+  ].join('\n');
 }
 
 /** `cai demo`: makes the embedded dataset and model, runs the job, prints the summary. */
@@ -54,6 +78,7 @@ export function registerDemoCommand(program: Command): void {
         ).finally(() => progress.end());
         process.stdout.write(o.json ? `${JSON.stringify(summary, null, 2)}\n` : `${summaryText(summary)}\n`);
         if (summary.status !== 'succeeded') process.exitCode = 1;
+        else process.stderr.write(nextSteps(demo.job));
       },
     );
 }

@@ -103,6 +103,10 @@ export class Progress {
     this.line(
       `planned ${planned} partitions${resumed ? `, ${resumed} already complete (resuming)` : ''}; running ${todo}`,
     );
+    // Ctrl-C or SIGTERM: the workers are killed on purpose, so what they report next (a crash, a retry,
+    // a failure) is not news and is not printed; the stop message says what happened. A bar ends first.
+    process.prependListener('SIGINT', this.stopOnSignal);
+    process.prependListener('SIGTERM', this.stopOnSignal);
     if (this.tty && todo > 0) {
       this.multibar = new cliProgress.MultiBar(
         {
@@ -123,13 +127,16 @@ export class Progress {
       // The bar hides the cursor and turns line wrap off: whatever ends the process (Ctrl-C, SIGTERM, an
       // error, an uncaught exception, process.exit) gives the terminal back. The signal listeners go
       // first, so the stop message is written after the bar is gone, with wrap on again.
-      process.prependListener('SIGINT', this.stopOnSignal);
-      process.prependListener('SIGTERM', this.stopOnSignal);
       process.on('exit', this.restoreOnExit);
     }
   }
 
-  private readonly stopOnSignal = (): void => this.end();
+  private signalled = false;
+
+  private readonly stopOnSignal = (): void => {
+    this.signalled = true;
+    this.end();
+  };
 
   private readonly restoreOnExit = (): void => {
     // At exit nothing asynchronous runs: a terminal's writes are synchronous, so this one lands.
@@ -138,6 +145,7 @@ export class Progress {
 
   /** Feeds one engine event. */
   event(e: EngineEvent): void {
+    if (this.signalled && (e.type === 'retry' || e.type === 'failed')) return;
     if (e.type === 'progress') {
       this.itemsOf.set(e.partition, e.items);
       this.running.set(e.partition, e.itemsDone);

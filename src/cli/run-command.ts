@@ -66,7 +66,7 @@ export function addJobOptions(cmd: Command, where: { engine: EngineName } = { en
     new Option(
       '-c, --concurrency <n>',
       aws
-        ? "partitions run at once, each in its own Lambda (default and most: the stack's --max-concurrency; more is refused)"
+        ? "partitions run at once, each in its own Lambda; at most the stack's --max-concurrency, more is refused (default: that maximum)"
         : 'worker processes (default: one per core)',
     ).argParser(positiveInt('--concurrency')),
   );

@@ -38,15 +38,24 @@ export async function mergeJobInput(
     }
     base = parsed as Record<string, unknown>;
     // A job file's paths mean the same wherever `cai` runs from: relative to the file's folder.
-    for (const field of ['input', 'model', 'output']) {
-      const v = base[field];
-      if (typeof v === 'string' && v !== '' && !/^[a-z][a-z0-9+.-]*:\/\//i.test(v) && !path.isAbsolute(v))
-        base[field] = path.join(path.dirname(file), v);
-    }
+    absolutePaths(base, path.dirname(path.resolve(file)));
   }
   const merged: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) merged[k] = v;
+  // A flag's path is taken from the working folder. Both become absolute and normalized, so that the
+  // same folder is the same job however it is spelled (`parts`, `parts/`, `./parts`, from another
+  // folder through `../`): the output's job.json compares these strings when a run resumes.
+  absolutePaths(merged, process.cwd());
   return merged as Partial<JobSpecInput>;
+}
+
+/** Makes the local paths of `input`, `model` and `output` absolute from `dir` (URIs such as s3:// stay). */
+function absolutePaths(fields: Record<string, unknown>, dir: string): void {
+  for (const field of ['input', 'model', 'output']) {
+    const v = fields[field];
+    if (typeof v === 'string' && v !== '' && !/^[a-z][a-z0-9+.-]*:\/\//i.test(v))
+      fields[field] = path.resolve(dir, v);
+  }
 }
 
 /**

@@ -11,7 +11,7 @@ import { decodeModel, encodeModel, setMetadata, type ModelProto } from '../model
 import { inputConvs, type HeavyNode } from '../model/quantize/quantize.js';
 import type { CalibrationMethod, RangeCollector } from '../model/quantize/ranges.js';
 import { loadModel, onnxruntimeVersion, type ModelSession } from '../model/session.js';
-import { openParent } from '../storage/open.js';
+import { missingFileError, openParent } from '../storage/open.js';
 import { compareModels, type Comparison } from './compare.js';
 import {
   collectChannelMax,
@@ -192,7 +192,16 @@ export async function optimizeModel(req: OptimizeRequest): Promise<OptimizeRepor
   const heldOutItems = req.heldOutItems ?? OPTIMIZE_DEFAULTS.heldOutItems;
   const [modelStore, modelKey] = await openParent(req.model, { s3Endpoint: req.job?.s3Endpoint });
   if (!(await modelStore.head(modelKey)))
-    throw new CaiError(ErrorCodes.notFound, req.model, 'the model does not exist; check the path');
+    throw await missingFileError(
+      req.model,
+      { s3Endpoint: req.job?.s3Endpoint },
+      {
+        what: 'a model file',
+        ext: '.onnx',
+        flag: 'cai optimize',
+        missing: 'the model does not exist; check the path',
+      },
+    );
   const modelPath = await modelStore.localPath(modelKey);
   const bytes = new Uint8Array(await readFile(modelPath));
   if (req.int8 && !req.job) {

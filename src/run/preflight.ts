@@ -5,7 +5,7 @@ import { bindInputs, resolveColumn } from '../model/binding.js';
 import { loadModel } from '../model/session.js';
 import type { PlannedPartition, SkippedObject } from '../plan/plan.js';
 import { decidePlan } from '../plan/resume.js';
-import { openInput, openParent, openStore } from '../storage/open.js';
+import { missingFileError, openInput, openParent, openStore } from '../storage/open.js';
 import type { Store } from '../storage/store.js';
 import type { JobSpec } from '../job/spec.js';
 import { checkBatchDimension, checkCarried } from '../worker/run-partition.js';
@@ -99,10 +99,16 @@ export async function preflight(
 export async function checkModelExists(spec: Pick<JobSpec, 'model' | 's3Endpoint'>): Promise<void> {
   const [modelStore, modelKey] = await openParent(spec.model, { s3Endpoint: spec.s3Endpoint });
   if (!(await modelStore.head(modelKey))) {
-    throw new CaiError(
-      ErrorCodes.notFound,
+    // `describe` gives the absolute path (or URI) the run would read.
+    throw await missingFileError(
       modelStore.describe(modelKey),
-      'the model does not exist; check --model',
+      { s3Endpoint: spec.s3Endpoint },
+      {
+        what: 'a model file',
+        ext: '.onnx',
+        flag: '--model',
+        missing: 'the model does not exist; check --model',
+      },
     );
   }
 }

@@ -99,7 +99,10 @@ export class FileStore implements Store {
     });
     if (!stat) {
       if (prefix === '') {
-        throw new CaiError(ErrorCodes.notFound, this.root, 'directory does not exist; check the path');
+        // `s3:/bucket/x` or `s3:bucket/x` is read as a local path: say how a URI is written.
+        const scheme = /(?:^|\/)([a-z][a-z0-9+.-]*):(?!\/\/)/i.exec(this.root)?.[1];
+        const uri = scheme ? ` (a URI is written ${scheme}://bucket/prefix, with two slashes)` : '';
+        throw new CaiError(ErrorCodes.notFound, this.root, `directory does not exist; check the path${uri}`);
       }
       return;
     }

@@ -88,6 +88,14 @@ export async function openParent(uri: string, options: StoreOptions = {}): Promi
     return [new FileStore(path.dirname(path.resolve(p))), path.basename(p)];
   }
   const cut = uri.lastIndexOf('/');
+  // `s3://bucket` or `s3://bucket/` names a bucket, not an object: its "folder" would be `s3:/`.
+  if (cut < `${scheme}://`.length || cut === uri.length - 1) {
+    throw new CaiError(
+      ErrorCodes.option,
+      uri,
+      `names a bucket or folder, not one object; give the object's full URI, e.g. ${scheme}://bucket/models/astromae.onnx`,
+    );
+  }
   return [await openStore(uri.slice(0, cut), options), uri.slice(cut + 1)];
 }
 
@@ -115,4 +123,34 @@ export async function openInput(uri: string, options: StoreOptions = {}): Promis
     }
   }
   return openStore(uri, options);
+}
+
+/**
+ * The error for a file that `head` did not find at `uri`: a folder or prefix there is the commonest
+ * mistake (`--model model/`), so it says so and names the files in it that end with `ext`; otherwise
+ * `E_NOT_FOUND` with `missing`.
+ *
+ * @example throw await missingFileError('model/', {}, { what: 'a model file', ext: '.onnx', flag: '--model', missing: 'the model does not exist; check --model' })
+ */
+export async function missingFileError(
+  uri: string,
+  options: StoreOptions,
+  hint: { what: string; ext: string; flag: string; missing: string },
+): Promise<CaiError> {
+  const keys: string[] = [];
+  try {
+    for await (const o of (await openStore(uri, options)).list()) {
+      keys.push(o.key);
+      if (keys.length >= 100) break;
+    }
+  } catch {
+    // Not a folder either: the file is simply missing.
+  }
+  if (keys.length === 0) return new CaiError(ErrorCodes.notFound, uri, hint.missing);
+  const matching = keys.filter((k) => k.endsWith(hint.ext)).slice(0, 5);
+  return new CaiError(
+    ErrorCodes.option,
+    uri,
+    `is a folder, not ${hint.what}; give ${hint.flag} the ${hint.ext} file${matching.length ? ` (in it: ${matching.join(', ')})` : ''}`,
+  );
 }

@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { makeDemo, type Demo } from '../../src/demo/demo.js';
 import { summaryText } from '../../src/cli/summary-text.js';
+import { nextSteps } from '../../src/cli/demo-command.js';
 import { loadJob } from '../../src/job/load.js';
 import type { JobSummary } from '../../src/summarize/summarize.js';
 
@@ -174,14 +175,83 @@ test('the output of a run inside the input folder is never read as input', async
   }
 });
 
+test('the same folders spelled another way (relative, trailing slash, from another folder) are the same job', async () => {
+  const out = path.join(dir, 'out-spelled');
+  const first = cai(...job(out, '--inputs', 'image=0,magnitude=1', '--json'));
+  assert.equal(first.code, 0, first.stderr);
+  const sub = path.join(dir, 'elsewhere');
+  await mkdir(sub, { recursive: true });
+  // From another folder, through ../, with trailing slashes: resumes, not "this output holds another job".
+  const r = spawnSync(
+    process.execPath,
+    [
+      CLI,
+      ...['run', '--input', '../demo/data/', '--model', `../${path.relative(dir, demo.model)}`],
+      ...['--output', '../out-spelled/', '--concurrency', '1', '-q', '--inputs', 'image=0,magnitude=1'],
+    ],
+    { encoding: 'utf8', cwd: sub, env: { ...process.env, CI: 'true' } },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /nothing to do: every partition was complete already/);
+  const spec = await loadJob(undefined, { input: 'demo/data/', model: './m.onnx', output: 's3://b/o' });
+  assert.equal(spec.input, path.resolve('demo/data'));
+  assert.equal(spec.model, path.resolve('m.onnx'));
+  assert.equal(spec.output, 's3://b/o');
+});
+
+test('a model path that is a folder, or a bare bucket, exits 2 saying so, and names the .onnx files in it', () => {
+  const folder = cai(...job(path.join(dir, 'out-folder'), '--model', path.dirname(demo.model)));
+  assert.equal(folder.code, 2, folder.stderr);
+  assert.match(
+    errorLines(folder.stderr)[0],
+    /is a folder, not a model file; give --model the \.onnx file \(in it: astromae\.onnx\)/,
+  );
+  assert.equal(existsSync(path.join(dir, 'out-folder')), false);
+  const bucket = cai(...job(path.join(dir, 'out-bucket'), '--model', 's3://bucket'));
+  assert.equal(bucket.code, 2, bucket.stderr);
+  assert.match(
+    errorLines(bucket.stderr)[0],
+    /^error: s3:\/\/bucket: names a bucket or folder, not one object/,
+  );
+  const optimize = cai('optimize', path.dirname(demo.model), '-o', path.join(dir, 'x.onnx'));
+  assert.equal(optimize.code, 2, optimize.stderr);
+  assert.match(
+    errorLines(optimize.stderr)[0],
+    /is a folder, not a model file; give cai optimize the \.onnx file \(in it: astromae\.onnx\)/,
+  );
+  // One slash, or none: a local path that does not exist, and the message says how a URI is written.
+  for (const input of ['s3:/bucket/data', 's3:bucket/data']) {
+    const r = cai('run', '--input', input, '--model', demo.model, '--output', path.join(dir, 'out-uri'));
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(
+      errorLines(r.stderr)[0],
+      /directory does not exist; check the path \(a URI is written s3:\/\/bucket\/prefix, with two slashes\)$/,
+    );
+  }
+  assert.equal(existsSync(path.join(dir, 'out-uri')), false);
+});
+
+test("the demo's next steps name its own folders, as typed from the working folder", () => {
+  const text = nextSteps(demo.job);
+  const out = path.relative(process.cwd(), demo.job.output);
+  assert.match(text, new RegExp(`cai report ${out} `));
+  assert.match(text, new RegExp(`cai predictions ${out} --to all\\.parquet`));
+  assert.match(
+    text,
+    new RegExp(
+      `cai run --input ${path.relative(process.cwd(), demo.data)} --model ${path.relative(process.cwd(), demo.model)} --output my-out --inputs image=0,magnitude=1 --label 2`,
+    ),
+  );
+});
+
 test("a job file's relative paths are taken from the file's folder", async () => {
   const jobDir = path.join(dir, 'jobs');
   await mkdir(jobDir, { recursive: true });
   const file = path.join(jobDir, 'job.json');
   await writeFile(file, JSON.stringify({ input: '../demo/data', model: 'm.onnx', output: 's3://b/o' }));
   const spec = await loadJob(file);
-  assert.equal(path.resolve(spec.input), path.join(dir, 'demo', 'data'));
-  assert.equal(path.resolve(spec.model), path.join(jobDir, 'm.onnx'));
+  assert.equal(spec.input, path.join(dir, 'demo', 'data'));
+  assert.equal(spec.model, path.join(jobDir, 'm.onnx'));
   assert.equal(spec.output, 's3://b/o');
 });
 

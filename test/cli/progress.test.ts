@@ -1,6 +1,6 @@
 // The live progress bar under a real pseudo-terminal (util-linux `script`), and the plain lines a pipe gets.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -87,6 +87,30 @@ test('through a pipe: plain lines, one per partition, and no bar', () => {
   assert.match(r.stderr, /^partition 1: 160 items in [\d.]+ s$/m);
   assert.match(r.stderr, /^partition 2: 160 items in [\d.]+ s$/m);
   assert.ok(!r.stderr.includes('\u001b[') && !/[░█]/.test(r.stderr), r.stderr);
+});
+
+test('Ctrl-C mid-run: exit 130, no worker "failed" or "retrying" lines for the workers it stopped, and the rerun resumes', async () => {
+  const out = path.join(dir, 'out-int');
+  const child = spawn(process.execPath, [CLI, ...runArgs(out), '--batch-size', '4'], {
+    env: { ...process.env, CI: 'true' },
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d: string) => {
+    // Stopped while a worker is inside a partition (its first progress line, or a second after planning).
+    if (!stderr.includes('planned') && d.includes('planned')) setTimeout(() => child.kill('SIGINT'), 1500);
+    stderr += d;
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(code, 130, stderr);
+  assert.match(stderr, /^SIGINT: stopping the workers\.\.\.$/m);
+  assert.match(stderr, /^error: SIGINT: the job was stopped; .* run the same command again to resume$/m);
+  assert.doesNotMatch(stderr, /FAILED|retrying|E_WORKER_CRASH/, stderr);
+  const again = spawnSync(process.execPath, [CLI, ...runArgs(out), '--batch-size', '4'], {
+    encoding: 'utf8',
+    env: { ...process.env, CI: 'true' },
+  });
+  assert.equal(again.status, 0, again.stderr);
 });
 
 test('cai demo says how far it got while making the data, then runs with the same progress', () => {
