@@ -3,6 +3,7 @@
 // differs. Every field of the job is classified here, by type, so a field added to the schema cannot be
 // forgotten: the compiler wants its entry, and test/job/identity.test.ts walks the schema's fields,
 // nested ones too.
+import path from 'node:path';
 import type { PreprocessOptions } from './preprocess-schema.js';
 import type { SlurmOptions } from './slurm-options.js';
 import type { JobSpec } from './spec.js';
@@ -150,8 +151,20 @@ export function identityChanges(was: JobIdentity, now: JobIdentity): IdentityCha
   const fields = [...new Set([...Object.keys(was), ...Object.keys(now)])];
   return fields
     .filter((f) => !(derived.has(f) && (was[f] === undefined || now[f] === undefined)))
+    .filter((f) => !samePath(f, was[f], now[f]))
     .filter((f) => JSON.stringify(was[f]) !== JSON.stringify(now[f]))
     .map((field) => ({ field, was: was[field], now: now[field] }));
+}
+
+/**
+ * Whether a local path an earlier CAI recorded relative (job.json holds absolute paths since) names the
+ * path recorded now, resolved from this working folder: such an output is the same job, not another.
+ */
+function samePath(field: string, was: unknown, now: unknown): boolean {
+  if ((field !== 'input' && field !== 'model') || typeof was !== 'string' || typeof now !== 'string')
+    return false;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(was) || path.isAbsolute(was) || !path.isAbsolute(now)) return false;
+  return path.resolve(was) === path.resolve(now);
 }
 
 /** A value for a message: JSON, or `(not set)`. */

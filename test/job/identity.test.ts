@@ -1,5 +1,6 @@
 // Every field of the job schema, nested ones too, is classified as identity (it can change a prediction)
 // or free; a field added later without a class fails here (and at compile time, by the table's type).
+import path from 'node:path';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { z } from 'zod';
@@ -119,4 +120,30 @@ test('the identity names each differing field with its old and new value, and ig
   ]);
   // A fact one side could not derive (a runner that cannot read the model) is not compared.
   assert.deepEqual(identityChanges(was, jobIdentity(parseJobSpec(base))), []);
+});
+
+test('an input or model an earlier CAI recorded relative is the same job when it resolves here to the path recorded now', () => {
+  const rel = jobIdentity(parseJobSpec({ input: 'cai-demo/data', model: 'cai-demo/m.onnx', output: 'out' }));
+  const abs = jobIdentity(
+    parseJobSpec({
+      input: path.resolve('cai-demo/data'),
+      model: path.resolve('cai-demo/m.onnx'),
+      output: path.resolve('out'),
+    }),
+  );
+  assert.deepEqual(identityChanges(rel, abs), []);
+  // Resolved from here it names another folder: another job, as before.
+  const other = jobIdentity(
+    parseJobSpec({ input: '/elsewhere/data', model: path.resolve('cai-demo/m.onnx'), output: 'o' }),
+  );
+  assert.deepEqual(describeChanges(identityChanges(rel, other)), [
+    'input: "cai-demo/data" -> "/elsewhere/data"',
+  ]);
+  // URIs are compared as written.
+  const s3 = jobIdentity(parseJobSpec({ input: 's3://b/data', model: 'm.onnx', output: 'o' }));
+  assert.equal(
+    identityChanges(s3, jobIdentity(parseJobSpec({ input: 's3://b/data/', model: 'm.onnx', output: 'o' })))
+      .length,
+    1,
+  );
 });
