@@ -141,7 +141,13 @@ export function parseJobSpec(raw: unknown, source = 'job'): JobSpec {
   const problems = result.error.issues.map((issue) => {
     const where = issue.path.length ? issue.path.join('.') : '(job)';
     if (issue.code === 'unrecognized_keys') {
-      return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}; valid fields are ${JOB_FIELDS.join(', ')}`;
+      const valid = fieldsAt(issue.path) ?? [...JOB_FIELDS];
+      const inside = issue.path.length ? ` in "${where}"` : '';
+      const named = issue.keys.map((k) => {
+        const meant = closestField(k, valid);
+        return `"${k}"${meant ? ` (did you mean "${meant}"?)` : ''}`;
+      });
+      return `unknown field${issue.keys.length > 1 ? 's' : ''}${inside} ${named.join(', ')}; valid fields${inside} are ${valid.join(', ')}`;
     }
     if (issue.code === 'invalid_type' && issue.input === undefined) {
       return `"${where}" is missing; it is required`;
@@ -149,6 +155,49 @@ export function parseJobSpec(raw: unknown, source = 'job'): JobSpec {
     return `"${where}": ${issue.message}`;
   });
   throw new CaiError(ErrorCodes.option, source, `invalid job: ${problems.join('; ')}`);
+}
+
+/** The fields of the object at `path` of a job (`['preprocess']`), or undefined when it is not one. */
+function fieldsAt(path: readonly PropertyKey[]): string[] | undefined {
+  type Node = { shape?: Record<string, unknown>; unwrap?: () => unknown };
+  const unwrap = (n: Node | undefined): Node | undefined => {
+    let at = n;
+    for (let i = 0; i < 4 && at && !at.shape && typeof at.unwrap === 'function'; i++)
+      at = at.unwrap() as Node;
+    return at;
+  };
+  let node: Node | undefined = JobSpecSchema as unknown as Node;
+  for (const key of path) node = unwrap(node)?.shape?.[String(key)] as Node | undefined;
+  const shape = unwrap(node)?.shape;
+  return shape ? Object.keys(shape) : undefined;
+}
+
+/**
+ * The valid field a mistyped one most likely meant: the same letters in another case or without `_`/`-`
+ * (`batch_size`, `batchsize` -> `batchSize`), else one at most two edits away; undefined when none is.
+ */
+function closestField(key: string, valid: readonly string[]): string | undefined {
+  const plain = (k: string) => k.toLowerCase().replace(/[_-]/g, '');
+  const same = valid.find((v) => plain(v) === plain(key));
+  if (same) return same;
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const v of valid) {
+    const d = editDistance(plain(key), plain(v));
+    if (d < bestDistance) [best, bestDistance] = [v, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length];
 }
 
 /**

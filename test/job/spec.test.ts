@@ -23,8 +23,24 @@ test('an unknown field is named, with the valid ones', () => {
     (err: unknown) =>
       err instanceof CaiError &&
       err.code === 'E_OPTION' &&
-      /unknown field "batchsize"/.test(err.message) &&
+      /unknown field "batchsize" \(did you mean "batchSize"\?\)/.test(err.message) &&
       /batchSize/.test(err.message),
+  );
+  // A nested field is named where it is, with its object's own fields and the likeliest one.
+  assert.throws(
+    () => parseJobSpec({ ...base, preprocess: { chanels: 'bgr' } }),
+    (err: unknown) =>
+      err instanceof CaiError &&
+      /unknown field in "preprocess" "chanels" \(did you mean "channels"\?\); valid fields in "preprocess" are [^;]*channels/.test(
+        err.message,
+      ) &&
+      !/valid fields in "preprocess" are input/.test(err.message),
+  );
+  // Nothing close: no guess.
+  assert.throws(
+    () => parseJobSpec({ ...base, zebra: 1 }),
+    (err: unknown) =>
+      err instanceof CaiError && /unknown field "zebra"; valid fields are input/.test(err.message),
   );
 });
 
