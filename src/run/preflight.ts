@@ -17,6 +17,13 @@ const PEEK_ITEMS = 4;
 // Partitions tried, in plan order, for one that reads: a corrupt or unreachable partition is the map's
 // business (a failure within the error budget), never a reason to refuse the whole job here.
 const PEEK_PARTITIONS = 3;
+// Errors that say a partition's bytes cannot be read as its format, the same on every attempt (not a
+// network or permission error, which may pass).
+const UNREADABLE: ReadonlySet<string> = new Set([
+  ErrorCodes.corrupt,
+  ErrorCodes.unsupported,
+  ErrorCodes.pickleGlobal,
+]);
 
 /** What the preflight reads of a partition: its first decoded rows, its item count, its carried columns. */
 interface Peeked {
@@ -75,15 +82,34 @@ export async function preflight(
   });
   const { inputs, outputs } = model;
   await model.release();
+  const unreadable: CaiError[] = [];
   for (const partition of plan.slice(0, PEEK_PARTITIONS)) {
     const source = input.describe(partition.key);
     const rows = await firstRows(input, partition, spec).catch((err: unknown) => {
       // An option that does not fit the data (preprocessing asked of a file without images) is the
       // job's mistake, the same for every partition: it stops here. Anything else is the map's.
       if (err instanceof CaiError && err.code === ErrorCodes.option) throw err;
+      if (err instanceof CaiError && UNREADABLE.has(err.code)) unreadable.push(err);
       return undefined;
     });
-    if (!rows) continue;
+    if (!rows) {
+      // Every partition of the job was tried and none can be read (a CSV named .npy, a truncated file):
+      // the run could only fail them all, so it is refused now, nothing written (unless the job
+      // tolerates every partition failing).
+      if (unreadable.length === plan.length && spec.toleratedFailurePercentage < 100) {
+        const first = unreadable[0];
+        const why = first.message.startsWith(`${first.object}: `)
+          ? first.message.slice(first.object.length + 2)
+          : first.message;
+        throw new CaiError(
+          first.code,
+          first.object,
+          `${why}${plan.length > 1 ? ` (and the job's ${plan.length - 1} other partition(s) do not read either)` : ''}; no partition of this job can be read, so nothing was run`,
+          { cause: first },
+        );
+      }
+      continue;
+    }
     bindInputs(rows.rows, inputs, spec.inputs, source);
     if (spec.label !== undefined) resolveColumn(rows.rows, spec.label, source, 'label');
     checkCarried(rows.carries, outputs, source);

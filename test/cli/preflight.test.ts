@@ -269,3 +269,24 @@ test('help: each command lists only its own flags, and every default reads "(def
     assert.doesNotMatch(help, /\(default [^:]/, args.join(' '));
   }
 });
+
+test('a job none of whose partitions can be read (a CSV named .npy) exits 2 before any work, naming the file', async () => {
+  const data = path.join(dir, 'not-npy');
+  await mkdir(data);
+  await writeFile(path.join(data, 'a.npy'), 'ra,dec\n1,2\n');
+  await writeFile(path.join(data, 'b.npy'), 'ra,dec\n3,4\n');
+  const out = path.join(dir, 'out-not-npy');
+  const run = (...more: string[]) =>
+    cai('run', '--input', data, '--model', demo.model, '--output', out, '--concurrency', '1', '-q', ...more);
+  const r = run();
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(
+    r.stderr,
+    /not-npy\/a\.npy: does not start with the \.npy magic string.*\(and the job's 1 other partition\(s\) do not read either\); no partition of this job can be read, so nothing was run/,
+  );
+  assert.equal(existsSync(out), false, 'nothing written');
+  // A job that tolerates every partition failing runs them (and records each failure).
+  const tolerated = run('--tolerated-failure-percentage', '100');
+  assert.notEqual(tolerated.code, 2, tolerated.stderr);
+  assert.equal(existsSync(path.join(out, 'plan.json')), true);
+});
