@@ -128,13 +128,9 @@ test('a graph saved optimized keeps the exact sigmoid', async () => {
   await session.release();
 });
 
-test('cai run names the rewrite in its summary and cai report in its page', async () => {
-  dir ??= await mkdtemp(path.join(os.tmpdir(), 'cai-sigmoid-'));
-  const input = path.join(dir, 'data');
-  await mkdir(input, { recursive: true });
-  await writeFile(path.join(input, 'part-0.safetensors'), encodeSafetensors({ x }));
-  const output = path.join(dir, 'out');
-  const r = spawnSync(
+/** `cai run` of the sigmoid head over the safetensors in `input`, one worker. */
+function runHead(input: string, output: string, ...more: string[]) {
+  return spawnSync(
     process.execPath,
     [
       CLI,
@@ -149,10 +145,19 @@ test('cai run names the rewrite in its summary and cai report in its page', asyn
       'x=x',
       '-c',
       '1',
-      '-q',
+      ...more,
     ],
     { encoding: 'utf8', env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } },
   );
+}
+
+test('cai run names the rewrite in its summary and cai report in its page', async () => {
+  dir ??= await mkdtemp(path.join(os.tmpdir(), 'cai-sigmoid-'));
+  const input = path.join(dir, 'data');
+  await mkdir(input, { recursive: true });
+  await writeFile(path.join(input, 'part-0.safetensors'), encodeSafetensors({ x }));
+  const output = path.join(dir, 'out');
+  const r = runHead(input, output, '-q');
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /model: {7}sigmoid outputs computed as 1\/\(1\+exp\(-x\)\) \(2 nodes/);
   const summary = JSON.parse(await readFile(path.join(output, 'summary.json'), 'utf8')) as {
@@ -176,25 +181,7 @@ test('an output resumed with other rewrites than its records name says so, with 
   await writeFile(path.join(input, 'a.safetensors'), encodeSafetensors({ x }));
   await writeFile(path.join(input, 'b.safetensors'), encodeSafetensors({ x }));
   const output = path.join(dir, 'mixed');
-  const run = () =>
-    spawnSync(
-      process.execPath,
-      [
-        CLI,
-        'run',
-        '--input',
-        input,
-        '--model',
-        `${FIXTURES}head.onnx`,
-        '--output',
-        output,
-        '--inputs',
-        'x=x',
-        '-c',
-        '1',
-      ],
-      { encoding: 'utf8', env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } },
-    );
+  const run = () => runHead(input, output);
   const first = run();
   assert.equal(first.status, 0, first.stderr);
   assert.doesNotMatch(first.stdout, /different model rewrites/);
