@@ -15,6 +15,17 @@ before(async () => {
 });
 after(() => s3?.stop());
 
+// The stack every test's Initialize runs against.
+const STACK = {
+  data: 's3://cai-data',
+  output: 's3://cai-out/runs',
+  model: 's3://cai-data/model.onnx',
+  maxConcurrency: 10,
+  toleratedFailurePercentage: 0,
+  inferenceMemoryMb: 2048,
+  crashAttempts: 2,
+};
+
 test('Initialize groups images by partitionItems like the local planner, and skips finished partitions', async () => {
   const data = new S3Store('s3://cai-data/photos', { s3Endpoint: s3.endpoint });
   const out = new S3Store('s3://cai-out/runs/photos', { s3Endpoint: s3.endpoint });
@@ -26,15 +37,7 @@ test('Initialize groups images by partitionItems like the local planner, and ski
       .toBuffer();
     await data.put(`img_${i}.png`, png);
   }
-  const config = {
-    data: 's3://cai-data',
-    output: 's3://cai-out/runs',
-    model: 's3://cai-data/model.onnx',
-    maxConcurrency: 10,
-    toleratedFailurePercentage: 0,
-    inferenceMemoryMb: 2048,
-    crashAttempts: 2,
-  };
+  const config = STACK;
   const job = {
     input: 's3://cai-data/photos',
     output: 's3://cai-out/runs/photos',
@@ -73,17 +76,6 @@ test('Initialize groups images by partitionItems like the local planner, and ski
     [p2.id, plan[2].id],
   );
 });
-
-// The stack the refusal tests run against, and a job of theirs with one field set.
-const STACK = {
-  data: 's3://cai-data',
-  output: 's3://cai-out/runs',
-  model: 's3://cai-data/model.onnx',
-  maxConcurrency: 10,
-  toleratedFailurePercentage: 0,
-  inferenceMemoryMb: 2048,
-  crashAttempts: 2,
-};
 
 /** Initialize refuses `job` with an error `refusal` accepts, and writes nothing into its output. */
 async function refusedBeforeWriting(
