@@ -448,19 +448,28 @@ test('on S3, rows of a v4 dataset fetch their chunks and only the index blocks o
   }
 });
 
+/**
+ * A file the fixture script writes at test time (`flag`: too big to commit) in `dir`, and CAI's index of
+ * it; `metadata()` is how many bytes the index has read so far.
+ */
+function generatedIndex(dir: string, flag: string, name: string) {
+  const file = path.join(dir, name);
+  const made = spawnSync('/usr/bin/python3', [SCRIPT, flag, file], { encoding: 'utf8' });
+  assert.equal(made.status, 0, made.stderr);
+  const size = statSync(file).size;
+  let read = 0;
+  const bytes = localReader(file);
+  const index = new Hdf5Index(size, (a, b) => ((read += b - a), bytes(a, b)), file);
+  return { file, size, index, metadata: () => read };
+}
+
 test(
   'an extensible array past 131,072 chunks (data blocks split in pages, some never written) reads only the pages of the rows asked, equal to libhdf5',
   { skip: hasH5py ? false : 'needs /usr/bin/python3 with h5py (python3-h5py)' },
   async (t) => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'cai-h5-big-ea-'));
     try {
-      const file = path.join(dir, 'big.h5');
-      const made = spawnSync('/usr/bin/python3', [SCRIPT, '--big-extensible', file], { encoding: 'utf8' });
-      assert.equal(made.status, 0, made.stderr);
-      const size = statSync(file).size;
-      let metadata = 0;
-      const read = localReader(file);
-      const index = new Hdf5Index(size, (a, b) => ((metadata += b - a), read(a, b)), file);
+      const { file, size, index, metadata } = generatedIndex(dir, '--big-extensible', 'big.h5');
       const d = await index.dataset('x');
       assert.equal(d.kind, 'chunked');
       if (d.kind !== 'chunked') return;
@@ -471,8 +480,8 @@ test(
         some.map((c) => c.offset[0]),
         Array.from({ length: 100 }, (_, i) => 136_500 + i),
       );
-      t.diagnostic(`rows [136500, 136600): ${metadata} bytes of metadata read (file ${size})`);
-      assert.ok(metadata < 16 * 1024, `read ${metadata} bytes of metadata`);
+      t.diagnostic(`rows [136500, 136600): ${metadata()} bytes of metadata read (file ${size})`);
+      assert.ok(metadata() < 16 * 1024, `read ${metadata()} bytes of metadata`);
       // Every written chunk of the paged data blocks, and only those (pages never written hold none).
       assert.equal((await d.chunks(131_056, 140_000)).length, 133_000 - 131_056 + 100 + 10);
       const h5 = await openHdf5(file, 'big');
@@ -508,13 +517,7 @@ test(
   async (t) => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'cai-h5-big-bt2-'));
     try {
-      const file = path.join(dir, 'bt.h5');
-      const made = spawnSync('/usr/bin/python3', [SCRIPT, '--big-btree', file], { encoding: 'utf8' });
-      assert.equal(made.status, 0, made.stderr);
-      const size = statSync(file).size;
-      let metadata = 0;
-      const read = localReader(file);
-      const index = new Hdf5Index(size, (a, b) => ((metadata += b - a), read(a, b)), file);
+      const { file, size, index, metadata } = generatedIndex(dir, '--big-btree', 'bt.h5');
       const d = await index.dataset('x');
       assert.equal(d.kind, 'chunked');
       if (d.kind !== 'chunked') return;
@@ -525,8 +528,8 @@ test(
       );
       // The header, the root, one or two nodes under it and the leaves over rows 40-44: a fraction of
       // the 8,000 records of 24 bytes.
-      t.diagnostic(`rows [40, 45) of 100: ${metadata} bytes of metadata read (file ${size})`);
-      assert.ok(metadata < 40 * 1024, `read ${metadata} bytes of metadata`);
+      t.diagnostic(`rows [40, 45) of 100: ${metadata()} bytes of metadata read (file ${size})`);
+      assert.ok(metadata() < 40 * 1024, `read ${metadata()} bytes of metadata`);
       const all = await d.chunks(0, Infinity);
       assert.equal(all.length, 8000);
       assert.equal(new Set(all.map((c) => c.address)).size, 8000);
